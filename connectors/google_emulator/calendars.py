@@ -1,0 +1,222 @@
+"""Calendar v3 ``calendars`` and ``calendarList`` resources of the emulator.
+
+Where it sits: Google-facing routes under ``/calendar/v3/``; uses ``common.py`` for auth and access,
+``state.World`` for storage. Primary calendars have the owner's e-mail as id and cannot be deleted
+(403 ``cannotDeletePrimaryCalendar``); secondary ones get ``<random>@group.calendar.google.com`` ids.
+A calendar's ``conferenceProperties`` lists ``hangoutsMeet`` except for a plain service account's own
+calendar (reference §3.4-3.5).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from connectors.google_emulator.app import path_param
+from connectors.google_emulator.auth import Caller
+from connectors.google_emulator.common import ROLE_RANK, endpoint, q_bool, q_int, resolve_calendar
+from connectors.google_emulator.errors import ApiError, bad_request, not_found, required
+from connectors.google_emulator.state import MEET, Calendar, World, new_etag
+
+
+def calendar_json(cal: Calendar) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": "calendar#calendar",
+        "etag": cal.etag,
+        "id": cal.id,
+        "summary": cal.summary,
+        "timeZone": cal.timeZone,
+        "conferenceProperties": {"allowedConferenceSolutionTypes": list(cal.conference_types)},
+    }
+    if cal.description is not None:
+        out["description"] = cal.description
+    if cal.location is not None:
+        out["location"] = cal.location
+    if cal.is_resource:
+        out["autoAcceptInvitations"] = True
+    if not cal.is_primary and not cal.is_resource:
+        out["dataOwner"] = cal.owner
+    return out
+
+
+def list_entry(world: World, cal: Calendar, email: str) -> dict[str, Any]:
+    entry = calendar_json(cal)
+    entry.pop("dataOwner", None)
+    entry.pop("autoAcceptInvitations", None)
+    entry["kind"] = "calendar#calendarListEntry"
+    entry["accessRole"] = world.access_role(cal, email)
+    entry["defaultReminders"] = [{"method": "popup", "minutes": 10}] if cal.is_primary else []
+    if cal.is_primary and cal.owner == email:
+        entry["primary"] = True
+        entry["summary"] = email
+    entry["selected"] = True
+    return entry
+
+
+def _apply(cal: Calendar, body: dict[str, Any], *, replace: bool) -> None:
+    if replace and not body.get("summary"):
+        raise required("summary")
+    if "summary" in body:
+        if not body["summary"]:
+            raise required("summary")
+        cal.summary = str(body["summary"])
+    for attr in ("description", "location"):
+        if attr in body or replace:
+            value = body.get(attr)
+            setattr(cal, attr, None if value is None else str(value))
+    if body.get("timeZone"):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(str(body["timeZone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise bad_request("Invalid time zone definition for calendar.", location="timeZone") from None
+        cal.timeZone = str(body["timeZone"])
+
+
+def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endpoint)
+    async def get(request: Request, caller: Caller, _: Any) -> dict[str, Any]:
+        return calendar_json(resolve_calendar(world, caller, path_param(request, "calendarId")))
+
+    async def insert(request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("summary"):
+            raise required("summary")
+        with world.lock:
+            cid = secrets.token_hex(26)[:52] + "@group.calendar.google.com"
+            owner_cal = world.calendar_for(caller.email)
+            cal = Calendar(
+                id=cid,
+                summary="",
+                timeZone=owner_cal.timeZone if owner_cal else "UTC",
+                owner=caller.email,
+                conference_types=[] if caller.is_plain_sa else [MEET],
+                etag=new_etag(world.now()),
+            )
+            _apply(cal, body, replace=False)
+            world.calendars[cid] = cal
+            world.events.setdefault(cid, {})
+            return calendar_json(cal)
+
+    def _write(replace: bool) -> Any:
+        async def handler(request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+            with world.lock:
+                cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="owner")
+                _apply(cal, body, replace=replace)
+                cal.etag = new_etag(world.now())
+                return calendar_json(cal)
+
+        return handler
+
+    async def delete(request: Request, caller: Caller, _: Any) -> None:
+        with world.lock:
+            cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="owner")
+            if cal.is_primary:
+                raise ApiError(
+                    403, "cannotDeletePrimaryCalendar", "Cannot delete primary calendar.", domain="calendar"
+                )
+            cal.deleted = True
+        return None
+
+    async def clear(request: Request, caller: Caller, _: Any) -> None:
+        with world.lock:
+            cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="owner")
+            if not cal.is_primary:
+                raise bad_request("Only primary calendars can be cleared.")
+            for stored in world.events.get(cal.id, {}).values():
+                if not stored.deleted:
+                    stored.deleted = True
+                    stored.data["status"] = "cancelled"
+                    world.record_event_write(stored)
+        world.fire_change(cal.id, None)
+        return None
+
+    def _visible(caller: Caller) -> list[Calendar]:
+        with world.lock:
+            cals = [c for c in world.calendars.values() if not c.deleted]
+            return [
+                c
+                for c in cals
+                if ROLE_RANK[world.access_role(c, caller.email)] >= ROLE_RANK["reader"]
+                and (c.owner == caller.email or caller.email in c.acl)
+            ]
+
+    async def cl_list(request: Request, caller: Caller, _: Any) -> dict[str, Any]:
+        max_results = q_int(request, "maxResults", 100, lo=1, hi=250, clamp=True) or 100
+        min_role = request.query_params.get("minAccessRole")
+        q_bool(request, "showDeleted")
+        q_bool(request, "showHidden")
+        cals = sorted(_visible(caller), key=lambda c: (not c.is_primary, c.id))
+        if min_role:
+            if min_role not in ROLE_RANK:
+                raise bad_request(f"Invalid value for minAccessRole: {min_role}", location="minAccessRole")
+            cals = [c for c in cals if ROLE_RANK[world.access_role(c, caller.email)] >= ROLE_RANK[min_role]]
+        start = 0
+        token = request.query_params.get("pageToken")
+        if token:
+            try:
+                start = int(token.removeprefix("p"))
+            except ValueError:
+                raise bad_request("Invalid page token value.", location="pageToken") from None
+        page = cals[start : start + max_results]
+        out: dict[str, Any] = {
+            "kind": "calendar#calendarList",
+            "etag": new_etag(world.now()),
+            "items": [list_entry(world, c, caller.email) for c in page],
+        }
+        if start + max_results < len(cals):
+            out["nextPageToken"] = f"p{start + max_results}"
+        return out
+
+    async def cl_get(request: Request, caller: Caller, _: Any) -> dict[str, Any]:
+        cid = path_param(request, "calendarId")
+        cal = resolve_calendar(world, caller, cid)
+        if cal not in _visible(caller):
+            raise not_found()
+        return list_entry(world, cal, caller.email)
+
+    base = "/calendar/v3"
+    return [
+        Route(
+            f"{base}/calendars",
+            endpoint(world, "calendar.calendars.insert", insert, body=True),
+            methods=["POST"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}",
+            endpoint(world, "calendar.calendars.get", get),
+            methods=["GET"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}",
+            endpoint(world, "calendar.calendars.patch", _write(False), body=True),
+            methods=["PATCH"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}",
+            endpoint(world, "calendar.calendars.update", _write(True), body=True),
+            methods=["PUT"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}",
+            endpoint(world, "calendar.calendars.delete", delete),
+            methods=["DELETE"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}/clear",
+            endpoint(world, "calendar.calendars.clear", clear),
+            methods=["POST"],
+        ),
+        Route(
+            f"{base}/users/me/calendarList",
+            endpoint(world, "calendar.calendarList.list", cl_list),
+            methods=["GET"],
+        ),
+        Route(
+            f"{base}/users/me/calendarList/{{calendarId}}",
+            endpoint(world, "calendar.calendarList.get", cl_get),
+            methods=["GET"],
+        ),
+    ]
