@@ -220,9 +220,9 @@ def check_response(method: str, path: str, status: int, body: bytes, content_typ
         return [f"{route.method_id}: body is not JSON ({exc})"]
     if status >= 300:
         problems = validate(data, ERROR_SCHEMA, {}, "$")
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            if data["error"].get("code") != status:
-                problems.append(f"$.error.code {data['error'].get('code')!r} != HTTP {status}")
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) and error.get("code") != status:
+            problems.append(f"$.error.code {data['error'].get('code')!r} != HTTP {status}")
         return [f"{route.method_id} {status}: {p}" for p in problems]
     if route.response_ref is None:
         return [] if data in (None, {}) else [f"{route.method_id}: body on a method without response"]
@@ -294,7 +294,7 @@ class ValidatingHttp(httplib2.Http):  # type: ignore[misc]
         self.violations: list[str] = []
         self.checked = 0
 
-    def request(  # type: ignore[override]
+    def request(
         self,
         uri: str,
         method: str = "GET",
