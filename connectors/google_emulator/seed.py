@@ -7,7 +7,8 @@ offending field (``users[3].primaryEmail``) — the control API turns that into 
 
 What a seed may hold (all keys optional): ``customerDomain``, ``domains``, ``users``, ``externalGuests``,
 ``buildings``, ``features``, ``rooms`` (Directory CalendarResource JSON plus our ``bookableBy``),
-``vendor`` (domain, ``serviceAccount``, ``ownerAccounts``), ``serviceAccounts``,
+``vendor`` (domain, ``serviceAccount``, ``ownerAccounts``; the vendor's own delegation grant for the
+Calendar scope is added unless ``ownDomainDelegation`` is false), ``serviceAccounts``,
 ``domainWideDelegation`` (one grant or a list), ``oauthClients``. A service account without a
 ``private_key`` gets a fresh RSA key pair here; its JSON key (``token_uri`` pointing at the emulator)
 is served by ``GET /_emulator/service-accounts/{email}/key``.
@@ -256,6 +257,10 @@ def service_account_key(world: World, email: str, base_url: str) -> dict[str, An
     }
 
 
+#: What a vendor grants its own service account on its own domain (vendor mode needs nothing else).
+VENDOR_OWN_SCOPES = ("https://www.googleapis.com/auth/calendar",)
+
+
 def add_grants(world: World, raw: Any, where: str = "domainWideDelegation") -> None:
     items = raw if isinstance(raw, list) else [raw]
     for i, item in enumerate(items):
@@ -331,6 +336,13 @@ def load_seed(world: World, seed: Path | str | dict[str, Any]) -> None:
         owner_users = [{"primaryEmail": _email(o, f"vendor.ownerAccounts[{i}]")}
                        for i, o in enumerate(owners)]
         add_users(world, owner_users, "vendor.ownerAccounts")
+        sa = vendor.get("serviceAccount")
+        if isinstance(sa, dict) and owners and vendor.get("ownDomainDelegation", True):
+            # The vendor administers its own Workspace: acting for its owner accounts needs the same
+            # domain-wide delegation any service account needs, granted in the vendor's Admin console
+            # for the Calendar scope only. ``"ownDomainDelegation": false`` seeds a vendor that forgot.
+            add_grants(world, {"clientId": sa.get("client_id"), "customerDomain": vendor.get("domain"),
+                               "scopes": list(VENDOR_OWN_SCOPES)}, "vendor.serviceAccount")
     for i, sa in enumerate(_list(data.get("serviceAccounts", []), "serviceAccounts")):
         add_service_account(world, sa, f"serviceAccounts[{i}]")
     if "domainWideDelegation" in data:

@@ -12,7 +12,8 @@ from googleapiclient.errors import HttpError
 from connectors.google.clients import build_service, user_credentials
 from tests.contract import workspace_fixtures as fx
 from tests.contract.validating_http import ValidatingHttp
-from tests.contract.workspace_fixtures import ADMIN, CAL_SCOPE, SA_EMAIL, Workspace
+from connectors.google_emulator.server import EmulatorServer
+from tests.contract.workspace_fixtures import ADMIN, CAL_SCOPE, SA_EMAIL, Workspace, acme_seed
 
 workspace = fx.workspace
 
@@ -111,3 +112,32 @@ def test_service_account_key_and_reset(workspace: Workspace) -> None:
     assert workspace.control("GET", "/_emulator/users")[1] == {"users": [], "rooms": []}
     with pytest.raises(RefreshError):
         directory.users().get(userKey=ADMIN).execute()
+
+
+def test_vendor_service_account_acts_for_its_own_owner_accounts() -> None:
+    # The seed grants the vendor's service account the Calendar scope on the vendor's own domain, so it
+    # can act for an owner account and invite customer users, as vendor mode needs.
+    owner = "calendar-owner-1@muster-vendor.example"
+    with EmulatorServer(seed=acme_seed()) as server:
+        _vendor_acts_for(Workspace(server, acme_seed()), owner)
+
+
+def _vendor_acts_for(workspace: Workspace, owner: str) -> None:
+    cal = workspace.calendar(subject=owner)
+    event = cal.events().insert(calendarId="primary", body={
+        "summary": "Vendor-owned", "start": {"dateTime": "2027-01-11T10:00:00Z"},
+        "end": {"dateTime": "2027-01-11T11:00:00Z"}, "attendees": [{"email": "ada.torvalds0@acme.example"}],
+    }).execute()
+    assert event["organizer"]["email"] == owner
+    # Directory scopes were not granted on the vendor domain: asking for them is refused at the token.
+    with pytest.raises(RefreshError, match="unauthorized_client"):
+        workspace.directory(subject=owner).users().get(userKey=owner).execute()
+
+
+def test_vendor_without_own_delegation_is_refused() -> None:
+    seed = acme_seed()
+    seed["vendor"]["ownDomainDelegation"] = False
+    with EmulatorServer(seed=seed) as server:
+        ws = Workspace(server, seed)
+        with pytest.raises(RefreshError, match="unauthorized_client"):
+            ws.calendar(subject="calendar-owner-1@muster-vendor.example").events().list(calendarId="primary").execute()
