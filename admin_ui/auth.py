@@ -1,0 +1,186 @@
+"""Who is signed in, what they may do, and the CSRF check on every form.
+
+Where it sits: every admin view depends on :func:`require` (roles per method) and every POST on
+:func:`csrf_form`. The signed session cookie (Starlette ``SessionMiddleware``, set up in
+:mod:`admin_ui.web`) holds only ids, a CSRF token and a fingerprint of the password hash: changing a
+password ends every other session. Each request reloads the person from the database, so a suspended
+person or a removed role stops working at once.
+
+Refusals are exceptions turned into pages by :mod:`admin_ui.web`: :class:`LoginRequired` → 303 to the
+sign-in form; :class:`PermissionDenied` → 403 page; :class:`NotFound` → 404 page (also for ids that
+belong to another tenant, so their existence is not revealed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.datastructures import FormData
+
+from engine.admin_accounts import UI_ROLES
+from engine.models import Person, PersonStatus, Role, Tenant
+
+SESSION_USER = "uid"
+SESSION_TENANT = "tid"
+SESSION_FINGERPRINT = "pwf"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+class LoginRequired(Exception):
+    """No one is signed in; the handler redirects to the sign-in form."""
+
+
+class PermissionDenied(Exception):
+    """Signed in, but the role does not allow this page or action."""
+
+    def __init__(self, message: str = "Your role does not allow this page.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(Exception):
+    """Nothing with this id in the signed-in tenant."""
+
+    def __init__(self, what: str = "page") -> None:
+        super().__init__(what)
+        self.what = what
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    person_id: uuid.UUID
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    tenant_name: str
+    integration_mode: str
+    email: str
+    display_name: str | None
+    roles: tuple[str, ...]
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN.value in self.roles
+
+    @property
+    def can_write_sessions(self) -> bool:
+        return self.has(Role.ADMIN.value, Role.ORGANIZER.value)
+
+    @property
+    def actor(self) -> str:
+        """How this person appears in the audit log."""
+        return f"user:{self.email}"
+
+
+def password_fingerprint(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:24]
+
+
+def db_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.db_engine
+    return engine
+
+
+def sign_in(request: Request, person: Person) -> None:
+    """Start a fresh session for ``person`` (a new CSRF token; nothing carried over)."""
+    request.session.clear()
+    request.session[SESSION_USER] = str(person.id)
+    request.session[SESSION_TENANT] = str(person.tenant_id)
+    request.session[SESSION_FINGERPRINT] = password_fingerprint(person.password_hash)
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def load_user(request: Request) -> CurrentUser | None:
+    """The signed-in person, re-checked against the database, or None."""
+    cached = request.scope.get("muster.user")
+    if isinstance(cached, CurrentUser):
+        return cached
+    try:
+        person_id = uuid.UUID(str(request.session.get(SESSION_USER, "")))
+        tenant_id = uuid.UUID(str(request.session.get(SESSION_TENANT, "")))
+    except ValueError:
+        return None
+    with Session(db_engine(request)) as db:
+        person = db.get(Person, person_id)
+        if person is None or person.tenant_id != tenant_id or not person.password_hash:
+            return None
+        if not hmac.compare_digest(
+            str(request.session.get(SESSION_FINGERPRINT, "")), password_fingerprint(person.password_hash)
+        ):
+            return None
+        if person.status not in (PersonStatus.ACTIVE.value, PersonStatus.LEAVING.value):
+            return None
+        tenant = db.get(Tenant, tenant_id)
+        if tenant is None:
+            return None
+        roles = tuple(r for r in person.roles if r in UI_ROLES)
+        if not roles:
+            return None
+        user = CurrentUser(
+            person_id=person.id,
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+            tenant_name=tenant.name,
+            integration_mode=tenant.integration_mode,
+            email=person.email,
+            display_name=person.display_name,
+            roles=roles,
+        )
+    request.scope["muster.user"] = user
+    return user
+
+
+def require(*roles: Role) -> Callable[[Request], CurrentUser]:
+    """A dependency: the signed-in user if they hold one of ``roles`` (admin always qualifies)."""
+    allowed = {r.value for r in roles} | {Role.ADMIN.value}
+
+    def dependency(request: Request) -> CurrentUser:
+        user = load_user(request)
+        if user is None:
+            raise LoginRequired()
+        if not user.has(*allowed):
+            raise PermissionDenied()
+        return user
+
+    return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use (the sign-in form needs one before sign-in)."""
+    token = request.session.get(SESSION_CSRF)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+class CsrfFailed(Exception):
+    """The form's CSRF token is missing or does not match the session's."""
+
+
+async def csrf_form(request: Request) -> FormData:
+    """A dependency for every POST: the parsed form, once its CSRF token matched the session's."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    expected = request.session.get(SESSION_CSRF)
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected:
+        raise CsrfFailed()
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfFailed()
+    return form

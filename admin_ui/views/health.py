@@ -1,0 +1,39 @@
+"""Health page (admins; viewers read): "is sync working?" at a glance.
+
+Where it sits: combines the sync engine's metrics snapshot (queue depth, reconciles per minute, errors by
+class, quota per Google identity, last sweep; :mod:`admin_ui.sync_links`) with what the database says
+(:func:`engine.admin_queries.health_counts`: sync statuses, sessions needing attention).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from admin_ui.auth import CurrentUser, db_engine, require
+from admin_ui.sync_links import metrics_snapshot
+from admin_ui.templating import render
+from engine.admin_queries import health_counts
+from engine.db import unit_of_work
+from engine.models import Role
+
+router = APIRouter()
+
+
+@router.get("/health")
+def health_page(request: Request, user: CurrentUser = Depends(require(Role.VIEWER))) -> Response:
+    with unit_of_work(db_engine(request)) as uow:
+        counts = health_counts(db=uow.db, tenant_id=user.tenant_id)
+    metrics = metrics_snapshot(getattr(request.app.state, "tasks", None))
+    problems = counts.by_status.get("error", 0) + counts.by_status.get("blocked", 0)
+    verdict = "ok" if problems == 0 and not metrics.stale else ("warn" if problems < 5 else "bad")
+    return render(
+        request,
+        "admin/health/detail.html",
+        {
+            "counts": counts,
+            "metrics": metrics,
+            "verdict": verdict,
+            "problems": problems,
+        },
+    )

@@ -1,0 +1,43 @@
+"""Organizers page (admins; viewers read): connection status, last error, reconnect link, departures at risk.
+
+Where it sits: reads :func:`engine.admin_queries.organizer_rows` and the organizer lifecycle's
+single-point-of-failure report (:func:`engine.lifecycle.spof.spof_report`): upcoming sessions whose owner is
+leaving or suspended with no co-host to inherit them.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from admin_ui.auth import CurrentUser, db_engine, require
+from admin_ui.optional import engine_module
+from admin_ui.templating import render
+from engine.admin_queries import organizer_rows
+from engine.db import unit_of_work
+from engine.db_types import utcnow
+from engine.models import Role
+
+router = APIRouter()
+
+
+@router.get("/organizers")
+def organizers_page(request: Request, user: CurrentUser = Depends(require(Role.VIEWER))) -> Response:
+    now = utcnow()
+    settings = request.app.state.settings
+    spof_module = engine_module("lifecycle.spof")
+    with unit_of_work(db_engine(request)) as uow:
+        rows = organizer_rows(db=uow.db, tenant_id=user.tenant_id, now=now)
+        spof = spof_module.spof_report(db=uow.db, now=now, tenant_id=user.tenant_id) if spof_module else None
+    problems = [r for r in rows if r.connection_status not in ("connected",)]
+    return render(
+        request,
+        "admin/organizers/list.html",
+        {
+            "rows": rows,
+            "spof": spof,
+            "spof_available": spof_module is not None,
+            "problem_count": len(problems),
+            "reconnect_url": settings.base_url.rstrip("/") + "/admin/account",
+        },
+    )

@@ -1,0 +1,134 @@
+"""The web composition root: one ASGI app with the REST API and the admin UI.
+
+Where it sits: ``muster serve`` runs ``admin_ui.web:create_web_app`` (uvicorn factory). The REST API
+(:func:`engine.api.app.create_api`) is mounted as built by the engine; the admin pages live under
+``/admin/`` with their static files under ``/admin/static/``. Sessions are signed cookies (key:
+``settings.secret_key``; HttpOnly and SameSite=Lax always, ``Secure`` when ``MUSTER_BASE_URL`` is https).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
+from admin_ui.templating import STATIC_DIR, render
+from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
+from engine.db import get_engine
+from engine.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Admin session lifetime: a working day, then sign in again.
+SESSION_MAX_AGE = 12 * 3600
+
+
+def _rest_api(settings: Settings) -> FastAPI | None:
+    """The REST API app if :mod:`engine.api.app` is present (it is built alongside the admin UI)."""
+    try:
+        module = importlib.import_module("engine.api.app")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("engine.api.app", "engine.api"):
+            raise
+        log.warning("engine.api.app is not available: the REST API is not mounted")
+        return None
+    api: FastAPI = module.create_api(settings)
+    return api
+
+
+@asynccontextmanager
+async def _worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the sync worker with the app: embedded without Redis, a Redis producer with it."""
+    from engine import worker
+
+    settings: Settings = app.state.settings
+    embedded = None
+    if settings.embedded_worker:
+        embedded = worker.start_embedded(settings, engine=app.state.db_engine)
+        app.state.tasks = embedded.tasks
+    else:
+        app.state.tasks = worker.producer(settings, engine=app.state.db_engine)
+    try:
+        yield
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def create_web_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
+    """The whole web app. ``start_worker`` (default: only when settings come from the environment, i.e.
+    ``muster serve``) starts the sync worker for the app's lifetime; tests pass their own settings and
+    decide."""
+    if start_worker is None:
+        start_worker = settings is None
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Muster",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_worker_lifespan if start_worker else None,
+    )
+    app.state.tasks = None
+    app.state.settings = settings
+    app.state.db_engine = get_engine(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="muster_admin",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.base_url.startswith("https://"),
+    )
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        if request.method != "GET":
+            target = "/admin/"
+        return RedirectResponse(f"/admin/login?next={quote(target, safe='/')}", status_code=303)
+
+    @app.exception_handler(PermissionDenied)
+    async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
+        return render(request, "admin/errors/403.html", {"message": exc.message}, status_code=403)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return render(request, "admin/errors/404.html", {"what": exc.what}, status_code=404)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, _exc: CsrfFailed) -> Response:
+        return render(
+            request,
+            "admin/errors/403.html",
+            {
+                "message": "The form expired or did not come from this site. "
+                "Go back, reload the page and try again."
+            },
+            status_code=403,
+        )
+
+    for module in (auth, session_form, sessions, integration, organizers, health, audit, account):
+        app.include_router(module.router, prefix="/admin")
+    app.include_router(account.oauth_router)
+    app.mount("/admin/static", StaticFiles(directory=str(STATIC_DIR)), name="admin-static")
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        return RedirectResponse("/admin/", status_code=303)
+
+    api = _rest_api(settings)
+    if api is not None:
+        app.mount("/", api)
+    return app

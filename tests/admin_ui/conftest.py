@@ -1,0 +1,84 @@
+"""Fixtures for the admin UI tests: the web app on a test database, a world, signed-in clients.
+
+Where it sits: ``tests/admin_ui``. ``web_app`` is the real composition root
+(:func:`admin_ui.web.create_web_app`)
+on the per-test SQLite database (or both stacks through ``db_url`` where a test asks for ``pg_web_app``);
+``client_as(role, tenant)`` signs in through the real form, CSRF token included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+import engine.admin_accounts
+from admin_ui.web import create_web_app
+from engine.settings import Settings
+from tests.admin_ui.factories import FAST_HASHER, PASSWORD, World, build_world
+
+SECRET = "s" * 48
+
+
+def settings_for(url: str, **extra: object) -> Settings:
+    return Settings(database_url=url, redis_url=None, google_root_url=None, secret_key=SECRET, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sign-ins verify a cheap argon2 hash (test-only parameters); see test_accounts for the real ones."""
+    monkeypatch.setattr(engine.admin_accounts, "_hasher", FAST_HASHER)
+    monkeypatch.setattr(engine.admin_accounts, "_DUMMY_HASH", FAST_HASHER.hash("no-such-account"))
+
+
+@pytest.fixture
+def engine_under_test(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
+
+
+@pytest.fixture
+def world(engine_under_test: Engine) -> World:
+    return build_world(engine_under_test)
+
+
+@pytest.fixture
+def web_app(engine_under_test: Engine) -> FastAPI:
+    return create_web_app(settings_for(engine_under_test.url.render_as_string(hide_password=False)))
+
+
+def sign_in(client: TestClient, tenant: str, email: str, password: str = PASSWORD) -> TestClient:
+    page = client.get("/admin/login")
+    token = page.context["csrf_token"]
+    response = client.post(
+        "/admin/login",
+        data={"tenant": tenant, "email": email, "password": password, "csrf_token": token, "next": "/admin/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def client_as(web_app: FastAPI, world: World) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(role: str | None, tenant: str = "acme") -> TestClient:
+        client = TestClient(web_app, base_url="http://testserver")
+        clients.append(client)
+        if role is None:
+            return client
+        tw = world.acme if tenant == "acme" else world.other
+        return sign_in(client, tw.slug, tw.emails[role])
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def csrf_of(client: TestClient) -> str:
+    """The signed-in session's CSRF token (read from any page's context)."""
+    token: str = client.get("/admin/login").context["csrf_token"]
+    return token

@@ -1,0 +1,141 @@
+"""Page-level details: cookie flags, the health page's live metrics, list filters, flash and redirect rules.
+
+Where it sits: :mod:`admin_ui.web`, :mod:`admin_ui.sync_links` and the list views, through the real app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.testclient import TestClient
+
+from admin_ui.web import create_web_app
+from engine import metrics
+from engine.db_types import utcnow
+from engine.models import LiveSession
+from tests.admin_ui.conftest import settings_for, sign_in
+from tests.admin_ui.factories import World
+
+
+@pytest.fixture
+def clean_metrics() -> Iterator[None]:
+    metrics.reset()
+    yield
+    metrics.reset()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secure"), [("http://127.0.0.1:8000", False), ("https://muster.example", True)]
+)
+def test_session_cookie_flags(engine_under_test: Engine, world: World, base_url: str, secure: bool) -> None:
+    url = engine_under_test.url.render_as_string(hide_password=False)
+    app = create_web_app(settings_for(url, base_url=base_url))
+    with TestClient(app, base_url="https://testserver") as client:
+        page = client.get("/admin/login")
+        cookie = page.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert ("secure" in cookie.split("; ")) is secure
+
+
+def test_unsafe_next_is_ignored(client_as: Callable[..., TestClient], world: World) -> None:
+    client = client_as(None)
+    token = client.get("/admin/login").context["csrf_token"]  # type: ignore[attr-defined]
+    response = client.post(
+        "/admin/login",
+        data={
+            "tenant": "acme",
+            "email": "admin@acme.example",
+            "password": "correct horse battery",
+            "csrf_token": token,
+            "next": "//evil.example/admin",
+        },
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/admin/"
+
+
+def test_password_change_ends_other_sessions(
+    client_as: Callable[..., TestClient], world: World, engine_under_test: Engine
+) -> None:
+    from engine.admin_accounts import hash_password
+    from engine.models import Person
+
+    client = client_as("viewer")
+    assert client.get("/admin/health").status_code == 200
+    with Session(engine_under_test) as db:
+        person = db.get(Person, world.acme.people["viewer"])
+        assert person is not None
+        person.password_hash = hash_password("a brand new password")
+        db.add(person)
+        db.commit()
+    assert client.get("/admin/health", follow_redirects=False).status_code == 303
+
+
+def test_health_shows_live_metrics(
+    client_as: Callable[..., TestClient], world: World, clean_metrics: None
+) -> None:
+    metrics.record_call("organizer@acme.example", "insert", "ok")
+    metrics.record_call("organizer@acme.example", "patch", "retryable")
+    metrics.record_reconcile("success")
+    metrics.set_value("sweep.last_at", int(time.time()))
+    client = client_as("admin")
+    page = client.get("/admin/health")
+    m = page.context["metrics"]  # type: ignore[attr-defined]
+    assert m.available and not m.stale
+    assert m.quota_by_identity == {"organizer@acme.example": "2 calls, 1 errors"}
+    assert m.errors_by_class == {"retryable": 1}
+    assert m.outcomes["success"] == 1 and m.last_sweep_at is not None
+    assert page.context["counts"].by_status == {"synced": 1, "error": 1}  # type: ignore[attr-defined]
+    assert page.context["verdict"] == "warn"  # type: ignore[attr-defined]
+
+
+def test_stale_sweep_is_called_out(
+    client_as: Callable[..., TestClient], world: World, clean_metrics: None
+) -> None:
+    metrics.set_value("sweep.last_at", int(time.time()) - 3600)
+    m = client_as("viewer").get("/admin/health").context["metrics"]  # type: ignore[attr-defined]
+    assert m.stale and "sweep has not run" in m.message
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"other_session"}),  # the removed session is hidden by default
+        ("?status=cancelled", set()),
+        ("?status=removed", {"own_session"}),
+        ("?problem=sync_error", {"other_session"}),
+        ("?q=git", {"other_session"}),
+        (
+            "?status=bogus&problem=bogus",
+            {"other_session"},
+        ),  # unknown filters are ignored, removed stays hidden
+    ],
+)
+def test_session_list_filters(
+    client_as: Callable[..., TestClient],
+    world: World,
+    engine_under_test: Engine,
+    query: str,
+    expected: set[str],
+) -> None:
+    with Session(engine_under_test) as db:
+        removed = db.get(LiveSession, world.acme.own_session)
+        assert removed is not None
+        removed.deleted_at = utcnow()
+        db.add(removed)
+        db.commit()
+    rows = client_as("viewer").get("/admin/sessions" + query).context["rows"]  # type: ignore[attr-defined]
+    ids = {"own_session" if r.session.id == world.acme.own_session else "other_session" for r in rows}
+    assert ids == expected
+
+
+def test_flash_after_sign_in_is_shown_once(web_app: object, world: World) -> None:
+    with TestClient(web_app) as client:  # type: ignore[arg-type]
+        sign_in(client, "acme", "admin@acme.example")
+        first = client.get("/admin/sessions").context["flashes"]  # type: ignore[attr-defined]
+        second = client.get("/admin/sessions").context["flashes"]  # type: ignore[attr-defined]
+    assert first == [["ok", "Signed in as admin@acme.example."]] and second == []
