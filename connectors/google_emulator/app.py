@@ -18,8 +18,9 @@ middleware rebuilds ``scope["path"]`` from ``raw_path`` so that each segment is 
 ``/`` or ``%`` inside a segment stays escaped (``%2F`` / ``%25``); read path parameters with
 :func:`path_param`, which undoes that escaping.
 
-Errors: handlers may raise :class:`errors.ApiError`; unknown paths answer Google's 404 envelope and an
-unexpected exception answers 500 ``backendError`` (never a stack trace).
+Errors: handlers may raise :class:`errors.ApiError`; unknown paths answer Google's 404 envelope, a known
+path with the wrong method 405 in the same envelope (``errors[].reason`` always present, reference §7.1),
+and an unexpected exception answers 500 ``backendError`` (never a stack trace).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
@@ -112,6 +114,14 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors (405 wrong method on a known path ...) in Google's envelope."""
+    assert isinstance(exc, HTTPException)
+    reason = {405: "httpMethodNotAllowed"}.get(exc.status_code, "badRequest")
+    message = {405: "Method Not Allowed"}.get(exc.status_code, str(exc.detail))
+    return google_error(exc.status_code, reason, message)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("emulator handler failed: %s %s", request.method, request.url.path)
     return google_error(500, "backendError", "Backend Error")
@@ -145,7 +155,11 @@ def build_app(world: World, *, options: AppOptions | None = None) -> ASGIApp:
         google_routes.extend(_call(mod, "routes", world) or [])
         control.extend(_call(mod, "control_routes", world) or [])
 
-    handlers: dict[Any, Callable[..., Any]] = {ApiError: _api_error, Exception: _unexpected}
+    handlers: dict[Any, Callable[..., Any]] = {
+        ApiError: _api_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
     google_app: ASGIApp = Starlette(routes=google_routes, exception_handlers=handlers)
     google_app.router.default = _not_found  # type: ignore[attr-defined]
     for mod in reversed(modules):

@@ -2,9 +2,10 @@
 
 Where it sits: between ``auth.py`` (who is calling) and the Calendar modules (``calendars.py``,
 ``events.py``, ``push.py``; ``freebusy.py`` may use it too). :func:`endpoint` authenticates, applies the
-suspended-user rule (403 ``notACalendarUser`` for every Calendar call), parses the JSON body, lets
-pending work settle (Meet create requests whose time has come) and serialises the handler's result
-(dict → 200 JSON, ``None`` → 204).
+suspended-user rule (403 ``notACalendarUser`` for every Calendar call), answers 401 for a token of a
+deleted user (deletion revokes its tokens), parses the JSON body, lets pending work settle (Meet create
+requests whose time has come) and serialises the handler's result (dict → 200 JSON reduced to the
+``fields`` selection, see ``fields.py``; ``None`` → 204).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from connectors.google_emulator import fields
 from connectors.google_emulator.auth import Caller, authenticate
 from connectors.google_emulator.errors import (
     ApiError,
@@ -30,6 +32,7 @@ from connectors.google_emulator.state import Calendar, World
 Handler = Callable[[Request, Caller, Any], Awaitable[dict[str, Any] | Response | None]]
 BeforeHook = Callable[[World], None]
 
+INVALID_TOKEN = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 ROLE_RANK = {
     "none": 0,
     "freeBusyReader": 1,
@@ -48,6 +51,16 @@ def before_hooks(world: World) -> list[BeforeHook]:
 def endpoint(world: World, method_id: str, fn: Handler, *, body: bool = False) -> Callable[[Request], Any]:
     async def run(request: Request) -> Response:
         caller = authenticate(request, world, method_id)
+        if caller.user is not None and caller.user.deleted:
+            # deleting an account revokes its tokens: the client refreshes and meets invalid_grant
+            raise ApiError(
+                401,
+                "authError",
+                "Invalid Credentials",
+                location="Authorization",
+                location_type="header",
+                headers={"WWW-Authenticate": INVALID_TOKEN},
+            )
         if method_id.startswith("calendar.") and caller.user is not None and caller.user.suspended:
             raise not_a_calendar_user()
         payload: Any = None
@@ -64,12 +77,15 @@ def endpoint(world: World, method_id: str, fn: Handler, *, body: bool = False) -
                 raise ApiError(400, "parseError", "Parse Error")
         for hook in list(before_hooks(world)):
             hook(world)
+        selection = request.query_params.get("fields")
+        if selection:
+            fields.parse(selection)  # a malformed selection is refused before anything is written
         result = await fn(request, caller, payload)
         if result is None:
             return Response(status_code=204)
         if isinstance(result, Response):
             return result
-        return JSONResponse(result)
+        return JSONResponse(fields.apply(result, selection))
 
     return run
 

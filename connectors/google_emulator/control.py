@@ -224,7 +224,7 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
             if not isinstance(body, dict):
                 raise _bad("body", "must be an object")
             known = {"conference_delay_s", "conference_failure_rate", "room_response_delay_s",
-                     "transfer_delay_s"}
+                     "transfer_delay_s", "push_retry_base_s", "push_max_retries", "empty_pages"}
             for key in body:
                 if key not in known:
                     raise _bad(key, f"unknown option; allowed: {sorted(known)}")
@@ -234,12 +234,27 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
             for key, value in staged.items():
                 if value is not None:
                     setattr(opts, key, value)
+            retries = _number(body, "push_max_retries", 0, 20)
+            if retries is not None:
+                if retries != int(retries):
+                    raise _bad("push_max_retries", "must be a whole number between 0 and 20")
+                opts.push_max_retries = int(retries)
+            retry_base = _number(body, "push_retry_base_s", 0, 3600)
+            if retry_base is not None:
+                opts.push_retry_base_s = retry_base
+            if "empty_pages" in body:
+                if not isinstance(body["empty_pages"], bool):
+                    raise _bad("empty_pages", "must be true or false")
+                opts.empty_pages = body["empty_pages"]
             transfer = _number(body, "transfer_delay_s", 0, 3600)
             if transfer is not None:
                 opts.extra["transfer_delay_s"] = transfer
         return {"conference_delay_s": opts.conference_delay_s,
                 "conference_failure_rate": opts.conference_failure_rate,
                 "room_response_delay_s": opts.room_response_delay_s,
+                "push_retry_base_s": opts.push_retry_base_s,
+                "push_max_retries": opts.push_max_retries,
+                "empty_pages": opts.empty_pages,
                 "transfer_delay_s": float(opts.extra.get("transfer_delay_s", 0.05))}
 
     async def calendar_events(request: Request) -> Any:

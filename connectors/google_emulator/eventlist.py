@@ -7,6 +7,9 @@ Where it sits: Google-facing routes; storage in ``state.World``, rules in ``even
 timeMax, updatedMin`` and ``showDeleted=false`` (400) and always includes deletions; unknown or garbled
 tokens → 410 ``fullSyncRequired``. ``orderBy=startTime`` needs ``singleEvents=true``.
 Unbounded recurring series are expanded up to three years past ``timeMax``/now (``singleEvents``).
+With ``options.empty_pages`` every page of ``events.list`` is preceded by an empty page that carries a
+``nextPageToken`` (the discovery doc allows "none at all, even if there are more events"), so clients
+are tested for following page tokens rather than stopping at an empty ``items``.
 """
 
 from __future__ import annotations
@@ -110,7 +113,9 @@ def collect(  # noqa: C901 (one filter per list parameter)
     """The items a list request returns before paging (already rendered for ``cal``)."""
     qp = request.query_params
     single = q_bool(request, "singleEvents")
-    show_deleted = since is not None or q_bool(request, "showDeleted")
+    # Event.status: cancelled events are listed "only on incremental sync (when syncToken or updatedMin
+    # are specified) or if the showDeleted flag is set to true".
+    show_deleted = since is not None or "updatedMin" in qp or q_bool(request, "showDeleted")
     tmin = parse_time(qp["timeMin"], "timeMin") if "timeMin" in qp else None
     tmax = parse_time(qp["timeMax"], "timeMax") if "timeMax" in qp else None
     if tmin is not None and tmax is not None and tmax <= tmin:
@@ -252,8 +257,12 @@ def list_events(world: World, request: Request, caller: Caller) -> dict[str, Any
             offset, upper = sync.read_page_token(world, fp, qp["pageToken"])
         items = collect(world, cal, request, since=since)
         _sort(items, order_by)
-        page = items[offset : offset + max_results]
         out = envelope(world, cal, caller)
+        if world.options.empty_pages and not sync.empty_page_served(world, qp.get("pageToken")):
+            out["items"] = []  # "may be less than this value, or none at all, even if there are more"
+            out["nextPageToken"] = sync.make_page_token(world, fp, offset, upper, empty_served=True)
+            return out
+        page = items[offset : offset + max_results]
         out["items"] = [_trim_attendees(data, max_attendees) for data, _, _ in page]
         if offset + max_results < len(items):
             out["nextPageToken"] = sync.make_page_token(world, fp, offset + max_results, upper)

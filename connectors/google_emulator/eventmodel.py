@@ -3,10 +3,41 @@
 Where it sits: used by ``events.py`` (handlers) under ``world.lock``. Covers: client id rules
 (``[a-v0-9]{5,1024}``), start/end parsing, update (replace) vs patch (recursive merge of objects, lists
 replaced as a whole; ``start``/``end`` replaced whole - the stricter reading), attendee normalisation
-(organizer accepted, others ``needsAction``, existing responses kept, ``resource`` only settable when an
-attendee is first added), the ``sequence`` bump on time/location/recurrence changes, the read view of an
-event for a given calendar (``self`` flags; private extended properties only on the organizer's copy;
-minimal tombstones for removed attendee copies), recurring instances and the invitations outbox.
+(organizer accepted, others ``needsAction``; a guest re-sent without ``responseStatus`` goes back to
+``needsAction`` - observed: "Google reads an absent responseStatus as needsAction, so adding one person
+un-answers everybody", openonion/connectonion#1558, 2026 - while the organizer's and rooms' answers are
+kept (not documented either way); ``resource`` only settable when an attendee is first added), the
+``sequence`` bump on time/location/recurrence changes, the read view of an event for a given calendar
+(``self`` flags; private extended properties only on the organizer's copy; minimal tombstones for
+removed attendee copies), recurring instances and the invitations outbox.
+
+Invitations outbox (:func:`notify`) - what Google e-mails because of ``sendUpdates``:
+
+* ``all`` → "Notifications are sent to all guests"; ``externalOnly`` → "to non-Google Calendar guests
+  only"; ``none`` → "No notifications are sent" (discovery ``calendar.v3.json``, enumDescriptions of
+  ``sendUpdates`` on insert/update/patch/delete/move). The organizer and room resources never get mail.
+* Omitted ``sendUpdates`` is NOT silence: "Note that some emails might still be sent" (discovery,
+  events.insert ``sendUpdates`` / every ``sendNotifications``); observed: guests on non-Google mail
+  hosts received invitations from API writes without ``sendUpdates`` (timbal-ai/timbal#175, 2026); and
+  "Google Calendar always sends notification emails to guests who don't use Google Calendar"
+  (support.google.com/calendar/answer/9123539). So omitted behaves like ``externalOnly``.
+* Who counts as a Google Calendar guest: users of the world's domains and Gmail addresses; every other
+  address is a non-Google Calendar guest (a Workspace user of a foreign domain is treated as external:
+  the stricter reading, it sends more mail).
+* Per recipient on a write sent with notifications: added guest → ``invitation``; removed guest →
+  ``cancellation``; guest who stays → ``update``, whatever changed. The parameter is documented as
+  "Guests who should receive notifications about the event update (for example, title changes, etc.)"
+  / "(for example, description changes, etc.)" (discovery, update/patch) - so a description-only
+  change e-mails every guest - and adding one attendee with ``sendUpdates=all`` was observed to e-mail
+  ALL attendees, not only the new one (googleapis/google-api-nodejs-client#3310, 2023: "all the
+  attendees will receive an email every time a new attendee is added"); the API has no "new guests
+  only" choice. Removing a guest is treated the same way (remaining guests get an ``update``): not
+  documented either way - the stricter reading. A write that changes nothing guest-visible (or nothing
+  at all) still e-mails when sent with notifications: Google documents no diffing - stricter reading.
+  ``events.move`` with notifications sends every guest an ``update`` ("notifications about the change
+  of the event's organizer"); ``events.delete`` and ``status: cancelled`` send ``cancellation``s;
+  ``events.import`` never sends mail. Not modelled (the emulator sends more, never less): Google skips
+  guests of past events and guests who turned e-mail notifications off (answer/9123539).
 """
 
 from __future__ import annotations
@@ -14,7 +45,7 @@ from __future__ import annotations
 import copy
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.google_emulator import recurrence
@@ -62,16 +93,6 @@ DEFAULTS: dict[str, Any] = {
     "endTimeUnspecified": False,
 }
 SIGNIFICANT = ("start", "end", "location", "recurrence")
-NOTIFY_FIELDS = (
-    "summary",
-    "description",
-    "location",
-    "start",
-    "end",
-    "recurrence",
-    "conferenceData",
-    "status",
-)
 STATUSES = ("confirmed", "tentative", "cancelled")
 RESOURCE_SUFFIX = "@resource.calendar.google.com"
 
@@ -195,7 +216,12 @@ def normalize_attendees(
                 item["resource"] = True
             else:
                 item.pop("resource", None)
-            if "responseStatus" not in att or att.get("responseStatus") == prev.get("responseStatus"):
+            if "responseStatus" not in att:
+                # Google reads an absent responseStatus as needsAction: re-sending a guest list of bare
+                # e-mails un-answers every guest. Kept: the organizer's own answer and rooms' answers.
+                keep = prev.get("resource") or email == organizer
+                item["responseStatus"] = prev.get("responseStatus", "needsAction") if keep else "needsAction"
+            elif att.get("responseStatus") == prev.get("responseStatus"):
                 item["responseStatus"] = prev.get("responseStatus", "needsAction")
         else:
             if is_resource_email(world, email):
@@ -235,7 +261,11 @@ def render(stored: StoredEvent, view_cal: str, ref: CopyRef | None = None) -> di
     """The event as the calendar ``view_cal`` sees it."""
     data = stored.data
     if ref is not None and ref.removed:
-        return {"kind": "calendar#event", "etag": data["etag"], "id": data["id"], "status": "cancelled"}
+        gone = {"kind": "calendar#event", "etag": data["etag"], "id": data["id"], "status": "cancelled"}
+        for key in ("recurringEventId", "originalStartTime"):  # guaranteed on cancelled instances
+            if key in data:
+                gone[key] = copy.deepcopy(data[key])
+        return gone
     if stored.moved_away:
         return {"kind": "calendar#event", "etag": data["etag"], "id": data["id"], "status": "cancelled"}
     out = copy.deepcopy(data)
@@ -295,6 +325,23 @@ def make_instance(master: StoredEvent, occ: recurrence.Occurrence) -> dict[str, 
     return data
 
 
+GOOGLE_MAIL_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def uses_google_calendar(world: World, email: str) -> bool:
+    """Whether ``email`` is a Google Calendar user (a Workspace user of the world, or a Gmail address).
+
+    Anyone else (another company's mail, Outlook ...) is a "non-Google Calendar guest" for
+    ``sendUpdates=externalOnly`` and for the default (omitted ``sendUpdates``)."""
+    email = email.lower()
+    return (
+        email in world.users
+        or email in world.calendars
+        or email.rsplit("@", 1)[-1] in world.domains
+        or email.rsplit("@", 1)[-1] in GOOGLE_MAIL_DOMAINS
+    )
+
+
 def notify(
     world: World,
     *,
@@ -305,40 +352,46 @@ def notify(
     calendar_id: str,
     event_id: str,
 ) -> None:
-    """Record the e-mails Google would send for this write (``sendUpdates`` all/externalOnly/none)."""
-    if send_updates not in ("all", "externalOnly"):
+    """Record the e-mails Google sends for this write (see the module docstring for the sources).
+
+    ``send_updates``: ``all`` → every guest; ``externalOnly`` and ``default`` (parameter omitted) →
+    only non-Google Calendar guests; ``none`` → nobody. Per recipient: a guest new to the event gets an
+    ``invitation``, a guest removed from it (or every guest when the event is cancelled) a
+    ``cancellation``, and every guest who stays an ``update`` - on ANY update/patch/move sent with
+    notifications, including one that only adds or removes other guests or changes only the
+    description (Google does not let a client notify only the added guests).
+    """
+    if send_updates not in ("all", "externalOnly", "default"):
         return
-    org_domain = organizer.rsplit("@", 1)[-1]
 
     def wanted(email: str, att: dict[str, Any]) -> bool:
         if email == organizer or att.get("resource") or is_resource_email(world, email):
             return False
-        return send_updates == "all" or email.rsplit("@", 1)[-1] != org_domain
+        return send_updates == "all" or not uses_google_calendar(world, email)
 
     old = attendee_emails(before) if before and before.get("status") != "cancelled" else {}
     cancelled = after is None or after.get("status") == "cancelled"
     new = {} if cancelled else attendee_emails(after)
     summary = str((after or before or {}).get("summary", ""))
-    changed = (
-        before is not None and after is not None and any(before.get(f) != after.get(f) for f in NOTIFY_FIELDS)
-    )
     for email, att in new.items():
         if not wanted(email, att):
             continue
-        if email not in old:
-            world.add_outbox("invitation", email, event_id, calendar_id, organizer, summary)
-        elif changed:
-            world.add_outbox("update", email, event_id, calendar_id, organizer, summary)
+        kind: Literal["invitation", "update"] = "update" if email in old else "invitation"
+        world.add_outbox(kind, email, event_id, calendar_id, organizer, summary)
     for email, att in old.items():
         if email not in new and wanted(email, att):
             world.add_outbox("cancellation", email, event_id, calendar_id, organizer, summary)
 
 
 def send_updates_param(params: Any) -> str:
+    """``all`` | ``externalOnly`` | ``none`` as asked, or ``default`` when the caller did not say.
+
+    The default is not silence: "Note that some emails might still be sent" (discovery, insert); the
+    deprecated ``sendNotifications=true`` means ``all``, ``false`` is the default again."""
     raw = params.get("sendUpdates")
     if raw is None:
         legacy = params.get("sendNotifications")
-        return "all" if legacy == "true" else "none"
+        return "all" if legacy == "true" else "default"
     if raw not in ("all", "externalOnly", "none"):
         raise bad_request(f"Invalid value for sendUpdates: {raw}", location="sendUpdates")
     return str(raw)

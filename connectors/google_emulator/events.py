@@ -8,7 +8,10 @@ calendar in the world see a read-only copy (``state.World.copies``). Writes to a
 
 Stricter choices (reference unsure): ``update`` with ``conferenceDataVersion=1`` and no ``conferenceData``
 removes the conference (full replace); ``organizer`` in update/patch bodies is ignored (read-only);
-importing an iCalUID already on the calendar → 409 ``duplicate``; moving a cancelled event → 410.
+importing an iCalUID already on the calendar → 409 ``duplicate``; moving a cancelled event → 410;
+an update/patch whose body carries a ``sequence`` below the stored one → 400 ``invalid`` "Invalid
+sequence value..." (reference §2.3, message unverified). Deleting (or cancelling) a recurring series
+cancels its modified instances too; a guest of a series sees a cancelled instance as cancelled.
 """
 
 from __future__ import annotations
@@ -112,7 +115,21 @@ def _writable(body: dict[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(body[k]) for k in eventmodel.WRITABLE if k in body and body[k] is not None}
 
 
+def _check_reminders(new: dict[str, Any]) -> None:
+    """``reminders.overrides``: at most 5, ``minutes`` 0-40320 (reference §2.5)."""
+    overrides = (new.get("reminders") or {}).get("overrides") or []
+    if not isinstance(overrides, list) or len(overrides) > 5:
+        raise bad_request("Too many reminder overrides (at most 5).", location="reminders.overrides")
+    for item in overrides:
+        minutes = item.get("minutes") if isinstance(item, dict) else None
+        if not isinstance(minutes, int) or not 0 <= minutes <= 40320:
+            raise bad_request("Invalid reminder minutes (0-40320).", location="reminders.overrides.minutes")
+        if item.get("method") not in ("email", "popup"):
+            raise bad_request("Invalid reminder method.", location="reminders.overrides.method")
+
+
 def _finish(world: World, new: dict[str, Any], organizer: str, old: dict[str, Any] | None) -> None:
+    _check_reminders(new)
     status = new.setdefault("status", "confirmed")
     if status not in eventmodel.STATUSES:
         raise bad_request(f"Invalid value for status: {status}", location="status")
@@ -124,6 +141,17 @@ def _finish(world: World, new: dict[str, Any], organizer: str, old: dict[str, An
     new.setdefault("eventType", "default")
     eventmodel.strip_defaults(new)
     eventmodel.bump_sequence(old, new)
+
+
+def _cancel_exceptions(world: World, cal: Calendar, master: StoredEvent) -> None:
+    """A cancelled series takes its modified instances with it (each becomes a cancelled tombstone)."""
+    if not master.data.get("recurrence"):
+        return
+    for other in world.events.get(cal.id, {}).values():
+        if other.data.get("recurringEventId") == master.id and not other.deleted:
+            other.deleted = True
+            other.data["status"] = "cancelled"
+            world.record_event_write(other)
 
 
 def _check_recurrence(world: World, cal: Calendar, stored: StoredEvent) -> None:
@@ -235,6 +263,13 @@ def modify(world: World, request: Request, caller: Caller, body: dict[str, Any],
         old = copy.deepcopy(stored.data)
         if "eventType" in body and body["eventType"] != old.get("eventType", "default"):
             raise bad_request("Event type cannot be changed.", location="eventType")
+        sent_seq = body.get("sequence")
+        if isinstance(sent_seq, int) and sent_seq < int(old.get("sequence") or 0):
+            raise bad_request(
+                "Invalid sequence value. The specified sequence number is below the current sequence "
+                "number of the resource.",
+                location="sequence",
+            )
         if old.get("recurringEventId") and body.get("recurrence"):
             raise bad_request("Invalid recurrence rule.", location="recurrence")
         incoming = _writable(body)
@@ -266,6 +301,8 @@ def modify(world: World, request: Request, caller: Caller, body: dict[str, Any],
         stored.deleted = new.get("status") == "cancelled"
         world.events.setdefault(cal.id, {})[stored.id] = stored
         world.record_event_write(stored)
+        if stored.deleted:
+            _cancel_exceptions(world, cal, stored)
         eventmodel.notify(
             world,
             before=old,
@@ -309,6 +346,7 @@ def delete(world: World, request: Request, caller: Caller) -> None:
         stored.data["status"] = "cancelled"
         world.events.setdefault(cal.id, {})[stored.id] = stored
         world.record_event_write(stored)
+        _cancel_exceptions(world, cal, stored)
         eventmodel.notify(
             world,
             before=before,

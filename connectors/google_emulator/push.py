@@ -3,9 +3,14 @@
 Where it sits: Google-facing routes plus a ``world.after_change`` hook. Deliveries are POSTs with Google's
 ``X-Goog-*`` headers and NO body, sent from one background thread per world (reference §6.3): first
 ``sync`` with message number 1 (queued before the watch response returns), then ``exists`` after every
-change to the calendar's event collection. ``expiration`` is an int64 *string*; TTL is capped at
+change to the calendar's event collection. ``expiration`` is an int64 *string*; without one,
+``params.ttl`` (seconds) or ``options.channel_default_ttl_s`` sets it; it is capped at
 ``options.channel_max_ttl_s``. Expired or stopped channels never post again. Addresses must be
-``https://`` or ``http://`` to a host in ``options.allow_http_push_hosts``. Channel ids ≤ 64 chars and
+``https://`` or ``http://`` to a host in ``options.allow_http_push_hosts``. A receiver answering 500,
+502, 503 or 504 gets the same message (same number) again with exponential backoff: after
+``options.push_retry_base_s``, then twice that, ... at most ``options.push_max_retries`` times (push
+guide: Google retries those codes with exponential backoff); any other status, or a connection error,
+is final. Channel ids ≤ 64 chars and
 unique; token ≤ 256 chars. Only the creating identity (or any identity of the same client for
 channels made by a service account) may stop a channel; otherwise 404 - the stricter reading.
 """
@@ -33,6 +38,7 @@ from connectors.google_emulator.state import Channel, World
 
 log = logging.getLogger(__name__)
 _STOP = object()
+RETRY_STATUSES = (500, 502, 503, 504)
 
 
 class Deliverer:
@@ -50,11 +56,26 @@ class Deliverer:
                 job = self.queue.get()
                 if job is _STOP:
                     return
-                channel, state, number = job
-                self._post(client, channel, state, number)
+                channel, state, number, attempt = job
+                status = self._post(client, channel, state, number)
+                if status in RETRY_STATUSES and attempt < self.world.options.push_max_retries:
+                    self._retry_later(channel, state, number, attempt + 1)
                 self.queue.task_done()
 
-    def _post(self, client: httpx.Client, ch: Channel, state: str, number: int) -> None:
+    def _retry_later(self, ch: Channel, state: str, number: int, attempt: int) -> None:
+        delay = self.world.options.push_retry_base_s * (2 ** (attempt - 1))
+
+        def again() -> None:
+            with self.world.lock:
+                live = _live(self.world, ch)
+            if live:
+                self.queue.put((ch, state, number, attempt))
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()
+
+    def _post(self, client: httpx.Client, ch: Channel, state: str, number: int) -> int:
         headers = {
             "Content-Type": "application/json; utf-8",
             "User-Agent": "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)",
@@ -76,6 +97,7 @@ class Deliverer:
             status = 0
         with self.world.lock:
             ch.delivered.append((state, number, status))
+        return status
 
     def stop(self) -> None:
         self.queue.put(_STOP)
@@ -100,7 +122,7 @@ def _enqueue(world: World, ch: Channel, state: str) -> None:
     with world.lock:
         ch.message_number += 1
         number = ch.message_number
-    _deliverer(world).queue.put((ch, state, number))
+    _deliverer(world).queue.put((ch, state, number, 0))
 
 
 def on_change(world: World, calendar_id: str) -> None:
@@ -156,14 +178,17 @@ def watch(world: World, request: Request, caller: Caller, body: dict[str, Any]) 
         now_ms = int(world.now().timestamp() * 1000)
         cap = now_ms + world.options.channel_max_ttl_s * 1000
         requested = body.get("expiration")
+        ttl = (body.get("params") or {}).get("ttl") if isinstance(body.get("params"), dict) else None
         try:
-            expiration = (
-                int(requested)
-                if requested is not None
-                else now_ms + world.options.channel_default_ttl_s * 1000
-            )
+            if requested is not None:
+                expiration = int(requested)
+            elif ttl is not None:  # params.ttl: the channel's time-to-live in seconds
+                expiration = now_ms + int(ttl) * 1000
+            else:
+                expiration = now_ms + world.options.channel_default_ttl_s * 1000
         except (TypeError, ValueError):
-            raise bad_request("Invalid expiration.", location="expiration") from None
+            where = "expiration" if ttl is None else "params.ttl"
+            raise bad_request("Invalid expiration.", location=where) from None
         expiration = min(expiration, cap)
         if expiration <= now_ms:
             raise bad_request("Channel expiration must be in the future.", location="expiration")

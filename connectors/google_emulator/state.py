@@ -86,6 +86,9 @@ class EmulatorOptions:
     channel_max_ttl_s: int = 7 * 24 * 3600
     push_enabled: bool = True
     push_timeout_s: float = 2.0
+    push_retry_base_s: float = 1.0  # receiver answered 500/502/503/504: retry after base, 2*base, 4*base ...
+    push_max_retries: int = 5
+    empty_pages: bool = False  # events.list answers an empty page (with nextPageToken) before each page
     allow_http_push_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -561,42 +564,54 @@ class World:
         self._refresh_copies(stored)
 
     def _refresh_copies(self, stored: StoredEvent) -> None:
+        """Keep attendees' read-only views in step with the organizer's event.
+
+        A calendar that should see the event gets a live ref; one that must see it as cancelled (a guest
+        removed from it, or every guest of a cancelled instance of a series) gets a removed ref, which
+        reads as a cancelled tombstone and so hides that instance from the guest's expansion."""
         cal_id = stored.calendar_id
         data = stored.data
         alive = not stored.deleted and data.get("status") != "cancelled"
-        wanted: set[str] = set()
-        if alive and not data.get("recurringEventId"):
-            for att in data.get("attendees") or []:
+
+        def guests(event: dict[str, Any] | None) -> set[str]:
+            out: set[str] = set()
+            for att in (event or {}).get("attendees") or []:
                 email = str(att.get("email", "")).lower()
-                if (
-                    email
-                    and email != cal_id
-                    and email in self.calendars
-                    and not self.calendars[email].deleted
-                ):
-                    wanted.add(email)
+                target = self.calendars.get(email)
+                if email != cal_id and target is not None and not target.deleted:
+                    out.add(email)
+            return out
+
+        own = guests(data)
+        show: set[str] = set()
+        hide: set[str] = set()
+        if data.get("recurringEventId"):
+            master = self.events.get(cal_id, {}).get(str(data["recurringEventId"]))
+            of_series = guests(master.data) if master is not None else set()
+            if alive:
+                show, hide = own, of_series - own
+            else:
+                hide = own | of_series
         elif alive:
-            master_id = str(data["recurringEventId"])
-            master = self.events.get(cal_id, {}).get(master_id)
-            if master is not None:
-                for att in master.data.get("attendees") or []:
-                    email = str(att.get("email", "")).lower()
-                    if email and email != cal_id and email in self.calendars:
-                        wanted.add(email)
+            show = own
         for other_cal, refs in self.copies.items():
             ref = refs.get(stored.id)
             if (
                 ref is not None
                 and ref.source_calendar == cal_id
-                and other_cal not in wanted
+                and other_cal not in show
                 and not ref.removed
             ):
                 ref.removed = True
                 ref.change_seq = stored.change_seq
-        for email in wanted:
+        for email in show | hide:
             refs = self.copies.setdefault(email, {})
             if stored.id in self.events.get(email, {}):
                 continue  # the attendee has an own event with that id; keep theirs
+            if email in hide:
+                if stored.id not in refs:  # a live ref (ours or a moved twin's) is handled above / kept
+                    refs[stored.id] = CopyRef(cal_id, stored.id, stored.change_seq, removed=True)
+                continue
             refs[stored.id] = CopyRef(cal_id, stored.id, stored.change_seq)
 
     def copy_source(self, calendar_id: str, event_id: str) -> tuple[CopyRef, StoredEvent] | None:

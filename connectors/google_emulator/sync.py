@@ -5,6 +5,7 @@ calendar id and change counter, with an HMAC so that a garbled or foreign token 
 another calendar, an earlier world (after reset) or with a bad MAC → 410 ``fullSyncRequired``. Page tokens
 carry the offset, a fingerprint of the query and the change counter at the first page (the future
 ``nextSyncToken``); a page token used with a different query → 400 "Invalid page token value.".
+With ``options.empty_pages`` a page token may also mark "the empty page before this offset was served".
 """
 
 from __future__ import annotations
@@ -67,8 +68,19 @@ def read_sync_token(world: World, calendar_id: str, token: str) -> int:
     return int(data["n"])
 
 
-def make_page_token(world: World, fingerprint: str, offset: int, upper: int) -> str:
-    return _seal(world, {"k": "p", "e": world.epoch, "f": fingerprint, "o": offset, "u": upper})
+def make_page_token(
+    world: World, fingerprint: str, offset: int, upper: int, *, empty_served: bool = False
+) -> str:
+    payload: dict[str, Any] = {"k": "p", "e": world.epoch, "f": fingerprint, "o": offset, "u": upper}
+    if empty_served:
+        payload["z"] = 1
+    return _seal(world, payload)
+
+
+def empty_page_served(world: World, token: str | None) -> bool:
+    """Whether the page token was handed out by an empty page (``options.empty_pages``)."""
+    data = _open(world, token) if token else None
+    return bool(data and data.get("z"))
 
 
 def read_page_token(world: World, fingerprint: str, token: str) -> tuple[int, int]:

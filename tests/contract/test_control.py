@@ -10,9 +10,9 @@ from google.auth.exceptions import RefreshError
 from googleapiclient.errors import HttpError
 
 from connectors.google.clients import build_service, user_credentials
+from connectors.google_emulator.server import EmulatorServer
 from tests.contract import workspace_fixtures as fx
 from tests.contract.validating_http import ValidatingHttp
-from connectors.google_emulator.server import EmulatorServer
 from tests.contract.workspace_fixtures import ADMIN, CAL_SCOPE, SA_EMAIL, Workspace, acme_seed
 
 workspace = fx.workspace
@@ -86,6 +86,14 @@ def test_options_events_with_tombstones_and_outbox(workspace: Workspace) -> None
     assert status == 400 and body["error"]["field"] == "room_delay"
     status, body = workspace.control("PUT", "/_emulator/options", {"conference_failure_rate": 2})
     assert status == 400 and body["error"]["field"] == "conference_failure_rate"
+    status, opts = workspace.control("PUT", "/_emulator/options",
+                                     {"push_max_retries": 2, "push_retry_base_s": 0.1, "empty_pages": True})
+    assert status == 200
+    assert (opts["push_max_retries"], opts["push_retry_base_s"], opts["empty_pages"]) == (2, 0.1, True)
+    assert workspace.world.options.empty_pages is True
+    status, body = workspace.control("PUT", "/_emulator/options", {"empty_pages": "yes"})
+    assert status == 400 and body["error"]["field"] == "empty_pages"
+    workspace.control("PUT", "/_emulator/options", {"empty_pages": False})
     organizer = "ada.torvalds0@acme.example"
     cal = workspace.calendar(organizer)
     made = cal.events().insert(calendarId="primary", sendUpdates="all", body={

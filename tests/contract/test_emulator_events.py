@@ -173,6 +173,13 @@ def test_attendee_flags_and_response_preservation(ws: Ws, ev: Body) -> None:
         .execute()
     )
     by = {a["email"]: a for a in p["attendees"]}
+    # a guest re-sent without responseStatus is un-answered (Google reads absent as needsAction)
+    assert by[BOB]["responseStatus"] == "needsAction" and by[ERIN]["responseStatus"] == "needsAction"
+    assert by[ALICE]["responseStatus"] == "accepted"
+    ws.world.set_attendee_response(ALICE, e["id"], BOB, "accepted")
+    kept = [{"email": ALICE}, {"email": BOB, "responseStatus": "accepted"}, {"email": ERIN}]
+    p = cal.events().patch(calendarId="primary", eventId=e["id"], body={"attendees": kept}).execute()
+    by = {a["email"]: a for a in p["attendees"]}
     assert by[BOB]["responseStatus"] == "accepted" and by[ERIN]["responseStatus"] == "needsAction"
     bob_view = ws.as_user(BOB).events().get(calendarId="primary", eventId=e["id"]).execute()
     assert {a["email"]: a.get("self", False) for a in bob_view["attendees"]}[BOB] is True
