@@ -1,0 +1,91 @@
+"""Request-scoped dependencies of the ingest REST API: the unit of work and the calling tenant.
+
+Where it sits: every route in :mod:`engine.api.routes` takes :data:`Uow` (one database session and one
+:class:`~engine.db.UnitOfWork` per request, closed afterwards; anything not committed is rolled back) and
+:data:`Caller` (the tenant owning the ``Authorization: Bearer <key>`` key). A missing, malformed,
+unknown or revoked key is a 401 with ``WWW-Authenticate: Bearer``. Routes commit themselves, so a failed
+commit is answered inside the request, and the unit of work enqueues only after the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from engine.db import Dispatcher, UnitOfWork
+from engine.models import ApiKey, Tenant
+from engine.settings import Settings
+from engine.tenants import tenant_for_key
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What :func:`engine.api.app.create_api` wires in (kept on ``app.state.muster``)."""
+
+    settings: Settings
+    engine: Engine
+    dispatcher: Dispatcher | None = None  #: None: the process-wide one from :func:`engine.db.set_dispatcher`
+
+
+def context(request: Request) -> ApiContext:
+    ctx = request.app.state.muster
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+def get_uow(request: Request) -> Iterator[UnitOfWork]:
+    ctx = context(request)
+    with Session(ctx.engine, expire_on_commit=False) as db:
+        uow = UnitOfWork(db, ctx.dispatcher)
+        try:
+            yield uow
+        finally:
+            uow.rollback()  # no-op after a commit; drops pending ids otherwise
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+_bearer = HTTPBearer(auto_error=False, description="The tenant's API key: `Authorization: Bearer mk_...`")
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    tenant: Tenant
+    key: ApiKey
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"api-key:{self.key.prefix}"
+
+
+def _unauthorized(message: str, error: str | None) -> HTTPException:
+    challenge = 'Bearer realm="muster"' + (f', error="{error}"' if error else "")
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": challenge})
+
+
+def authenticate(
+    uow: Uow, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Authenticated:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized(
+            "missing API key: send `Authorization: Bearer <key>` with the tenant's key "
+            "(create one with `muster tenant create`)",
+            None,
+        )
+    found = tenant_for_key(db=uow.db, key=credentials.credentials.strip())
+    if found is None:
+        raise _unauthorized(
+            "invalid API key: it is unknown, revoked or mistyped; check the key or issue a new one",
+            "invalid_token",
+        )
+    return Authenticated(tenant=found[0], key=found[1])
+
+
+Caller = Annotated[Authenticated, Depends(authenticate)]

@@ -1,0 +1,182 @@
+"""Read side of the ingest REST API: sessions with their hosts, counts and sync status.
+
+Where it sits: the GET routes in :mod:`engine.api.routes` call these with the request's ``db`` session;
+each loads what a page of sessions needs in a fixed number of queries (no per-row queries) and returns
+the ``*Public`` models of :mod:`engine.api.schemas`. Read-only: nothing here writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from engine.api.schemas import (
+    EnrollmentPublic,
+    HostPublic,
+    RoomNeed,
+    SessionPublic,
+    SyncPublic,
+)
+from engine.ingest import counts
+from engine.models import (
+    CalendarBinding,
+    Enrollment,
+    EnrollmentStatus,
+    HostRole,
+    LiveSession,
+    Person,
+    SessionHost,
+    SessionStatus,
+    SyncStatus,
+    VideoChoice,
+)
+
+
+def _sync(binding: CalendarBinding | None, session: LiveSession) -> SyncPublic:
+    if binding is None:
+        return SyncPublic(status=SyncStatus.PENDING.value)
+    status = binding.sync_status
+    settled = status in (SyncStatus.SYNCED.value, SyncStatus.REMOVED.value)
+    if settled and session.deleted_at is not None and status != SyncStatus.REMOVED.value:
+        status = SyncStatus.PENDING.value  # removed here, event not yet deleted in Google
+    elif (
+        settled
+        and session.deleted_at is None
+        and binding.synced_revision is not None
+        and binding.synced_revision < session.revision
+    ):
+        status = SyncStatus.PENDING.value  # a newer revision is waiting for the worker
+    return SyncPublic(
+        status=status,
+        calendar_id=binding.calendar_id,
+        event_id=binding.event_id,
+        owner_email=binding.owner_email,
+        meet_link=binding.meet_link,
+        meet_status=binding.meet_status,
+        meet_error=binding.meet_error,
+        room_email=binding.room_email,
+        room_status=binding.room_status,
+        room_error=binding.room_error,
+        error_class=binding.error_class,
+        last_error=binding.last_error,
+        attempts=binding.attempts,
+        synced_revision=binding.synced_revision,
+        last_synced_at=binding.last_synced_at,
+        next_attempt_at=binding.next_attempt_at,
+        transfer_note=binding.transfer_note,
+    )
+
+
+def _room(session: LiveSession) -> RoomNeed | None:
+    if not session.room_wanted:
+        return None
+    return RoomNeed(
+        building=session.room_building,
+        min_capacity=session.room_min_capacity,
+        features=list(session.room_features),
+        email=session.room_email,
+    )
+
+
+def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPublic]:
+    """The public view of ``sessions`` (in the given order), loaded in four queries."""
+    ids = [s.id for s in sessions]
+    if not ids:
+        return []
+    hosts: dict[uuid.UUID, list[HostPublic]] = defaultdict(list)
+    for host, email in db.exec(
+        select(SessionHost, Person.email)
+        .join(Person, col(Person.id) == col(SessionHost.person_id))
+        .where(col(SessionHost.session_id).in_(ids))
+        .order_by(col(SessionHost.position))
+    ).all():
+        hosts[host.session_id].append(HostPublic(email=email, role=HostRole(host.role)))
+    bindings = {
+        b.session_id: b
+        for b in db.exec(select(CalendarBinding).where(col(CalendarBinding.session_id).in_(ids)))
+    }
+    tallies = counts(db=db, session_ids=ids)
+    return [
+        SessionPublic(
+            id=s.id,
+            external_id=s.external_id,
+            title=s.title,
+            description=s.description,
+            time_zone=s.time_zone,
+            start=s.start_at,
+            end=s.end_at,
+            recurrence=s.recurrence.split("\n") if s.recurrence else None,
+            location=s.location,
+            status=SessionStatus(s.status),
+            video=VideoChoice(s.video),
+            manual_join_link=s.manual_join_link,
+            capacity=s.capacity,
+            room=_room(s),
+            hosts=hosts.get(s.id, []),
+            enrolled_count=tallies[s.id][0],
+            waitlisted_count=tallies[s.id][1],
+            revision=s.revision,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            deleted_at=s.deleted_at,
+            sync=_sync(bindings.get(s.id), s),
+        )
+        for s in sessions
+    ]
+
+
+def list_sessions(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    limit: int,
+    offset: int,
+    include_deleted: bool,
+    status: SessionStatus | None,
+    sync_status: SyncStatus | None,
+) -> tuple[list[LiveSession], int]:
+    """A page of the tenant's sessions by start time, and the total matching."""
+    query = select(LiveSession).where(LiveSession.tenant_id == tenant_id)
+    if not include_deleted:
+        query = query.where(col(LiveSession.deleted_at).is_(None))
+    if status is not None:
+        query = query.where(LiveSession.status == status.value)
+    if sync_status is not None:
+        query = query.outerjoin(CalendarBinding, col(CalendarBinding.session_id) == col(LiveSession.id))
+        if sync_status == SyncStatus.PENDING:
+            query = query.where(
+                (col(CalendarBinding.id).is_(None)) | (col(CalendarBinding.sync_status) == sync_status.value)
+            )
+        else:
+            query = query.where(col(CalendarBinding.sync_status) == sync_status.value)
+    total = db.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = db.exec(
+        query.order_by(col(LiveSession.start_at), col(LiveSession.external_id)).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def list_enrollments(
+    *, db: Session, session: LiveSession, include_cancelled: bool = False
+) -> list[EnrollmentPublic]:
+    """The session's learners by email."""
+    query = (
+        select(Enrollment, Person)
+        .join(Person, col(Person.id) == col(Enrollment.person_id))
+        .where(Enrollment.session_id == session.id)
+    )
+    if not include_cancelled:
+        query = query.where(Enrollment.status != EnrollmentStatus.CANCELLED.value)
+    return [
+        EnrollmentPublic(
+            email=person.email,
+            status=EnrollmentStatus(row.status),
+            display_name=person.display_name,
+            updated_at=row.updated_at,
+        )
+        for row, person in db.exec(query.order_by(col(Person.email))).all()
+    ]

@@ -1,0 +1,1 @@
+"""Route modules of the ingest REST API, one per resource (sessions, enrollments, health)."""

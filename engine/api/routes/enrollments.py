@@ -1,0 +1,142 @@
+"""Enrollment routes of the ingest REST API: one learner at a time, or many at once.
+
+Where it sits: beside :mod:`engine.api.routes.sessions`, with the same steps (validate, write through
+:mod:`engine.ingest`, enqueue the session when something changed, commit). Semantics:
+
+* ``PUT /v1/sessions/{id}/enrollments/{email}``: enroll or waitlist one learner (body optional;
+  default ``enrolled``). Idempotent. 201 when the learner was not listed before.
+* ``DELETE /v1/sessions/{id}/enrollments/{email}``: cancel that enrollment (204; 404 if never enrolled).
+* ``PUT /v1/sessions/{id}/enrollments``: the list *is* the session's learners; anyone not in it is
+  cancelled. Idempotent.
+* ``PATCH /v1/sessions/{id}/enrollments``: merge the list (upsert each; ``status: cancelled`` removes
+  one); others are untouched.
+
+Each request is all-or-nothing, and the attendee cap (:data:`engine.api.schemas.MAX_ATTENDEES`) is
+checked on the result.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+from pydantic import AfterValidator
+
+from engine import ingest
+from engine.api.deps import Caller, Uow
+from engine.api.read import list_enrollments
+from engine.api.routes.sessions import ExternalId
+from engine.api.schemas import (
+    EnrollmentBase,
+    EnrollmentBulkCreate,
+    EnrollmentBulkPublic,
+    EnrollmentCreate,
+    EnrollmentPublic,
+    normalize_email,
+)
+from engine.models import LiveSession
+
+router = APIRouter(prefix="/v1/sessions/{external_id}/enrollments", tags=["enrollments"])
+
+EmailPath = Annotated[
+    str,
+    Path(max_length=320, description="The learner's email (case-insensitive)."),
+    AfterValidator(normalize_email),
+]
+
+
+@router.get("", response_model=list[EnrollmentPublic], summary="List a session's learners")
+def get_enrollments(
+    external_id: ExternalId,
+    uow: Uow,
+    caller: Caller,
+    include_cancelled: Annotated[bool, Query(alias="includeCancelled")] = False,
+) -> list[EnrollmentPublic]:
+    session = ingest.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
+    return list_enrollments(db=uow.db, session=session, include_cancelled=include_cancelled)
+
+
+def _bulk(
+    external_id: str, body: EnrollmentBulkCreate, uow: Uow, caller: Caller, replace: bool
+) -> EnrollmentBulkPublic:
+    session = ingest.get_session_or_404(
+        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+    )
+    changed = ingest.set_enrollments(
+        db=uow.db, session=session, items=body.enrollments, replace=replace, actor=caller.actor
+    )
+    if changed:
+        uow.enqueue_session(session.id)
+    uow.commit()
+    return _summary(uow, session, changed)
+
+
+def _summary(uow: Uow, session: LiveSession, changed: int) -> EnrollmentBulkPublic:
+    tally = ingest.counts(db=uow.db, session_ids=[session.id])[session.id]
+    return EnrollmentBulkPublic(
+        external_id=session.external_id,
+        changed=changed,
+        enrolled_count=tally[0],
+        waitlisted_count=tally[1],
+        enrollments=list_enrollments(db=uow.db, session=session),
+    )
+
+
+@router.put("", response_model=EnrollmentBulkPublic, summary="Replace a session's learners")
+def replace_enrollments(
+    external_id: ExternalId, body: EnrollmentBulkCreate, uow: Uow, caller: Caller
+) -> EnrollmentBulkPublic:
+    """Make ``enrollments`` the complete list; learners not in it are cancelled."""
+    return _bulk(external_id, body, uow, caller, replace=True)
+
+
+@router.patch("", response_model=EnrollmentBulkPublic, summary="Merge learners into a session")
+def merge_enrollments(
+    external_id: ExternalId, body: EnrollmentBulkCreate, uow: Uow, caller: Caller
+) -> EnrollmentBulkPublic:
+    """Upsert each listed learner; others are left as they are."""
+    return _bulk(external_id, body, uow, caller, replace=False)
+
+
+@router.put(
+    "/{email}",
+    response_model=EnrollmentPublic,
+    responses={201: {"model": EnrollmentPublic}},
+    summary="Enroll or waitlist one learner",
+)
+def put_enrollment(
+    external_id: ExternalId,
+    email: EmailPath,
+    uow: Uow,
+    caller: Caller,
+    response: Response,
+    body: Annotated[EnrollmentBase | None, Body()] = None,
+) -> EnrollmentPublic:
+    session = ingest.get_session_or_404(
+        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+    )
+    base = body or EnrollmentBase()
+    before = {e.email for e in list_enrollments(db=uow.db, session=session, include_cancelled=True)}
+    item = EnrollmentCreate(email=email, status=base.status, display_name=base.display_name)
+    if ingest.put_enrollment(db=uow.db, session=session, item=item, actor=caller.actor):
+        uow.enqueue_session(session.id)
+    uow.commit()
+    response.status_code = status.HTTP_200_OK if email in before else status.HTTP_201_CREATED
+    listed = list_enrollments(db=uow.db, session=session, include_cancelled=True)
+    return next(e for e in listed if e.email == email)
+
+
+@router.delete(
+    "/{email}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Cancel one learner's enrollment",
+)
+def delete_enrollment(external_id: ExternalId, email: EmailPath, uow: Uow, caller: Caller) -> Response:
+    session = ingest.get_session_or_404(
+        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+    )
+    if ingest.cancel_enrollment(db=uow.db, session=session, email=email, actor=caller.actor):
+        uow.enqueue_session(session.id)
+    uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

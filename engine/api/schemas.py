@@ -1,0 +1,396 @@
+"""Request and response shapes of the ingest REST API, with every validation rule in one place.
+
+Where it sits: FastAPI validates request bodies against the ``*Create`` models here before a route runs,
+so :mod:`engine.ingest` only ever sees well-formed input; routes answer with the ``*Public`` models.
+JSON field names are camelCase (``timeZone``, ``coHosts``, ``manualJoinLink``), as a learning platform
+sends them (see ``acme-catalog.json``); snake_case names are accepted too.
+
+Rules (each failure is a 422 naming the field, see :mod:`engine.api.errors`):
+
+* ``end`` after ``start``, both with a UTC offset, at most :data:`MAX_DURATION` apart; stored as UTC.
+* ``timeZone`` a known IANA zone; ``recurrence`` lines pass :mod:`engine.recurrence_syntax`.
+* emails look like ``local@domain.tld`` and are lower-cased; no one is both host and learner.
+* ``video`` is ``meet``, ``manual`` or ``none``; ``manual`` needs an ``https://`` ``manualJoinLink``.
+* hosts + enrolled learners (+1 when a room is wanted) stay within :data:`MAX_ATTENDEES`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from engine.models import EnrollmentStatus, HostRole, SessionStatus, VideoChoice
+from engine.recurrence_syntax import RecurrenceSyntaxError, check_recurrence_line
+
+#: Most attendees (hosts + enrolled learners + a wanted room) one session may have. Google stops
+#: propagating guests' responses past 200 guests and refuses much larger lists, and a platform session
+#: that big is better served by a broadcast; waitlisted learners do not count (they are never invited).
+MAX_ATTENDEES = 200
+#: Longest a single occurrence may last.
+MAX_DURATION = timedelta(days=14)
+#: Most co-hosts/presenters on one session.
+MAX_HOSTS = 50
+MAX_EMAIL_LENGTH = 320
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def normalize_email(value: str) -> str:
+    """Lower-case, trimmed ``value`` if it is a plausible email address, else ``ValueError``."""
+    email = value.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"email is {len(email)} characters long; the limit is {MAX_EMAIL_LENGTH}")
+    if not _EMAIL.match(email) or ".." in email.split("@", 1)[0]:
+        raise ValueError(f"{value!r} is not a valid email address (expected name@domain.example)")
+    return email
+
+
+Email = Annotated[str, AfterValidator(normalize_email)]
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_time_zone(value: str) -> str:
+    if value not in _known_zones():
+        raise ValueError(
+            f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"
+        )
+    return value
+
+
+def _https_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.netloc or " " in value:
+        raise ValueError(f"{value!r} is not an https:// URL (e.g. https://zoom.example/j/123)")
+    return value
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, unknown fields refused, strings trimmed."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+
+class RoomNeed(ApiModel):
+    """What kind of room the session needs; Muster (policy) picks one unless ``email`` names it."""
+
+    building: str | None = Field(default=None, max_length=100)
+    min_capacity: int | None = Field(default=None, ge=1, le=10_000)
+    features: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20
+    )
+    email: Email | None = Field(default=None, description="A specific room resource's calendar email.")
+
+
+class EnrollmentBase(ApiModel):
+    status: EnrollmentStatus = Field(
+        default=EnrollmentStatus.ENROLLED,
+        description="enrolled learners are invited; waitlisted ones are not.",
+    )
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class EnrollmentCreate(EnrollmentBase):
+    """One learner's place, identified by email (people are created on the fly)."""
+
+    email: Email
+
+
+class EnrollmentPublic(ApiModel):
+    email: str
+    status: EnrollmentStatus
+    display_name: str | None = None
+    updated_at: datetime
+
+
+class EnrollmentBulkCreate(ApiModel):
+    """A list of learners. ``PUT`` replaces the whole set; ``PATCH`` merges the listed ones."""
+
+    enrollments: list[EnrollmentCreate] = Field(max_length=5_000)
+
+    @field_validator("enrollments")
+    @classmethod
+    def _unique(cls, value: list[EnrollmentCreate]) -> list[EnrollmentCreate]:
+        _check_unique_emails(value)
+        return value
+
+
+class EnrollmentBulkPublic(ApiModel):
+    external_id: str
+    changed: int = Field(description="How many enrollments were created or changed by this request.")
+    enrolled_count: int
+    waitlisted_count: int
+    enrollments: list[EnrollmentPublic]
+
+
+def _check_unique_emails(items: list[EnrollmentCreate]) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.email in seen:
+            raise ValueError(
+                f"{item.email} is listed twice (items {seen[item.email]} and {index}); list each learner once"
+            )
+        seen[item.email] = index
+
+
+class SessionBase(ApiModel):
+    """The fields a platform owns. Field order matters: later checks read earlier fields."""
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=8_000)
+    time_zone: Annotated[str, AfterValidator(check_time_zone)] = Field(
+        max_length=64, description="IANA zone the session is held in; recurrences keep local time there."
+    )
+    start: AwareDatetime = Field(description="ISO 8601 with a UTC offset, e.g. 2026-11-30T09:30:00+01:00.")
+    end: AwareDatetime
+    recurrence: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        default=None, max_length=10, description='RFC 5545 lines, e.g. ["RRULE:FREQ=WEEKLY;COUNT=6"].'
+    )
+    location: str | None = Field(default=None, max_length=500)
+    status: SessionStatus = SessionStatus.SCHEDULED
+    video: VideoChoice = VideoChoice.NONE
+    manual_join_link: str | None = Field(
+        default=None,
+        max_length=2_000,
+        validate_default=True,
+        description="Required when video is 'manual'; https only.",
+    )
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    room: RoomNeed | None = None
+    organizer: Email
+    co_hosts: list[Email] = Field(default_factory=list, max_length=MAX_HOSTS)
+    presenters: list[Email] = Field(default_factory=list, max_length=MAX_HOSTS)
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: datetime) -> datetime:
+        if not _EARLIEST <= value < _LATEST:
+            raise ValueError(f"start {_fmt(value)} is outside the years 1970 to 2099")
+        return value.astimezone(UTC)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is None:
+            return value.astimezone(UTC)
+        if value <= start:
+            zone = info.data.get("time_zone")
+            shown_start, shown_end = start, value
+            if zone:
+                shown_start = start.astimezone(zoneinfo.ZoneInfo(zone))
+                shown_end = value.astimezone(zoneinfo.ZoneInfo(zone))
+            word = "equal to" if value == start else "before"
+            raise ValueError(
+                f"end must be after start (got end {shown_end:%Y-%m-%d %H:%M} {word} start "
+                f"{shown_start:%Y-%m-%d %H:%M}{' ' + zone if zone else ''})"
+            )
+        if value - start > MAX_DURATION:
+            hours = (value - start).total_seconds() / 3600
+            raise ValueError(
+                f"the session would last {hours / 24:.1f} days ({hours:.0f} hours); the limit is "
+                f"{MAX_DURATION.days} days"
+            )
+        return value.astimezone(UTC)
+
+    @field_validator("recurrence", mode="before")
+    @classmethod
+    def _one_line_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("recurrence")
+    @classmethod
+    def _recurrence_syntax(cls, value: list[str] | None) -> list[str] | None:
+        if not value:
+            return None
+        for index, line in enumerate(value):
+            try:
+                check_recurrence_line(line)
+            except RecurrenceSyntaxError as exc:
+                raise ValueError(f"recurrence line {index} ({line!r}): {exc}") from None
+        if sum(1 for line in value if line.startswith("RRULE")) > 1:
+            raise ValueError("give at most one RRULE line")
+        if len("\n".join(value)) > 500:
+            raise ValueError("recurrence is longer than 500 characters in total")
+        return value
+
+    @field_validator("manual_join_link")
+    @classmethod
+    def _link_matches_video(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "video" not in info.data:
+            return value  # video itself was invalid; its error is reported
+        video = info.data["video"]
+        if video == VideoChoice.MANUAL:
+            if not value:
+                raise ValueError("video is 'manual', so manualJoinLink is required (an https:// URL)")
+            return _https_url(value)
+        if value:
+            raise ValueError(
+                f"manualJoinLink is only used when video is 'manual' (video is '{video.value}'); "
+                "remove it or set video to 'manual'"
+            )
+        return None
+
+    @field_validator("co_hosts", "presenters")
+    @classmethod
+    def _distinct_hosts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        taken = {info.data.get("organizer")} | set(info.data.get("co_hosts") or ())
+        for email in value:
+            if email in taken:
+                raise ValueError(f"{email} is already a host of this session; list each host once")
+            taken.add(email)
+        return value
+
+    def host_emails(self) -> list[tuple[str, HostRole]]:
+        """Hosts in order: the organizer first, then co-hosts, then presenters."""
+        return (
+            [(self.organizer, HostRole.ORGANIZER)]
+            + [(e, HostRole.CO_HOST) for e in self.co_hosts]
+            + [(e, HostRole.PRESENTER) for e in self.presenters]
+        )
+
+
+class SessionCreate(SessionBase):
+    """Body of ``PUT /v1/sessions/{external_id}``: the whole session, replacing what was stored.
+
+    ``enrollments``, when given, is the complete list of learners (anyone left out is cancelled); when
+    omitted, stored enrollments are kept as they are.
+    """
+
+    external_id: str | None = Field(
+        default=None, max_length=200, description="Optional; must equal the id in the path when given."
+    )
+    enrollments: list[EnrollmentCreate] | None = Field(default=None, max_length=5_000)
+
+    @field_validator("enrollments")
+    @classmethod
+    def _enrollments_fit(
+        cls, value: list[EnrollmentCreate] | None, info: ValidationInfo
+    ) -> list[EnrollmentCreate] | None:
+        if value is None:
+            return None
+        _check_unique_emails(value)
+        hosts = {
+            info.data.get("organizer"),
+            *(info.data.get("co_hosts") or ()),
+            *(info.data.get("presenters") or ()),
+        }
+        for item in value:
+            if item.email in hosts:
+                raise ValueError(f"{item.email} is a host of this session and cannot also be enrolled")
+        enrolled = sum(1 for item in value if item.status == EnrollmentStatus.ENROLLED)
+        room = 1 if info.data.get("room") is not None else 0
+        check_attendee_cap(len(hosts - {None}) + enrolled + room)
+        return value
+
+
+def check_attendee_cap(total: int) -> None:
+    """Raise ``ValueError`` when ``total`` attendees exceed :data:`MAX_ATTENDEES`."""
+    if total > MAX_ATTENDEES:
+        raise ValueError(
+            f"the session would have {total} attendees (hosts + enrolled learners + room); the "
+            f"limit is {MAX_ATTENDEES}: waitlist the extra learners or split the session"
+        )
+
+
+class HostPublic(ApiModel):
+    email: str
+    role: HostRole
+
+
+class SyncPublic(ApiModel):
+    """How the session stands in Google (from its calendar binding)."""
+
+    status: str = Field(description="pending | synced | error | blocked | removed")
+    calendar_id: str | None = None
+    event_id: str | None = None
+    owner_email: str | None = None
+    meet_link: str | None = None
+    meet_status: str | None = None
+    meet_error: str | None = Field(default=None, description="why there is no Meet link (next sync retries)")
+    room_email: str | None = None
+    room_status: str | None = None
+    room_error: str | None = Field(default=None, description="e.g. 'no room available: …' or a declined room")
+    error_class: str | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    synced_revision: int | None = None
+    last_synced_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    transfer_note: str | None = Field(
+        default=None,
+        description="why the event could not leave a departing "
+        "organizer yet and what an admin must do (organizer lifecycle)",
+    )
+
+
+class SessionPublic(ApiModel):
+    id: uuid.UUID
+    external_id: str
+    title: str
+    description: str
+    time_zone: str
+    start: datetime
+    end: datetime
+    recurrence: list[str] | None
+    location: str | None
+    status: SessionStatus
+    video: VideoChoice
+    manual_join_link: str | None
+    capacity: int | None
+    room: RoomNeed | None
+    hosts: list[HostPublic]
+    enrolled_count: int
+    waitlisted_count: int
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    sync: SyncPublic
+
+
+class SessionList(ApiModel):
+    items: list[SessionPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class StatusUpdate(ApiModel):
+    """Optional note recorded in the audit log with a cancel or reopen."""
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The camelCase JSON-ready dict of ``model``."""
+    return model.model_dump(mode="json", by_alias=True)

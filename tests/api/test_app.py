@@ -1,0 +1,125 @@
+"""Ingest REST API: commit/enqueue ordering, database failures, the last-resort handler, OpenAPI, health."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from engine.api.app import create_api
+from tests.api.conftest import Api, AsgiClient, session_body
+from tests.api.test_sessions import row_counts
+
+
+@contextmanager
+def failing_commits(engine: Engine) -> Iterator[list[str]]:
+    """Make every COMMIT on ``engine`` fail as a lost database connection would."""
+    seen: list[str] = []
+
+    def refuse(conn: Any) -> None:
+        seen.append("commit")
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    event.listen(engine, "commit", refuse)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "commit", refuse)
+
+
+def test_commit_failure_enqueues_nothing_and_saves_nothing(api: Api) -> None:
+    before = row_counts(api)
+    with failing_commits(api.engine) as seen:
+        resp = api.put("/v1/sessions/sess-1", session_body())
+    assert seen == ["commit"]  # the commit was attempted and failed
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert "nothing was saved" in resp.json()["detail"]
+    assert api.dispatcher.calls == []
+    assert row_counts(api) == before
+    # the same request succeeds once the database is back, and only then is the session enqueued
+    ok = api.put("/v1/sessions/sess-1", session_body())
+    assert ok.status_code == 201
+    assert [str(i) for i in api.dispatcher.ids] == [ok.json()["id"]]
+
+
+def test_dispatch_happens_after_commit(api: Api) -> None:
+    order: list[str] = []
+
+    def note_commit(conn: Any) -> None:
+        order.append("commit")
+
+    event.listen(api.engine, "commit", note_commit)
+    original = api.dispatcher.__call__
+
+    def dispatch(ids: list[uuid.UUID]) -> None:
+        order.append("dispatch")
+        original(ids)
+
+    try:
+        api.client.app.state.muster = api.client.app.state.muster.__class__(
+            settings=api.client.app.state.muster.settings,
+            engine=api.engine,
+            dispatcher=dispatch,
+        )
+        api.put("/v1/sessions/sess-1", session_body())
+    finally:
+        event.remove(api.engine, "commit", note_commit)
+    assert order[-2:] == ["commit", "dispatch"]
+    assert order.count("dispatch") == 1
+
+
+def test_unexpected_error_is_json_500_without_traceback(api: Api) -> None:
+    app = api.client.app
+
+    @app.get("/v1/_boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    resp = api.client.get("/v1/_boom")
+    assert resp.status_code == 500
+    body = resp.json()
+    assert body["detail"].startswith("internal error (incident ")
+    assert "hunter2" not in resp.text and "Traceback" not in resp.text
+    assert app.state.unhandled_errors == 1
+    app.state.unhandled_errors = 0  # the fixture asserts no other request reached the handler
+
+
+def test_openapi_document_builds(api: Api) -> None:
+    resp = api.client.get("/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert doc["info"]["title"] == "Muster ingest API"
+    paths = doc["paths"]
+    for path, method in (
+        ("/v1/sessions/{external_id}", "put"),
+        ("/v1/sessions/{external_id}", "delete"),
+        ("/v1/sessions", "get"),
+        ("/v1/sessions/{external_id}/cancel", "post"),
+        ("/v1/sessions/{external_id}/enrollments", "put"),
+        ("/v1/sessions/{external_id}/enrollments/{email}", "delete"),
+        ("/healthz", "get"),
+    ):
+        assert method in paths[path], (path, method)
+    assert "HTTPBearer" in doc["components"]["securitySchemes"]
+    assert "timeZone" in doc["components"]["schemas"]["SessionCreate"]["properties"]
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_healthz(api: Api) -> None:
+    assert api.client.get("/healthz").json()["database"] == "ok"
+
+
+def test_healthz_reports_unreachable_database(api: Api, tmp_path: Any) -> None:
+    from sqlalchemy import create_engine
+
+    settings = api.client.app.state.muster.settings
+    broken = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    resp = AsgiClient(create_api(settings, engine=broken)).get("/healthz")
+    assert resp.status_code == 503
+    assert resp.json()["database"] == "unreachable"

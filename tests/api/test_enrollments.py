@@ -1,0 +1,122 @@
+"""Ingest REST API: single and bulk enrollments, all-or-nothing, one enqueue per request."""
+
+from __future__ import annotations
+
+from engine.api.schemas import MAX_ATTENDEES
+from tests.api.conftest import Api, session_body
+from tests.api.test_sessions import row_counts
+
+BASE = "/v1/sessions/sess-1/enrollments"
+
+
+def make_session(api: Api) -> str:
+    resp = api.put("/v1/sessions/sess-1", session_body(enrollments=None))
+    assert resp.status_code == 201, resp.text
+    api.dispatcher.calls.clear()
+    return str(resp.json()["id"])
+
+
+def emails(api: Api, **params: str) -> dict[str, str]:
+    return {e["email"]: e["status"] for e in api.get(BASE, **params).json()}
+
+
+def test_single_enrollment_put_and_delete(api: Api) -> None:
+    sid = make_session(api)
+    first = api.put(f"{BASE}/New.Learner@Acme.example")
+    assert first.status_code == 201, first.text
+    assert first.json()["email"] == "new.learner@acme.example" and first.json()["status"] == "enrolled"
+    again = api.put(f"{BASE}/new.learner@acme.example")
+    assert again.status_code == 200
+    waitlisted = api.put(f"{BASE}/new.learner@acme.example", {"status": "waitlisted", "displayName": "Nel"})
+    assert waitlisted.json()["status"] == "waitlisted"
+    assert api.client.delete(f"{BASE}/new.learner@acme.example", headers=api.auth()).status_code == 204
+    assert api.client.delete(f"{BASE}/new.learner@acme.example", headers=api.auth()).status_code == 204
+    assert api.client.delete(f"{BASE}/never@acme.example", headers=api.auth()).status_code == 404
+    assert emails(api) == {}
+    assert emails(api, includeCancelled="true") == {"new.learner@acme.example": "cancelled"}
+    # enqueue per changing request only: create, waitlist, cancel
+    assert [[str(i) for i in c] for c in api.dispatcher.calls] == [[sid]] * 3
+    assert api.get("/v1/sessions/sess-1").json()["revision"] == 4
+
+
+def test_single_enrollment_rejects_bad_email_and_hosts(api: Api) -> None:
+    make_session(api)
+    bad = api.put(f"{BASE}/not-an-email")
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["path", "email"]
+    host = api.put(f"{BASE}/ada@acme.example")
+    assert host.status_code == 422
+    assert host.json()["detail"] == [
+        {
+            "loc": ["path", "email"],
+            "type": "value_error",
+            "msg": "ada@acme.example is a host of session 'sess-1' and cannot also be enrolled",
+        }
+    ]
+    assert api.put(f"{BASE}/x@acme.example", {"status": "maybe"}).status_code == 422
+    assert emails(api, includeCancelled="true") == {}
+    assert api.dispatcher.calls == []
+
+
+def test_bulk_replace_and_merge(api: Api) -> None:
+    sid = make_session(api)
+    replaced = api.put(
+        BASE,
+        {
+            "enrollments": [
+                {"email": "a@acme.example"},
+                {"email": "b@acme.example"},
+                {"email": "c@acme.example", "status": "waitlisted"},
+            ]
+        },
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert (
+        replaced.json()["changed"],
+        replaced.json()["enrolledCount"],
+        replaced.json()["waitlistedCount"],
+    ) == (3, 2, 1)
+    # PUT replaces: b is left out, so b is cancelled; c moves to enrolled
+    again = api.put(BASE, {"enrollments": [{"email": "a@acme.example"}, {"email": "c@acme.example"}]})
+    assert again.json()["changed"] == 2
+    assert emails(api) == {"a@acme.example": "enrolled", "c@acme.example": "enrolled"}
+    # the same list again changes nothing and enqueues nothing
+    assert (
+        api.put(BASE, {"enrollments": [{"email": "a@acme.example"}, {"email": "c@acme.example"}]}).json()[
+            "changed"
+        ]
+        == 0
+    )
+    # PATCH merges: d added, a cancelled, c untouched
+    merged = api.client.patch(
+        BASE,
+        json={
+            "enrollments": [{"email": "d@acme.example"}, {"email": "a@acme.example", "status": "cancelled"}]
+        },
+        headers=api.auth(),
+    )
+    assert merged.status_code == 200, merged.text
+    assert emails(api) == {"c@acme.example": "enrolled", "d@acme.example": "enrolled"}
+    assert [[str(i) for i in c] for c in api.dispatcher.calls] == [[sid]] * 3
+
+
+def test_bulk_failure_leaves_nothing_behind(api: Api) -> None:
+    make_session(api)
+    api.put(BASE, {"enrollments": [{"email": "keep@acme.example"}]})
+    api.dispatcher.calls.clear()
+    before = row_counts(api)
+    # The cap is checked on the result: 2 hosts + 1 existing + 198 new = 201.
+    new = [{"email": f"n{i}@acme.example"} for i in range(MAX_ATTENDEES - 2)]
+    resp = api.client.patch(BASE, json={"enrollments": new}, headers=api.auth())
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "enrollments"]
+    assert "201 attendees" in resp.json()["detail"][0]["msg"]
+    # A host in the list fails the whole request, even after valid items.
+    resp = api.put(BASE, {"enrollments": [{"email": "fresh@acme.example"}, {"email": "linus@acme.example"}]})
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "enrollments", 1, "email"]
+    dup = api.put(BASE, {"enrollments": [{"email": "z@acme.example"}, {"email": "Z@acme.example"}]})
+    assert dup.status_code == 422 and "listed twice" in dup.json()["detail"][0]["msg"]
+    assert row_counts(api) == before  # no people, enrollments or audit rows from the failed requests
+    assert api.dispatcher.calls == []
+    assert emails(api) == {"keep@acme.example": "enrolled"}

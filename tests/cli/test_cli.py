@@ -1,0 +1,174 @@
+"""The ``muster`` command line, run as a real process: help, tenant create, config and usage errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from engine.api.app import create_api
+from engine.cli import main
+from engine.settings import get_settings, load_settings
+from tests.api.conftest import AsgiClient, session_body
+
+
+def muster(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``muster`` console script (the entry point a user runs) in a fresh process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
+    full_env.update(env or {})
+    script = Path(sys.executable).parent / "muster"
+    command = (
+        [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli import main; main()"]
+    )
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run ``main`` in this process with no MUSTER_* variables but a private var dir."""
+    for name in list(os.environ):
+        if name.startswith("MUSTER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MUSTER_VAR_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_help_lists_commands_and_each_explains_itself(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, top, _ = run_main(capsys, "--help")
+    assert code == 0
+    for command in ("db", "serve", "worker", "demo", "tenant", "reconcile", "emulator"):
+        assert f"  {command} " in top, command
+    helps: tuple[tuple[list[str], str], ...] = (
+        (["serve"], "REST API"),
+        (["worker"], "worker"),
+        (["demo"], "emulator"),
+        (["tenant", "create"], "API key"),
+        (["reconcile"], "Reconcile"),
+        (["emulator"], "emulator"),
+        (["db", "upgrade"], "migrations"),
+    )
+    for words, phrase in helps:
+        code, out, _ = run_main(capsys, *words, "--help")
+        assert code == 0 and phrase in out, (words, out)
+
+
+def test_tenant_create_prints_a_key_usable_against_the_api(db_engine: Engine, tmp_path: Path) -> None:
+    url = db_engine.url.render_as_string(hide_password=False)
+    env = {"MUSTER_DATABASE_URL": url, "MUSTER_VAR_DIR": str(tmp_path), "MUSTER_SECRET_KEY": "s" * 40}
+    out = muster(
+        "tenant",
+        "create",
+        "--slug",
+        "globex",
+        "--name",
+        "Globex",
+        "--domain",
+        "globex.example",
+        "--vendor-owner",
+        "Owner@Vendor.example",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    key = out.stdout.strip().splitlines()[-1]
+    assert key.startswith("mk_")
+    api = AsgiClient(create_api(load_settings(env), engine=db_engine))
+    resp = api.put("/v1/sessions/s-1", json=session_body(), headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 201, resp.text
+    assert api.get("/v1/sessions", headers={"Authorization": "Bearer mk_00000000_wrong"}).status_code == 401
+    # the slug is taken now: a clear usage error, exit 2, no traceback
+    again = muster("tenant", "create", "--slug", "globex", "--name", "Other", env=env, cwd=tmp_path)
+    assert again.returncode == 2
+    assert "--slug" in again.stderr and "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+    listed = muster("tenant", "list", env=env, cwd=tmp_path)
+    assert "globex\tvendor\tglobex.example\tGlobex" in listed.stdout
+
+
+def test_config_error_exits_2_with_variable_and_fix(tmp_path: Path) -> None:
+    out = muster("tenant", "list", env={"MUSTER_DATABASE_URL": "mysql://db/muster"}, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "MUSTER_DATABASE_URL" in out.stderr and "Fix:" in out.stderr
+    assert "Traceback" not in out.stderr
+    short = muster("serve", env={"MUSTER_SECRET_KEY": "short"}, cwd=tmp_path)
+    assert short.returncode == 2 and "MUSTER_SECRET_KEY" in short.stderr and "Traceback" not in short.stderr
+
+
+def test_bad_cli_input_exits_2_without_traceback(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["tenant", "create", "--slug", "Bad Slug", "--name", "x"],
+        ["tenant", "create", "--slug", "ok", "--name", "x", "--mode", "other"],
+        ["tenant", "create", "--slug", "ok", "--name", "x", "--vendor-owner", "nope"],
+        ["reconcile"],
+        ["reconcile", "--session", "not-a-uuid"],
+        ["emulator", "--seed", str(isolated / "missing.json")],
+        ["serve", "--port", "0"],
+        ["nosuch"],
+    ):
+        code, _out, err = run_main(capsys, *args)
+        assert code == 2, (args, err)
+        assert "Error" in err and "Traceback" not in err, (args, err)
+
+
+def test_config_error_in_process_exits_2(
+    isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUSTER_REDIS_URL", "http://not-redis")
+    code, _out, err = run_main(capsys, "tenant", "list")
+    assert code == 2
+    assert err.startswith("Configuration error: MUSTER_REDIS_URL") and "Fix:" in err
+
+
+def test_worker_and_reconcile_entry_points(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    from sqlmodel import SQLModel
+
+    from engine.db import get_engine
+
+    SQLModel.metadata.create_all(get_engine(get_settings()))
+    if importlib.util.find_spec("engine.reconcile") is None:
+        code, _out, err = run_main(capsys, "reconcile", "--all")
+        assert code == 1 and "not available in this build" in err
+    else:
+        code, out, err = run_main(capsys, "reconcile", "--all")
+        assert (code, out.strip()) == (0, "no session to reconcile"), err
+    if importlib.util.find_spec("engine.worker") is None:
+        code, _out, err = run_main(capsys, "worker")
+        assert code == 1 and "not available in this build" in err
+    else:  # without MUSTER_REDIS_URL the worker refuses to start, with the fix
+        with pytest.raises(SystemExit) as exited:
+            main(["worker"])
+        assert "MUSTER_REDIS_URL" in str(exited.value.code)
+
+
+def test_missing_schema_is_a_clear_error(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run_main(capsys, "tenant", "list")  # a fresh SQLite file without tables
+    assert code == 1
+    assert "muster db upgrade" in err and "Traceback" not in err
