@@ -30,6 +30,7 @@ from engine.api.schemas import (
 from engine.db_types import utcnow
 from engine.models import (
     AuditEvent,
+    CalendarBinding,
     Enrollment,
     EnrollmentStatus,
     LiveSession,
@@ -37,6 +38,7 @@ from engine.models import (
     Role,
     SessionHost,
     SessionStatus,
+    SyncStatus,
 )
 
 
@@ -410,6 +412,20 @@ def mark_deleted(*, db: Session, session: LiveSession, actor: str) -> bool:
     _audit(db, session=session, actor=actor, action="session.delete")
     db.flush()
     return True
+
+
+def sync_needs_retry(*, db: Session, session: LiveSession) -> bool:
+    """Whether the session's last sync left something to fill in (an error, a block, no link or room).
+
+    "The next save fills it": a save that changes nothing still asks for a reconcile in that case, so
+    an organizer who saves again is never told to wait for a timer. A healthy session is not re-sent,
+    which keeps repeated identical saves from causing sync storms.
+    """
+    binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session.id)).first()
+    if binding is None:
+        return False
+    troubled = binding.sync_status in (SyncStatus.ERROR.value, SyncStatus.BLOCKED.value)
+    return troubled or bool(binding.meet_error) or bool(binding.room_error)
 
 
 def counts(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
-from engine.models import AuditEvent, Enrollment, LiveSession, Person, SessionHost
+from engine.models import AuditEvent, CalendarBinding, Enrollment, LiveSession, Person, SessionHost
 from tests.api.conftest import Api, session_body
 
 
@@ -38,6 +38,25 @@ def test_put_twice_gives_one_row_and_one_enqueue(api: Api) -> None:
     assert counts["live_session"] == 1
     assert counts["enrollment"] == 3
     assert counts["session_host"] == 2
+
+
+def test_identical_put_retries_a_sync_that_left_something_to_fill(api: Api) -> None:
+    sid = __import__("uuid").UUID(api.put("/v1/sessions/sess-1", session_body()).json()["id"])
+    with Session(api.engine) as db:
+        session = db.get(LiveSession, sid)
+        assert session is not None
+        db.add(CalendarBinding(tenant_id=session.tenant_id, session_id=sid, sync_status="synced",
+                               meet_error="Meet returned failure"))
+        db.commit()
+    api.put("/v1/sessions/sess-1", session_body())
+    assert api.dispatcher.calls == [[sid], [sid]]  # the save retries the missing link
+    with Session(api.engine) as db:
+        binding = db.exec(select(CalendarBinding)).one()
+        binding.meet_error = None
+        db.add(binding)
+        db.commit()
+    api.put("/v1/sessions/sess-1", session_body())
+    assert len(api.dispatcher.calls) == 2  # healthy and unchanged: nothing to do
 
 
 def test_put_change_bumps_revision_and_enqueues_once(api: Api) -> None:

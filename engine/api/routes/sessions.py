@@ -48,12 +48,13 @@ def put_session(
 
     Hosts are replaced by ``organizer`` + ``coHosts`` + ``presenters``. ``enrollments``, when present, is
     the complete learner list (learners left out are cancelled); when absent, enrollments are kept.
-    Sending the same body twice changes nothing and triggers no sync. Answers 201 when created.
+    Sending the same body twice changes nothing and triggers no sync, unless the last sync left an error,
+    a missing Meet link or room: then the save retries it. Answers 201 when created.
     """
     result = ingest.upsert_session(
         db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, data=body, actor=caller.actor
     )
-    if result.changed:
+    if result.changed or ingest.sync_needs_retry(db=uow.db, session=result.session):
         uow.enqueue_session(result.session.id)
     uow.commit()
     response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
