@@ -3,8 +3,9 @@
 Where it sits: the top of the admin UI tests. The web app is the real composition root with its embedded
 sync worker; Google is the Workspace emulator seeded with the sample customer (../shared/data), acting
 through a service-account key with domain-wide delegation. Screenshots of the main pages are written to
-``docs/screenshots/``. Skipped with a reason when Chromium or Playwright is missing (failing instead when
-``MUSTER_REQUIRE_SERVICES=1``).
+``docs/screenshots/`` when ``MUSTER_SCREENSHOTS=1`` (to refresh the README's pictures), else to a
+temporary folder, so a test run never changes tracked files. Skipped with a reason when Chromium or
+Playwright is missing (failing instead when ``MUSTER_REQUIRE_SERVICES=1``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -54,7 +56,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+SCREENSHOTS = (
+    REPO_ROOT / "docs" / "screenshots"
+    if os.environ.get("MUSTER_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "muster-screenshots"
+)
 ADMIN, ORGANIZER, REVOKED = (
     "it-admin@acme.example",
     "ada.torvalds0@acme.example",
