@@ -55,6 +55,20 @@ class VideoChoice(enum.StrEnum):
     NONE = "none"
 
 
+class DelegationMethod(enum.StrEnum):
+    """How a delegation-mode tenant lets Muster act as its organizers (see docs/integration-modes.md)."""
+
+    OAUTH = "oauth"  #: each organizer clicks "Connect Google" and consents
+    DOMAIN_WIDE = "domain_wide"  #: the Workspace admin authorized Muster's service account client id
+
+
+class ModeSwitchStatus(enum.StrEnum):
+    PREVIEWED = "previewed"  #: a plan was computed and shown; nothing changed in Google yet
+    RUNNING = "running"
+    PAUSED = "paused"  #: stopped cleanly on an error; ``apply`` resumes from the next pending session
+    DONE = "done"
+
+
 class HostRole(enum.StrEnum):
     ORGANIZER = "organizer"
     CO_HOST = "co_host"
@@ -118,6 +132,8 @@ class Tenant(SQLModel, table=True):
     vendor_owner_emails: list[str] = _json(list)
     #: Delegation mode: the customer admin Directory calls impersonate (rooms, users).
     directory_admin_email: str | None = Field(default=None, max_length=320)
+    #: Delegation mode: per-organizer OAuth consent, or domain-wide delegation (see DelegationMethod).
+    delegation_method: str = Field(default=DelegationMethod.OAUTH.value, max_length=16)
     #: Organizer lifecycle: who inherits events when no co-host can.
     fallback_owner_email: str | None = Field(default=None, max_length=320)
     settings: dict[str, Any] = _json(dict)
@@ -266,6 +282,9 @@ class CalendarBinding(SQLModel, table=True):
     calendar_id: str | None = Field(default=None, max_length=320)
     event_id: str | None = Field(default=None, max_length=1024)
     owner_email: str | None = Field(default=None, max_length=320)  #: the Google identity acting for the event
+    #: How ``owner_email`` acts (vendor | delegated | oauth) and, for oauth/delegated, through which connection.
+    actor_kind: str | None = Field(default=None, max_length=16)
+    actor_connection_id: uuid.UUID | None = Field(default=None)
     essence_hash: str | None = Field(default=None, max_length=64)
     etag: str | None = Field(default=None, max_length=100)
     meet_link: str | None = Field(default=None, max_length=2000)
@@ -275,6 +294,17 @@ class CalendarBinding(SQLModel, table=True):
     room_email: str | None = Field(default=None, max_length=320)
     room_status: str | None = Field(default=None, max_length=16)  #: needsAction | accepted | declined
     room_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Meet: how many times a ``pending`` conference was polled in the current attempt (backoff input).
+    meet_polls: int = Field(default=0)
+    #: Meet: number of the current create attempt (a new attempt gets a new ``requestId``).
+    meet_attempt: int = Field(default=0)
+    #: Rooms that declined this session (skipped when choosing the next candidate).
+    rooms_declined: list[str] = _json(list)
+    #: Why no acting organizer could be used, and who could connect (delegation mode).
+    blocked_detail: dict[str, Any] = _json(dict)
+    #: Organizer lifecycle: why this event could not leave a departing owner yet and what an admin must do
+    #: (None when nothing is pending). Shown beside the sync status; see engine.lifecycle.transfer.
+    transfer_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     sync_status: str = Field(default=SyncStatus.PENDING.value, max_length=16)
     error_class: str | None = Field(default=None, max_length=16)  #: retryable | auth | permanent | config
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -299,3 +329,50 @@ class AuditEvent(SQLModel, table=True):
     session_id: uuid.UUID | None = Field(default=None, index=True)
     subject: str | None = Field(default=None, max_length=320)
     detail: dict[str, Any] = _json(dict)
+
+
+class ModeSwitch(SQLModel, table=True):
+    """A tenant's move between vendor and delegation mode: the preview and the resumable migration.
+
+    ``plan`` holds one entry per session (what will happen, who is emailed, whose quota pays), computed
+    by :func:`engine.mode_switch.preview`; ``progress`` maps session id → ``done`` / ``error: …`` as the
+    migration runs, so a stopped run resumes where it stopped. One row per switch; see docs/mode-switch.md.
+    """
+
+    __tablename__ = "mode_switch"
+    __table_args__ = (Index("ix_mode_switch_tenant_created", "tenant_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id")
+    from_mode: str = Field(max_length=16)
+    to_mode: str = Field(max_length=16)
+    status: str = Field(default=ModeSwitchStatus.PREVIEWED.value, max_length=16)
+    plan: list[dict[str, Any]] = _json(list)
+    progress: dict[str, str] = _json(dict)
+    total: int = Field(default=0)
+    done: int = Field(default=0)
+    failed: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    requested_by: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class GoogleIdentityStatus(SQLModel, table=True):
+    """Whether a Google identity Muster acts as (a vendor owner account, a delegated user) can act.
+
+    Written by the sync engine when Google refuses an identity (``invalid_grant``, ``unauthorized_client``,
+    ``notACalendarUser`` ...): sessions placed on it are ``blocked`` until it is fixed, instead of being
+    retried blindly. Cleared when a reconcile through it succeeds again or the configuration changes.
+    """
+
+    __tablename__ = "google_identity_status"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    kind: str = Field(max_length=16)  #: vendor | delegated | oauth
+    status: str = Field(default="ok", max_length=16)  #: ok | auth_error
+    reason: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _ts()

@@ -17,11 +17,24 @@ Variables:
                                allowed with a SQLite database).
 ``MUSTER_BASE_URL``            Public URL of Muster, used in event descriptions and OAuth redirects.
 ``MUSTER_DEBOUNCE_MS``         Coalescing window for reconciles of one session (default 500).
+``MUSTER_QUOTA_USER_PER_MINUTE``     Google requests per minute Muster allows itself per acting user (600).
+``MUSTER_QUOTA_PROJECT_PER_MINUTE``  Google requests per minute for the whole project (10000).
+``MUSTER_LOCK_TTL_S``                Longest a worker may hold one session's lock (120).
+``MUSTER_REDIS_NAMESPACE``           Prefix of Muster's Redis keys and queues (muster).
+``MUSTER_SWEEP_INTERVAL_S``          Seconds between periodic drift sweeps (900).
+``MUSTER_RETRY_MIN_BACKOFF_MS``      First retry delay after a retryable Google error (1000); doubles, jittered.
+``MUSTER_RETRY_MAX_BACKOFF_MS``      Longest retry delay (300000).
+``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
+                                     organizer clicks "Connect Google" (delegation mode, per-person consent).
+``MUSTER_GOOGLE_OAUTH_CLIENT_SECRET``  Its secret. Both or neither must be set.
+``MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE`` Path of the service account's JSON key (domain-wide delegation and the
+                                     vendor owner accounts). Read and checked at start-up.
 =============================  ==========================================================================
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -51,6 +64,22 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     debounce_ms: int = 500
     var_dir: Path = field(default=DEFAULT_VAR_DIR)
+    #: OAuth client for per-organizer consent (None = "Connect Google" is not offered).
+    google_oauth_client_id: str | None = None
+    google_oauth_client_secret: str | None = field(default=None, repr=False)
+    #: The service account's JSON key file (None = no domain-wide delegation, no vendor service account).
+    google_service_account_file: Path | None = None
+    #: Google quotas Muster paces itself under (requests per minute per acting user / per project).
+    quota_user_per_minute: int = 600
+    quota_project_per_minute: int = 10_000
+    #: Sync tuning: per-session lock lifetime (bounds how long a killed worker blocks a session), periodic
+    #: drift sweep interval, and dramatiq's retry backoff for retryable Google errors.
+    lock_ttl_s: int = 120
+    #: Prefix of every Redis key Muster uses (queues, locks, quotas, metrics): deployments can share a Redis.
+    redis_namespace: str = "muster"
+    sweep_interval_s: int = 900
+    retry_min_backoff_ms: int = 1_000
+    retry_max_backoff_ms: int = 300_000
 
     @property
     def is_postgres(self) -> bool:
@@ -136,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     base_url = _optional_url(env, "MUSTER_BASE_URL", ("http", "https"), "https://muster.example.com")
+    oauth_id, oauth_secret = _oauth_client(env)
     return Settings(
         database_url=database_url,
         redis_url=_optional_url(env, "MUSTER_REDIS_URL", ("redis", "rediss"), "redis://127.0.0.1:6379/0"),
@@ -144,7 +174,76 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         base_url=(base_url or "http://127.0.0.1:8000").rstrip("/"),
         debounce_ms=_int(env, "MUSTER_DEBOUNCE_MS", 500, 0, 60_000),
         var_dir=var_dir,
+        google_oauth_client_id=oauth_id,
+        google_oauth_client_secret=oauth_secret,
+        google_service_account_file=_service_account_file(env),
+        quota_user_per_minute=_int(env, "MUSTER_QUOTA_USER_PER_MINUTE", 600, 1, 1_000_000),
+        quota_project_per_minute=_int(env, "MUSTER_QUOTA_PROJECT_PER_MINUTE", 10_000, 1, 10_000_000),
+        lock_ttl_s=_int(env, "MUSTER_LOCK_TTL_S", 120, 1, 3600),
+        redis_namespace=_namespace(env),
+        sweep_interval_s=_int(env, "MUSTER_SWEEP_INTERVAL_S", 900, 1, 7 * 86_400),
+        retry_min_backoff_ms=_int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000),
+        retry_max_backoff_ms=_int(env, "MUSTER_RETRY_MAX_BACKOFF_MS", 300_000, 1, 86_400_000),
     )
+
+
+def _namespace(env: Mapping[str, str]) -> str:
+    raw = env.get("MUSTER_REDIS_NAMESPACE", "").strip() or "muster"
+    if not all(c.isalnum() or c in "-_" for c in raw) or len(raw) > 40:
+        raise ConfigError("MUSTER_REDIS_NAMESPACE", f"{raw!r} is not a valid namespace",
+                          "use up to 40 letters, digits, '-' or '_' (default: muster)")
+    return raw
+
+
+def _oauth_client(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    client_id = env.get("MUSTER_GOOGLE_OAUTH_CLIENT_ID", "").strip() or None
+    secret = env.get("MUSTER_GOOGLE_OAUTH_CLIENT_SECRET", "").strip() or None
+    if client_id and not secret:
+        raise ConfigError("MUSTER_GOOGLE_OAUTH_CLIENT_SECRET",
+                          "missing while MUSTER_GOOGLE_OAUTH_CLIENT_ID is set",
+                          "copy the secret of the same OAuth client (Google Cloud console > Credentials)")
+    if secret and not client_id:
+        raise ConfigError("MUSTER_GOOGLE_OAUTH_CLIENT_ID",
+                          "missing while MUSTER_GOOGLE_OAUTH_CLIENT_SECRET is set",
+                          "copy the client id (…apps.googleusercontent.com) of the same OAuth client")
+    return client_id, secret
+
+
+#: Fields a service-account JSON key must carry for google-auth to sign with it.
+SERVICE_ACCOUNT_KEY_FIELDS = ("type", "client_email", "private_key", "client_id")
+
+
+def read_service_account_key(path: Path,
+                             variable: str = "MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE") -> dict[str, str]:
+    """Parse and check a service-account JSON key; :class:`ConfigError` names ``variable`` and the fix."""
+    fix = ("download a JSON key for the service account (Google Cloud console > IAM > Service accounts > "
+           "Keys > Add key > JSON) and point the variable at it")
+    try:
+        raw = path.read_text()
+    except OSError as exc:
+        raise ConfigError(variable, f"cannot read {str(path)!r} ({exc.strerror or exc})", fix) from None
+    try:
+        info = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(variable, f"{str(path)!r} is not JSON", fix) from None
+    if not isinstance(info, dict):
+        raise ConfigError(variable, f"{str(path)!r} is not a JSON object", fix)
+    missing = [k for k in SERVICE_ACCOUNT_KEY_FIELDS if not isinstance(info.get(k), str) or not info.get(k)]
+    if missing:
+        raise ConfigError(variable, f"{str(path)!r} lacks {', '.join(missing)}", fix)
+    if info["type"] != "service_account":
+        raise ConfigError(variable, f"{str(path)!r} is a {info['type']!r} key, not a service account key "
+                          "(an OAuth client file belongs in MUSTER_GOOGLE_OAUTH_CLIENT_ID/_SECRET)", fix)
+    return {str(k): str(v) for k, v in info.items() if isinstance(v, str)}
+
+
+def _service_account_file(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE", "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    read_service_account_key(path)  # fail at start-up, not at the first sync
+    return path
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,500 @@
+"""Sync engine benchmark against the Google emulator, on PostgreSQL + Redis + two ``muster worker`` processes.
+
+Where it sits: ``bench/``; run with ``.venv/bin/python bench/sync.py`` (needs PostgreSQL on 127.0.0.1:5432
+and Redis on 127.0.0.1:6379, like the test suite; override with ``MUSTER_TEST_POSTGRES_URL`` /
+``MUSTER_TEST_REDIS_URL``). Prints one ``name: value`` line per figure, with its lower bound where one
+exists. Each figure is the median of ``--repeat`` runs where runs are cheap. Bounded: about three minutes.
+
+Figures:
+
+* ``initial_calls_per_session`` - Google API calls (token endpoint excluded) to create N new sessions'
+  events, per session. Bound 1.0: one insert each.
+* ``patches_per_enrollment_change`` / ``calls_per_enrollment_change`` - S sessions each receive a burst
+  of K enrollments (sent concurrently through the REST API). Bound: one patch per session per debounce
+  window. Calls also count the one read each reconcile makes of the event (drift check).
+* ``latency_p50_s`` / ``latency_p99_s`` - from an enrollment's REST call to the attendee being on the
+  event in the emulator, under a sustained load of ``--rate`` enrollments per second over many sessions.
+* ``noop_sweep_writes`` (bound 0) and ``noop_sweep_s`` - a drift sweep over N unchanged sessions.
+* ``backlog_drain_ratio`` - B sessions queued while no worker runs, all on one owner account whose quota
+  is Q requests/minute (emulator and Muster configured alike); time from the first to the last write
+  divided by the quota-bound optimum (B-1)/(Q/60). Bound 1.0. ``backlog_rejected`` counts 403/429 quota
+  refusals during the drain (bound 0).
+* ``meet_calls_per_session`` - delegation mode: API calls to get a working Meet link (the insert with the
+  ``createRequest`` plus one read per poll while ``pending``; bound ``1 + polls``), from ``bench/meet.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from sqlmodel import Session, SQLModel, select  # noqa: E402
+
+import engine.models  # noqa: E402,F401
+from connectors.google_emulator.seed import load_seed  # noqa: E402
+from connectors.google_emulator.server import EmulatorServer  # noqa: E402
+from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E402
+from engine.api.app import create_api  # noqa: E402
+from engine.db import make_engine, unit_of_work  # noqa: E402
+from engine.models import CalendarBinding, LiveSession  # noqa: E402
+from engine.settings import load_settings  # noqa: E402
+from engine.sweep import sweep  # noqa: E402
+from engine.tenants import create_tenant, issue_api_key  # noqa: E402
+from engine.worker import producer  # noqa: E402
+
+SEED = REPO.parent / "shared" / "data" / "acme-workspace.json"
+PG_ADMIN = os.environ.get("MUSTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("MUSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+NS = f"muster-bench-{os.getpid()}"
+DEBOUNCE_MS = 200
+
+
+def psycopg_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    name = f"muster_bench_{os.getpid()}"
+    admin = sa.create_engine(psycopg_url(PG_ADMIN), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield psycopg_url(PG_ADMIN).rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, db_url: str, tmp: Path) -> None:
+        self.args = args
+        self.tmp = tmp
+        self.db_url = db_url
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        self.workspace = json.loads(SEED.read_text())
+        self.vendor = self.workspace["vendor"]
+        self.owners: list[str] = list(self.vendor["ownerAccounts"])
+        self.learners = [u["primaryEmail"] for u in self.workspace["users"] if u.get("role") == "learner"]
+        self.organizers = [u["primaryEmail"] for u in self.workspace["users"] if u.get("role") == "organizer"]
+        self.world = World(options=EmulatorOptions(room_response_delay_s=0.0))
+        self.server = EmulatorServer(world=self.world).start()
+        self.seed()
+        self.key_file = tmp / "sa.json"
+        self.key_file.write_text(
+            json.dumps(
+                self.control("GET", f"service-accounts/{self.vendor['serviceAccount']['client_email']}/key")
+            )
+        )
+        self.engine = make_engine(db_url)
+        SQLModel.metadata.create_all(self.engine)
+        self.seen: dict[tuple[str, str], float] = {}
+        self.write_times: list[tuple[float, str]] = []
+        self.world.after_event_write.append(self._on_write)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    # ------------------------------------------------------------------ plumbing
+    def _on_write(self, _world: Any, calendar_id: str, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        self.write_times.append((now, calendar_id))
+        session = ((event.get("extendedProperties") or {}).get("private") or {}).get("musterSession")
+        if not session:
+            return
+        for att in event.get("attendees") or []:
+            self.seen.setdefault((session, att.get("email", "")), now)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        r = httpx.request(method, self.server.url + "_emulator/" + path, json=body, timeout=30)
+        r.raise_for_status()
+        return r.json() if r.content else None
+
+    def seed(self) -> None:
+        self.world.reset()
+        data = json.loads(SEED.read_text())
+        data["vendor"]["serviceAccount"] = {
+            **data["vendor"]["serviceAccount"],
+            "private_key": self.pem,
+            "private_key_id": "benchkey1",
+        }
+        load_seed(self.world, data)
+        self.control(
+            "POST",
+            "delegation-grants",
+            [
+                {
+                    "clientId": self.vendor["serviceAccount"]["client_id"],
+                    "customerDomain": self.vendor["domain"],
+                    "scopes": ["https://www.googleapis.com/auth/calendar"],
+                }
+            ],
+        )
+
+    def env(self, quota: int = 600) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+        env.update(
+            {
+                "MUSTER_DATABASE_URL": self.db_url,
+                "MUSTER_REDIS_URL": REDIS,
+                "MUSTER_REDIS_NAMESPACE": NS,
+                "MUSTER_SECRET_KEY": "b" * 40,
+                "MUSTER_GOOGLE_ROOT_URL": self.server.url,
+                "MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE": str(self.key_file),
+                "MUSTER_VAR_DIR": str(self.tmp),
+                "MUSTER_DEBOUNCE_MS": str(DEBOUNCE_MS),
+                "MUSTER_QUOTA_USER_PER_MINUTE": str(quota),
+                "MUSTER_RETRY_MIN_BACKOFF_MS": "200",
+                "MUSTER_RETRY_MAX_BACKOFF_MS": "5000",
+                "MUSTER_SWEEP_INTERVAL_S": "86400",
+                "PYTHONPATH": str(REPO),
+            }
+        )
+        return env
+
+    def start_workers(self, quota: int = 600) -> None:
+        self.stop_workers()
+        for i in range(2):
+            log = open(self.tmp / f"worker-{i}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen(
+                    [str(REPO / ".venv" / "bin" / "muster"), "worker", "--threads", "4"],
+                    env=self.env(quota),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            logs = [p.read_text(errors="replace") for p in self.tmp.glob("worker-*.log")]
+            if sum("muster worker ready" in t for t in logs) >= len(self.procs) + self._ready_before:
+                break
+            time.sleep(0.1)
+        self._ready_before += len(self.procs)
+
+    _ready_before = 0
+
+    def stop_workers(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs = []
+
+    def tenant(self, slug: str, owners: list[str]) -> str:
+        with unit_of_work(self.engine, dispatcher=lambda ids: None) as uow:
+            t = create_tenant(db=uow.db, slug=slug, name=slug, domain="acme.example", vendor_owners=owners)
+            return issue_api_key(db=uow.db, tenant_id=t.id)
+
+    def app(self) -> Any:
+        settings = load_settings(self.env())
+        producer(settings, engine=self.engine)
+        return create_api(settings, engine=self.engine)
+
+    def puts(
+        self,
+        app: Any,
+        key: str,
+        calls: list[tuple[str, Any]],
+        width: int = 10,
+        sent: dict[int, float] | None = None,
+    ) -> None:
+        async def run() -> None:
+            transport = httpx.ASGITransport(app=app)
+            sem = asyncio.Semaphore(width)
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://bench",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=120,
+            ) as c:
+
+                async def one(i: int, path: str, body: Any) -> None:
+                    async with sem:
+                        if sent is not None:
+                            sent[i] = time.monotonic()
+                        for _attempt in range(5):  # 409: a concurrent request created the same person
+                            r = await c.put(path, json=body)
+                            if r.status_code != 409:
+                                break
+                        if r.status_code not in (200, 201):
+                            raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
+
+                await asyncio.gather(*(one(i, p, b) for i, (p, b) in enumerate(calls)))
+
+        asyncio.run(run())
+
+    def idle(self, timeout: float = 180) -> None:
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        deadline = time.monotonic() + timeout
+        stable = 0
+        while time.monotonic() < deadline:
+            queued = any(
+                client.hlen(f"{NS}:{q}.msgs") or client.llen(f"{NS}:{q}")
+                for q in ("muster-sync", "muster-sync.DQ")
+            )
+            pending = any(True for _ in client.scan_iter(f"{NS}:pending:*"))
+            if not queued and not pending and self.settled():
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
+            time.sleep(0.1)
+        raise TimeoutError("the workers did not settle")
+
+    def settled(self) -> bool:
+        with Session(self.engine) as db:
+            rows = db.exec(select(LiveSession.id, LiveSession.revision)).all()
+            done = {b.session_id: b for b in db.exec(select(CalendarBinding)).all()}
+        return all(s in done and done[s].synced_revision == rev for s, rev in rows)
+
+    def counters(self) -> dict[str, Any]:
+        return dict(self.control("GET", "counters"))
+
+    def reset_counters(self) -> None:
+        self.control("DELETE", "counters")
+
+    @staticmethod
+    def writes(counters: dict[str, Any]) -> int:
+        return sum(
+            v
+            for k, v in counters["by_route"].items()
+            if k.split(" ", 1)[0] in ("POST", "PATCH", "PUT", "DELETE") and "/events" in k
+        )
+
+    def body(self, ext: str, hosts: list[str], learners: list[str]) -> dict[str, Any]:
+        return {
+            "title": f"Bench {ext}",
+            "description": "Benchmark session.",
+            "timeZone": "Europe/Berlin",
+            "start": "2027-03-01T10:00:00+01:00",
+            "end": "2027-03-01T11:00:00+01:00",
+            "organizer": hosts[0],
+            "coHosts": hosts[1:],
+            "video": "manual",
+            "manualJoinLink": "https://meet.example/x",
+            "enrollments": [{"email": e, "status": "enrolled"} for e in learners],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=60, help="N new sessions (initial, sweep)")
+    parser.add_argument("--burst-sessions", type=int, default=10)
+    parser.add_argument("--burst-size", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=8.0, help="enrollments per second for latency")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of sustained load")
+    parser.add_argument("--backlog", type=int, default=150)
+    parser.add_argument("--quota", type=int, default=600, help="per-user quota for the backlog drain")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--transfer-sessions",
+        type=int,
+        default=200,
+        help="sessions of the organizer whose events are transferred (bench/transfer.py)",
+    )
+    args = parser.parse_args()
+    import logging
+    import tempfile
+
+    logging.disable(logging.WARNING)  # the API logs each retried 409 race; the figures are what matter
+
+    with database() as db_url, tempfile.TemporaryDirectory() as tmpdir:
+        b = Bench(args, db_url, Path(tmpdir))
+        try:
+            run(b, args)
+        finally:
+            b.stop_workers()
+            b.server.stop()
+            b.engine.dispose()
+            import redis
+
+            client = redis.Redis.from_url(REDIS)
+            for k in client.scan_iter(f"{NS}:*"):
+                client.delete(k)
+
+    # Organizer lifecycle: API calls per session when one organizer's sessions are transferred.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import transfer as transfer_bench
+
+    for name, value in transfer_bench.figures(args.transfer_sessions).items():
+        print(f"{name}: {value}")
+
+    # Organizer delegation: calls to get a working Meet link per session (bench/meet.py).
+    import meet as meet_bench
+
+    for name, value in meet_bench.meet_calls_per_session().items():
+        bound = " (bound: 1 + polls while pending)" if name == "meet_calls_per_session" else ""
+        print(f"{name}: {value:.2f}{bound}")
+
+
+def run(b: Bench, args: argparse.Namespace) -> None:
+    b.start_workers()
+    app = b.app()
+    hosts = b.organizers[:2]
+
+    # ---------------------------------------------------------------- initial creation
+    initial: list[float] = []
+    keys: list[str] = []
+    for rep in range(args.repeat):
+        key = b.tenant(f"bench-init-{rep}", b.owners)
+        keys.append(key)
+        b.idle()
+        b.reset_counters()
+        calls = [
+            (f"/v1/sessions/init-{rep}-{i}", b.body(f"init-{i}", hosts, b.learners[i % 150 : i % 150 + 3]))
+            for i in range(args.sessions)
+        ]
+        b.puts(app, key, calls)
+        b.idle()
+        initial.append(b.counters()["total"] / args.sessions)
+    print(f"initial_calls_per_session: {statistics.median(initial):.2f} (bound 1.0)")
+
+    # ---------------------------------------------------------------- bursts of enrollments
+    patch_ratio: list[float] = []
+    call_ratio: list[float] = []
+    bound_ratio: list[float] = []
+    for rep in range(args.repeat):
+        key = keys[rep]
+        b.reset_counters()
+        changes = 0
+        windows = 0
+        for s in range(args.burst_sessions):  # one session's burst at a time, its enrollments concurrent
+            calls = []
+            for k in range(args.burst_size):
+                email = b.learners[(50 + s * args.burst_size + k) % len(b.learners)]
+                calls.append((f"/v1/sessions/init-{rep}-{s}/enrollments/{email}", {"status": "enrolled"}))
+            started = time.monotonic()
+            b.puts(app, key, calls, width=args.burst_size)
+            windows += math.ceil((time.monotonic() - started) / (DEBOUNCE_MS / 1000))
+            changes += len(calls)
+        b.idle()
+        c = b.counters()
+        patch_ratio.append(b.writes(c) / changes)
+        call_ratio.append(c["total"] / changes)
+        bound_ratio.append(windows / changes)
+    print(
+        f"patches_per_enrollment_change: {statistics.median(patch_ratio):.3f} "
+        f"(bound {statistics.median(bound_ratio):.3f}: one patch per session per {DEBOUNCE_MS} ms window "
+        f"the burst spanned)"
+    )
+    print(
+        f"calls_per_enrollment_change: {statistics.median(call_ratio):.3f} "
+        f"(bound {statistics.median(bound_ratio):.3f} for the patches; each reconcile also reads its event "
+        "once)"
+    )
+
+    # ---------------------------------------------------------------- latency under sustained load
+    key = keys[0]
+    b.seen.clear()
+    sent: dict[int, float] = {}
+    n = int(args.rate * args.duration)
+    # sessions and learners the bursts above did not touch, so every enrollment is a new attendee
+    sessions = [f"init-0-{i}" for i in range(args.burst_sessions, args.sessions)]
+    learners = b.learners[120:200]
+    plan = [(sessions[i % len(sessions)], learners[(i // len(sessions)) % len(learners)]) for i in range(n)]
+    with Session(b.engine) as db:
+        ids = {s.external_id: str(s.id) for s in db.exec(select(LiveSession)).all()}
+    threads: list[threading.Thread] = []
+    started = time.monotonic()
+    for i, (ext, email) in enumerate(plan):
+        target = started + i / args.rate
+        time.sleep(max(0.0, target - time.monotonic()))
+        t = threading.Thread(
+            target=b.puts,
+            args=(app, key, [(f"/v1/sessions/{ext}/enrollments/{email}", {"status": "enrolled"})], 1, None),
+        )
+        sent[i] = time.monotonic()
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    b.idle()
+    lat = sorted(
+        b.seen[(ids[ext], email)] - sent[i]
+        for i, (ext, email) in enumerate(plan)
+        if (ids[ext], email) in b.seen
+    )
+    missing = len(plan) - len(lat)
+    p50 = lat[len(lat) // 2]
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(
+        f"latency_p50_s: {p50:.3f} (debounce {DEBOUNCE_MS / 1000:.1f}; {args.rate:g} enrollments/s, "
+        f"2 workers x 4 threads, PostgreSQL + Redis)"
+    )
+    print(f"latency_p99_s: {p99:.3f}" + (f" ({missing} never seen)" if missing else ""))
+
+    # ---------------------------------------------------------------- no-op sweep
+    from engine.worker import producer as make_producer
+
+    tasks = make_producer(load_settings(b.env()), engine=b.engine)
+    sweep_writes: list[int] = []
+    sweep_s: list[float] = []
+    sweep_n = 0
+    for _ in range(args.repeat):
+        b.idle()
+        b.reset_counters()
+        started = time.monotonic()
+        report = sweep(b.engine, tasks.enqueue)
+        sweep_n = report.enqueued
+        b.idle()
+        sweep_s.append(time.monotonic() - started)
+        sweep_writes.append(b.writes(b.counters()))
+    print(f"noop_sweep_writes: {statistics.median(sweep_writes)} (bound 0)")
+    print(f"noop_sweep_s: {statistics.median(sweep_s):.2f} (over {sweep_n} unchanged sessions)")
+
+    # ---------------------------------------------------------------- backlog drain under quota
+    b.stop_workers()
+    owner = b.owners[0]
+    key = b.tenant("bench-backlog", [owner])
+    b.control("PUT", "quotas", {"per_user_per_minute": args.quota})
+    calls = [
+        (f"/v1/sessions/backlog-{i}", b.body(f"backlog-{i}", hosts, b.learners[i % 100 : i % 100 + 2]))
+        for i in range(args.backlog)
+    ]
+    b.puts(app, key, calls)
+    b.reset_counters()
+    b.write_times.clear()
+    b.start_workers(quota=args.quota)
+    b.idle(timeout=args.backlog / (args.quota / 60) * 3 + 60)
+    times = sorted(t for t, cal in b.write_times if cal == owner)
+    drain = times[-1] - times[0]
+    optimum = (len(times) - 1) / (args.quota / 60)
+    rejected = sum(v for k, v in b.counters()["by_status"].items() if str(k) in ("403", "429"))
+    print(
+        f"backlog_drain_ratio: {drain / optimum:.2f} (bound 1.0; {len(times)} writes in {drain:.1f}s, "
+        f"quota {args.quota}/min on one owner)"
+    )
+    print(f"backlog_rejected: {rejected} (bound 0)")
+    b.control("DELETE", "quotas")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Engine-neutral error types every connector raises, classified once at the connector boundary.
+
+Where it sits: ``connectors`` (bottom layer). Each connector maps its transport's failures (HTTP
+status, Google ``errors[0].reason``, token-endpoint answers, dropped connections) to exactly one of
+these classes; :mod:`engine.errors` re-exports them and the engine reacts to the *class* alone. The
+reconciler never inspects a status code.
+
+Hierarchy::
+
+    ConnectorError
+     ├── RetriableError(delay)        the same call may succeed later: 429, rate-limit 403s, 5xx,
+     │                                timeouts, dropped connections, token endpoint 5xx
+     └── PermanentError               retrying the same call will fail the same way: other 4xx
+          ├── AuthError               the identity cannot act: invalid_grant, unauthorized_client,
+          │                           notACalendarUser, 401 after refresh, forbiddenForServiceAccounts
+          └── AlreadyExistsError      insert with an id that exists (409 duplicate); the executor
+                                      adopts the existing event instead of failing
+
+Not errors: a 404 from ``get`` is ``None``; a 404/410 from ``delete`` means "already gone".
+
+Stable interface (used by the engine and by every connector): the class names, ``RetriableError.delay``
+(seconds or ``None`` for "use the retry policy's backoff"), ``ConnectorError.reason`` (Google's short
+reason, e.g. ``"rateLimitExceeded"``), ``ConnectorError.status`` (HTTP status or ``None``),
+``AuthError.identity`` (the Google identity that failed) and ``ConnectorError.error_class``.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of every classified connector failure. ``str(err)`` is a readable sentence."""
+
+    #: Short label stored on bindings and used in metrics: retryable | permanent | auth | exists.
+    error_class = "permanent"
+
+    def __init__(self, message: str, *, reason: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.status = status
+
+
+class RetriableError(ConnectorError):
+    """Try again later. ``delay`` (seconds) is the server's hint, or ``None`` for exponential backoff."""
+
+    error_class = "retryable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        delay: float | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, status=status)
+        self.delay = delay
+
+
+class PermanentError(ConnectorError):
+    """The call cannot succeed as made; record it with its message and stop retrying."""
+
+    error_class = "permanent"
+
+
+class AuthError(PermanentError):
+    """The identity cannot act in Google until someone fixes configuration or reconnects."""
+
+    error_class = "auth"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        identity: str | None = None,
+        reason: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, status=status)
+        self.identity = identity
+
+
+class AlreadyExistsError(PermanentError):
+    """An insert met an existing object with the same id (Google 409 ``duplicate``)."""
+
+    error_class = "exists"

@@ -1,0 +1,46 @@
+"""Where transfer requests go once the request that caused them has committed.
+
+Where it sits: like :func:`engine.db.set_dispatcher` for reconciles. The REST API and the detection
+paths call :func:`request_transfer` after their commit; the task layer installs a function that enqueues
+the lifecycle job (``set_transfer_dispatcher``). With none installed, requests are only remembered in
+:data:`pending` and the periodic lifecycle sweep (:func:`engine.lifecycle.run.sweep`) does the work on
+its next pass: the sweep is level-triggered, so a lost request delays a transfer but never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+#: Called with (tenant_id, person_id) after commit.
+TransferDispatcher = Callable[[uuid.UUID, uuid.UUID], None]
+
+_dispatcher: TransferDispatcher | None = None
+_lock = threading.Lock()
+#: Requests made while no dispatcher was installed (newest last, without repeats).
+pending: list[tuple[uuid.UUID, uuid.UUID]] = []
+
+
+def set_transfer_dispatcher(fn: TransferDispatcher | None) -> None:
+    global _dispatcher
+    _dispatcher = fn
+
+
+def request_transfer(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
+    """Ask for this person's transfer to run soon. Never raises into the caller's request."""
+    fn = _dispatcher
+    if fn is not None:
+        try:
+            fn(tenant_id, person_id)
+            return
+        except Exception:  # the broker is down: remember it; the periodic sweep will run it anyway
+            log.exception("could not enqueue the transfer of person %s; the lifecycle sweep will", person_id)
+    with _lock:
+        key = (tenant_id, person_id)
+        if key not in pending:
+            pending.append(key)
+            del pending[:-1000]

@@ -1,0 +1,227 @@
+"""Running the organizer lifecycle: the periodic sweep and the wiring of a transfer's services.
+
+Where it sits: composition for :mod:`engine.lifecycle`, used by the worker (a periodic call of
+:func:`sweep`), ``muster lifecycle sweep``, the demo and tests. :func:`sweep` is level-triggered like the
+drift sweep: for each delegation-mode tenant it scans the Directory (when a Directory admin and the
+service-account key are configured), then runs :func:`~engine.lifecycle.transfer.transfer_person` for
+every person whose transfer is due and who still owns upcoming events. A transfer that could not finish
+(no connected successor) is simply found again next time, and completes once someone connects.
+
+The Google implementation is loaded by module name (:data:`KIT_MODULE`), so the engine's import graph
+stays free of ``googleapiclient``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from connectors.errors import ConnectorError
+from connectors.lifecycle_ports import LifecycleKit
+from connectors.ports import Actor, CalendarPortFactory
+from engine.db import unit_of_work
+from engine.lifecycle.departure import transfer_due
+from engine.lifecycle.detect import ScanResult, scan_directory
+from engine.lifecycle.dispatch import pending, set_transfer_dispatcher
+from engine.lifecycle.facts import candidate_session_ids, session_contexts
+from engine.lifecycle.transfer import ActorFor, TransferReport, TransferServices, transfer_person
+from engine.models import IntegrationMode, Person, Tenant
+from engine.settings import Settings, read_service_account_key
+from policies.successor import GONE_STATES, affected
+
+log = logging.getLogger(__name__)
+
+#: Pauses before the attempts of a requested transfer (the request may precede its commit).
+REQUEST_WAITS_S = (0.0, 1.0, 3.0)
+#: The Google implementation of :class:`connectors.lifecycle_ports.LifecycleKit`.
+KIT_MODULE = "connectors.google.lifecycle_kit"
+
+
+def lifecycle_kit() -> LifecycleKit:
+    return cast(LifecycleKit, importlib.import_module(KIT_MODULE))
+
+
+@dataclass
+class LifecycleWiring:
+    """Everything that does not change between tenants; :meth:`services_for` adds the tenant's parts."""
+
+    settings: Settings
+    calendars: CalendarPortFactory
+    credentials: Any  #: the sync's credential source (service account + stored OAuth tokens)
+    actor_for: ActorFor
+    reconcile: Callable[[uuid.UUID], Any]
+    kit: LifecycleKit = field(default_factory=lifecycle_kit)
+    poll_interval_s: float = 0.5
+    poll_timeout_s: float = 120.0
+
+    def _sa_info(self) -> dict[str, Any] | None:
+        path = self.settings.google_service_account_file
+        return dict(read_service_account_key(path)) if path is not None else None
+
+    def services_for(self, tenant: Tenant) -> TransferServices:
+        info = self._sa_info()
+        admin = (tenant.directory_admin_email or "").lower()
+        directory = transfers = None
+        if info is not None and admin:
+            root = self.settings.google_root_url
+            directory = self.kit.directory_users(service_account_info=info, admin_email=admin, root_url=root)
+            transfers = self.kit.data_transfers(service_account_info=info, admin_email=admin, root_url=root)
+        sharing = self.kit.sharing_factory(self.credentials, root_url=self.settings.google_root_url)
+        return TransferServices(calendars=self.calendars, sharing=sharing, actor_for=self.actor_for,
+                                reconcile=self.reconcile, directory=directory, transfers=transfers,
+                                poll_interval_s=self.poll_interval_s, poll_timeout_s=self.poll_timeout_s)
+
+
+def build_wiring(settings: Settings, engine: Engine, *, calendars: CalendarPortFactory, credentials: Any,
+                 reconcile: Callable[[uuid.UUID], Any], **kw: Any) -> LifecycleWiring:
+    """Wiring for delegation mode: "can Muster act as this person" comes from the delegation resolver."""
+    from engine.delegation import DelegationResolver
+
+    def actor_for(db: Session, tenant: Tenant, person: Person) -> tuple[Actor | None, str | None]:
+        return DelegationResolver(db, settings=settings).actor_for(tenant, person)
+
+    return LifecycleWiring(settings, calendars, credentials, actor_for, reconcile, **kw)
+
+
+@dataclass
+class SweepReport:
+    scans: dict[str, ScanResult] = field(default_factory=dict)
+    transfers: list[TransferReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def people_due(engine: Engine, tenant_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """People whose transfer is due and who still own at least one upcoming session's event."""
+    with Session(engine) as db:
+        people = db.exec(select(Person).where(Person.tenant_id == tenant_id,
+                                              col(Person.status).in_(sorted(GONE_STATES)))).all()
+        out = []
+        for p in people:
+            if not transfer_due(p, now.date()):
+                continue
+            ctxs = session_contexts(db, candidate_session_ids(db, tenant_id, [p.email], now))
+            if any(affected(c.facts, p.email) for c in ctxs):
+                out.append(p.id)
+        return out
+
+
+def sweep(engine: Engine, wiring: LifecycleWiring, *, now: datetime, tenant_id: uuid.UUID | None = None,
+          scan: bool = True) -> SweepReport:
+    """Scan the Directory and run every due transfer, per delegation-mode tenant. Never raises for Google."""
+    report = SweepReport()
+    with Session(engine, expire_on_commit=False) as db:
+        query = select(Tenant).where(Tenant.integration_mode == IntegrationMode.DELEGATION.value)
+        if tenant_id is not None:
+            query = query.where(Tenant.id == tenant_id)
+        tenants = list(db.exec(query.order_by(col(Tenant.slug))).all())
+    for tenant in tenants:
+        services = wiring.services_for(tenant)
+        if scan and services.directory is not None:
+            try:
+                with unit_of_work(engine) as uow:
+                    report.scans[tenant.slug] = scan_directory(db=uow.db, tenant_id=tenant.id,
+                                                               directory=services.directory)
+            except ConnectorError as exc:
+                report.errors.append(f"{tenant.slug}: Directory scan failed: {exc}")
+                log.warning("Directory scan of %s failed: %s", tenant.slug, exc)
+        for person_id in people_due(engine, tenant.id, now):
+            report.transfers.append(transfer_person(engine=engine, services=services, tenant_id=tenant.id,
+                                                    person_id=person_id, now=now))
+    pending.clear()  # every remembered request was covered by this pass
+    return report
+
+
+def wiring_from_settings(settings: Settings, engine: Engine | None = None,
+                         runtime: Any = None) -> LifecycleWiring:
+    """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
+    per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` (an
+    :class:`engine.runtime.Runtime`) is reused when given, so the lock is the worker's own."""
+    import time
+
+    from engine.calendar_access import build_port_factory
+    from engine.db import get_engine
+    from engine.delegation import credential_source
+    from engine.delegation_hooks import DelegationHooks
+    from engine.runtime import build_runtime
+
+    db_engine = engine or (runtime.engine if runtime is not None else get_engine(settings))
+    runtime = runtime or build_runtime(settings, engine=db_engine)
+    hooks = DelegationHooks(settings, db_engine)
+    calendars = build_port_factory(settings, limiter=runtime.limiter, oauth=hooks.oauth_source)
+    credentials = credential_source(settings, lambda: Session(db_engine, expire_on_commit=False))
+
+    def reconcile(session_id: uuid.UUID) -> Any:
+        key = str(session_id)
+        deadline = time.monotonic() + 30
+        token = runtime.lock.acquire(key, settings.lock_ttl_s)
+        while token is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # a worker is reconciling this session right now; it finishes in moments
+            token = runtime.lock.acquire(key, settings.lock_ttl_s)
+        if token is None:
+            return None  # the worker holding the lock reconciles it (the binding already moved)
+        try:
+            return runtime.reconciler.reconcile(session_id)
+        finally:
+            runtime.lock.release(key, token)
+
+    return build_wiring(settings, db_engine, calendars=calendars, credentials=credentials,
+                        reconcile=reconcile)
+
+
+_wirings: dict[int, LifecycleWiring] = {}
+_run_lock = threading.Lock()
+
+
+def _wiring_for(runtime: Any) -> LifecycleWiring:
+    with _run_lock:
+        wiring = _wirings.get(id(runtime))
+        if wiring is None:
+            wiring = _wirings[id(runtime)] = wiring_from_settings(runtime.settings, runtime=runtime)
+        return wiring
+
+
+def periodic_pass(runtime: Any) -> SweepReport:
+    """The worker's periodic lifecycle pass (called by its sweeper, under the sweep lock)."""
+    report = sweep(runtime.engine, _wiring_for(runtime), now=datetime.now(UTC))
+    done = sum(1 for t in report.transfers for s in t.sessions if s.outcome == "transferred")
+    log.info("organizer lifecycle: %d transfer(s) checked, %d session(s) transferred", len(report.transfers),
+             done)
+    return report
+
+
+def install_dispatcher(runtime: Any) -> None:
+    """Run requested transfers at once in a background thread of this process (embedded worker, worker).
+    The periodic pass remains the backstop if the process stops first."""
+
+    def run_one(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
+        import time
+
+        try:
+            wiring = _wiring_for(runtime)
+            with Session(runtime.engine) as db:
+                tenant = db.get(Tenant, tenant_id)
+            if tenant is None:
+                return
+            for wait in REQUEST_WAITS_S:  # a request made inside a transaction is visible once it commits
+                time.sleep(wait)
+                report = transfer_person(engine=runtime.engine, services=wiring.services_for(tenant),
+                                         tenant_id=tenant_id, person_id=person_id, now=datetime.now(UTC))
+                if report.due:
+                    return
+        except Exception:  # the periodic pass retries
+            log.exception("transfer of person %s failed; the periodic lifecycle pass will retry", person_id)
+
+    def dispatch(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
+        threading.Thread(target=run_one, args=(tenant_id, person_id), name="muster-transfer",
+                         daemon=True).start()
+
+    set_transfer_dispatcher(dispatch)

@@ -1,0 +1,220 @@
+"""Room choice as policy-as-data: which Directory rooms fit a session, in what order, and what to do
+when enrollment outgrows the booked room.
+
+Where it sits: pure policy, below the engine. :mod:`engine.rooms` loads the tenant's
+``settings["rooms"]`` through :meth:`RoomPolicy.from_mapping` (unknown keys or wrong types raise
+``ValueError`` naming the key), turns Directory ``resources.calendars`` entries into
+:class:`RoomCandidate` and asks :func:`rank_rooms` for the ordered shortlist, :func:`outgrown_action`
+when the head count changes, and :func:`series_verdict` when a recurring booking comes back partly
+declined. Nothing here does I/O or knows about Google's wire format beyond field names.
+
+Not done here: free/busy (the engine asks Google and drops busy rooms from the ranked list), and
+booking itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OutgrownAction(enum.StrEnum):
+    """What to do when more people come than the booked room seats."""
+
+    UPSIZE = "upsize"  #: book the best larger room that is free, release the old one
+    WARN = "warn"  #: keep the room, show a warning on the binding
+
+
+class OutgrownVerdict(enum.StrEnum):
+    KEEP = "keep"  #: the booked room still fits
+    UPSIZE = "upsize"
+    WARN = "warn"
+
+
+@dataclass(frozen=True)
+class RoomCandidate:
+    """A bookable room as the Directory describes it (only the fields policy looks at)."""
+
+    email: str
+    name: str
+    capacity: int
+    building_id: str | None = None
+    floor: str | None = None
+    features: frozenset[str] = frozenset()
+    category: str = "CONFERENCE_ROOM"
+
+    @classmethod
+    def from_directory(cls, item: Mapping[str, Any]) -> RoomCandidate:
+        """From a Directory ``CalendarResource`` JSON object."""
+        feats: set[str] = set()
+        for inst in item.get("featureInstances") or []:
+            if isinstance(inst, Mapping):
+                feat = inst.get("feature")
+                if isinstance(feat, Mapping) and isinstance(feat.get("name"), str):
+                    feats.add(feat["name"])
+        cap = item.get("capacity")
+        return cls(
+            email=str(item.get("resourceEmail", "")).lower(),
+            name=str(
+                item.get("generatedResourceName")
+                or item.get("resourceName")
+                or item.get("resourceEmail")
+                or ""
+            ),
+            capacity=int(cap) if isinstance(cap, int | str) and str(cap).isdigit() else 0,
+            building_id=str(item["buildingId"]) if item.get("buildingId") else None,
+            floor=str(item["floorName"]) if item.get("floorName") else None,
+            features=frozenset(feats),
+            category=str(item.get("resourceCategory") or "CONFERENCE_ROOM"),
+        )
+
+
+@dataclass(frozen=True)
+class RoomNeeds:
+    """What a session asks of a room."""
+
+    seats: int  #: people who must fit (enrolled learners + hosts, or the organizer's minimum if larger)
+    building: str | None = None
+    features: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RoomPolicy:
+    """A tenant's room rules. Build with :meth:`from_mapping` to validate stored settings."""
+
+    #: Extra seats on top of the head count, as a share (0.1 = 10 % more, rounded up).
+    headroom: float = 0.0
+    #: What happens when enrollment outgrows the booked room.
+    on_outgrown: OutgrownAction = OutgrownAction.UPSIZE
+    #: Rooms more than this many times the needed seats are not offered (0 = no limit).
+    max_oversize_factor: float = 0.0
+    #: Only these Directory categories are rooms (``OTHER`` covers e.g. projectors, cars).
+    categories: frozenset[str] = frozenset({"CONFERENCE_ROOM"})
+    #: How many free candidates to try before reporting "no room available".
+    max_attempts: int = 5
+    #: Rooms never offered (resource e-mails).
+    excluded: frozenset[str] = field(default_factory=frozenset)
+
+    _KEYS = ("headroom", "on_outgrown", "max_oversize_factor", "categories", "max_attempts", "excluded")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> RoomPolicy:
+        """Validate a stored policy (``Tenant.settings["rooms"]``). Raise ``ValueError`` naming the key."""
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ValueError("rooms: expected an object with keys " + ", ".join(cls._KEYS))
+        unknown = sorted(set(data) - set(cls._KEYS))
+        if unknown:
+            raise ValueError(f"rooms.{unknown[0]}: unknown setting; known: {', '.join(cls._KEYS)}")
+        kw: dict[str, Any] = {}
+        if "headroom" in data:
+            kw["headroom"] = _number(data["headroom"], "headroom", 0.0, 2.0)
+        if "max_oversize_factor" in data:
+            value = _number(data["max_oversize_factor"], "max_oversize_factor", 0.0, 100.0)
+            if 0 < value < 1:
+                raise ValueError("rooms.max_oversize_factor: must be 0 (no limit) or at least 1")
+            kw["max_oversize_factor"] = value
+        if "on_outgrown" in data:
+            try:
+                kw["on_outgrown"] = OutgrownAction(data["on_outgrown"])
+            except ValueError:
+                raise ValueError(
+                    "rooms.on_outgrown: must be one of " + ", ".join(a.value for a in OutgrownAction)
+                ) from None
+        if "max_attempts" in data:
+            attempts = data["max_attempts"]
+            if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 50:
+                raise ValueError("rooms.max_attempts: must be a whole number from 1 to 50")
+            kw["max_attempts"] = attempts
+        for key in ("categories", "excluded"):
+            if key in data:
+                kw[key] = _strings(data[key], key, lower=key == "excluded")
+        return cls(**kw)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "headroom": self.headroom,
+            "on_outgrown": self.on_outgrown.value,
+            "max_oversize_factor": self.max_oversize_factor,
+            "categories": sorted(self.categories),
+            "max_attempts": self.max_attempts,
+            "excluded": sorted(self.excluded),
+        }
+
+
+def _number(value: Any, key: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"rooms.{key}: must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _strings(value: Any, key: str, *, lower: bool) -> frozenset[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"rooms.{key}: must be a list of non-empty strings")
+    return frozenset(v.lower() if lower else v for v in value)
+
+
+def seats_needed(*, enrolled: int, hosts: int, minimum: int | None, policy: RoomPolicy) -> int:
+    """Head count a room must seat: enrolled learners plus hosts with headroom, or the organizer's minimum."""
+    people = max(0, enrolled) + max(0, hosts)
+    with_headroom = people + _ceil(people * policy.headroom)
+    return max(with_headroom, minimum or 0, 1)
+
+
+def _ceil(x: float) -> int:
+    n = int(x)
+    return n + 1 if x > n else n
+
+
+def fits(room: RoomCandidate, needs: RoomNeeds, policy: RoomPolicy) -> bool:
+    """Whether ``room`` satisfies ``needs`` under ``policy`` (ignores availability)."""
+    if room.email in policy.excluded or room.category not in policy.categories:
+        return False
+    if room.capacity < needs.seats:
+        return False
+    if policy.max_oversize_factor and room.capacity > needs.seats * policy.max_oversize_factor:
+        return False
+    if needs.building and room.building_id != needs.building:
+        return False
+    return needs.features <= room.features
+
+
+def rank_rooms(rooms: Iterable[RoomCandidate], needs: RoomNeeds, policy: RoomPolicy) -> list[RoomCandidate]:
+    """Rooms that fit, best first: the smallest that seats everyone (keeps big rooms for big groups),
+    then the fewest unrequested features, then by name (deterministic)."""
+    fitting = [r for r in rooms if fits(r, needs, policy)]
+    return sorted(fitting, key=lambda r: (r.capacity, len(r.features - needs.features), r.name, r.email))
+
+
+def outgrown_action(*, room_capacity: int, seats: int, policy: RoomPolicy) -> OutgrownVerdict:
+    """Whether a booked room still fits ``seats``, and if not, what the policy says to do."""
+    if room_capacity >= seats:
+        return OutgrownVerdict.KEEP
+    return OutgrownVerdict.UPSIZE if policy.on_outgrown is OutgrownAction.UPSIZE else OutgrownVerdict.WARN
+
+
+class SeriesVerdict(enum.StrEnum):
+    ACCEPTED = "accepted"  #: every occurrence has the room
+    PARTIAL = "partial"  #: keep the room for the series; some dates lack it (reported per date)
+    DECLINED = "declined"  #: the room said no to the series: try the next candidate
+    WAITING = "waiting"  #: the room has not answered yet
+
+
+def series_verdict(responses: Sequence[str], *, master_response: str) -> SeriesVerdict:
+    """Judge a recurring booking from the room's answer on the series and on each occurrence.
+
+    Google's auto-accept declines the *whole* series when more than 5 occurrences, or more than a third
+    of them, conflict; otherwise it accepts the series and declines single dates. One room per series is
+    the rule (learners see the same place every week), so a partial decline keeps the room and reports
+    the dates; only a whole-series decline moves to the next candidate.
+    """
+    if master_response == "declined":
+        return SeriesVerdict.DECLINED
+    if master_response in ("needsAction", "") and not any(r in ("accepted", "declined") for r in responses):
+        return SeriesVerdict.WAITING
+    if any(r == "declined" for r in responses):
+        return SeriesVerdict.PARTIAL
+    return SeriesVerdict.ACCEPTED
