@@ -1,6 +1,7 @@
 """The connection check: "Test connection" in the admin UI and ``muster check --tenant SLUG``.
 
-Where it sits: engine, above :mod:`connectors.google.probe`. :func:`run_check` tries each step for real
+Where it sits: engine, above the probes of :class:`connectors.delegation_ports.GoogleKit` (implemented by
+:mod:`connectors.google.probe`). :func:`run_check` tries each step for real
 against Google (or the emulator) as the identities the sync will use and returns a :class:`CheckReport`:
 one :class:`CheckStep` per step with ``ok``/``warn``/``fail``, what was seen and the fix. It never
 raises for a Google answer; only the tenant lookup can fail (:class:`LookupError`).
@@ -14,7 +15,8 @@ Steps, delegation mode with domain-wide delegation:
   4. Meet allowed (``conferenceProperties`` lists ``hangoutsMeet``);
   5. Directory rooms readable as the tenant's Directory admin.
 Delegation mode with OAuth: the OAuth client is configured, each connected organizer's refresh token
-still works (steps 2-4 per organizer), who has not connected yet, and rooms (step 5) through the
+still works (steps 2-4 per organizer; a refused token marks the connection, so the organizer gets the
+reconnect prompt; the caller commits), who has not connected yet, and rooms (step 5) through the
 service account if one is configured, else through the Directory admin's own connection.
 Vendor mode: each vendor owner account gets a token through the service account (delegated) and can
 use its calendar; no owner accounts means the service account would act as itself (the
@@ -32,6 +34,7 @@ from sqlmodel import Session, col, select
 
 from connectors.delegation_ports import GoogleKit
 from engine.crypto import DecryptionError, decrypt
+from engine.db_types import utcnow
 from engine.google_kit import google_kit
 from engine.models import (
     ConnectionKind,
@@ -45,7 +48,7 @@ from engine.models import (
     SessionHost,
     Tenant,
 )
-from engine.oauth import CALENDAR_SCOPE, DIRECTORY_ROOMS_SCOPE
+from engine.oauth import CALENDAR_SCOPE, DIRECTORY_ROOMS_SCOPE, mark_broken
 from engine.settings import ConfigError, Settings, read_service_account_key
 
 #: Scopes domain-wide delegation must grant (docs/integration-modes.md lists them for the admin).
@@ -375,7 +378,13 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
                 else _token_fix(tok.code, identity=person.email, client_id="")
             )
             report.add("token as organizer", Outcome.FAIL, f"{tok.code}: {tok.detail}", fix, person.email)
+            if tok.code == "invalid_grant":  # the organizer sees the reconnect prompt right away
+                mark_broken(
+                    db, conn, error=f"invalid_grant: {tok.detail}", revoked="revoked" in tok.detail.lower()
+                )
             continue
+        conn.last_checked_at = utcnow()
+        db.add(conn)
         report.add("token as organizer", Outcome.OK, "stored refresh token works", identity=person.email)
         _calendar_and_meet(report, creds, settings, person.email)
         if (tenant.directory_admin_email or "").lower() == person.email.lower() and DIRECTORY_ROOMS_SCOPE in (

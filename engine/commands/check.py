@@ -36,6 +36,7 @@ def check_command(tenant_slug: str, organizer: str | None, as_json: bool) -> Non
             report = run_check_for_slug(db, slug=tenant_slug, settings=settings, organizer_email=organizer)
         except LookupError as exc:
             raise click.UsageError(str(exc)) from None
+        db.commit()  # a refused stored token is marked, so the organizer sees the reconnect prompt
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.as_text())
     if not report.ok:
         raise click.exceptions.Exit(1)

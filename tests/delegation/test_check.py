@@ -143,3 +143,37 @@ def test_cli_check_prints_steps_and_exit_code(
         [muster, "check", "--tenant", "nope"], env=env, capture_output=True, text=True, timeout=120
     )
     assert unknown.returncode == 2 and "--tenant" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_oauth_check_reports_and_marks_a_revoked_token(
+    google: Google, settings: Settings, sqlite_engine: Engine
+) -> None:
+    from sqlmodel import select
+
+    from engine.models import ConnectionStatus, GoogleConnection
+    from engine.oauth import reconnect_prompts
+    from tests.delegation.conftest import connect_via_consent_page
+
+    platform = Platform(sqlite_engine, settings)  # delegation with per-organizer OAuth
+    ok_org, gone_org, never = organizers()[0], organizers()[1], organizers()[2]
+    for email in (ok_org, gone_org, never):
+        platform.session(organizer=email)
+    for email in (ok_org, gone_org):
+        connect_via_consent_page(google, settings, sqlite_engine, platform.tenant_id, email)
+    google.control("POST", f"users/{gone_org}/revoke-tokens")
+    with Session(sqlite_engine) as db:
+        tenant = db.get(Tenant, platform.tenant_id)
+        assert tenant is not None
+        report = run_check_for_slug(db, slug=tenant.slug, settings=settings)
+        db.commit()
+    by = {(s.name, s.identity): s for s in report.steps}
+    assert by[("token as organizer", ok_org)].outcome is Outcome.OK
+    assert by[("Meet allowed", ok_org)].outcome is Outcome.OK
+    bad = by[("token as organizer", gone_org)]
+    assert bad.outcome is Outcome.FAIL and "invalid_grant" in bad.message and "reconnect" in (bad.fix or "")
+    [waiting] = [s for s in report.steps if s.name == "connected organizers" and s.outcome is Outcome.WARN]
+    assert never in waiting.message and gone_org in waiting.message
+    with Session(sqlite_engine) as db:
+        conn = db.exec(select(GoogleConnection).where(GoogleConnection.google_email == gone_org)).one()
+        assert conn.status == ConnectionStatus.REVOKED.value
+        assert [p["email"] for p in reconnect_prompts(db, platform.tenant_id)] == [gone_org]

@@ -3,13 +3,14 @@ saves the event without a link, shows why, and the next save starts a new attemp
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette.testclient import TestClient
 
 from engine.api.app import create_api
 from engine.db import unit_of_work
@@ -28,8 +29,13 @@ def _rest_session(engine: Engine, settings: Settings, platform: Platform, sid: u
         assert row is not None
         external_id = row.external_id
     app = create_api(settings, engine=engine)
-    with TestClient(app) as client:
-        resp = client.get(f"/v1/sessions/{external_id}", headers={"Authorization": f"Bearer {key}"})
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://muster.test") as client:
+            return await client.get(f"/v1/sessions/{external_id}", headers={"Authorization": f"Bearer {key}"})
+
+    resp = asyncio.run(get())
     assert resp.status_code == 200, resp.text
     return resp.json()
 
