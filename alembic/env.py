@@ -9,12 +9,12 @@ ALTERs work.
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import engine.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from alembic import context
 from engine.db import make_engine
 from engine.db_types import UTCDateTime
 from engine.settings import get_settings

@@ -232,8 +232,8 @@ def do_rebind_owner(
 
     ``event_id`` is the id Google kept after ``events.move`` / Data Transfer, or (``new_event``, recreate)
     the deterministic id for the new calendar: then hash, etag and Meet state are cleared so the next
-    reconcile creates the event under the successor with a new Meet request. ``room_released`` forgets the room's answer so it is booked
-    again. The binding goes back to ``pending`` until that reconcile confirms it.
+    reconcile creates the event under the successor with a new Meet request. ``room_released`` forgets
+    the room's answer so it is booked again. The binding goes back to ``pending`` until that reconcile confirms it.
     """
     binding = _binding(db, tenant_id, session_id)
     binding.calendar_id = calendar_id

@@ -125,7 +125,8 @@ def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str
             raise ConfigError(
                 "MUSTER_SECRET_KEY",
                 f"too short ({len(raw)} characters)",
-                "use at least 32 random characters, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
+                "use at least 32 random characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
             )
         return raw
     if not database_url.startswith("sqlite"):

@@ -27,7 +27,8 @@ def test_datetimes_come_back_aware_utc(db_engine: Engine) -> None:
         db.add(
             LiveSession(
                 tenant_id=tenant.id, external_id="s1", title="T", time_zone="Europe/Berlin",
-                start_at=datetime(2026, 11, 30, 9, 30, tzinfo=berlin), end_at=datetime(2026, 11, 30, 10, 15, tzinfo=berlin),
+                start_at=datetime(2026, 11, 30, 9, 30, tzinfo=berlin),
+                end_at=datetime(2026, 11, 30, 10, 15, tzinfo=berlin),
             )
         )
         db.commit()
@@ -43,7 +44,7 @@ def test_naive_datetimes_are_refused(db_engine: Engine) -> None:
         db.add(
             LiveSession(
                 tenant_id=tenant.id, external_id="s1", title="T", time_zone="UTC",
-                start_at=datetime(2026, 1, 1, 9), end_at=datetime(2026, 1, 1, 10),  # noqa: DTZ001
+                start_at=datetime(2026, 1, 1, 9), end_at=datetime(2026, 1, 1, 10),
             )
         )
         with pytest.raises(StatementError, match="naive datetime"):

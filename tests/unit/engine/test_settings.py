@@ -21,7 +21,11 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
 
 def test_postgres_url_uses_psycopg3(tmp_path: Path) -> None:
     settings = load_settings(
-        {"MUSTER_DATABASE_URL": "postgresql://u@h:5432/db", "MUSTER_SECRET_KEY": "k" * 40, "MUSTER_VAR_DIR": str(tmp_path)}
+        {
+            "MUSTER_DATABASE_URL": "postgresql://u@h:5432/db",
+            "MUSTER_SECRET_KEY": "k" * 40,
+            "MUSTER_VAR_DIR": str(tmp_path),
+        }
     )
     assert settings.database_url == "postgresql+psycopg://u@h:5432/db"
     assert settings.is_postgres
