@@ -35,9 +35,7 @@ def setup_facts(settings: Settings, tenant: Tenant) -> SetupFacts:
     check = engine_module("check")
     scopes = list(getattr(check, "DWD_SCOPES", ())) if check else []
     console = str(
-        getattr(
-            check, "ADMIN_CONSOLE", "Google Admin console > Security > API controls > Domain-wide delegation"
-        )
+        getattr(check, "ADMIN_CONSOLE", "Google Admin console > Security > API controls > Domain-wide delegation")
     )
     client_id = sa_email = problem = None
     if settings.google_service_account_file is not None:

@@ -38,17 +38,19 @@ class SwitchStatus:
     latest: Any = None  #: the latest ModeSwitch row, if any
 
 
+def _unavailable(target: str) -> SwitchOutcome:
+    return SwitchOutcome(
+        ok=False, available=False, target=target, message="Switching modes is not available yet in this build."
+    )
+
+
 def _validate_target(engine: Engine, tenant_id: uuid.UUID, target: str) -> SwitchOutcome | None:
     if target not in {m.value for m in IntegrationMode}:
-        return SwitchOutcome(
-            ok=False, message="Choose the mode to switch to (vendor or delegation).", target=target
-        )
+        return SwitchOutcome(ok=False, message="Choose the mode to switch to (vendor or delegation).", target=target)
     with Session(engine) as db:
         tenant = db.get(Tenant, tenant_id)
         if tenant is not None and tenant.integration_mode == target:
-            return SwitchOutcome(
-                ok=False, message=f"This workspace already runs in {target} mode.", target=target
-            )
+            return SwitchOutcome(ok=False, message=f"This workspace already runs in {target} mode.", target=target)
     return None
 
 
@@ -61,19 +63,12 @@ def preview_switch(
         return bad
     module = engine_module("mode_switch")
     if module is None:
-        return SwitchOutcome(
-            ok=False,
-            available=False,
-            target=target,
-            message="Switching modes is not available yet in this build.",
-        )
+        return _unavailable(target)
     try:
         with unit_of_work(engine) as uow:
             tenant = uow.db.get(Tenant, tenant_id)
             assert tenant is not None
-            switch = module.preview(
-                uow.db, tenant=tenant, target=target, settings=settings, requested_by=actor
-            )
+            switch = module.preview(uow.db, tenant=tenant, target=target, settings=settings, requested_by=actor)
             plan, summary, switch_id = list(switch.plan), module.summary(switch), str(switch.id)
     except module.ModeSwitchError as exc:
         return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1])
@@ -104,12 +99,7 @@ def apply_switch(
     """
     module = engine_module("mode_switch")
     if module is None:
-        return SwitchOutcome(
-            ok=False,
-            available=False,
-            target=target,
-            message="Switching modes is not available yet in this build.",
-        )
+        return _unavailable(target)
     if confirm.strip().lower() != target:
         return SwitchOutcome(
             ok=False, target=target, message=f"Type {target} in the confirmation box to apply the switch."
@@ -122,9 +112,7 @@ def apply_switch(
         with unit_of_work(engine) as uow:
             switch = uow.db.get(ModeSwitch, sid)
             if switch is None or switch.tenant_id != tenant_id or switch.to_mode != target:
-                return SwitchOutcome(
-                    ok=False, target=target, message="Preview the switch first, then apply it."
-                )
+                return SwitchOutcome(ok=False, target=target, message="Preview the switch first, then apply it.")
             module.start(uow.db, switch=switch, actor=actor)
             ids = module.enqueue_all(uow.db, switch=switch)
             for session_id in ids:
@@ -135,8 +123,7 @@ def apply_switch(
         ok=True,
         target=target,
         switch_id=switch_id,
-        message=f"Switch to {target} mode started: {len(ids)} session(s) are being moved. "
-        "Progress is shown below.",
+        message=f"Switch to {target} mode started: {len(ids)} session(s) are being moved. Progress is shown below.",
     )
 
 
@@ -146,9 +133,7 @@ def switch_status(settings: Settings, tenant: Tenant) -> SwitchStatus:
     engine = get_engine(settings)
     with Session(engine) as db:
         latest = db.exec(
-            select(ModeSwitch)
-            .where(ModeSwitch.tenant_id == tenant.id)
-            .order_by(col(ModeSwitch.created_at).desc())
+            select(ModeSwitch).where(ModeSwitch.tenant_id == tenant.id).order_by(col(ModeSwitch.created_at).desc())
         ).first()
     if latest is not None and module is not None and latest.status == ModeSwitchStatus.RUNNING.value:
         latest = module.refresh_progress(engine, switch_id=latest.id)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from admin_ui.optional import engine_module
+from admin_ui.room_names import remember
 from engine.models import ConnectionKind, DelegationMethod, IntegrationMode, Person, Tenant
 from engine.settings import Settings
 
@@ -68,16 +69,12 @@ def room_options(
         assert tenant is not None and person is not None
         db.expunge_all()
     if tenant.integration_mode != IntegrationMode.DELEGATION.value:
-        return RoomOptions(
-            available=False, message="Rooms are booked only in delegation mode (see Integration)."
-        )
+        return RoomOptions(available=False, message="Rooms are booked only in delegation mode (see Integration).")
     if not search:
         return RoomOptions(available=True, message="Fill in the time and requirements, then show free rooms.")
     window = _window(values)
     if window is None:
-        return RoomOptions(
-            available=True, searched=True, message="Give a valid date, start and end time first."
-        )
+        return RoomOptions(available=True, searched=True, message="Give a valid date, start and end time first.")
     from connectors.ports import Actor
     from policies.rooms import RoomNeeds
 
@@ -112,9 +109,8 @@ def room_options(
             directory, needs=needs, start=window[0], end=window[1], policy=rooms.policy_for(tenant)
         )
     except Exception as exc:
-        return RoomOptions(
-            available=True, searched=True, message=f"Google did not answer the room search: {exc}"
-        )
+        return RoomOptions(available=True, searched=True, message=f"Google did not answer the room search: {exc}")
+    remember(tenant.id, {r.email: r.name for r in found})
     return RoomOptions(
         available=True,
         searched=True,

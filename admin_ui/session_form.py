@@ -67,9 +67,7 @@ def zone_choices() -> list[str]:
     rest = sorted(
         z
         for z in zoneinfo.available_timezones()
-        if z not in COMMON_ZONES
-        and "/" in z
-        and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
+        if z not in COMMON_ZONES and "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
     )
     return [*COMMON_ZONES, *rest]
 
@@ -91,9 +89,7 @@ def _local(day: str, clock: str, zone: zoneinfo.ZoneInfo) -> datetime:
     local = wall.replace(tzinfo=zone)
     back = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != wall:
-        raise ValueError(
-            f"{day} {clock} does not exist in {zone.key} (the clocks skip it); pick another time"
-        )
+        raise ValueError(f"{day} {clock} does not exist in {zone.key} (the clocks skip it); pick another time")
     return local.astimezone(UTC)
 
 
@@ -159,9 +155,7 @@ def parse_form(form: dict[str, str], *, organizer_locked: str | None = None) -> 
                 moment = _local(day, values.get(clock_key, ""), zone)
             except ValueError as exc:
                 text = str(exc)
-                errors[key] = (
-                    text if "does not exist" in text else "give a date (YYYY-MM-DD) and a time (HH:MM)"
-                )
+                errors[key] = text if "does not exist" in text else "give a date (YYYY-MM-DD) and a time (HH:MM)"
                 continue
             if key == "start_time":
                 start = moment
@@ -243,9 +237,7 @@ def initial_from_session(session: LiveSession, hosts: list[tuple[str, str]]) -> 
         "room_min_capacity": str(session.room_min_capacity or ""),
         "room_features": ", ".join(session.room_features),
         "room_email": session.room_email or "",
-        "organizer": next(
-            (e for e, r in hosts if r == HostRole.ORGANIZER.value), hosts[0][0] if hosts else ""
-        ),
+        "organizer": next((e for e, r in hosts if r == HostRole.ORGANIZER.value), hosts[0][0] if hosts else ""),
         "co_hosts": ", ".join(e for e, r in hosts if r == HostRole.CO_HOST.value),
         "presenters": ", ".join(e for e, r in hosts if r == HostRole.PRESENTER.value),
         "freq": "none",

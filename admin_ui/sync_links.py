@@ -77,9 +77,7 @@ def metrics_snapshot(tasks: Any) -> MetricsView:
         available=True,
         queue_depth=depth if depth is None or depth >= 0 else None,
         reconciles_per_minute=_rate_per_minute(reconciles),
-        errors_by_class={
-            k.removeprefix("error."): v for k, v in snap.items() if k.startswith("error.") and v
-        },
+        errors_by_class={k.removeprefix("error."): v for k, v in snap.items() if k.startswith("error.") and v},
         outcomes={k.removeprefix("reconcile."): v for k, v in snap.items() if k.startswith("reconcile.")},
         quota_by_identity={k: f"{v['calls']} calls, {v['errors']} errors" for k, v in quota.items()},
         last_sweep_at=datetime.fromtimestamp(last_sweep, UTC) if last_sweep else None,

@@ -51,6 +51,8 @@ BADGES = {
     "cancelled": "muted",
     "removed": "muted",
     "not_connected": "warn",
+    "domain_wide": "ok",
+    "not_needed": "muted",
     "deleted": "muted",
     "warn": "warn",
     "running": "info",
@@ -81,6 +83,13 @@ def fmt_dt(value: datetime | None, zone: str | None = None) -> str:
 templates.env.filters["badge"] = badge
 templates.env.filters["dt"] = fmt_dt
 templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
+#: Connection states in words (organizers page, session hosts).
+CONNECTION_LABELS = {
+    "not_connected": "not connected",
+    "domain_wide": "via domain-wide delegation",
+    "not_needed": "not needed (vendor mode)",
+}
+templates.env.globals["CONNECTION_LABELS"] = CONNECTION_LABELS
 
 #: Navigation: (label, path, roles that see it).
 NAV = [
@@ -104,9 +113,7 @@ def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
-) -> Response:
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     user: CurrentUser | None = load_user(request)
     flashes = request.session.pop("flashes", []) if "session" in request.scope else []
     nav = [(label, path) for label, path, roles in NAV if user is not None and user.has(*roles)]

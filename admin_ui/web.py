@@ -112,10 +112,7 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
         return render(
             request,
             "admin/errors/403.html",
-            {
-                "message": "The form expired or did not come from this site. "
-                "Go back, reload the page and try again."
-            },
+            {"message": "The form expired or did not come from this site. Go back, reload the page and try again."},
             status_code=403,
         )
 

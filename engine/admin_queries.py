@@ -24,10 +24,12 @@ from engine.models import (
     AuditEvent,
     CalendarBinding,
     ConnectionStatus,
+    DelegationMethod,
     Enrollment,
     EnrollmentStatus,
     GoogleConnection,
     HostRole,
+    IntegrationMode,
     LiveSession,
     Person,
     PersonStatus,
@@ -55,6 +57,7 @@ class SessionRow:
     organizer_email: str | None
     enrolled: int
     waitlisted: int
+    organizer_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,12 +142,13 @@ def list_sessions(
     ).all()
     ids = [s.id for s, _b in rows]
     counts = enrollment_counts(db=db, session_ids=ids)
-    organizers = organizer_emails(db=db, session_ids=ids)
+    organizers = organizer_people(db=db, session_ids=ids)
     result = [
         SessionRow(
             session=s,
             binding=b,
-            organizer_email=organizers.get(s.id),
+            organizer_email=organizers[s.id][0] if s.id in organizers else None,
+            organizer_name=organizers[s.id][1] if s.id in organizers else None,
             enrolled=counts.get((s.id, EnrollmentStatus.ENROLLED.value), 0),
             waitlisted=counts.get((s.id, EnrollmentStatus.WAITLISTED.value), 0),
         )
@@ -164,19 +168,19 @@ def enrollment_counts(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[
     return {(sid, st): int(n) for sid, st, n in rows}
 
 
-def organizer_emails(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The first host (position 0, or role organizer) of each session."""
+def organizer_people(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
+    """``(email, display name)`` of the first host (lowest position) of each session."""
     if not session_ids:
         return {}
     rows = db.exec(
-        select(SessionHost.session_id, Person.email, SessionHost.position, SessionHost.role)
+        select(SessionHost.session_id, Person.email, Person.display_name)
         .join(Person, col(Person.id) == SessionHost.person_id)
         .where(col(SessionHost.session_id).in_(list(session_ids)))
         .order_by(col(SessionHost.position))
     ).all()
-    found: dict[uuid.UUID, str] = {}
-    for sid, email, _pos, _role in rows:
-        found.setdefault(sid, email)
+    found: dict[uuid.UUID, tuple[str, str | None]] = {}
+    for sid, email, name in rows:
+        found.setdefault(sid, (email, name or None))
     return found
 
 
@@ -194,6 +198,11 @@ class HostView:
     role: str
     position: int
     connection: GoogleConnection | None
+    without_connection: str = "not_connected"  #: see :attr:`OrganizerRow.without_connection`
+
+    @property
+    def connection_status(self) -> str:
+        return self.connection.status if self.connection else self.without_connection
 
 
 @dataclass(frozen=True)
@@ -252,15 +261,16 @@ def session_detail(
     return SessionDetail(
         session=found,
         binding=binding,
-        hosts=session_hosts(db=db, session_id=found.id),
+        hosts=[
+            HostView(h.person, h.role, h.position, h.connection, _without_connection(db.get(Tenant, tenant_id)))
+            for h in session_hosts(db=db, session_id=found.id)
+        ],
         attendees=[AttendeeView(person=p, status=e.status) for e, p in enrollments],
         history=list(history),
     )
 
 
-def connections_by_person(
-    *, db: Session, person_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, GoogleConnection]:
+def connections_by_person(*, db: Session, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GoogleConnection]:
     """Each person's most relevant Google connection (a connected one first, then the newest)."""
     if not person_ids:
         return {}
@@ -273,8 +283,7 @@ def connections_by_person(
     for conn in rows:
         current = best.get(conn.person_id)
         if current is None or (
-            conn.status == ConnectionStatus.CONNECTED.value
-            and current.status != ConnectionStatus.CONNECTED.value
+            conn.status == ConnectionStatus.CONNECTED.value and current.status != ConnectionStatus.CONNECTED.value
         ):
             best[conn.person_id] = conn
     return best
@@ -292,17 +301,34 @@ def get_person(*, db: Session, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Pe
     return found
 
 
+#: Connection states that need the organizer (or an admin) to act.
+CONNECTION_PROBLEMS = ("not_connected", "expired", "revoked", "suspended")
+
+
 @dataclass(frozen=True)
 class OrganizerRow:
     person: Person
     connection: GoogleConnection | None
     upcoming_sessions: int
+    #: What "no connection" means in the tenant's set-up: ``not_connected`` (each organizer consents with
+    #: OAuth), ``domain_wide`` (the service account acts for them) or ``not_needed`` (vendor mode).
+    without_connection: str = "not_connected"
 
     @property
     def connection_status(self) -> str:
         if self.person.status == PersonStatus.SUSPENDED.value:
             return ConnectionStatus.SUSPENDED.value
-        return self.connection.status if self.connection else "not_connected"
+        return self.connection.status if self.connection else self.without_connection
+
+    @property
+    def needs_action(self) -> bool:
+        return self.connection_status in CONNECTION_PROBLEMS
+
+
+def _without_connection(tenant: Tenant | None) -> str:
+    if tenant is None or tenant.integration_mode != IntegrationMode.DELEGATION.value:
+        return "not_needed"
+    return "domain_wide" if tenant.delegation_method == DelegationMethod.DOMAIN_WIDE.value else "not_connected"
 
 
 def organizer_rows(*, db: Session, tenant_id: uuid.UUID, now: datetime) -> list[OrganizerRow]:
@@ -321,8 +347,14 @@ def organizer_rows(*, db: Session, tenant_id: uuid.UUID, now: datetime) -> list[
             .group_by(col(SessionHost.person_id))
         ).all()
     )
+    without = _without_connection(db.get(Tenant, tenant_id))
     return [
-        OrganizerRow(person=p, connection=conns.get(p.id), upcoming_sessions=int(counts.get(p.id, 0)))
+        OrganizerRow(
+            person=p,
+            connection=conns.get(p.id),
+            upcoming_sessions=int(counts.get(p.id, 0)),
+            without_connection=without,
+        )
         for p in organizers
     ]
 
@@ -411,17 +443,13 @@ def list_audit(
     total = db.exec(select(func.count()).select_from(stmt.subquery())).one()
     page = max(1, page)
     events = db.exec(
-        stmt.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id))
-        .offset((page - 1) * page_size)
-        .limit(page_size)
+        stmt.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id)).offset((page - 1) * page_size).limit(page_size)
     ).all()
     return list(events), Page(number=page, size=page_size, total=int(total))
 
 
 def audit_actions(*, db: Session, tenant_id: uuid.UUID) -> list[str]:
-    return sorted(
-        db.exec(select(AuditEvent.action).where(AuditEvent.tenant_id == tenant_id).distinct()).all()
-    )
+    return sorted(db.exec(select(AuditEvent.action).where(AuditEvent.tenant_id == tenant_id).distinct()).all())
 
 
 def record_audit(

@@ -53,9 +53,24 @@ from engine.settings import ConfigError, Settings, read_service_account_key
 
 #: Scopes domain-wide delegation must grant (docs/integration-modes.md lists them for the admin).
 DWD_SCOPES: tuple[str, ...] = (CALENDAR_SCOPE, DIRECTORY_ROOMS_SCOPE)
-ADMIN_CONSOLE = (
-    "Google Admin console > Security > Access and data control > API controls > Domain-wide delegation"
+#: Scopes of the organizer lifecycle, used as the tenant's Directory admin (engine.lifecycle.run).
+DIRECTORY_USERS_SCOPE = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+DATA_TRANSFER_SCOPE = "https://www.googleapis.com/auth/admin.datatransfer"
+#: What is lost without each lifecycle scope (the check's warning says it with the fix).
+LIFECYCLE_SCOPES: tuple[tuple[str, str], ...] = (
+    (
+        DIRECTORY_USERS_SCOPE,
+        "suspended or deleted organizers are not found by the periodic Directory scan "
+        "(only when a sync meets them, or when the platform announces a departure)",
+    ),
+    (
+        DATA_TRANSFER_SCOPE,
+        "events of a suspended organizer cannot be handed over by Google's Data Transfer: "
+        "they are recreated under the successor instead (new Meet link, learners get a "
+        "new invitation)",
+    ),
 )
+ADMIN_CONSOLE = "Google Admin console > Security > Access and data control > API controls > Domain-wide delegation"
 
 
 class Outcome(enum.StrEnum):
@@ -110,11 +125,7 @@ class CheckReport:
 
     def as_text(self) -> str:
         marks = {Outcome.OK: "ok  ", Outcome.WARN: "warn", Outcome.FAIL: "FAIL"}
-        lines = [
-            f"Connection check for {self.tenant} ({self.mode}"
-            + (f", {self.method}" if self.method else "")
-            + ")"
-        ]
+        lines = [f"Connection check for {self.tenant} ({self.mode}" + (f", {self.method}" if self.method else "") + ")"]
         for s in self.steps:
             who = f" [{s.identity}]" if s.identity else ""
             lines.append(f"  {marks[s.outcome]} {s.name}{who}: {s.message}")
@@ -226,9 +237,7 @@ def _dwd_token(report: CheckReport, info: dict[str, str], settings: Settings, su
         granted = [
             s
             for s in DWD_SCOPES[1:]
-            if report.probe.token(
-                report.probe.sa_credentials(info, scopes=[s], subject=subject, root_url=root)
-            ).ok
+            if report.probe.token(report.probe.sa_credentials(info, scopes=[s], subject=subject, root_url=root)).ok
         ]
         if plain.ok and not granted:
             report.add(
@@ -273,8 +282,7 @@ def _rooms_via_dwd(report: CheckReport, info: dict[str, str], settings: Settings
     tok = report.probe.token(creds)
     if not tok.ok:
         message = (
-            f"the client id {info['client_id']} is not authorized for scope {DIRECTORY_ROOMS_SCOPE} "
-            "in Google Admin"
+            f"the client id {info['client_id']} is not authorized for scope {DIRECTORY_ROOMS_SCOPE} in Google Admin"
             if tok.code == "unauthorized_client"
             else f"{tok.code}: {tok.detail}"
         )
@@ -289,6 +297,43 @@ def _rooms_via_dwd(report: CheckReport, info: dict[str, str], settings: Settings
     _rooms_listing(report, creds, settings, admin)
 
 
+def _lifecycle_scopes(report: CheckReport, info: dict[str, str] | None, settings: Settings, admin: str | None) -> None:
+    """Warn (never fail) when the organizer lifecycle cannot scan the Directory or use Data Transfer."""
+    name = "organizer lifecycle"
+    if info is None or not admin:
+        missing = "the service-account key" if info is None else "the tenant's Directory admin"
+        report.add(
+            name,
+            Outcome.WARN,
+            f"without {missing}, suspended organizers are only found during a sync and their events are "
+            "recreated under the successor (new Meet link) instead of transferred by Google's Data Transfer",
+            "configure MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE with domain-wide delegation for "
+            f"{DIRECTORY_USERS_SCOPE} and {DATA_TRANSFER_SCOPE}"
+            if info is None
+            else "set the tenant's Directory admin (an admin e-mail of the customer's Workspace)",
+        )
+        return
+    refused: list[tuple[str, str]] = []
+    for scope, without in LIFECYCLE_SCOPES:
+        creds = report.probe.sa_credentials(info, scopes=[scope], subject=admin, root_url=settings.google_root_url)
+        tok = report.probe.token(creds)
+        if not tok.ok:
+            refused.append((scope, without if tok.code == "unauthorized_client" else f"{tok.code}: {tok.detail}"))
+    if not refused:
+        report.add(name, Outcome.OK, "Directory scan and Data Transfer are authorized", identity=admin)
+        return
+    report.add(
+        name,
+        Outcome.WARN,
+        "; ".join(
+            f"the client id {info['client_id']} is not authorized for scope {scope} in Google Admin: {without}"
+            for scope, without in refused
+        ),
+        _grant_fix(info["client_id"], [scope for scope, _ in refused]),
+        admin,
+    )
+
+
 def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: str) -> None:
     rooms = report.probe.rooms(creds, root_url=settings.google_root_url)
     if rooms.ok:
@@ -296,9 +341,7 @@ def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: s
         report.add(
             "rooms readable",
             Outcome.OK if count else Outcome.WARN,
-            f"{count} room(s) on the first page of the Directory"
-            if count
-            else "the Directory lists no rooms",
+            f"{count} room(s) on the first page of the Directory" if count else "the Directory lists no rooms",
             None if count else "add rooms in Google Admin > Buildings and resources",
             admin,
         )
@@ -333,6 +376,7 @@ def _check_dwd(
         if creds is not None:
             _calendar_and_meet(report, creds, settings, subject)
     _rooms_via_dwd(report, info, settings, tenant.directory_admin_email)
+    _lifecycle_scopes(report, info, settings, tenant.directory_admin_email)
 
 
 def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Settings) -> None:
@@ -379,9 +423,7 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
             )
             report.add("token as organizer", Outcome.FAIL, f"{tok.code}: {tok.detail}", fix, person.email)
             if tok.code == "invalid_grant":  # the organizer sees the reconnect prompt right away
-                mark_broken(
-                    db, conn, error=f"invalid_grant: {tok.detail}", revoked="revoked" in tok.detail.lower()
-                )
+                mark_broken(db, conn, error=f"invalid_grant: {tok.detail}", revoked="revoked" in tok.detail.lower())
             continue
         conn.last_checked_at = utcnow()
         db.add(conn)
@@ -400,14 +442,16 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
             + (" …" if len(missing) > 10 else ""),
             "their sessions wait until they (or a co-host) connect",
         )
-    if admin_creds is not None:
-        _rooms_listing(report, admin_creds, settings, tenant.directory_admin_email or "")
-    elif settings.google_service_account_file is not None:
+    info: dict[str, str] | None = None
+    if settings.google_service_account_file is not None:
         try:
-            info = read_service_account_key(settings.google_service_account_file)
+            info = dict(read_service_account_key(settings.google_service_account_file))
         except ConfigError as exc:
             report.add("rooms readable", Outcome.FAIL, str(exc), "fix MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE")
             return
+    if admin_creds is not None:
+        _rooms_listing(report, admin_creds, settings, tenant.directory_admin_email or "")
+    elif info is not None:
         _rooms_via_dwd(report, info, settings, tenant.directory_admin_email)
     else:
         report.add(
@@ -416,6 +460,7 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
             "no identity can read the room list",
             "let the Directory admin connect Google, or configure domain-wide delegation",
         )
+    _lifecycle_scopes(report, info, settings, tenant.directory_admin_email)
 
 
 def _oauth_creds(conn: GoogleConnection, settings: Settings, probe: GoogleKit) -> Any | None:
@@ -458,9 +503,7 @@ def _check_vendor(report: CheckReport, tenant: Tenant, settings: Settings) -> No
         return
     if not tenant.vendor_owner_emails:
         plain = report.probe.token(
-            report.probe.sa_credentials(
-                info, scopes=[CALENDAR_SCOPE], subject=None, root_url=settings.google_root_url
-            )
+            report.probe.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=None, root_url=settings.google_root_url)
         )
         report.add(
             "vendor owner accounts",
@@ -477,13 +520,9 @@ def _check_vendor(report: CheckReport, tenant: Tenant, settings: Settings) -> No
         if creds is not None:
             cal = report.probe.calendar(creds, root_url=settings.google_root_url)
             if cal.ok:
-                report.add(
-                    "calendar access", Outcome.OK, "owner calendar readable and writable", identity=owner
-                )
+                report.add("calendar access", Outcome.OK, "owner calendar readable and writable", identity=owner)
             else:
-                report.add(
-                    "calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", "see the message", owner
-                )
+                report.add("calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", "see the message", owner)
 
 
 def run_check(

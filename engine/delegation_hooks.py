@@ -45,7 +45,7 @@ from engine.desired import Placement, SessionFacts
 from engine.google_kit import google_kit
 from engine.identity import event_id as deterministic_event_id
 from engine.lifecycle.detect import on_identity_error
-from engine.lifecycle.dispatch import request_transfer
+from engine.lifecycle.dispatch import request_transfer_after_commit
 from engine.models import (
     CalendarBinding,
     ConnectionKind,
@@ -106,9 +106,7 @@ class DelegationHooks:
                     )
                 ).first()
                 if row is not None and DIRECTORY_ROOMS_SCOPE in (row.scopes or []):
-                    directory_actor = Actor(
-                        kind="oauth", email=admin, tenant_id=tenant.id, connection_id=row.id
-                    )
+                    directory_actor = Actor(kind="oauth", email=admin, tenant_id=tenant.id, connection_id=row.id)
         if directory_actor is None:
             return None
         return self.kit.room_directory(
@@ -133,6 +131,8 @@ class DelegationHooks:
         self, db: Session, facts: SessionFacts, binding: CalendarBinding, remote: RemoteEvent | None
     ) -> timedelta | None:
         if facts.tenant.integration_mode != IntegrationMode.DELEGATION.value:
+            if binding.actor_kind == "vendor":  # e.g. after a switch back to vendor mode
+                _forget_delegation_state(db, binding)
             return None
         with self._lock:
             notes = self._notes.pop(facts.id, None)
@@ -143,12 +143,7 @@ class DelegationHooks:
         outcome = record_outcome(db, binding, facts, remote, notes, request_id=request_id)
         if binding.actor_kind == "delegated" and binding.owner_email:
             _clear_delegation_mark(db, facts.tenant.id, binding.owner_email)
-        if (
-            facts.recurrence
-            and binding.room_email
-            and binding.room_status == "accepted"
-            and remote is not None
-        ):
+        if facts.recurrence and binding.room_email and binding.room_status == "accepted" and remote is not None:
             self._series_room(db, facts, binding)
         return outcome.requeue_after
 
@@ -191,9 +186,7 @@ class DelegationHooks:
         binding.blocked_detail = detail
         db.add(binding)
 
-    def on_auth_error(
-        self, db: Session, facts: SessionFacts, actor: Actor | None, err: AuthError
-    ) -> timedelta | None:
+    def on_auth_error(self, db: Session, facts: SessionFacts, actor: Actor | None, err: AuthError) -> timedelta | None:
         if facts.tenant.integration_mode != IntegrationMode.DELEGATION.value or actor is None:
             return None
         with self._lock:
@@ -207,11 +200,30 @@ class DelegationHooks:
         # Organizer lifecycle: notACalendarUser / invalid_grant for a deleted account means the person left.
         gone = on_identity_error(db=db, tenant_id=facts.tenant.id, email=actor.email, err=err)
         if gone is not None:
-            request_transfer(facts.tenant.id, gone.id)
+            request_transfer_after_commit(db, facts.tenant.id, gone.id)
         if actor.kind == "oauth":
             conn = db.get(GoogleConnection, actor.connection_id) if actor.connection_id else None
             changed = changed or (conn is not None and conn.status != ConnectionStatus.CONNECTED.value)
         return NEXT_HOST_DELAY if changed else None
+
+
+def _forget_delegation_state(db: Session, binding: CalendarBinding) -> None:
+    """The event now lives on a vendor owner account's calendar, which carries no Meet conference and no
+    room (mode switch back to vendor): the binding must not keep showing the old link or room answer."""
+    if not (
+        binding.meet_link
+        or binding.meet_status
+        or binding.room_email
+        or binding.room_status
+        or binding.meet_request_id
+        or binding.meet_error
+        or binding.room_error
+    ):
+        return
+    binding.meet_link = binding.meet_status = binding.meet_request_id = binding.meet_error = None
+    binding.meet_attempt = binding.meet_polls = 0
+    binding.room_email = binding.room_status = binding.room_error = None
+    db.add(binding)
 
 
 def _clear_delegation_mark(db: Session, tenant_id: uuid.UUID, email: str) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from engine import demo_delegation, demo_lifecycle
+from engine import demo_accounts, demo_delegation, demo_lifecycle
 from engine.db import get_engine, unit_of_work
 from engine.settings import Settings, load_settings
 from engine.tenants import ensure_tenant, issue_api_key
@@ -278,6 +278,7 @@ STEPS: list[Step] = [
     start_web,
     ingest_catalog,
     demo_delegation.delegation_tenant,
+    demo_accounts.ui_accounts,
     demo_lifecycle.suspend_and_transfer,
 ]
 

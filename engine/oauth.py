@@ -35,6 +35,7 @@ from engine.crypto import encrypt
 from engine.db import UnitOfWork
 from engine.db_types import utcnow
 from engine.google_kit import google_kit
+from engine.lifecycle.dispatch import request_transfer_after_commit
 from engine.models import (
     AuditEvent,
     ConnectionKind,
@@ -47,6 +48,7 @@ from engine.models import (
     Tenant,
 )
 from engine.settings import Settings
+from policies.successor import GONE_STATES
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 DIRECTORY_ROOMS_SCOPE = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
@@ -66,7 +68,7 @@ class OAuthError(Exception):
     def __init__(self, message: str, fix: str, *, code: str = "oauth") -> None:
         self.code = code
         self.fix = fix
-        super().__init__(f"{message}. {fix}")
+        super().__init__(f"{message.rstrip('.')}. {fix[:1].upper()}{fix[1:].rstrip('.')}.")
 
 
 @dataclass(frozen=True)
@@ -161,9 +163,7 @@ def complete(
         )
         raise OAuthError(f"Google did not grant access ({error})", fix, code=error)
     if not code:
-        raise OAuthError(
-            "Google's answer has no authorization code", "click Connect Google again", code="missing_code"
-        )
+        raise OAuthError("Google's answer has no authorization code", "click Connect Google again", code="missing_code")
     db = uow.db
     tenant = db.get(Tenant, tenant_id)
     person = db.get(Person, person_id)
@@ -184,17 +184,11 @@ def complete(
             redirect_uri=redirect_uri(settings),
             transport=transport,
         )
-        google_email = kit.primary_calendar_email(
-            root_url=settings.google_root_url, access_token=grant.access_token
-        )
+        google_email = kit.primary_calendar_email(root_url=settings.google_root_url, access_token=grant.access_token)
     except OAuthUnavailable as exc:
-        raise OAuthError(
-            f"Google could not be reached ({exc})", "try again in a minute", code="unavailable"
-        ) from None
+        raise OAuthError(f"Google could not be reached ({exc})", "try again in a minute", code="unavailable") from None
     except OAuthExchangeError as exc:
-        raise OAuthError(
-            f"Google refused the sign-in ({exc})", "click Connect Google again", code=exc.error
-        ) from None
+        raise OAuthError(f"Google refused the sign-in ({exc})", "click Connect Google again", code=exc.error) from None
     if google_email != person.email.lower():
         raise OAuthError(
             f"You signed in to Google as {google_email}, but Muster knows you as {person.email}",
@@ -259,7 +253,18 @@ def _store(
             detail={"sessions_enqueued": count, "kind": "oauth"},
         )
     )
+    _request_waiting_transfers(db, tenant.id)
     return ConnectResult(conn.id, person.email, google_email, count, reconnected)
+
+
+def _request_waiting_transfers(db: Session, tenant_id: uuid.UUID) -> None:
+    """A new working connection may be the successor (or fallback owner) a transfer waits for: ask, after
+    commit, for the transfer of every leaving, suspended or deleted person of the tenant (idempotent)."""
+    waiting = db.exec(
+        select(Person.id).where(Person.tenant_id == tenant_id, col(Person.status).in_(sorted(GONE_STATES)))
+    ).all()
+    for person_id in waiting:
+        request_transfer_after_commit(db, tenant_id, person_id)
 
 
 def enqueue_hosted_sessions(uow: UnitOfWork, person_id: uuid.UUID) -> int:
@@ -318,9 +323,7 @@ def reconnect_prompts(db: Session, tenant_id: uuid.UUID) -> list[dict[str, str]]
         .join(Person, col(Person.id) == GoogleConnection.person_id)
         .where(
             GoogleConnection.tenant_id == tenant_id,
-            col(GoogleConnection.status).in_(
-                [ConnectionStatus.EXPIRED.value, ConnectionStatus.REVOKED.value]
-            ),
+            col(GoogleConnection.status).in_([ConnectionStatus.EXPIRED.value, ConnectionStatus.REVOKED.value]),
             Person.status == PersonStatus.ACTIVE.value,
         )
     ).all()

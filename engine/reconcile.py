@@ -367,6 +367,10 @@ def run_cli(
             continue
         try:
             result = runtime.reconciler.reconcile(sid)
+            if result.outcome == "missing" and session_id is not None:
+                echo(f"{sid}: no such session; use the `id` that GET /v1/sessions shows for it")
+                failed += 1
+                continue
             echo(f"{sid}: {result.outcome}" + (f" ({', '.join(result.ops)})" if result.ops else ""))
             failed += result.outcome not in ("success", "missing", "requeue_after")
         except ConnectorError as exc:

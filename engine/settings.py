@@ -16,6 +16,7 @@ Variables:
                                32 characters. Unset: a development key is generated under ``./var/`` (only
                                allowed with a SQLite database).
 ``MUSTER_BASE_URL``            Public URL of Muster, used in event descriptions and OAuth redirects.
+``MUSTER_VAR_DIR``             Folder for local state: the default SQLite file and development key (./var).
 ``MUSTER_DEBOUNCE_MS``         Coalescing window for reconciles of one session (default 500).
 ``MUSTER_QUOTA_USER_PER_MINUTE``     Google requests per minute Muster allows itself per acting user (600).
 ``MUSTER_QUOTA_PROJECT_PER_MINUTE``  Google requests per minute for the whole project (10000).
@@ -136,12 +137,21 @@ def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str
             "set it to at least 32 random characters and keep it: credentials stored with it cannot be read without it",
         )
     key_file = var_dir / "secret.key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    key_file.write_text(key + "\n")
-    key_file.chmod(0o600)
+    try:
+        if key_file.exists():
+            key = key_file.read_text().strip()
+            if len(key) < 32:
+                raise ConfigError("MUSTER_VAR_DIR", f"the development key {str(key_file)!r} is damaged",
+                                  "delete that file (a new key is generated) or set MUSTER_SECRET_KEY")
+            return key
+        _make_folder(var_dir, "MUSTER_VAR_DIR")
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    except OSError as exc:
+        raise ConfigError("MUSTER_VAR_DIR", f"cannot read or write the development key {str(key_file)!r} "
+                          f"({exc.strerror or exc})",
+                          "point MUSTER_VAR_DIR at a folder Muster may write to, or set MUSTER_SECRET_KEY") from None
     return key
 
 
@@ -164,7 +174,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     var_dir = Path(env.get("MUSTER_VAR_DIR", "").strip() or DEFAULT_VAR_DIR)
     database_url = _database_url(env, var_dir)
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database_url.removeprefix("sqlite:///")).parent
+        variable = "MUSTER_DATABASE_URL" if env.get("MUSTER_DATABASE_URL", "").strip() else "MUSTER_VAR_DIR"
+        _make_folder(folder, variable)
     base_url = _optional_url(env, "MUSTER_BASE_URL", ("http", "https"), "https://muster.example.com")
     oauth_id, oauth_secret = _oauth_client(env)
     return Settings(
@@ -184,8 +196,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_namespace=_namespace(env),
         sweep_interval_s=_int(env, "MUSTER_SWEEP_INTERVAL_S", 900, 1, 7 * 86_400),
         retry_min_backoff_ms=_int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000),
-        retry_max_backoff_ms=_int(env, "MUSTER_RETRY_MAX_BACKOFF_MS", 300_000, 1, 86_400_000),
+        retry_max_backoff_ms=_retry_max(env),
     )
+
+
+def _retry_max(env: Mapping[str, str]) -> int:
+    low = _int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000)
+    high = _int(env, "MUSTER_RETRY_MAX_BACKOFF_MS", max(300_000, low), 1, 86_400_000)
+    if high < low:
+        raise ConfigError("MUSTER_RETRY_MAX_BACKOFF_MS", f"{high} is below MUSTER_RETRY_MIN_BACKOFF_MS ({low})",
+                          f"use a number from {low} to 86400000, or lower MUSTER_RETRY_MIN_BACKOFF_MS")
+    return high
+
+
+def _make_folder(folder: Path, variable: str) -> None:
+    """Create ``folder`` for local state; :class:`ConfigError` naming ``variable`` when that is impossible."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(variable, f"cannot create the folder {str(folder)!r} ({exc.strerror or exc})",
+                          "point it at a folder Muster may write to") from None
 
 
 def _namespace(env: Mapping[str, str]) -> str:

@@ -14,6 +14,10 @@ committed session ids become ``reconcile_session`` messages.
 * Retries: a ``RetriableError`` becomes ``dramatiq.Retry`` (exponential backoff with jitter between
   ``retry_min_backoff_ms`` and ``retry_max_backoff_ms``, or Google's hint); permanent and auth errors are
   recorded by the reconciler and not retried. Quota pacing re-sends with the limiter's delay.
+* ``transfer_person`` (organizer lifecycle): payload ``(tenant_id, person_id)``; sent after commit through
+  :func:`engine.lifecycle.dispatch.request_transfer` (an announced departure, a suspension seen by a
+  reconcile, a fallback owner connecting), coalesced per person like reconciles, one worker per person at
+  a time (:func:`engine.lifecycle.run.run_requested`). Idempotent: a transfer with nothing due does nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ QUEUE = "muster-sync"
 PENDING_TTL_S = 300.0
 #: Delay before retrying a session whose lock another worker holds.
 LOCK_BUSY_DELAY_MS = 1_000
+#: Delay before looking again at a person another worker is transferring.
+TRANSFER_BUSY_DELAY_MS = 5_000
 #: Retries of one message before it is dropped (the periodic sweep picks the session up again).
 MAX_RETRIES = 20
 
@@ -46,10 +52,9 @@ class Tasks:
     runtime: Runtime
     broker: dramatiq.Broker
     reconcile_session: Any  # dramatiq.Actor (untyped library)
+    transfer_person: Any = None  # dramatiq.Actor: the organizer lifecycle's requested transfers
 
-    def enqueue(
-        self, session_id: uuid.UUID | str, *, delay_ms: int | None = None, coalesce: bool = True
-    ) -> bool:
+    def enqueue(self, session_id: uuid.UUID | str, *, delay_ms: int | None = None, coalesce: bool = True) -> bool:
         """Schedule a reconcile; returns False when one is already scheduled (merged into it)."""
         key = str(session_id)
         delay = self.runtime.settings.debounce_ms if delay_ms is None else delay_ms
@@ -63,6 +68,20 @@ class Tasks:
                 self.runtime.debouncer.clear(key)
             raise
         metrics.incr("enqueue.sent")
+        return True
+
+    def enqueue_transfer(self, tenant_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+        """Schedule one person's transfer (the lifecycle's dispatcher); False when one is already queued."""
+        key = transfer_key(tenant_id, person_id)
+        if not self.runtime.debouncer.claim(key, PENDING_TTL_S):
+            metrics.incr("enqueue.transfer_coalesced")
+            return False
+        try:
+            self.transfer_person.send(str(tenant_id), str(person_id))
+        except Exception:
+            self.runtime.debouncer.clear(key)
+            raise
+        metrics.incr("enqueue.transfer_sent")
         return True
 
     def dispatch(self, ids: Iterable[uuid.UUID]) -> None:
@@ -88,6 +107,11 @@ class Tasks:
         return 0
 
 
+def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
+    """The debouncer's key of a scheduled transfer (distinct from session ids)."""
+    return f"transfer-queued:{tenant_id}:{person_id}"
+
+
 def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
     """Bind the actors to ``broker`` (explicitly; never dramatiq's global default)."""
     settings = runtime.settings
@@ -109,9 +133,7 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
         finally:
             runtime.lock.release(session_id, token)
         if result.requeue_after is not None:
-            actor.send_with_options(
-                args=(session_id,), delay=max(1, int(result.requeue_after.total_seconds() * 1000))
-            )
+            actor.send_with_options(args=(session_id,), delay=max(1, int(result.requeue_after.total_seconds() * 1000)))
 
     actor = dramatiq.actor(
         broker=broker,
@@ -123,4 +145,22 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
         time_limit=10 * 60 * 1000,
     )(reconcile_session)
     holder["actor"] = actor
-    return Tasks(runtime=runtime, broker=broker, reconcile_session=actor)
+
+    def transfer_person(tenant_id: str, person_id: str) -> None:
+        from engine.lifecycle.run import run_requested  # lifecycle wiring is built on first use
+
+        runtime.debouncer.clear(transfer_key(tenant_id, person_id))
+        if run_requested(runtime, uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
+            # Another worker is transferring this person; look again once it is done.
+            holder["transfer"].send_with_options(args=(tenant_id, person_id), delay=TRANSFER_BUSY_DELAY_MS)
+
+    holder["transfer"] = dramatiq.actor(
+        broker=broker,
+        actor_name="transfer_person",
+        queue_name=QUEUE,
+        max_retries=3,  # the periodic lifecycle pass is the backstop
+        min_backoff=settings.retry_min_backoff_ms,
+        max_backoff=settings.retry_max_backoff_ms,
+        time_limit=30 * 60 * 1000,
+    )(transfer_person)
+    return Tasks(runtime=runtime, broker=broker, reconcile_session=actor, transfer_person=holder["transfer"])

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from engine import metrics
 from engine.broker import build_broker
 from engine.db import set_dispatcher
+from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.runtime import Runtime, SyncExtensions, build_runtime
 from engine.settings import Settings
 from engine.sweep import sweep
@@ -109,8 +110,6 @@ class EmbeddedWorker:
         self.sweeper.stop()
         self.worker.stop(timeout=5000)
         set_dispatcher(None)
-        from engine.lifecycle.dispatch import set_transfer_dispatcher
-
         set_transfer_dispatcher(None)
 
 
@@ -132,9 +131,7 @@ def start_embedded(
     sweeper = _Sweeper(tasks, settings.sweep_interval_s)
     sweeper.start()
     set_dispatcher(tasks.dispatch)
-    from engine.lifecycle.run import install_dispatcher
-
-    install_dispatcher(runtime)  # announced departures and detected suspensions transfer at once
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
     return EmbeddedWorker(tasks=tasks, worker=worker, sweeper=sweeper)
 
 
@@ -143,21 +140,18 @@ def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
     runtime = build_runtime(settings, engine=engine)
     tasks = declare(build_broker(settings), runtime)
     set_dispatcher(tasks.dispatch)
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # the worker processes run the transfer at once
     return tasks
 
 
 def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     logging.getLogger().setLevel(logging.INFO)  # a worker logs what it does, whatever the CLI default
     runtime = build_runtime(settings)
     broker = build_broker(settings, heartbeat_timeout_ms=heartbeat_timeout_ms)
     tasks = declare(broker, runtime)
     set_dispatcher(tasks.dispatch)
-    from engine.lifecycle.run import install_dispatcher
-
-    install_dispatcher(runtime)  # transfers detected during this worker's reconciles run at once
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # transfers detected during reconciles run at once
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     stop = threading.Event()
 

@@ -27,9 +27,7 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Role.ORGA
         conn = connections_by_person(db=uow.db, person_ids=[user.person_id]).get(user.person_id)
         if conn is not None:
             uow.db.expunge(conn)
-        rows, pager = list_sessions(
-            db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10
-        )
+        rows, pager = list_sessions(db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10)
     oauth = engine_module("oauth")
     return render(
         request,
@@ -72,9 +70,7 @@ oauth_router = APIRouter()
 
 
 @oauth_router.get("/oauth/google/callback")
-def google_callback(
-    request: Request, state: str = "", code: str | None = None, error: str | None = None
-) -> Response:
+def google_callback(request: Request, state: str = "", code: str | None = None, error: str | None = None) -> Response:
     """Finish "Connect Google": verify the signed state, store the connection, enqueue the person's sessions.
 
     When someone is signed in, the state must name that same person (a link started by someone else is

@@ -56,9 +56,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             status_code=400,
         )
     with unit_of_work(db_engine(request)) as uow:
-        person = authenticate(
-            db=uow.db, tenant_slug=values["tenant"], email=values["email"], password=password
-        )
+        person = authenticate(db=uow.db, tenant_slug=values["tenant"], email=values["email"], password=password)
         if person is not None:
             sign_in(request, person)
     if person is None:

@@ -142,9 +142,7 @@ def switch_preview(
     request: Request, user: CurrentUser = Depends(require()), form: FormData = Depends(csrf_form)
 ) -> Response:
     target = str(form.get("target_mode") or "")
-    preview = preview_switch(
-        request.app.state.settings, db_engine(request), user.tenant_id, target, actor=user.actor
-    )
+    preview = preview_switch(request.app.state.settings, db_engine(request), user.tenant_id, target, actor=user.actor)
     status = 200 if preview.ok else 400
     return render(
         request,

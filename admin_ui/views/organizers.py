@@ -29,7 +29,7 @@ def organizers_page(request: Request, user: CurrentUser = Depends(require(Role.V
     with unit_of_work(db_engine(request)) as uow:
         rows = organizer_rows(db=uow.db, tenant_id=user.tenant_id, now=now)
         spof = spof_module.spof_report(db=uow.db, now=now, tenant_id=user.tenant_id) if spof_module else None
-    problems = [r for r in rows if r.connection_status not in ("connected",)]
+    problems = [r for r in rows if r.needs_action]
     return render(
         request,
         "admin/organizers/list.html",

@@ -57,9 +57,7 @@ def _context(
     with unit_of_work(db_engine(request)) as uow:
         tenant = uow.db.get(Tenant, user.tenant_id)
         assert tenant is not None
-        organizers = [
-            p.email for p in people_with_role(db=uow.db, tenant_id=user.tenant_id, role=Role.ORGANIZER.value)
-        ]
+        organizers = [p.email for p in people_with_role(db=uow.db, tenant_id=user.tenant_id, role=Role.ORGANIZER.value)]
         needs_google = _needs_google(uow.db, user, tenant)
         mode = tenant.integration_mode
     rooms = room_options(
@@ -108,9 +106,7 @@ def new_session(request: Request, user: CurrentUser = Depends(require(Role.ORGAN
 
 
 @router.get("/sessions/{session_id}/edit")
-def edit_session(
-    request: Request, session_id: str, user: CurrentUser = Depends(require(Role.ORGANIZER))
-) -> Response:
+def edit_session(request: Request, session_id: str, user: CurrentUser = Depends(require(Role.ORGANIZER))) -> Response:
     detail = load_visible_detail(request, user, session_id)
     if detail.session.deleted_at is not None:
         raise PermissionDenied("This session was removed by the platform; it can no longer be edited here.")

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, NotFound, PermissionDenied, csrf_form, db_engine, require
+from admin_ui.room_names import room_names
 from admin_ui.sync_links import request_resync
 from admin_ui.templating import flash, redirect, render
 from engine.admin_queries import PROBLEMS, SessionDetail, list_sessions, record_audit, session_detail
@@ -69,6 +70,12 @@ def session_list(
             "filters": {"status": status, "problem": problem, "q": q},
             "status_choices": STATUS_FILTERS,
             "problem_choices": PROBLEMS,
+            "room_names": room_names(
+                request.app.state.settings,
+                db_engine(request),
+                user.tenant_id,
+                [r.binding.room_email for r in rows if r.binding is not None],
+            ),
         },
     )
 
@@ -99,6 +106,12 @@ def session_page(
             "session": detail.session,
             "binding": detail.binding,
             "can_write": user.can_write_sessions,
+            "room_names": room_names(
+                request.app.state.settings,
+                db_engine(request),
+                user.tenant_id,
+                [detail.session.room_email, detail.binding.room_email if detail.binding else None],
+            ),
         },
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import google_auth_httplib2
 
-from connectors.errors import ConnectorError, PermanentError
+from connectors.errors import ConnectorError, PermanentError, RetriableError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
@@ -31,6 +31,25 @@ from connectors.ports import Actor, CheckResult, EventSpec, RemoteEvent, SendUpd
 CallObserver = Callable[[str, str, str], None]
 
 _build_lock = threading.Lock()
+
+
+def _unreadable(what: str, detail: object) -> RetriableError:
+    text = str(detail)
+    return RetriableError(
+        f"unreadable answer from Google ({what}): {text if len(text) <= 200 else text[:197] + '...'}",
+        reason="badResponse",
+    )
+
+
+def parsed_event(calendar_id: str, data: object) -> RemoteEvent:
+    """Google's Event JSON as a :class:`RemoteEvent`; an answer of the wrong shape is a retryable
+    ``badResponse`` (a write whose answer was garbled is then retried, meets 409 and adopts the event)."""
+    if not isinstance(data, Mapping):
+        raise _unreadable("an event was expected", f"got {type(data).__name__}: {data!r}")
+    try:
+        return remote_event(calendar_id, data)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        raise _unreadable("an event of the wrong shape", f"{type(exc).__name__}: {exc}") from exc
 
 
 class GoogleCalendar:
@@ -94,7 +113,7 @@ class GoogleCalendar:
             if exc.status in (404, 410):
                 return None
             raise
-        return remote_event(calendar_id, data)
+        return parsed_event(calendar_id, data)
 
     def list_owned(self, calendar_id: str, marker: Mapping[str, str]) -> list[RemoteEvent]:
         filters = [f"{k}={v}" for k, v in sorted(marker.items())]
@@ -114,8 +133,13 @@ class GoogleCalendar:
                 )
 
             page = self._run("list", request)
-            out.extend(remote_event(calendar_id, item) for item in page.get("items") or [])
+            items = page.get("items") if isinstance(page, Mapping) else None
+            if not isinstance(page, Mapping) or not isinstance(items, list | None):
+                raise _unreadable("an event list was expected", repr(page))
+            out.extend(parsed_event(calendar_id, item) for item in items or [])
             token = page.get("nextPageToken")
+            if token is not None and not isinstance(token, str):
+                raise _unreadable("a page token was expected", repr(token))
             if not token:
                 return out
             if token in seen_tokens:  # a server repeating a page token would loop forever
@@ -138,7 +162,7 @@ class GoogleCalendar:
                 quotaUser=self.actor.key,
             ),
         )
-        return remote_event(calendar_id, data)
+        return parsed_event(calendar_id, data)
 
     def patch(
         self,
@@ -164,7 +188,7 @@ class GoogleCalendar:
                 quotaUser=self.actor.key,
             ),
         )
-        return remote_event(calendar_id, data)
+        return parsed_event(calendar_id, data)
 
     def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:
         try:
@@ -195,7 +219,7 @@ class GoogleCalendar:
                 quotaUser=self.actor.key,
             ),
         )
-        return remote_event(destination, data)
+        return parsed_event(destination, data)
 
     def check(self) -> CheckResult:
         try:

@@ -51,8 +51,9 @@ def _error_details(exc: HttpError) -> tuple[str | None, str]:
         data = json.loads(exc.content.decode("utf-8", "replace"))
         err = data.get("error") or {}
         errors = err.get("errors") or [{}]
-        return errors[0].get("reason"), str(err.get("message") or exc.reason or "")
-    except (ValueError, AttributeError, TypeError):
+        reason = errors[0].get("reason")
+        return (str(reason) if reason is not None else None), str(err.get("message") or exc.reason or "")
+    except (ValueError, AttributeError, TypeError, LookupError):
         return None, str(getattr(exc, "reason", "") or "")
 
 
@@ -123,7 +124,9 @@ def classify(exc: BaseException, identity: str | None) -> ConnectorError | None:
         return RetriableError(
             f"connection to Google dropped: {type(exc).__name__}: {exc}", reason="connection"
         )
-    if isinstance(exc, ValueError) and "JSON" in str(exc):
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError) or (
+        isinstance(exc, ValueError) and "JSON" in str(exc)
+    ):
         return RetriableError(f"unreadable answer from Google: {exc}", reason="badResponse")
     return None
 

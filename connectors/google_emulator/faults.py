@@ -5,7 +5,8 @@ Where it sits: wraps only the Google-imitating routes (API, batch parts, token e
 :func:`injector_for`. Each rule targets a method + path pattern and may add latency, answer 500/503
 ``backendError`` or 429 ``rateLimitExceeded`` at a given rate, or apply the request and then drop the
 connection before any answer byte ("applied but lost") — the case where a client cannot know whether
-its write happened.
+its write happened — or apply it and answer 200 with a garbled body (``garbled_rate``, body
+``garbled_body``: not JSON, or JSON of the wrong shape), to prove clients classify unreadable answers.
 
 Randomness comes from a dedicated ``random.Random(seed)`` so a failing run is replayed by reusing the
 seed; every injected fault is logged (sequence number, method, path, kind) for the control API.
@@ -71,6 +72,8 @@ class FaultRule:
     rate_limit_rate: float = 0.0
     lost_rate: float = 0.0
     latency_ms: float = 0.0
+    garbled_rate: float = 0.0
+    garbled_body: str = "<html><body>502 Bad Gateway</body></html>"
     times: int | None = None  # stop injecting after this many faults (None = unlimited)
     injected: int = 0
     _regex: re.Pattern[str] = field(default=re.compile(""), repr=False)
@@ -80,7 +83,7 @@ class FaultRule:
         if not isinstance(raw, dict):
             raise FaultConfigError(where, "must be an object")
         known = {"method", "path", "error_rate", "error_status", "rate_limit_rate", "lost_rate",
-                 "latency_ms", "times"}
+                 "latency_ms", "times", "garbled_rate", "garbled_body"}
         for key in raw:
             if key not in known:
                 raise FaultConfigError(f"{where}.{key}", f"unknown field; allowed: {sorted(known)}")
@@ -95,7 +98,7 @@ class FaultRule:
         except FaultConfigError as exc:
             raise FaultConfigError(f"{where}.path", str(exc).split(": ", 1)[1]) from None
         rates = {}
-        for name in ("error_rate", "rate_limit_rate", "lost_rate"):
+        for name in ("error_rate", "rate_limit_rate", "lost_rate", "garbled_rate"):
             value = raw.get(name, 0.0)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise FaultConfigError(f"{where}.{name}", "must be a number between 0 and 1")
@@ -106,12 +109,16 @@ class FaultRule:
         latency = raw.get("latency_ms", 0.0)
         if isinstance(latency, bool) or not isinstance(latency, int | float) or not 0 <= latency <= 60_000:
             raise FaultConfigError(f"{where}.latency_ms", "must be a number of milliseconds, 0..60000")
+        garbled = raw.get("garbled_body", cls.garbled_body)
+        if not isinstance(garbled, str) or len(garbled) > 100_000:
+            raise FaultConfigError(f"{where}.garbled_body", "must be a string of at most 100000 characters")
         times = raw.get("times")
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
             raise FaultConfigError(f"{where}.times", "must be a non-negative integer or null")
         return cls(method=method, path=path, error_status=int(status), latency_ms=float(latency),
                    times=times, _regex=regex, error_rate=rates["error_rate"],
-                   rate_limit_rate=rates["rate_limit_rate"], lost_rate=rates["lost_rate"])
+                   rate_limit_rate=rates["rate_limit_rate"], lost_rate=rates["lost_rate"],
+                   garbled_rate=rates["garbled_rate"], garbled_body=garbled)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and bool(self._regex.match(path))
@@ -128,8 +135,9 @@ class FaultRule:
 @dataclass
 class Decision:
     latency_s: float = 0.0
-    kind: str | None = None  # "error" | "rate_limit" | "lost"
+    kind: str | None = None  # "error" | "rate_limit" | "lost" | "garbled"
     status: int = 0
+    body: str = ""
 
 
 class FaultInjector:
@@ -170,6 +178,8 @@ class FaultInjector:
                     decision.kind, decision.status = "rate_limit", 429
                 elif roll < rule.error_rate + rule.rate_limit_rate + rule.lost_rate:
                     decision.kind = "lost"
+                elif roll < rule.error_rate + rule.rate_limit_rate + rule.lost_rate + rule.garbled_rate:
+                    decision.kind, decision.body = "garbled", rule.garbled_body
                 if decision.kind is not None:
                     rule.injected += 1
                     self.log.append({"seq": self._seq, "method": method, "path": path,
@@ -250,7 +260,23 @@ class FaultsMiddleware:
         if decision.kind == "lost":
             await self._applied_but_lost(scope, receive, send)
             return
+        if decision.kind == "garbled":
+            await self._garbled(scope, receive, send, decision.body)
+            return
         await self.app(scope, receive, send)
+
+    async def _garbled(self, scope: Scope, receive: Receive, send: Send, body: str) -> None:
+        """Apply the request, then answer 200 with ``body`` instead of Google's JSON."""
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, swallow)
+        raw = body.encode("utf-8", "surrogatepass")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json; charset=UTF-8"),
+                                (b"content-length", str(len(raw)).encode())]})
+        await send({"type": "http.response.body", "body": raw})
 
     async def _applied_but_lost(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def swallow(message: Message) -> None:

@@ -5,23 +5,37 @@ Where it sits: every route in :mod:`engine.api.routes` takes :data:`Uow` (one da
 :data:`Caller` (the tenant owning the ``Authorization: Bearer <key>`` key). A missing, malformed,
 unknown or revoked key is a 401 with ``WWW-Authenticate: Bearer``. Routes commit themselves, so a failed
 commit is answered inside the request, and the unit of work enqueues only after the commit succeeded.
+
+A key's ``last_used_at`` is refreshed at most once per :data:`LAST_USED_RESOLUTION` per key, in its own
+short transaction (reads never commit, and bookkeeping must never fail or slow a request down).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from engine.db import Dispatcher, UnitOfWork
+from engine.db_types import utcnow
 from engine.models import ApiKey, Tenant
 from engine.settings import Settings
 from engine.tenants import tenant_for_key
+
+log = logging.getLogger(__name__)
+
+#: How stale a key's ``last_used_at`` may get before a request refreshes it.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,36 @@ def authenticate(
             "invalid API key: it is unknown, revoked or mistyped; check the key or issue a new one",
             "invalid_token",
         )
+    touch_last_used(uow.db.get_bind(), found[1])
     return Authenticated(tenant=found[0], key=found[1])
+
+
+def touch_last_used(bind: object, key: ApiKey, now: datetime | None = None) -> bool:
+    """Record that ``key`` was just used, unless it was recorded less than a minute ago.
+
+    One conditional ``UPDATE`` in its own transaction (so concurrent requests write it at most once);
+    a failure is logged and ignored. Returns True when the row was written.
+    """
+    now = now or utcnow()
+    cutoff = now - LAST_USED_RESOLUTION
+    if key.last_used_at is not None and key.last_used_at > cutoff:
+        return False
+    if not isinstance(bind, Engine):
+        return False
+    statement = (
+        update(ApiKey)
+        .where(col(ApiKey.id) == key.id)
+        .where(or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= cutoff))
+        .values(last_used_at=now)
+    )
+    try:
+        with bind.begin() as conn:
+            written = conn.execute(statement).rowcount > 0
+    except SQLAlchemyError as exc:
+        log.warning("could not record the use of API key %s: %s", key.prefix, exc)
+        return False
+    set_committed_value(key, "last_used_at", now)  # the request's own unit of work does not write it again
+    return written
 
 
 Caller = Annotated[Authenticated, Depends(authenticate)]

@@ -21,10 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.ingest import IngestError
@@ -112,6 +114,21 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": details}, status_code=422)
 
 
+#: What FastAPI says when a body is not decodable at all (e.g. invalid UTF-8); reworded with the fix.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+async def _http(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return JSONResponse(
+            {"detail": "the request body could not be read: send a JSON object encoded as UTF-8 with "
+             "Content-Type: application/json"},
+            status_code=400,
+        )
+    return await http_exception_handler(request, exc)
+
+
 async def _ingest(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IngestError)
     if exc.status_code == 422:
@@ -180,6 +197,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers and the last-resort middleware on ``app``."""
     app.state.unhandled_errors = 0
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IngestError, _ingest)
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(OperationalError, _unavailable)

@@ -21,7 +21,7 @@ import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -73,8 +73,12 @@ def _known_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+#: Names the zone database ships that are not places: the host's own zone and tzdata's placeholder.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 def check_time_zone(value: str) -> str:
-    if value not in _known_zones():
+    if value not in _known_zones() or value in _NOT_ZONES:
         raise ValueError(
             f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"
         )
@@ -92,12 +96,38 @@ def _fmt(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes")
 
 
+def _bad_character(text: str) -> str | None:
+    """The first character no text field may hold (control characters bar tab/newline, lone surrogates)."""
+    for char in text:
+        code = ord(char)
+        if (code < 0x20 and char not in "\t\n\r") or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            return f"U+{code:04X}"
+    return None
+
+
 class ApiModel(BaseModel):
-    """camelCase on the wire, unknown fields refused, strings trimmed."""
+    """camelCase on the wire, unknown fields refused, strings trimmed, no control characters."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
     )
+    #: False on answers built from stored rows: what is already saved is shown, never refused.
+    check_text: ClassVar[bool] = True
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
+        if not cls.check_text:
+            return value
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for text in texts:
+            bad = _bad_character(text) if isinstance(text, str) else None
+            if bad is not None:
+                raise ValueError(
+                    f"{to_camel(info.field_name or 'value')} contains the control character {bad}; "
+                    "remove it (only tabs and line breaks are allowed)"
+                )
+        return value
 
 
 class RoomNeed(ApiModel):
@@ -126,6 +156,7 @@ class EnrollmentCreate(EnrollmentBase):
 
 
 class EnrollmentPublic(ApiModel):
+    check_text = False
     email: str
     status: EnrollmentStatus
     display_name: str | None = None
@@ -145,6 +176,7 @@ class EnrollmentBulkCreate(ApiModel):
 
 
 class EnrollmentBulkPublic(ApiModel):
+    check_text = False
     external_id: str
     changed: int = Field(description="How many enrollments were created or changed by this request.")
     enrolled_count: int
@@ -193,7 +225,8 @@ class SessionBase(ApiModel):
     @field_validator("start")
     @classmethod
     def _start_in_range(cls, value: datetime) -> datetime:
-        if not _EARLIEST <= value < _LATEST:
+        # The year first: comparing a moment near year 1 or 9999 across offsets overflows.
+        if not _EARLIEST.year <= value.year < _LATEST.year or not _EARLIEST <= value < _LATEST:
             raise ValueError(f"start {_fmt(value)} is outside the years 1970 to 2099")
         return value.astimezone(UTC)
 
@@ -201,6 +234,8 @@ class SessionBase(ApiModel):
     @classmethod
     def _end_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
         start = info.data.get("start")
+        if not _EARLIEST.year <= value.year < _LATEST.year:
+            raise ValueError(f"end {_fmt(value)} is outside the years 1970 to 2099")
         if start is None:
             return value.astimezone(UTC)
         if value <= start:
@@ -323,6 +358,7 @@ def check_attendee_cap(total: int) -> None:
 
 
 class HostPublic(ApiModel):
+    check_text = False
     email: str
     role: HostRole
 
@@ -330,6 +366,7 @@ class HostPublic(ApiModel):
 class SyncPublic(ApiModel):
     """How the session stands in Google (from its calendar binding)."""
 
+    check_text = False
     status: str = Field(description="pending | synced | error | blocked | removed")
     calendar_id: str | None = None
     event_id: str | None = None
@@ -354,6 +391,7 @@ class SyncPublic(ApiModel):
 
 
 class SessionPublic(ApiModel):
+    check_text = False
     id: uuid.UUID
     external_id: str
     title: str
@@ -379,6 +417,7 @@ class SessionPublic(ApiModel):
 
 
 class SessionList(ApiModel):
+    check_text = False
     items: list[SessionPublic]
     total: int
     limit: int

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -65,12 +65,26 @@ def view(person: Person, today: date) -> DepartureView:
     return DepartureView(person.email, person.status, person.leaving_on, transfer_due(person, today))
 
 
+#: The furthest-behind civil time zone (UTC-12): a date is "in the past" only once it is over there too.
+LATEST_ZONE_OFFSET = timedelta(hours=12)
+
+
+def earliest_today(now: datetime) -> date:
+    """The earliest calendar date that is still today somewhere on Earth at the UTC instant ``now``.
+
+    A platform sends ``leavingOn`` as a local date; checking it against the UTC date would refuse
+    "today" from anyone west of Greenwich in their evening.
+    """
+    return (now.astimezone(UTC) - LATEST_ZONE_OFFSET).date()
+
+
 def announce_departure(*, db: Session, tenant_id: uuid.UUID, email: str, leaving_on: date | None,
                        actor: str, today: date) -> tuple[Person, bool]:
     """Record that ``email`` is leaving (optionally on ``leaving_on``). Returns (person, changed).
 
-    404 when the person is unknown, 422 when ``leaving_on`` is in the past, 409 when the account is
-    already suspended or deleted (the transfer is under way; nothing to announce).
+    ``today`` is the earliest date still current somewhere (:func:`earliest_today`). 404 when the person
+    is unknown, 422 when ``leaving_on`` is before ``today``, 409 when the account is already suspended or
+    deleted (the transfer is under way; nothing to announce).
     """
     person = find_person(db, tenant_id, email)
     if person is None:

@@ -40,8 +40,6 @@ from policies.successor import GONE_STATES, affected
 
 log = logging.getLogger(__name__)
 
-#: Pauses before the attempts of a requested transfer (the request may precede its commit).
-REQUEST_WAITS_S = (0.0, 1.0, 3.0)
 #: The Google implementation of :class:`connectors.lifecycle_ports.LifecycleKit`.
 KIT_MODULE = "connectors.google.lifecycle_kit"
 
@@ -60,6 +58,8 @@ class LifecycleWiring:
     actor_for: ActorFor
     reconcile: Callable[[uuid.UUID], Any]
     kit: LifecycleKit = field(default_factory=lifecycle_kit)
+    #: The process's lock (:mod:`engine.locks`): a person is transferred by one worker at a time.
+    lock: Any = None
     poll_interval_s: float = 0.5
     poll_timeout_s: float = 120.0
 
@@ -76,13 +76,27 @@ class LifecycleWiring:
             directory = self.kit.directory_users(service_account_info=info, admin_email=admin, root_url=root)
             transfers = self.kit.data_transfers(service_account_info=info, admin_email=admin, root_url=root)
         sharing = self.kit.sharing_factory(self.credentials, root_url=self.settings.google_root_url)
-        return TransferServices(calendars=self.calendars, sharing=sharing, actor_for=self.actor_for,
-                                reconcile=self.reconcile, directory=directory, transfers=transfers,
-                                poll_interval_s=self.poll_interval_s, poll_timeout_s=self.poll_timeout_s)
+        return TransferServices(
+            calendars=self.calendars,
+            sharing=sharing,
+            actor_for=self.actor_for,
+            reconcile=self.reconcile,
+            directory=directory,
+            transfers=transfers,
+            poll_interval_s=self.poll_interval_s,
+            poll_timeout_s=self.poll_timeout_s,
+        )
 
 
-def build_wiring(settings: Settings, engine: Engine, *, calendars: CalendarPortFactory, credentials: Any,
-                 reconcile: Callable[[uuid.UUID], Any], **kw: Any) -> LifecycleWiring:
+def build_wiring(
+    settings: Settings,
+    engine: Engine,
+    *,
+    calendars: CalendarPortFactory,
+    credentials: Any,
+    reconcile: Callable[[uuid.UUID], Any],
+    **kw: Any,
+) -> LifecycleWiring:
     """Wiring for delegation mode: "can Muster act as this person" comes from the delegation resolver."""
     from engine.delegation import DelegationResolver
 
@@ -102,8 +116,9 @@ class SweepReport:
 def people_due(engine: Engine, tenant_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
     """People whose transfer is due and who still own at least one upcoming session's event."""
     with Session(engine) as db:
-        people = db.exec(select(Person).where(Person.tenant_id == tenant_id,
-                                              col(Person.status).in_(sorted(GONE_STATES)))).all()
+        people = db.exec(
+            select(Person).where(Person.tenant_id == tenant_id, col(Person.status).in_(sorted(GONE_STATES)))
+        ).all()
         out = []
         for p in people:
             if not transfer_due(p, now.date()):
@@ -114,8 +129,9 @@ def people_due(engine: Engine, tenant_id: uuid.UUID, now: datetime) -> list[uuid
         return out
 
 
-def sweep(engine: Engine, wiring: LifecycleWiring, *, now: datetime, tenant_id: uuid.UUID | None = None,
-          scan: bool = True) -> SweepReport:
+def sweep(
+    engine: Engine, wiring: LifecycleWiring, *, now: datetime, tenant_id: uuid.UUID | None = None, scan: bool = True
+) -> SweepReport:
     """Scan the Directory and run every due transfer, per delegation-mode tenant. Never raises for Google."""
     report = SweepReport()
     with Session(engine, expire_on_commit=False) as db:
@@ -128,20 +144,29 @@ def sweep(engine: Engine, wiring: LifecycleWiring, *, now: datetime, tenant_id: 
         if scan and services.directory is not None:
             try:
                 with unit_of_work(engine) as uow:
-                    report.scans[tenant.slug] = scan_directory(db=uow.db, tenant_id=tenant.id,
-                                                               directory=services.directory)
+                    report.scans[tenant.slug] = scan_directory(
+                        db=uow.db, tenant_id=tenant.id, directory=services.directory
+                    )
             except ConnectorError as exc:
                 report.errors.append(f"{tenant.slug}: Directory scan failed: {exc}")
                 log.warning("Directory scan of %s failed: %s", tenant.slug, exc)
         for person_id in people_due(engine, tenant.id, now):
-            report.transfers.append(transfer_person(engine=engine, services=services, tenant_id=tenant.id,
-                                                    person_id=person_id, now=now))
+            key = transfer_lock_key(tenant.id, person_id)
+            token = wiring.lock.acquire(key, TRANSFER_LOCK_TTL_S) if wiring.lock is not None else ""
+            if token is None:
+                continue  # a requested transfer of this person is running right now
+            try:
+                report.transfers.append(
+                    transfer_person(engine=engine, services=services, tenant_id=tenant.id, person_id=person_id, now=now)
+                )
+            finally:
+                if wiring.lock is not None and token:
+                    wiring.lock.release(key, token)
     pending.clear()  # every remembered request was covered by this pass
     return report
 
 
-def wiring_from_settings(settings: Settings, engine: Engine | None = None,
-                         runtime: Any = None) -> LifecycleWiring:
+def wiring_from_settings(settings: Settings, engine: Engine | None = None, runtime: Any = None) -> LifecycleWiring:
     """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
     per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` (an
     :class:`engine.runtime.Runtime`) is reused when given, so the lock is the worker's own."""
@@ -173,8 +198,9 @@ def wiring_from_settings(settings: Settings, engine: Engine | None = None,
         finally:
             runtime.lock.release(key, token)
 
-    return build_wiring(settings, db_engine, calendars=calendars, credentials=credentials,
-                        reconcile=reconcile)
+    return build_wiring(
+        settings, db_engine, calendars=calendars, credentials=credentials, reconcile=reconcile, lock=runtime.lock
+    )
 
 
 _wirings: dict[int, LifecycleWiring] = {}
@@ -193,35 +219,55 @@ def periodic_pass(runtime: Any) -> SweepReport:
     """The worker's periodic lifecycle pass (called by its sweeper, under the sweep lock)."""
     report = sweep(runtime.engine, _wiring_for(runtime), now=datetime.now(UTC))
     done = sum(1 for t in report.transfers for s in t.sessions if s.outcome == "transferred")
-    log.info("organizer lifecycle: %d transfer(s) checked, %d session(s) transferred", len(report.transfers),
-             done)
+    log.info("organizer lifecycle: %d transfer(s) checked, %d session(s) transferred", len(report.transfers), done)
     return report
 
 
+#: How long one person's transfer may hold its lock (a long transfer outlives a reconcile's lock).
+TRANSFER_LOCK_TTL_S = 15 * 60.0
+
+
+def transfer_lock_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
+    return f"transfer:{tenant_id}:{person_id}"
+
+
+def run_requested(runtime: Any, tenant_id: uuid.UUID, person_id: uuid.UUID) -> TransferReport | None:
+    """One requested transfer (the ``transfer_person`` actor's body): idempotent, under the person's lock.
+
+    Returns None when another worker is transferring this person right now (the caller tries again a
+    little later). Google's failures end as ``deferred`` sessions that the periodic pass retries."""
+    key = transfer_lock_key(tenant_id, person_id)
+    token = runtime.lock.acquire(key, TRANSFER_LOCK_TTL_S)
+    if token is None:
+        return None
+    try:
+        with Session(runtime.engine) as db:
+            tenant = db.get(Tenant, tenant_id)
+        if tenant is None:
+            return TransferReport(email="", due=False)
+        return transfer_person(
+            engine=runtime.engine,
+            services=_wiring_for(runtime).services_for(tenant),
+            tenant_id=tenant_id,
+            person_id=person_id,
+            now=datetime.now(UTC),
+        )
+    finally:
+        runtime.lock.release(key, token)
+
+
 def install_dispatcher(runtime: Any) -> None:
-    """Run requested transfers at once in a background thread of this process (embedded worker, worker).
+    """Run requested transfers in a background thread of this process (for a process without the task
+    layer's ``transfer_person`` actor; the worker and the web app use :meth:`engine.tasks.Tasks.enqueue_transfer`).
     The periodic pass remains the backstop if the process stops first."""
 
     def run_one(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
-        import time
-
         try:
-            wiring = _wiring_for(runtime)
-            with Session(runtime.engine) as db:
-                tenant = db.get(Tenant, tenant_id)
-            if tenant is None:
-                return
-            for wait in REQUEST_WAITS_S:  # a request made inside a transaction is visible once it commits
-                time.sleep(wait)
-                report = transfer_person(engine=runtime.engine, services=wiring.services_for(tenant),
-                                         tenant_id=tenant_id, person_id=person_id, now=datetime.now(UTC))
-                if report.due:
-                    return
+            run_requested(runtime, tenant_id, person_id)
         except Exception:  # the periodic pass retries
             log.exception("transfer of person %s failed; the periodic lifecycle pass will retry", person_id)
 
     def dispatch(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
-        threading.Thread(target=run_one, args=(tenant_id, person_id), name="muster-transfer",
-                         daemon=True).start()
+        threading.Thread(target=run_one, args=(tenant_id, person_id), name="muster-transfer", daemon=True).start()
 
     set_transfer_dispatcher(dispatch)

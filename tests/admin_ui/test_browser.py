@@ -216,9 +216,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             }
         )
         app = create_web_app(settings, start_worker=True)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
@@ -340,6 +338,8 @@ def test_3_create_session_with_meet_and_room_and_see_it_synced(stack: Stack, pag
     shot(page, "session-detail")
     page.goto(stack.url + "/admin/sessions")
     assert page.locator("text=Data modelling workshop").count() == 1
+    # rooms show by their Directory name, not their resource email
+    assert "@resource.calendar.google.com" not in page.locator("table.data").inner_text()
     shot(page, "sessions")
     with Session(stack.engine) as db:  # the local time was stored as the right UTC instant, room as picked
         created = db.exec(select(LiveSession).where(LiveSession.title == "Data modelling workshop")).one()
@@ -352,6 +352,8 @@ def test_3_create_session_with_meet_and_room_and_see_it_synced(stack: Stack, pag
         )
     page.go_back()
     assert page.locator("#meet-link").count() == 1, page.locator("main").inner_text()
+    room_cell = page.locator("section.card").nth(1).inner_text()
+    assert picked is not None and picked not in room_cell and "accepted" in room_cell, room_cell
     assert page.locator("#meet-link").inner_text().startswith("https://meet.google.com/")
     with Session(stack.engine) as db:
         s = db.exec(select(LiveSession).where(LiveSession.title == "Data modelling workshop")).one()
@@ -372,6 +374,16 @@ def test_4_revoked_organizer_is_flagged(stack: Stack, page: Any) -> None:
 def test_5_health_and_audit(stack: Stack, page: Any) -> None:
     page.goto(stack.url + "/admin/health")
     assert page.locator("text=Kubernetes basics").count() == 1
+    # live figures from the sync engine: the reconciles and Google calls of the session created above
+    tiles = {
+        page.locator(".tile .label").nth(i).inner_text().lower(): page.locator(".tile .value").nth(i).inner_text()
+        for i in range(page.locator(".tile").count())
+    }
+    assert tiles["queue depth"].isdigit(), tiles
+    assert int(tiles["reconciles (total)"]) >= 1, tiles
+    assert tiles["last sync"] != "—", tiles
+    quota = page.locator("#quota").inner_text()
+    assert ORGANIZER in quota and "calls" in quota, quota
     shot(page, "health")
     page.goto(stack.url + "/admin/audit?action=session.")
     assert page.locator("table.data tbody tr").count() >= 1

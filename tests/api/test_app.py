@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from engine.api.app import create_api
+from engine.api.deps import LAST_USED_RESOLUTION, touch_last_used
+from engine.tenants import tenant_for_key
 from tests.api.conftest import Api, AsgiClient, session_body
 from tests.api.test_sessions import row_counts
 
@@ -33,6 +37,7 @@ def failing_commits(engine: Engine) -> Iterator[list[str]]:
 
 
 def test_commit_failure_enqueues_nothing_and_saves_nothing(api: Api) -> None:
+    assert api.get("/v1/sessions").status_code == 200  # records the key's use now, not inside the failure
     before = row_counts(api)
     with failing_commits(api.engine) as seen:
         resp = api.put("/v1/sessions/sess-1", session_body())
@@ -123,3 +128,56 @@ def test_healthz_reports_unreachable_database(api: Api, tmp_path: Any) -> None:
     resp = AsgiClient(create_api(settings, engine=broken)).get("/healthz")
     assert resp.status_code == 503
     assert resp.json()["database"] == "unreachable"
+
+
+def _last_used(api: Api, key: str) -> datetime | None:
+    with Session(api.engine) as db:
+        found = tenant_for_key(db=db, key=key)
+        assert found is not None
+        return found[1].last_used_at
+
+
+def test_api_key_last_used_at_is_recorded_at_most_once_a_minute(api: Api) -> None:
+    assert _last_used(api, api.key_a) is None
+    writes: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE API_KEY"):
+            writes.append(statement)
+
+    event.listen(api.engine, "before_cursor_execute", note)
+    try:
+        before = datetime.now(UTC)
+        assert api.get("/v1/sessions").status_code == 200  # a read records the use too
+        first = _last_used(api, api.key_a)
+        assert first is not None and before - timedelta(seconds=1) <= first <= datetime.now(UTC)
+        assert first.tzinfo is not None
+        for _ in range(3):
+            assert api.put("/v1/sessions/sess-1", session_body()).status_code in (200, 201)
+        assert _last_used(api, api.key_a) == first  # within the minute: not written again
+        assert len(writes) == 1
+        assert _last_used(api, api.key_b) is None  # another key is untouched
+        assert api.get("/v1/sessions", key="mk_wrong").status_code == 401
+    finally:
+        event.remove(api.engine, "before_cursor_execute", note)
+    # once the recorded use is over a minute old, the next request refreshes it
+    with Session(api.engine) as db:
+        found = tenant_for_key(db=db, key=api.key_a)
+        assert found is not None
+        found[1].last_used_at = first - LAST_USED_RESOLUTION - timedelta(seconds=1)
+        db.add(found[1])
+        db.commit()
+    assert api.get("/v1/sessions").status_code == 200
+    refreshed = _last_used(api, api.key_a)
+    assert refreshed is not None and refreshed > first
+
+
+def test_api_key_use_is_not_recorded_when_the_write_fails(api: Api) -> None:
+    with Session(api.engine) as db:
+        found = tenant_for_key(db=db, key=api.key_a)
+        assert found is not None
+        key = found[1]
+    with failing_commits(api.engine):
+        assert touch_last_used(api.engine, key) is False  # logged and ignored, never raised
+    assert touch_last_used(api.engine, key) is True
+    assert touch_last_used(api.engine, key) is False  # recorded just now

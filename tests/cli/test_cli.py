@@ -146,26 +146,23 @@ def test_config_error_in_process_exits_2(
 
 
 def test_worker_and_reconcile_entry_points(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
     from sqlmodel import SQLModel
 
     from engine.db import get_engine
 
     SQLModel.metadata.create_all(get_engine(get_settings()))
-    if importlib.util.find_spec("engine.reconcile") is None:
-        code, _out, err = run_main(capsys, "reconcile", "--all")
-        assert code == 1 and "not available in this build" in err
-    else:
-        code, out, err = run_main(capsys, "reconcile", "--all")
-        assert (code, out.strip()) == (0, "no session to reconcile"), err
-    if importlib.util.find_spec("engine.worker") is None:
-        code, _out, err = run_main(capsys, "worker")
-        assert code == 1 and "not available in this build" in err
-    else:  # without MUSTER_REDIS_URL the worker refuses to start, with the fix
-        with pytest.raises(SystemExit) as exited:
-            main(["worker"])
-        assert "MUSTER_REDIS_URL" in str(exited.value.code)
+    code, out, err = run_main(capsys, "reconcile", "--all")
+    assert (code, out.strip()) == (0, "no session to reconcile"), err
+    # an id that names no session is an error saying where ids come from, not a silent success
+    unknown = "00000000-0000-0000-0000-000000000000"
+    code, out, err = run_main(capsys, "reconcile", "--session", unknown)
+    assert code == 1, (out, err)
+    assert f"{unknown}: no such session" in out and "GET /v1/sessions" in out
+    assert "did not reconcile" in err and "Traceback" not in out + err
+    # without MUSTER_REDIS_URL the worker refuses to start, with the fix
+    with pytest.raises(SystemExit) as exited:
+        main(["worker"])
+    assert "MUSTER_REDIS_URL" in str(exited.value.code)
 
 
 def test_missing_schema_is_a_clear_error(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ from tests.delegation.conftest import DOMAIN, Google, Platform, learners, organi
 CAL = "https://www.googleapis.com/auth/calendar"
 ROOMS = "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly"
 USERS = "https://www.googleapis.com/auth/admin.directory.user.readonly"
+TRANSFER = "https://www.googleapis.com/auth/admin.datatransfer"
 CLIENT_ID = "104857600000000000001"
 
 
@@ -27,9 +28,7 @@ def _dwd_platform(engine: Engine, settings: Settings) -> Platform:
     return Platform(engine, settings, method=DelegationMethod.DOMAIN_WIDE.value)
 
 
-def _check(
-    engine: Engine, settings: Settings, platform: Platform
-) -> dict[str, tuple[Outcome, str, str | None]]:
+def _check(engine: Engine, settings: Settings, platform: Platform) -> dict[str, tuple[Outcome, str, str | None]]:
     with Session(engine) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
@@ -42,20 +41,41 @@ def test_good_domain_wide_delegation(google: Google, settings: Settings, sqlite_
     platform = _dwd_platform(sqlite_engine, settings)
     platform.session(organizer=organizers()[0])
     steps = _check(sqlite_engine, settings, platform)
-    assert [name for name, (outcome, _, _) in steps.items() if outcome is not Outcome.OK] == []
+    # The sample customer granted the sync's scopes but not Data Transfer: a warning with the fix.
+    assert [name for name, (outcome, _, _) in steps.items() if outcome is not Outcome.OK] == ["organizer lifecycle"]
+    outcome, message, fix = steps["organizer lifecycle"]
+    assert outcome is Outcome.WARN
+    assert f"client id {CLIENT_ID} is not authorized for scope {TRANSFER} in Google Admin" in message
+    assert "recreated under the successor" in message and USERS not in message
+    assert fix and "Domain-wide delegation" in fix and TRANSFER in fix and USERS not in fix
     assert set(steps) == {
         "service account key",
         "token as organizer",
         "calendar access",
         "Meet allowed",
         "rooms readable",
+        "organizer lifecycle",
     }
     assert "20 room" in steps["rooms readable"][1]
 
+    google.world.add_delegation_grant(CLIENT_ID, DOMAIN, [CAL, ROOMS, USERS, TRANSFER])  # every scope
+    steps = _check(sqlite_engine, settings, platform)
+    assert [name for name, (outcome, _, _) in steps.items() if outcome is not Outcome.OK] == []
+    assert "Data Transfer are authorized" in steps["organizer lifecycle"][1]
 
-def test_missing_scope_names_the_scope_and_the_fix(
+
+def test_lifecycle_scopes_checked_for_oauth_tenants_too(
     google: Google, settings: Settings, sqlite_engine: Engine
 ) -> None:
+    platform = Platform(sqlite_engine, settings)  # per-organizer OAuth; the lifecycle still acts as the admin
+    google.world.add_delegation_grant(CLIENT_ID, DOMAIN, [CAL, ROOMS])
+    steps = _check(sqlite_engine, settings, platform)
+    outcome, message, fix = steps["organizer lifecycle"]
+    assert outcome is Outcome.WARN and USERS in message and TRANSFER in message
+    assert "periodic Directory scan" in message and fix and USERS in fix and TRANSFER in fix
+
+
+def test_missing_scope_names_the_scope_and_the_fix(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     google.world.add_delegation_grant(CLIENT_ID, DOMAIN, [CAL, USERS])  # rooms scope not granted
     platform = _dwd_platform(sqlite_engine, settings)
     platform.session(organizer=organizers()[0])
@@ -67,9 +87,7 @@ def test_missing_scope_names_the_scope_and_the_fix(
     assert fix and "Domain-wide delegation" in fix and ROOMS in fix
 
 
-def test_service_account_without_delegation(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_service_account_without_delegation(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     google.world.delegation_grants.clear()  # the admin never authorized the client id
     platform = _dwd_platform(sqlite_engine, settings)
     organizer = organizers()[0]
@@ -124,9 +142,7 @@ def test_cli_check_prints_steps_and_exit_code(
         "MUSTER_VAR_DIR": str(tmp_path),
     }
     muster = str(REPO_ROOT / ".venv" / "bin" / "muster")
-    ok = subprocess.run(
-        [muster, "check", "--tenant", slug], env=env, capture_output=True, text=True, timeout=120
-    )
+    ok = subprocess.run([muster, "check", "--tenant", slug], env=env, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "ok   Meet allowed" in ok.stdout and "Result: all steps passed" in ok.stdout
 

@@ -49,14 +49,10 @@ def _switch(engine: Engine, settings: Settings, platform: Platform, target: str)
     with Session(engine, expire_on_commit=False) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
-        preview = mode_switch.preview(
-            db, tenant=tenant, target=target, settings=settings, requested_by="test"
-        )
+        preview = mode_switch.preview(db, tenant=tenant, target=target, settings=settings, requested_by="test")
         db.commit()
     assert preview.total == N and all(e["action"] == "recreate" for e in preview.plan), preview.plan[:2]
-    assert all(
-        "one invitation" in e["emails"] and "without a cancellation" in e["emails"] for e in preview.plan
-    )
+    assert all("one invitation" in e["emails"] and "without a cancellation" in e["emails"] for e in preview.plan)
     done = mode_switch.apply(engine, switch_id=preview.id, reconcile=platform.reconciler.reconcile)
     assert done.status == ModeSwitchStatus.DONE.value, done.last_error
     assert done.done == N and done.failed == 0
@@ -115,13 +111,17 @@ def test_switch_fifty_sessions_each_way(google: Google, settings: Settings, sqli
     _switch(sqlite_engine, settings, platform, IntegrationMode.VENDOR.value)
     assert _learner_events(google, people) == before
     emails = _emails_since(google, mark)
-    assert max(emails.values()) == 1, "\n".join(
-        str(m) for m in google.outbox()[mark:] if m["summary"] == "Session 38"
-    )
+    assert max(emails.values()) == 1, "\n".join(str(m) for m in google.outbox()[mark:] if m["summary"] == "Session 38")
     assert not [m for m in google.outbox()[mark:] if m["kind"] == "cancellation"]
     for i in range(len(orgs)):
         assert google.events(orgs[i]) == []
     assert all(platform.binding(sid).actor_kind == "vendor" for sid in sids)
+    # The bindings describe what Google holds now: the vendor events carry no Meet link, nor do bindings.
+    for sid in meet_sids:
+        binding = platform.binding(sid)
+        assert (binding.meet_link, binding.room_email, binding.room_status) == (None, None, None), sid
+        [event] = [e for e in google.events(binding.calendar_id or "") if e["id"] == binding.event_id]
+        assert not event.get("hangoutLink") and not event.get("conferenceData")
 
 
 def test_preview_changes_nothing_and_switch_pauses_then_resumes(
@@ -159,9 +159,7 @@ def test_preview_changes_nothing_and_switch_pauses_then_resumes(
         mode_switch.preview(db, tenant=tenant, target="delegation", settings=settings)
 
 
-def test_background_switch_progress_from_bindings(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_background_switch_progress_from_bindings(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = Platform(
         sqlite_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
     )

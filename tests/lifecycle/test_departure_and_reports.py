@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -10,7 +10,13 @@ from sqlmodel import Session, select
 
 from connectors.errors import AuthError
 from connectors.lifecycle_ports import DirectoryUser
-from engine.lifecycle.departure import DepartureError, announce_departure, cancel_departure, transfer_due
+from engine.lifecycle.departure import (
+    DepartureError,
+    announce_departure,
+    cancel_departure,
+    earliest_today,
+    transfer_due,
+)
 from engine.lifecycle.detect import apply_directory_state, departure_from_error, on_identity_error
 from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_NONE, transfer_preview
 from engine.lifecycle.spof import spof_report
@@ -164,3 +170,32 @@ def test_spof_skips_vendor_mode(db_engine: Engine) -> None:
         db.commit()
         assert spof_report(db=db, now=f.NOW) == []
         assert spof_report(db=db, now=f.NOW, tenant_id=t.id) == []
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 02:00 UTC on the 25th is still the evening of the 24th in California: the 24th is "today".
+        (datetime(2026, 11, 25, 2, 0, tzinfo=UTC), date(2026, 11, 24)),
+        # Noon UTC: the 25th has begun everywhere, even at UTC-12.
+        (datetime(2026, 11, 25, 12, 0, tzinfo=UTC), date(2026, 11, 25)),
+        (datetime(2026, 11, 25, 11, 59, tzinfo=UTC), date(2026, 11, 24)),
+    ],
+)
+def test_earliest_today_accepts_a_local_today_west_of_greenwich(now: datetime, expected: date) -> None:
+    assert earliest_today(now) == expected
+
+
+def test_local_today_is_not_refused_as_past(db_engine: Engine) -> None:
+    now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    with Session(db_engine) as db:
+        t = f.tenant(db)
+        f.person(db, t, "radia@acme.example")
+        person, changed = announce_departure(db=db, tenant_id=t.id, email="radia@acme.example",
+                                             leaving_on=date(2026, 11, 24), actor="test",
+                                             today=earliest_today(now))
+        assert changed and person.leaving_on == date(2026, 11, 24)
+        with pytest.raises(DepartureError) as past:
+            announce_departure(db=db, tenant_id=t.id, email="radia@acme.example",
+                               leaving_on=date(2026, 11, 23), actor="test", today=earliest_today(now))
+        assert (past.value.status_code, past.value.field) == (422, "leavingOn")

@@ -113,3 +113,50 @@ def test_other_4xx_is_permanent_and_gone_is_not_an_error(emu: Emu, google: Googl
     c.delete(OWNER, "evtgone001", send_updates="none")  # 410 deleted → already done
     tomb = c.get(OWNER, "evtgone001")
     assert tomb is not None and tomb.is_cancelled
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html><body>502 Bad Gateway</body></html>",  # not JSON at all
+        '{"id": "evtgarb01", "start": ',  # truncated JSON
+        "[1, 2, 3]",  # JSON, but not an event
+        '{"id": "evtgarb01", "start": "tomorrow", "attendees": "everyone"}',  # an event of the wrong shape
+        '{"id": "evtgarb01", "attendees": [7], "extendedProperties": {"private": [1]}}',
+    ],
+)
+def test_garbled_answers_are_classified_retriable(emu: Emu, google: GoogleCalendarFactory, body: str) -> None:
+    # The insert is applied, its answer garbled: the connector raises one class, and the retry adopts via 409.
+    emu.faults([{"method": "POST", "path": EVENT_PATH, "garbled_rate": 1.0, "garbled_body": body, "times": 1}])
+    with pytest.raises(RetriableError) as err:
+        cal(google).insert(OWNER, "evtgarb01", SPEC, send_updates="none")
+    assert err.value.reason == "badResponse" and "unreadable answer from Google" in str(err.value)
+    with pytest.raises(AlreadyExistsError):
+        cal(google).insert(OWNER, "evtgarb01", SPEC, send_updates="none")
+    # A garbled read and a garbled list page are classified the same way.
+    page = '{"items": "everyone"}' if body.startswith('{"id"') else body  # a page of the wrong shape
+    emu.faults([
+        {"method": "GET", "path": EVENT_PATH + "/*", "garbled_rate": 1.0, "garbled_body": body, "times": 1},
+        {"method": "GET", "path": EVENT_PATH, "garbled_rate": 1.0, "garbled_body": page, "times": 1},
+    ])
+    with pytest.raises(RetriableError) as read_err:
+        cal(google).get(OWNER, "evtgarb01")
+    assert read_err.value.reason == "badResponse"
+    with pytest.raises(RetriableError) as list_err:
+        cal(google).list_owned(OWNER, {"musterOwner": "muster"})
+    assert list_err.value.reason == "badResponse"
+    emu.clear_faults()
+    assert cal(google).get(OWNER, "evtgarb01") is not None  # the next clean answer reads normally
+    assert [e["id"] for e in emu.events(OWNER)] == ["evtgarb01"]
+
+
+def test_garbled_error_bodies_still_classify_by_status(emu: Emu, google: GoogleCalendarFactory) -> None:
+    from googleapiclient.errors import HttpError
+    from httplib2 import Response
+
+    from connectors.google.classify import classify
+
+    for content in (b"<html>oops</html>", b'{"error": {"errors": {"reason": 1}}}', b'{"error": "x"}', b"\xff\xfe"):
+        assert isinstance(classify(HttpError(Response({"status": "503"}), content), "a@b.example"), RetriableError)
+        assert isinstance(classify(HttpError(Response({"status": "400"}), content), "a@b.example"), PermanentError)
+        assert isinstance(classify(HttpError(Response({"status": "401"}), content), "a@b.example"), AuthError)

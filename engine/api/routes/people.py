@@ -27,7 +27,13 @@ from engine.api.deps import Caller, Uow
 from engine.api.schemas import ApiModel, normalize_email
 from engine.db_types import utcnow
 from engine.lifecycle import dispatch
-from engine.lifecycle.departure import DepartureError, announce_departure, cancel_departure, view
+from engine.lifecycle.departure import (
+    DepartureError,
+    announce_departure,
+    cancel_departure,
+    earliest_today,
+    view,
+)
 from engine.lifecycle.preview import transfer_preview
 from engine.lifecycle.spof import spof_report
 
@@ -70,7 +76,7 @@ def _raise(exc: DepartureError) -> None:
 def put_departure(
     email: EmailPath, uow: Uow, caller: Caller, body: Annotated[DepartureCreate | None, Body()] = None
 ) -> DeparturePublic:
-    today = utcnow().date()
+    now = utcnow()
     try:
         person, _changed = announce_departure(
             db=uow.db,
@@ -78,12 +84,12 @@ def put_departure(
             email=email,
             leaving_on=body.leaving_on if body else None,
             actor=caller.actor,
-            today=today,
+            today=earliest_today(now),
         )
     except DepartureError as exc:
         _raise(exc)
         raise  # unreachable; keeps type checkers certain
-    shown = view(person, today)
+    shown = view(person, now.date())
     uow.commit()
     if shown.transfer_due:
         dispatch.request_transfer(caller.tenant.id, person.id)

@@ -66,7 +66,7 @@ def get_sessions(
     uow: Uow,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     include_deleted: Annotated[bool, Query(alias="includeDeleted")] = False,
     session_status: Annotated[SessionStatus | None, Query(alias="status")] = None,
     sync_status: Annotated[SyncStatus | None, Query(alias="syncStatus")] = None,

@@ -49,3 +49,49 @@ def test_bad_values_name_the_variable_and_fix(tmp_path: Path, env: dict[str, str
     assert info.value.variable == variable
     assert str(info.value).startswith(variable)
     assert hint in str(info.value) and "Fix:" in str(info.value)
+
+
+@pytest.mark.parametrize("target", ["file", "inside-file"])
+def test_unusable_var_dir_names_the_variable(tmp_path: Path, target: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    var_dir = blocker if target == "file" else blocker / "var"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(var_dir)})
+    assert caught.value.variable == "MUSTER_VAR_DIR"
+    assert "cannot create the folder" in str(caught.value) and "Fix:" in str(caught.value)
+
+
+def test_unusable_sqlite_folder_names_the_database_url(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": f"sqlite:///{blocker}/x/muster.db"})
+    assert caught.value.variable == "MUSTER_DATABASE_URL"
+
+
+def test_unreadable_or_damaged_development_key_names_var_dir(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db' / 'muster.db'}"
+    (tmp_path / "secret.key").mkdir()  # a folder where the key file should be
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": db})
+    assert caught.value.variable == "MUSTER_VAR_DIR" and "development key" in str(caught.value)
+    (tmp_path / "secret.key").rmdir()
+    (tmp_path / "secret.key").write_text("short\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": db})
+    assert "damaged" in str(caught.value)
+    (tmp_path / "secret.key").unlink()
+    first = load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": db}).secret_key
+    assert load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": db}).secret_key == first
+
+
+def test_retry_backoff_bounds_must_be_ordered(tmp_path: Path) -> None:
+    base = {"MUSTER_VAR_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**base, "MUSTER_RETRY_MIN_BACKOFF_MS": "5000", "MUSTER_RETRY_MAX_BACKOFF_MS": "4000"})
+    assert caught.value.variable == "MUSTER_RETRY_MAX_BACKOFF_MS" and "MUSTER_RETRY_MIN_BACKOFF_MS" in str(caught.value)
+    raised_floor = load_settings({**base, "MUSTER_RETRY_MIN_BACKOFF_MS": "900000"})
+    assert (raised_floor.retry_min_backoff_ms, raised_floor.retry_max_backoff_ms) == (900_000, 900_000)
+    default = load_settings(base)
+    assert (default.retry_min_backoff_ms, default.retry_max_backoff_ms) == (1_000, 300_000)
