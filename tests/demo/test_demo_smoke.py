@@ -1,4 +1,8 @@
-"""``muster demo --exit-after-seed``: the sample customer is seeded through the REST API, then it exits."""
+"""``muster demo --exit-after-seed``: the sample customer is seeded through the REST API, then it exits.
+
+The credentials the demo prints must work: the admin and the organizer sign in through the admin UI
+(the real web app on the demo's own database) and land on the sessions page with their role.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,18 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from starlette.testclient import TestClient
 
+from admin_ui.auth import CurrentUser
+from admin_ui.web import create_web_app
 from engine import demo
+from engine.settings import load_settings
 from tests.conftest import SHARED_DATA
 
 
@@ -79,6 +89,61 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
         assert waitlisted.scalar_one() == 50
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     engine.dispose()
+
+    # The second run printed fresh credentials (the first run's password no longer works).
+    first_creds, creds = printed_credentials(first.stdout), printed_credentials(second.stdout)
+    assert creds.tenants == ["acme", "acme-delegated"]
+    assert (creds.admin, creds.organizer) == ("it-admin@acme.example", "ada.torvalds0@acme.example")
+    assert first_creds.password != creds.password
+    var_dir = tmp_path / "demo"
+    settings = load_settings({"MUSTER_VAR_DIR": str(var_dir), "MUSTER_DATABASE_URL": f"sqlite:///{db_file}"})
+    app = create_web_app(settings, start_worker=False)
+    with TestClient(app, base_url="http://testserver") as client:
+        for tenant in creds.tenants:
+            admin = sign_in_through_ui(client, tenant, creds.admin, creds.password)
+            assert admin.email == creds.admin and admin.tenant_slug == tenant and admin.is_admin
+            organizer = sign_in_through_ui(client, tenant, creds.organizer, creds.password)
+            assert organizer.email == creds.organizer and organizer.tenant_slug == tenant
+            assert organizer.roles == ("organizer",) and not organizer.is_admin
+        stale = attempt_sign_in(client, "acme", creds.admin, first_creds.password)
+        assert stale.status_code == 400 and "not right" in stale.text
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenants: list[str]
+    password: str
+    admin: str
+    organizer: str
+
+
+def printed_credentials(stdout: str) -> Credentials:
+    """The admin UI sign-in block of the demo's summary."""
+    head = re.search(r"^Admin UI sign-in \(tenants: ([^;]+); password for both: (\S+)\):$", stdout, re.M)
+    admin = re.search(r"^\s+admin:\s+(\S+)$", stdout, re.M)
+    organizer = re.search(r"^\s+organizer:\s+(\S+)$", stdout, re.M)
+    assert head and admin and organizer, stdout
+    tenants = [t.strip() for t in head.group(1).split(",")]
+    return Credentials(tenants, head.group(2), admin.group(1), organizer.group(1))
+
+
+def attempt_sign_in(client: TestClient, tenant: str, email: str, password: str) -> httpx.Response:
+    client.cookies.clear()
+    token = client.get("/admin/login").context["csrf_token"]  # type: ignore[attr-defined]
+    form = {"tenant": tenant, "email": email, "password": password, "csrf_token": token, "next": "/admin/"}
+    return client.post("/admin/login", data=form, follow_redirects=True)
+
+
+def sign_in_through_ui(client: TestClient, tenant: str, email: str, password: str) -> CurrentUser:
+    """Sign in through the real form; the browser ends on the sessions page as ``email``."""
+    page = attempt_sign_in(client, tenant, email, password)
+    assert page.status_code == 200, page.text
+    assert page.url.path == "/admin/sessions", page.url
+    assert page.template.name == "admin/sessions/list.html"  # type: ignore[attr-defined]
+    assert f"Signed in as {email}." in page.text
+    user = page.context["user"]  # type: ignore[attr-defined]
+    assert isinstance(user, CurrentUser)
+    return user
 
 
 def table_counts(db_file: Path) -> dict[str, int]:
