@@ -1,7 +1,9 @@
 """Room names for the session pages: a room's resource email (``c_…@resource.calendar.google.com``) → its name.
 
-Where it sits: the sessions list and detail views call :func:`room_names` for the rooms they show. Muster
-stores only the room's resource email (the binding and the organizer's pick); names come from the
+Where it sits: the sessions list and detail views call :func:`names_for` for the rooms they show. A
+binding stores the booked room's name (``CalendarBinding.room_name``, and per date of a series in
+``blocked_detail["room_exceptions"]``), which wins; rows booked before names were stored, and the
+organizer's pick (``LiveSession.room_email``), fall back to :func:`room_names`: names come from the
 tenant's Directory through the delegation hooks' room directory (the same read as the room picker), one
 list call per tenant, cached in this process for :data:`TTL_S`. The picker's search results also feed the
 cache. When the Directory cannot be read (vendor mode, no Directory admin, Google down) the pages fall
@@ -88,3 +90,22 @@ def room_names(
             known = {**known, **(read or {})}
             _cache[tenant_id] = (now, known)
     return {e: known[e] for e in wanted if e in known}
+
+
+def names_for(
+    settings: Settings, engine: Engine, tenant_id: uuid.UUID, rooms: Iterable[tuple[str | None, str | None]]
+) -> dict[str, str]:
+    """``(email, stored name)`` pairs → lower-case email → name: stored names first, the Directory only
+    for emails without one (older bindings, the organizer's pick)."""
+    stored: dict[str, str] = {}
+    missing: list[str] = []
+    for email, name in rooms:
+        if not email:
+            continue
+        if name:
+            stored[email.lower()] = name
+        else:
+            missing.append(email)
+    missing = [e for e in missing if e.lower() not in stored]
+    looked_up = room_names(settings, engine, tenant_id, missing) if missing else {}
+    return {**looked_up, **stored}

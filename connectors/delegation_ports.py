@@ -63,6 +63,26 @@ class Availability:
         return all(not (b_start < end and start < b_end) for b_start, b_end in self.busy)
 
 
+@dataclass(frozen=True)
+class SeriesInstance:
+    """One occurrence of a recurring event as the organizer sees it (``events.instances``)."""
+
+    instance_id: str  #: ``<eventId>_<YYYYMMDDTHHMMSSZ>``
+    original_start: str  #: ``originalStartTime`` in UTC (``YYYY-MM-DDTHH:MM:SSZ``) - the occurrence's key
+    start: datetime | None
+    end: datetime | None
+    cancelled: bool
+    attendees: tuple[dict[str, Any], ...]  #: the instance's attendee list as Google returned it
+
+    def room_answers(self) -> dict[str, str]:
+        """``resource email -> responseStatus`` of the room attendees on this occurrence."""
+        return {
+            str(a.get("email", "")).lower(): str(a.get("responseStatus") or "needsAction")
+            for a in self.attendees
+            if a.get("resource")
+        }
+
+
 class RoomDirectory(Protocol):
     """Rooms from the Directory and their free/busy (one acting organizer)."""
 
@@ -74,6 +94,14 @@ class RoomDirectory(Protocol):
 
     def room_answers(self, calendar_id: str, event_id: str, room_email: str) -> list[tuple[str, str]]:
         """``(original start, responseStatus)`` of ``room_email`` on each instance of a recurring event."""
+        ...
+
+    def series_instances(self, calendar_id: str, event_id: str) -> list[SeriesInstance]:
+        """Every instance of a recurring event (exceptions included), as the organizer."""
+        ...
+
+    def set_instance_attendees(self, calendar_id: str, instance_id: str, attendees: Sequence[dict[str, Any]]) -> None:
+        """Patch one instance's attendee list (books or replaces a room on that date only)."""
         ...
 
 

@@ -32,6 +32,8 @@ from connectors.errors import AuthError, ConnectorError
 from connectors.ports import Actor, RemoteEvent
 from engine import meet
 from engine.delegation import (
+    ROOM_ANSWER_DELAY,
+    ROOM_MAX_POLLS,
     DelegationResolver,
     Notes,
     credential_source,
@@ -52,13 +54,15 @@ from engine.models import (
     ConnectionStatus,
     GoogleConnection,
     IntegrationMode,
+    LiveSession,
     Person,
     Tenant,
 )
 from engine.oauth import DIRECTORY_ROOMS_SCOPE
-from engine.rooms import RoomPlanner
+from engine.room_exceptions import DateRoom, reconcile_series_rooms
+from engine.room_exceptions import summary as room_summary
+from engine.rooms import RoomPlanner, needs_for, policy_for
 from engine.settings import Settings
-from policies.rooms import SeriesVerdict, series_verdict
 
 #: Requeue after an identity was marked failed, so the next host is tried.
 NEXT_HOST_DELAY = timedelta(seconds=1)
@@ -141,50 +145,79 @@ class DelegationHooks:
             eid = binding.event_id or deterministic_event_id(facts.tenant.id, facts.id, remote.calendar_id)
             request_id = meet.request_id(eid, max(notes.meet_attempt, 1))
         outcome = record_outcome(db, binding, facts, remote, notes, request_id=request_id)
+        _store_room_name(binding, notes)
         if binding.actor_kind == "delegated" and binding.owner_email:
             _clear_delegation_mark(db, facts.tenant.id, binding.owner_email)
+        requeue = outcome.requeue_after
         if facts.recurrence and binding.room_email and binding.room_status == "accepted" and remote is not None:
-            self._series_room(db, facts, binding)
-        return outcome.requeue_after
+            again = self._series_room(db, facts, binding)
+            requeue = again if requeue is None else (requeue if again is None else min(requeue, again))
+        elif (binding.blocked_detail or {}).get("room_exceptions"):
+            detail = dict(binding.blocked_detail)
+            for key in ("room_exceptions", "series_checked", "series_declined_dates", "series_polls"):
+                detail.pop(key, None)
+            binding.blocked_detail = detail
+            db.add(binding)
+        return requeue
 
-    def _series_room(self, db: Session, facts: SessionFacts, binding: CalendarBinding) -> None:
-        """One room for the whole series: keep it when single dates were declined, and say which."""
+    def _series_room(self, db: Session, facts: SessionFacts, binding: CalendarBinding) -> timedelta | None:
+        """One room for the whole series; each date it declines gets another room of its own
+        (:mod:`engine.room_exceptions`). Returns when to look again while a date room has not answered."""
         detail = dict(binding.blocked_detail or {})
-        key = f"{facts.revision}:{binding.room_email}"
+        series_room = (binding.room_email or "").lower()
+        previous = [DateRoom.from_json(d) for d in detail.get("room_exceptions") or [] if isinstance(d, dict)]
+        key = f"{facts.revision}:{series_room}"
         if detail.get("series_checked") == key or not binding.owner_email or not binding.event_id:
-            return
+            _room_summary(binding, series_room, previous, detail.get("series_total"))
+            db.add(binding)
+            return None
+        tenant = db.get(Tenant, facts.tenant.id)
+        session = db.get(LiveSession, facts.id)
+        if tenant is None or session is None:
+            return None
         actor = Actor(
             kind="oauth" if binding.actor_kind == "oauth" else "delegated",
             email=binding.owner_email,
             tenant_id=facts.tenant.id,
             connection_id=binding.actor_connection_id,
         )
-        directory = self.kit.room_directory(
-            self.credentials,
-            root_url=self.settings.google_root_url,
-            directory_actor=None,
-            calendar_actor=actor,
+        directory = self.directory_for(tenant, actor) or self.kit.room_directory(
+            self.credentials, root_url=self.settings.google_root_url, directory_actor=None, calendar_actor=actor
         )
+        policy = policy_for(tenant)
         try:
-            answers = directory.room_answers(
-                binding.calendar_id or actor.email, binding.event_id, binding.room_email or ""
+            result = reconcile_series_rooms(
+                directory,
+                calendar_id=binding.calendar_id or actor.email,
+                event_id=binding.event_id,
+                series_room=series_room,
+                needs=needs_for(db, session, policy),
+                policy=policy,
+                previous=previous,
             )
         except ConnectorError as exc:
-            binding.room_error = f"could not read the series' room answers: {exc}"
+            binding.room_error = f"could not check the series' dates for the room: {exc}"
             db.add(binding)
-            return
-        verdict = series_verdict([a for _, a in answers], master_response=binding.room_status or "")
-        declined = [when for when, answer in answers if answer == "declined"]
-        if verdict is SeriesVerdict.PARTIAL:
-            shown = ", ".join(d[:16] for d in declined[:6]) + (" …" if len(declined) > 6 else "")
-            binding.room_error = (
-                f"{binding.room_email} is booked for the series but declined {len(declined)} of "
-                f"{len(answers)} dates ({shown}); those dates have no room"
-            )
-        detail["series_checked"] = key
-        detail["series_declined_dates"] = declined
+            return None
+        finally:
+            with self._lock:
+                self.directory_calls += int(getattr(directory, "calls", 0))
+        detail["room_exceptions"] = [d.to_json() for d in result.dates]
+        detail["series_declined_dates"] = result.series_declined
+        detail["series_total"] = result.total
+        polls = int(detail.get("series_polls") or 0)
+        again: timedelta | None = None
+        if result.pending and polls < ROOM_MAX_POLLS:
+            detail["series_polls"] = polls + 1
+            detail.pop("series_checked", None)
+            again = ROOM_ANSWER_DELAY
+        else:
+            detail["series_polls"] = 0
+            detail["series_checked"] = key
         binding.blocked_detail = detail
+        _room_summary(binding, series_room, result.dates, result.total)
         db.add(binding)
+        return again
 
     def on_auth_error(self, db: Session, facts: SessionFacts, actor: Actor | None, err: AuthError) -> timedelta | None:
         if facts.tenant.integration_mode != IntegrationMode.DELEGATION.value or actor is None:
@@ -222,8 +255,25 @@ def _forget_delegation_state(db: Session, binding: CalendarBinding) -> None:
         return
     binding.meet_link = binding.meet_status = binding.meet_request_id = binding.meet_error = None
     binding.meet_attempt = binding.meet_polls = 0
-    binding.room_email = binding.room_status = binding.room_error = None
+    binding.room_email = binding.room_status = binding.room_error = binding.room_name = None
     db.add(binding)
+
+
+def _store_room_name(binding: CalendarBinding, notes: Notes | None) -> None:
+    """Keep the booked room's Directory name beside its email (None when no room is booked)."""
+    if not binding.room_email:
+        binding.room_name = None
+        return
+    name = getattr(notes, "room_name", None) if notes is not None else None
+    if notes is not None and (notes.room_email or "").lower() == binding.room_email.lower():
+        binding.room_name = name if isinstance(name, str) and name else binding.room_name
+
+
+def _room_summary(binding: CalendarBinding, series_room: str, dates: list[DateRoom], total: object = None) -> None:
+    """Say on the binding which dates of the series have no room (appended to the series' own message)."""
+    line = room_summary(series_room, dates, total if isinstance(total, int) else None)
+    if line and line not in (binding.room_error or ""):
+        binding.room_error = f"{binding.room_error}; {line}" if binding.room_error else line
 
 
 def _clear_delegation_mark(db: Session, tenant_id: uuid.UUID, email: str) -> None:

@@ -292,6 +292,8 @@ class CalendarBinding(SQLModel, table=True):
     meet_request_id: str | None = Field(default=None, max_length=100)
     meet_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     room_email: str | None = Field(default=None, max_length=320)
+    #: The booked room's Directory name (``generatedResourceName`` or ``resourceName``) as of booking.
+    room_name: str | None = Field(default=None, max_length=500)
     room_status: str | None = Field(default=None, max_length=16)  #: needsAction | accepted | declined
     room_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Meet: how many times a ``pending`` conference was polled in the current attempt (backoff input).

@@ -64,9 +64,7 @@ def head_count(db: Session, session_id: uuid.UUID) -> tuple[int, int]:
         .select_from(Enrollment)
         .where(Enrollment.session_id == session_id, Enrollment.status == EnrollmentStatus.ENROLLED.value)
     ).one()
-    hosts = db.exec(
-        select(func.count()).select_from(SessionHost).where(SessionHost.session_id == session_id)
-    ).one()
+    hosts = db.exec(select(func.count()).select_from(SessionHost).where(SessionHost.session_id == session_id)).one()
     return int(enrolled), int(hosts)
 
 
@@ -136,6 +134,7 @@ class Choice:
     capacity: int | None = None
     status: str | None = None  #: chosen | kept | none
     error: str | None = None
+    name: str | None = None  #: the Directory's display name of the room
 
 
 def choose_room(
@@ -162,7 +161,7 @@ def choose_room(
     for room in shortlist:
         avail = availability.get(room.email)
         if avail is not None and avail.is_free(start, end):
-            return Choice(room.email, room.capacity, "chosen")
+            return Choice(room.email, room.capacity, "chosen", name=room.name if room.name != room.email else None)
     return Choice(
         None,
         status="none",
@@ -177,9 +176,7 @@ class RoomPlanner:
         self.db = db
         self.directories = directories
 
-    def __call__(
-        self, session: LiveSession, binding: CalendarBinding | None, actor: Actor, notes: Any
-    ) -> str | None:
+    def __call__(self, session: LiveSession, binding: CalendarBinding | None, actor: Actor, notes: Any) -> str | None:
         if not session.room_wanted and not session.room_email:
             notes.room_email = None
             return None
@@ -195,6 +192,9 @@ class RoomPlanner:
                 notes.room_error = f"the room you picked ({picked}) declined; pick another room"
                 return None
             notes.room_email = picked
+            notes.room_name = binding.room_name if binding and (binding.room_email or "").lower() == picked else None
+            if notes.room_name is None:
+                notes.room_name = self._name_of(tenant, actor, picked, notes)
             return picked
         policy = policy_for(tenant)
         needs = needs_for(self.db, session, policy)
@@ -211,9 +211,11 @@ class RoomPlanner:
             )
             if verdict is OutgrownVerdict.KEEP:
                 notes.room_email, notes.room_capacity = current, capacity
+                notes.room_name = binding.room_name if binding else None
                 return current
             if verdict is OutgrownVerdict.WARN:
                 notes.room_email, notes.room_capacity = current, capacity
+                notes.room_name = binding.room_name if binding else None
                 notes.room_error = (
                     f"enrollment outgrew the room: {needs.seats} seats needed, {current} seats "
                     f"{capacity}; policy is to warn, not to move"
@@ -231,6 +233,7 @@ class RoomPlanner:
             notes.room_status = "none"
             notes.room_error = binding.room_error if binding else None
             return None
+        notes.room_name = binding.room_name if binding and current else None  # kept unless a new room is chosen
         return self._choose(tenant, session, actor, needs, policy, declined, notes, current)
 
     def _choose(
@@ -247,9 +250,7 @@ class RoomPlanner:
         directory = self.directories(tenant, actor)
         if directory is None:
             notes.room_email = current or None
-            notes.room_error = (
-                "no room available: no identity can read the room list (set the Directory admin)"
-            )
+            notes.room_error = "no room available: no identity can read the room list (set the Directory admin)"
             return current or None
         exclude = [*declined, current] if current else declined
         try:
@@ -278,8 +279,26 @@ class RoomPlanner:
             return None
         notes.room_email = choice.email
         notes.room_capacity = choice.capacity
+        notes.room_name = choice.name
         notes.room_error = None
         return choice.email
+
+    def _name_of(self, tenant: Tenant, actor: Actor, email: str, notes: Any) -> str | None:
+        """The Directory name of a room the organizer picked (one list call; None when unreadable)."""
+        directory = self.directories(tenant, actor)
+        if directory is None:
+            return None
+        try:
+            items = directory.list_rooms()
+        except ConnectorError:
+            return None
+        finally:
+            notes.directory_calls = getattr(notes, "directory_calls", 0) + int(getattr(directory, "calls", 0))
+        for item in items:
+            room = RoomCandidate.from_directory(item)
+            if room.email == email and room.name and room.name.lower() != email:
+                return room.name
+        return None
 
 
 def tenant_rooms_query(db: Session, tenant_id: uuid.UUID) -> list[CalendarBinding]:

@@ -4,9 +4,10 @@ when enrollment outgrows the booked room.
 Where it sits: pure policy, below the engine. :mod:`engine.rooms` loads the tenant's
 ``settings["rooms"]`` through :meth:`RoomPolicy.from_mapping` (unknown keys or wrong types raise
 ``ValueError`` naming the key), turns Directory ``resources.calendars`` entries into
-:class:`RoomCandidate` and asks :func:`rank_rooms` for the ordered shortlist, :func:`outgrown_action`
-when the head count changes, and :func:`series_verdict` when a recurring booking comes back partly
-declined. Nothing here does I/O or knows about Google's wire format beyond field names.
+:class:`RoomCandidate` and asks :func:`rank_rooms` for the ordered shortlist, and :func:`outgrown_action`
+when the head count changes (dates of a series that a room declines are handled by
+:mod:`engine.room_exceptions` with the same ranking). Nothing here does I/O or knows about Google's
+wire format beyond field names.
 
 Not done here: free/busy (the engine asks Google and drops busy rooms from the ranked list), and
 booking itself.
@@ -15,7 +16,7 @@ booking itself.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,27 +195,3 @@ def outgrown_action(*, room_capacity: int, seats: int, policy: RoomPolicy) -> Ou
     if room_capacity >= seats:
         return OutgrownVerdict.KEEP
     return OutgrownVerdict.UPSIZE if policy.on_outgrown is OutgrownAction.UPSIZE else OutgrownVerdict.WARN
-
-
-class SeriesVerdict(enum.StrEnum):
-    ACCEPTED = "accepted"  #: every occurrence has the room
-    PARTIAL = "partial"  #: keep the room for the series; some dates lack it (reported per date)
-    DECLINED = "declined"  #: the room said no to the series: try the next candidate
-    WAITING = "waiting"  #: the room has not answered yet
-
-
-def series_verdict(responses: Sequence[str], *, master_response: str) -> SeriesVerdict:
-    """Judge a recurring booking from the room's answer on the series and on each occurrence.
-
-    Google's auto-accept declines the *whole* series when more than 5 occurrences, or more than a third
-    of them, conflict; otherwise it accepts the series and declines single dates. One room per series is
-    the rule (learners see the same place every week), so a partial decline keeps the room and reports
-    the dates; only a whole-series decline moves to the next candidate.
-    """
-    if master_response == "declined":
-        return SeriesVerdict.DECLINED
-    if master_response in ("needsAction", "") and not any(r in ("accepted", "declined") for r in responses):
-        return SeriesVerdict.WAITING
-    if any(r == "declined" for r in responses):
-        return SeriesVerdict.PARTIAL
-    return SeriesVerdict.ACCEPTED

@@ -8,13 +8,14 @@ the commit (house style §6). Organizers see and resync only the sessions they h
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, NotFound, PermissionDenied, csrf_form, db_engine, require
-from admin_ui.room_names import room_names
+from admin_ui.room_names import names_for
 from admin_ui.sync_links import request_resync
 from admin_ui.templating import flash, redirect, render
 from engine.admin_queries import PROBLEMS, SessionDetail, list_sessions, record_audit, session_detail
@@ -70,11 +71,11 @@ def session_list(
             "filters": {"status": status, "problem": problem, "q": q},
             "status_choices": STATUS_FILTERS,
             "problem_choices": PROBLEMS,
-            "room_names": room_names(
+            "room_names": names_for(
                 request.app.state.settings,
                 db_engine(request),
                 user.tenant_id,
-                [r.binding.room_email for r in rows if r.binding is not None],
+                [(r.binding.room_email, r.binding.room_name) for r in rows if r.binding is not None],
             ),
         },
     )
@@ -93,11 +94,24 @@ def load_visible_detail(request: Request, user: CurrentUser, session_id: str) ->
     return detail
 
 
+def _when(text: str) -> datetime | None:
+    """A series date as stored (``YYYY-MM-DDTHH:MM:SSZ``), or None for an all-day date."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 @router.get("/sessions/{session_id}")
 def session_page(
     request: Request, session_id: str, user: CurrentUser = Depends(require(Role.ORGANIZER, Role.VIEWER))
 ) -> Response:
     detail = load_visible_detail(request, user, session_id)
+    room_exceptions = [
+        {**d, "when": _when(str(d["original_start"]))}
+        for d in ((detail.binding.blocked_detail or {}).get("room_exceptions") or [] if detail.binding else [])
+        if isinstance(d, dict) and d.get("original_start")
+    ]
     return render(
         request,
         "admin/sessions/detail.html",
@@ -106,11 +120,16 @@ def session_page(
             "session": detail.session,
             "binding": detail.binding,
             "can_write": user.can_write_sessions,
-            "room_names": room_names(
+            "room_exceptions": room_exceptions,
+            "room_names": names_for(
                 request.app.state.settings,
                 db_engine(request),
                 user.tenant_id,
-                [detail.session.room_email, detail.binding.room_email if detail.binding else None],
+                [
+                    (detail.session.room_email, None),
+                    (detail.binding.room_email, detail.binding.room_name) if detail.binding else (None, None),
+                    *((d.get("room_email"), d.get("room_name")) for d in room_exceptions),
+                ],
             ),
         },
     )

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-22 03:36:32.392813
+Revises: (none)
+Create Date: 2026-11-22 03:55:25.598386
 
 NOTE: a migration must not break the *previous* version of the code, which keeps running while it is
 applied: add columns nullable or with a server default, backfill, and drop in a later release.
@@ -197,6 +197,7 @@ def upgrade() -> None:
         sa.Column("meet_request_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("meet_error", sa.Text(), nullable=True),
         sa.Column("room_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
+        sa.Column("room_name", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("room_status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("room_error", sa.Text(), nullable=True),
         sa.Column("meet_polls", sa.Integer(), nullable=False),

@@ -5,6 +5,10 @@ Where it sits: ``connectors.google``; implements :class:`connectors.delegation_p
 with the real ``google-api-python-client`` through :func:`connectors.google.clients.build_service`, so
 tests run it against the emulator and production against Google unchanged.
 
+A series' instances (:meth:`GoogleRoomDirectory.series_instances`) and a room swapped on one date
+(:meth:`GoogleRoomDirectory.set_instance_attendees`, a patch of the instance ``<eventId>_<stamp>``,
+which Google stores as an exception of the series) serve :mod:`engine.room_exceptions`.
+
 Identity: Directory calls need an account allowed to read resources (the tenant's Directory admin,
 impersonated through domain-wide delegation, or that admin's OAuth connection); ``freeBusy`` runs as the
 acting organizer, who sees rooms' busy times with ``freeBusyReader`` access.
@@ -24,7 +28,7 @@ from typing import Any
 import google_auth_httplib2
 import httplib2
 
-from connectors.delegation_ports import Availability
+from connectors.delegation_ports import Availability, SeriesInstance
 from connectors.errors import AuthError, PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
@@ -34,9 +38,7 @@ from connectors.ports import Actor
 #: Directory's page size cap for resources.calendars.list.
 PAGE_SIZE = 500
 #: Scope for reading rooms (read-only).
-DIRECTORY_SCOPES: tuple[str, ...] = (
-    "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly",
-)
+DIRECTORY_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly",)
 #: Google's cap on calendars per freeBusy request (``calendarExpansionMax`` ≤ 50).
 FREEBUSY_BATCH = 50
 
@@ -163,3 +165,51 @@ class GoogleRoomDirectory:
                 raise PermanentError("events.instances: too many pages (page token loop?)")
             request = events.instances_next(request, page)
         return out
+
+    def series_instances(self, calendar_id: str, event_id: str) -> list[SeriesInstance]:
+        """Every instance of a recurring event, exceptions included (``events.instances``, all pages)."""
+        service = self._service("calendar", "v3", self._cal_actor, CALENDAR_SCOPES)
+        events = service.events()
+        request = events.instances(
+            calendarId=calendar_id, eventId=event_id, maxResults=250, quotaUser=self._cal_actor.key
+        )
+        out: list[SeriesInstance] = []
+        pages = 0
+        while request is not None:
+            self.calls += 1
+            page: dict[str, Any] = call(partial(request.execute, num_retries=0), self._cal_actor.email)
+            for inst in page.get("items") or []:
+                start = (inst.get("start") or {}).get("dateTime")
+                end = (inst.get("end") or {}).get("dateTime")
+                edge = inst.get("originalStartTime") or inst.get("start") or {}
+                original = _rfc3339(_parse(edge["dateTime"])) if edge.get("dateTime") else str(edge.get("date") or "")
+                out.append(
+                    SeriesInstance(
+                        instance_id=str(inst.get("id") or ""),
+                        original_start=original,
+                        start=_parse(start) if start else None,
+                        end=_parse(end) if end else None,
+                        cancelled=inst.get("status") == "cancelled",
+                        attendees=tuple(a for a in inst.get("attendees") or [] if isinstance(a, dict)),
+                    )
+                )
+            pages += 1
+            if pages > 100:
+                raise PermanentError("events.instances: too many pages (page token loop?)")
+            request = events.instances_next(request, page)
+        return out
+
+    def set_instance_attendees(self, calendar_id: str, instance_id: str, attendees: Sequence[dict[str, Any]]) -> None:
+        """Patch one instance's attendees (Google keeps it as an exception of the series). No e-mails:
+        only the room changes; guests see it in their calendar. ``conferenceDataVersion=1`` keeps Meet."""
+        service = self._service("calendar", "v3", self._cal_actor, CALENDAR_SCOPES)
+        request = service.events().patch(
+            calendarId=calendar_id,
+            eventId=instance_id,
+            body={"attendees": [dict(a) for a in attendees]},
+            sendUpdates="none",
+            conferenceDataVersion=1,
+            quotaUser=self._cal_actor.key,
+        )
+        self.calls += 1
+        call(partial(request.execute, num_retries=0), self._cal_actor.email)

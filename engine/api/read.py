@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from engine.api.schemas import (
     EnrollmentPublic,
     HostPublic,
+    RoomExceptionPublic,
     RoomNeed,
     SessionPublic,
     SyncPublic,
@@ -59,8 +60,10 @@ def _sync(binding: CalendarBinding | None, session: LiveSession) -> SyncPublic:
         meet_status=binding.meet_status,
         meet_error=binding.meet_error,
         room_email=binding.room_email,
+        room_name=binding.room_name,
         room_status=binding.room_status,
         room_error=binding.room_error,
+        room_exceptions=_room_exceptions(binding),
         error_class=binding.error_class,
         last_error=binding.last_error,
         attempts=binding.attempts,
@@ -69,6 +72,23 @@ def _sync(binding: CalendarBinding | None, session: LiveSession) -> SyncPublic:
         next_attempt_at=binding.next_attempt_at,
         transfer_note=binding.transfer_note,
     )
+
+
+def _room_exceptions(binding: CalendarBinding) -> list[RoomExceptionPublic]:
+    """Per-date rooms of a series as stored by ``engine.room_exceptions`` (malformed entries skipped)."""
+    out = []
+    for item in (binding.blocked_detail or {}).get("room_exceptions") or []:
+        if isinstance(item, dict) and item.get("original_start"):
+            out.append(
+                RoomExceptionPublic(
+                    original_start=str(item["original_start"]),
+                    room_email=item.get("room_email") or None,
+                    room_name=item.get("room_name") or None,
+                    room_status=str(item.get("status") or "none"),
+                    reason=str(item.get("reason") or ""),
+                )
+            )
+    return out
 
 
 def _room(session: LiveSession) -> RoomNeed | None:

@@ -363,6 +363,17 @@ class HostPublic(ApiModel):
     role: HostRole
 
 
+class RoomExceptionPublic(ApiModel):
+    """One date of a recurring session that the series room does not hold (it declined that date)."""
+
+    check_text = False
+    original_start: str = Field(description="the occurrence's original start (RFC 3339)")
+    room_email: str | None = Field(default=None, description="the room booked for that date; null: none free")
+    room_name: str | None = None
+    room_status: str = Field(description="that room's answer (needsAction | accepted | tentative), or none")
+    reason: str
+
+
 class SyncPublic(ApiModel):
     """How the session stands in Google (from its calendar binding)."""
 
@@ -375,8 +386,13 @@ class SyncPublic(ApiModel):
     meet_status: str | None = None
     meet_error: str | None = Field(default=None, description="why there is no Meet link (next sync retries)")
     room_email: str | None = None
+    room_name: str | None = Field(default=None, description="the booked room's Directory name")
     room_status: str | None = None
     room_error: str | None = Field(default=None, description="e.g. 'no room available: …' or a declined room")
+    room_exceptions: list[RoomExceptionPublic] = Field(
+        default_factory=list,
+        description="recurring sessions: dates the series room declined, each with its own room or none",
+    )
     error_class: str | None = None
     last_error: str | None = None
     attempts: int = 0

@@ -65,9 +65,7 @@ def _room_of(google: Google, organizer: str, sid: uuid.UUID, platform: Platform)
     return rooms[0] if rooms else None
 
 
-def test_room_by_capacity_building_and_features(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_room_by_capacity_building_and_features(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     organizer = organizers()[0]
     sid = platform.session(
@@ -137,16 +135,12 @@ def test_busy_room_is_skipped_and_declining_room_replaced(
 def test_no_room_available_says_why(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     organizer = organizers()[2]
-    sid = platform.session(
-        organizer=organizer, learners=tuple(learners(2)), room=True, min_capacity=500, start=T0
-    )
+    sid = platform.session(organizer=organizer, learners=tuple(learners(2)), room=True, min_capacity=500, start=T0)
     platform.sync(sid)
     binding = platform.binding(sid)
     assert binding.sync_status == "synced" and binding.room_email is None
     assert (
-        binding.room_error
-        and binding.room_error.startswith("no room available")
-        and "500 seats" in binding.room_error
+        binding.room_error and binding.room_error.startswith("no room available") and "500 seats" in binding.room_error
     )
     assert _room_of(google, organizer, sid, platform) is None
     # A later reconcile of the same revision does not ask the Directory again, and keeps the reason.
@@ -169,9 +163,7 @@ def _enroll(engine: Engine, platform: Platform, sid: uuid.UUID, emails: list[str
         db.commit()
 
 
-def test_enrollment_outgrows_room_upsize_or_warn(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_enrollment_outgrows_room_upsize_or_warn(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     organizer = organizers()[3]
     sid = platform.session(
@@ -210,9 +202,7 @@ def test_enrollment_outgrows_room_upsize_or_warn(
     assert binding.room_email == kept and binding.room_error and "outgrew" in binding.room_error
 
 
-def test_cancelled_session_releases_its_room(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_cancelled_session_releases_its_room(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     organizer = organizers()[5]
     sid = platform.session(
@@ -239,9 +229,7 @@ def test_cancelled_session_releases_its_room(
     assert busy["events"] == [] and busy["attendeeCopies"] == []
 
 
-def test_room_picker_lists_free_fitting_rooms(
-    google: Google, settings: Settings, sqlite_engine: Engine
-) -> None:
+def test_room_picker_lists_free_fitting_rooms(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     organizer = organizers()[0]
     sid = platform.session(
@@ -270,12 +258,44 @@ def test_room_picker_lists_free_fitting_rooms(
     assert all(o.free for o in options)
 
 
-def test_series_keeps_one_room_and_reports_declined_dates(
+def _instances(google: Google, organizer: str, event_id: str) -> dict[str, dict[str, Any]]:
+    """The series' instances as the organizer's calendar holds them: original start (UTC) → its rooms."""
+    out: dict[str, dict[str, Any]] = {}
+    for e in google.events(organizer):
+        if e.get("recurringEventId") == event_id or e["id"] == event_id:
+            out[e["id"]] = e
+    return out
+
+
+def _writes(google: Google) -> int:
+    routes = google.control("GET", "counters")["by_route"]
+    return sum(
+        n
+        for route, n in routes.items()
+        if route.split()[0] in ("PATCH", "PUT", "DELETE") or (route.startswith("POST") and "freeBusy" not in route)
+    )
+
+
+def _series(platform: Platform, organizer: str, start: datetime, **room: Any) -> uuid.UUID:
+    return platform.session(
+        organizer=organizer,
+        learners=tuple(learners(5)),
+        room=True,
+        building="BER-HQ",
+        features=("Whiteboard",),
+        start=start,
+        recurrence="RRULE:FREQ=WEEKLY;COUNT=8",
+        **room,
+    )
+
+
+def test_series_keeps_one_room_and_books_another_on_a_declined_date(
     google: Google, settings: Settings, sqlite_engine: Engine
 ) -> None:
     platform = _dwd(sqlite_engine, settings)
     first, second = organizers()[6], organizers()[7]
     start = T0 + timedelta(days=63)  # May: no clock change inside the series
+    third = start + timedelta(weeks=2)
     # A one-off booking takes the best room on the series' third date.
     blocker = platform.session(
         organizer=first,
@@ -283,27 +303,104 @@ def test_series_keeps_one_room_and_reports_declined_dates(
         room=True,
         building="BER-HQ",
         features=("Whiteboard",),
-        start=start + timedelta(weeks=2),
+        start=third,
     )
     platform.sync(blocker, pause=0.1)
-    best = _best(6, "BER-HQ", {"Whiteboard"})[0]
+    best, runner_up = _best(6, "BER-HQ", {"Whiteboard"})[:2]
     assert platform.binding(blocker).room_email == best
-    series = platform.session(
-        organizer=second,
-        learners=tuple(learners(5)),
-        room=True,
-        building="BER-HQ",
-        features=("Whiteboard",),
-        start=start,
-        recurrence="RRULE:FREQ=WEEKLY;COUNT=8",
-    )
+    series = _series(platform, second, start)
     platform.sync(series, pause=0.1)
     binding = platform.binding(series)
-    # 1 conflict of 8 (not more than 5, not more than a third): the room accepts the series, declines
-    # that date; Muster keeps the room for the series and says which date has none.
-    assert binding.room_email == best and binding.room_status == "accepted"
-    assert binding.room_error and "declined 1 of 8 dates" in binding.room_error
-    assert binding.blocked_detail["series_declined_dates"][0].startswith(
-        (start + timedelta(weeks=2)).astimezone(UTC).strftime("%Y-%m-%d")[:7]
-    )
+    # 1 conflict of 8: the room accepts the series and declines that date; Muster keeps it for the
+    # series and books the next fitting free room on that date only.
+    assert binding.room_email == best and binding.room_status == "accepted", binding.room_error
+    assert binding.room_error is None
     assert binding.rooms_declined == []
+    names = {r["resourceEmail"]: r["generatedResourceName"] for r in _rooms()}
+    assert binding.room_name == names[best]
+    [exception] = binding.blocked_detail["room_exceptions"]
+    assert exception["original_start"] == third.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert exception["room_email"] == runner_up and exception["status"] == "accepted"
+    assert exception["room_name"] == names[runner_up]
+    # In Google: that date's instance holds the runner-up (accepted), every other date the series room.
+    instance_id = f"{binding.event_id}_{third.strftime('%Y%m%dT%H%M%SZ')}"
+    stored = _instances(google, second, binding.event_id or "")
+    rooms_on = {a["email"]: a["responseStatus"] for a in stored[instance_id]["attendees"] if a.get("resource")}
+    assert rooms_on == {runner_up: "accepted"}
+    master = stored[binding.event_id or ""]
+    assert [(a["email"], a["responseStatus"]) for a in master["attendees"] if a.get("resource")] == [(best, "accepted")]
+    busy = google.control("GET", f"calendars/{runner_up}/events", params={"includeDeleted": "false"})
+    assert len(busy["events"]) + len(busy["attendeeCopies"]) >= 1
+
+    # REST shows it structurally.
+    from engine.api.read import to_public
+    from engine.api.schemas import dump
+
+    with Session(sqlite_engine) as db:
+        row = db.get(LiveSession, series)
+        assert row is not None
+        [public] = to_public(db=db, sessions=[row])
+    sync = dump(public)["sync"]
+    assert sync["roomName"] == names[best]
+    assert sync["roomExceptions"] == [
+        {
+            "originalStart": exception["original_start"],
+            "roomEmail": runner_up,
+            "roomName": names[runner_up],
+            "roomStatus": "accepted",
+            "reason": exception["reason"],
+        }
+    ]
+
+    # Level-triggered and idempotent: reconciling again with nothing changed writes nothing.
+    before = _writes(google)
+    assert before > 0  # the counter does see writes (inserts and the instance patch above)
+    with Session(sqlite_engine) as db:
+        row = db.get(LiveSession, series)
+        assert row is not None
+        row.revision += 1  # force a full look at the series (a new revision re-reads every date)
+        db.add(row)
+        db.commit()
+    platform.sync(series, pause=0.1)
+    platform.sync(series, pause=0.1)
+    again = platform.binding(series)
+    assert again.blocked_detail["room_exceptions"][0]["room_email"] == runner_up
+    assert again.room_email == best and again.room_error is None
+    patches = _writes(google) - before
+    assert patches == 0, patches
+
+
+def test_series_date_without_a_free_room_is_reported(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
+    platform = _dwd(sqlite_engine, settings)
+    start = T0 + timedelta(days=120)
+    fourth = start + timedelta(weeks=3)
+    candidates = _best(6, "BER-HQ", {"Whiteboard"})
+    # One-off sessions on the fourth date take every fitting room.
+    blockers = organizers()[: len(candidates)]
+    assert len(blockers) == len(candidates)
+    for organizer in blockers:
+        sid = platform.session(
+            organizer=organizer,
+            learners=tuple(learners(5)),
+            room=True,
+            building="BER-HQ",
+            features=("Whiteboard",),
+            start=fourth,
+        )
+        platform.sync(sid, pause=0.1)
+        assert platform.binding(sid).room_status == "accepted"
+    series = _series(platform, organizers()[len(candidates)], start)
+    platform.sync(series, pause=0.1)
+    binding = platform.binding(series)
+    assert binding.room_email == candidates[0] and binding.room_status == "accepted", binding.room_error
+    [exception] = binding.blocked_detail["room_exceptions"]
+    assert exception["original_start"] == fourth.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert exception["room_email"] is None and exception["status"] == "none"
+    assert "no room available" in exception["reason"] and "busy" in exception["reason"]
+    assert binding.room_error and "no other room is free on 1 of them" in binding.room_error
+    # Nothing changed: the next reconcile neither writes nor asks the Directory again.
+    writes, reads = _writes(google), google.control("GET", "counters")["by_identity"].get(ADMIN, 0)
+    platform.sync(series, pause=0.1)
+    assert _writes(google) == writes
+    assert google.control("GET", "counters")["by_identity"].get(ADMIN, 0) == reads
+    assert platform.binding(series).room_error == binding.room_error

@@ -12,11 +12,9 @@ from policies.rooms import (
     RoomCandidate,
     RoomNeeds,
     RoomPolicy,
-    SeriesVerdict,
     outgrown_action,
     rank_rooms,
     seats_needed,
-    series_verdict,
 )
 
 A = RoomCandidate("a@r", "A", 4, "BER", "1", frozenset({"Projector"}))
@@ -72,20 +70,6 @@ def test_seats_needed(enrolled: int, hosts: int, minimum: int | None, headroom: 
 def test_outgrown(capacity: int, seats: int, action: OutgrownAction, expected: OutgrownVerdict) -> None:
     policy = RoomPolicy(on_outgrown=action)
     assert outgrown_action(room_capacity=capacity, seats=seats, policy=policy) == expected
-
-
-@pytest.mark.parametrize(
-    ("master", "instances", "expected"),
-    [
-        ("accepted", ["accepted"] * 8, SeriesVerdict.ACCEPTED),
-        ("accepted", ["accepted"] * 7 + ["declined"], SeriesVerdict.PARTIAL),
-        ("declined", ["declined"] * 8, SeriesVerdict.DECLINED),
-        ("needsAction", ["needsAction"] * 8, SeriesVerdict.WAITING),
-        ("needsAction", [], SeriesVerdict.WAITING),
-    ],
-)
-def test_series_verdict(master: str, instances: list[str], expected: SeriesVerdict) -> None:
-    assert series_verdict(instances, master_response=master) is expected
 
 
 def test_policy_round_trips() -> None:
