@@ -67,3 +67,11 @@ def test_privacy_defaults_hidden_and_validates() -> None:
     assert PrivacyPolicy.from_settings({"guest_list_visible": True}).guest_list_visible is True
     with pytest.raises(ValueError, match=r"privacy\.guest_list_visible"):
         PrivacyPolicy.from_settings({"guest_list_visible": "yes"})
+
+
+def test_policy_knows_exactly_the_connector_field_groups() -> None:
+    # policies may not import connectors (import-linter), so the field names are mirrored; keep them equal.
+    from connectors.ports import FIELDS
+    from policies.notifications import KNOWN_FIELDS
+
+    assert frozenset(FIELDS) == KNOWN_FIELDS
