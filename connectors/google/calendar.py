@@ -73,6 +73,7 @@ class GoogleCalendar:
         self._on_call = on_call
         self._service: Any = None
         self._events_resource: Any = None
+        self._creds: Any = None
 
     # ------------------------------------------------------------------ plumbing
     def _svc(self) -> Any:
@@ -80,6 +81,7 @@ class GoogleCalendar:
             creds = call(
                 lambda: self._credentials.credentials_for(self.actor, CALENDAR_SCOPES), self.actor.email
             )
+            self._creds = creds
             transport = self._http or SingleShotHttp(self._timeout_s)
             http = google_auth_httplib2.AuthorizedHttp(creds, http=transport)
             with _build_lock:
@@ -98,10 +100,18 @@ class GoogleCalendar:
             return call(lambda: make(self._events()).execute(num_retries=0), self.actor.email)
         except ConnectorError as exc:
             outcome = exc.error_class
+            if exc.reason == "badResponse" and "token endpoint" in str(exc):
+                self._forget_token()
             raise
         finally:
             if self._on_call is not None:
                 self._on_call(self.actor.key, method, outcome)
+
+    def _forget_token(self) -> None:
+        """Drop a token taken from a garbled answer (the credentials are shared), so the next call refreshes."""
+        if self._creds is not None and hasattr(self._creds, "token"):
+            self._creds.token = None
+            self._creds.expiry = None
 
     # ------------------------------------------------------------------ CalendarPort
     def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:

@@ -93,6 +93,10 @@ def classify_refresh_error(exc: auth_exceptions.RefreshError, identity: str | No
     data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
     code = str(data.get("error") or str(exc.args[0] if exc.args else "").split(":", 1)[0]).strip()
     description = str(data.get("error_description") or exc)
+    if not data.get("error") and "No access token in response" in str(exc.args[0] if exc.args else ""):
+        # a 200 from the token endpoint without a token: an unreadable answer, not a refusal
+        return RetriableError(f"unreadable answer from Google's token endpoint for {identity}: {description}",
+                              reason="badResponse")
     if getattr(exc, "retryable", False) or code in (
         "internal_failure",
         "server_error",
@@ -128,7 +132,25 @@ def classify(exc: BaseException, identity: str | None) -> ConnectorError | None:
         isinstance(exc, ValueError) and "JSON" in str(exc)
     ):
         return RetriableError(f"unreadable answer from Google: {exc}", reason="badResponse")
+    if isinstance(exc, auth_exceptions.GoogleAuthError) or (
+        isinstance(exc, TypeError | KeyError | AttributeError | IndexError) and _raised_in_google_auth(exc)
+    ):
+        # google-auth reading a token answer of the wrong shape (e.g. a list, or a number as the token)
+        return RetriableError(
+            f"unreadable answer from Google's token endpoint: {type(exc).__name__}: {exc}", reason="badResponse"
+        )
     return None
+
+
+def _raised_in_google_auth(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside google-auth (parsing an answer), not in our own code."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    module = last.tb_frame.f_globals.get("__name__", "") if last is not None else ""
+    return isinstance(module, str) and module.startswith(("google.auth", "google.oauth2"))
 
 
 @contextmanager

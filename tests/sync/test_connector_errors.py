@@ -160,3 +160,15 @@ def test_garbled_error_bodies_still_classify_by_status(emu: Emu, google: GoogleC
         assert isinstance(classify(HttpError(Response({"status": "503"}), content), "a@b.example"), RetriableError)
         assert isinstance(classify(HttpError(Response({"status": "400"}), content), "a@b.example"), PermanentError)
         assert isinstance(classify(HttpError(Response({"status": "401"}), content), "a@b.example"), AuthError)
+
+
+@pytest.mark.parametrize("body", ["<html>oops</html>", "[]", '{"token_type": "Bearer"}', '{"access_token": 5}'])
+def test_garbled_token_answers_are_classified(emu: Emu, google: GoogleCalendarFactory, body: str) -> None:
+    emu.faults([{"method": "POST", "path": "/token", "garbled_rate": 1.0, "garbled_body": body, "times": 1}])
+    # An unreadable token answer is retryable (never an auth failure that would block the identity)...
+    with pytest.raises(RetriableError) as err:
+        cal(google, OWNERS[1]).get(OWNERS[1], "evtnothere")
+    assert err.value.reason == "badResponse" and "token endpoint" in str(err.value)
+    emu.clear_faults()
+    # ...and a token read from it is not kept: the next call fetches a good one.
+    assert cal(google, OWNERS[1]).get(OWNERS[1], "evtnothere") is None
