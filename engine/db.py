@@ -8,10 +8,15 @@ rolled-back request therefore never triggers a reconcile of data that does not e
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout so the in-process worker thread and
 the API can share the file; PostgreSQL uses a pre-pinged pool.
+
+A dispatcher that fails after the commit (Redis down) never undoes or breaks the committed request: the
+failure is logged as one warning line and the periodic drift sweep (:mod:`engine.sweep`) enqueues the
+sessions later, since every session that is not ``blocked`` or already removed is swept.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +31,8 @@ from engine.settings import Settings, get_settings
 
 #: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.tasks`.
 Dispatcher = Callable[[list[uuid.UUID]], None]
+
+log = logging.getLogger(__name__)
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -64,6 +71,17 @@ def set_dispatcher(dispatcher: Dispatcher | None) -> None:
     _dispatcher = dispatcher
 
 
+def log_dispatch_failure(ids: list[uuid.UUID], exc: BaseException) -> None:
+    """One warning line: which sessions were saved but not queued, that the sweep will, and why."""
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    log.warning(
+        "saved but could not queue a sync of session(s) %s; the periodic sweep will pick them up (%s%s)",
+        ", ".join(str(i) for i in ids),
+        type(exc).__name__,
+        f": {reason}" if reason else "",
+    )
+
+
 class UnitOfWork:
     """One transaction plus the session ids to sync once it has committed."""
 
@@ -77,13 +95,20 @@ class UnitOfWork:
         self._pending[session_id] = None
 
     def commit(self) -> list[uuid.UUID]:
-        """Commit, then send the collected ids. Returns the ids sent."""
+        """Commit, then send the collected ids. Returns the ids handed to the dispatcher.
+
+        A dispatcher error is logged (one warning line, no traceback) and swallowed: the data is
+        committed and the periodic sweep picks the sessions up.
+        """
         self.db.commit()
         ids = list(self._pending)
         self._pending.clear()
         dispatcher = self._dispatcher or _dispatcher
         if ids and dispatcher is not None:
-            dispatcher(ids)
+            try:
+                dispatcher(ids)
+            except Exception as exc:
+                log_dispatch_failure(ids, exc)
         return ids
 
     def rollback(self) -> None:

@@ -14,7 +14,12 @@ import re
 
 #: Property names allowed on a recurrence line (Google's ``recurrence`` field).
 LINE_KINDS = ("RRULE", "EXRULE", "RDATE", "EXDATE")
-FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: Frequencies a live session may repeat at. RFC 5545 also defines SECONDLY, MINUTELY and HOURLY; a
+#: session repeating more than once a day is almost always a mistake (``FREQ=SECONDLY;COUNT=5`` would put
+#: five overlapping events with invitations on every guest's calendar), so those are refused.
+FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+#: RFC 5545 frequencies below a day, named in the error so the sender knows why a valid rule is refused.
+SUB_DAILY_FREQS = ("SECONDLY", "MINUTELY", "HOURLY")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 _UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
@@ -60,6 +65,10 @@ def _check_rule(body: str) -> None:
     freq = parts.pop("FREQ", None)
     if freq is None:
         raise RecurrenceSyntaxError("FREQ is required, e.g. RRULE:FREQ=WEEKLY;COUNT=8")
+    if freq in SUB_DAILY_FREQS:
+        raise RecurrenceSyntaxError(
+            f"FREQ={freq} repeats a session more than once a day; allowed frequencies are {', '.join(FREQS)}"
+        )
     if freq not in FREQS:
         raise RecurrenceSyntaxError(f"FREQ={freq} is not one of {', '.join(FREQS)}")
     if "COUNT" in parts and "UNTIL" in parts:

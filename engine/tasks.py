@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+import redis
 
 from connectors.errors import RetriableError
 from engine import metrics
+from engine.db import log_dispatch_failure
 from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -85,12 +87,27 @@ class Tasks:
         return True
 
     def dispatch(self, ids: Iterable[uuid.UUID]) -> None:
-        """The after-commit dispatcher (:data:`engine.db.Dispatcher`)."""
-        for sid in ids:
+        """The after-commit dispatcher (:data:`engine.db.Dispatcher`).
+
+        Tries every id; those the broker refused (Redis down) are logged as one warning line, without a
+        traceback, and left to the periodic sweep. Never raises: the caller's data is already committed.
+        """
+        pending = list(ids)
+        failed: list[uuid.UUID] = []
+        error: Exception | None = None
+        for index, sid in enumerate(pending):
             try:
                 self.enqueue(sid)
-            except Exception:
-                log.exception("could not enqueue a reconcile of session %s", sid)
+            except (redis.ConnectionError, redis.TimeoutError, dramatiq.errors.BrokerConnectionError) as exc:
+                # Redis is down: the rest would fail the same way, after the same timeout each
+                failed.extend(pending[index:])
+                error = error or exc
+                break
+            except Exception as exc:
+                failed.append(sid)
+                error = error or exc
+        if error is not None:
+            log_dispatch_failure(failed, error)
 
     def queue_depth(self) -> int:
         """Messages waiting (ready + delayed) on the sync queue."""

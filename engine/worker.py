@@ -35,7 +35,7 @@ from engine.broker import build_broker
 from engine.db import set_dispatcher
 from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.runtime import Runtime, SyncExtensions, build_runtime
-from engine.settings import Settings
+from engine.settings import ConfigError, Settings
 from engine.sweep import sweep
 from engine.tasks import QUEUE, Tasks, declare
 
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 FIRST_SWEEP_DELAY_S = 30.0
 #: dramatiq's poll interval for new messages (ms); short so delayed messages start close to their eta.
 WORKER_POLL_MS = 100
+#: Seconds the start-up check waits for Redis to answer a PING before ``muster worker`` gives up.
+REDIS_CHECK_TIMEOUT_S = 3.0
 
 
 class _Sweeper(threading.Thread):
@@ -171,6 +173,36 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     broker.close()
 
 
+def _redacted_redis_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def check_redis(url: str, timeout_s: float = REDIS_CHECK_TIMEOUT_S) -> None:
+    """PING Redis once; raise :class:`ConfigError` naming ``MUSTER_REDIS_URL`` when it does not answer.
+
+    Without this, dramatiq starts anyway and logs a connection error every few seconds forever.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            "MUSTER_REDIS_URL",
+            f"cannot reach Redis at {_redacted_redis_url(url)} ({reason})",
+            "start Redis or correct the URL",
+        ) from None
+    finally:
+        client.close()
+
+
 def parse_args(args: Sequence[str]) -> argparse.Namespace:
     """``muster worker`` options: ``--processes N --threads N --heartbeat-timeout-ms N``."""
     parser = argparse.ArgumentParser(prog="muster worker", description="Run sync workers on the Redis queue.")
@@ -210,6 +242,7 @@ def run(
             "muster worker needs MUSTER_REDIS_URL (e.g. redis://127.0.0.1:6379/0); without Redis "
             "the web app runs the worker in-process (`muster serve`)"
         )
+    check_redis(settings.redis_url)
     metrics.configure(settings.redis_url, settings.redis_namespace)
     if processes <= 1:
         _serve(settings, threads, heartbeat_timeout_ms)

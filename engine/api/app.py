@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from engine.api import errors
+from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
 from engine.api.routes import enrollments, health, people, sessions
 from engine.db import Dispatcher, get_engine
@@ -27,7 +28,7 @@ session's sync status.
 
 Authenticate with the tenant's API key: `Authorization: Bearer mk_...` (`muster tenant create` prints one).
 Writes are idempotent (`PUT` by the platform's external id). Invalid input gets a 422 whose `detail` lists
-each field (`loc`) with a readable `msg`.
+each field (`loc`) with a readable `msg`. Request bodies are limited to 1 MiB; a larger one gets a 413.
 """
 
 
@@ -42,6 +43,7 @@ def create_api(
         settings=settings, engine=engine or get_engine(settings), dispatcher=dispatcher
     )
     errors.install(app)
+    app.add_middleware(BodySizeLimit)  # added last: outermost, before any body is read
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(enrollments.router)
