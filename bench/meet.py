@@ -6,9 +6,9 @@ stay ``pending`` for ``DELAY_S`` seconds, creates ``N`` delegation-mode (domain-
 Meet, and reconciles each like the worker does: again after ``requeue_after`` (slept here, capped) until
 the reconcile asks for nothing more. Calls are counted by the emulator per acting identity.
 
-Figure: calls per session spent on Meet = the insert that carries the ``createRequest`` plus one
-``events.get`` per poll while ``pending`` (the reconcile's first read of a not-yet-existing event is not
-counted). The bound from the issue is ``1 + polls``; the run fails loudly if it is exceeded.
+Figure: every call the organizer's identity makes for the session until its link works: the insert that
+carries the ``createRequest`` (a session never written before is inserted without a read) plus one
+``events.get`` per poll while ``pending``. The bound from the issue is ``1 + polls``; the run fails loudly if it is exceeded.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def meet_calls_per_session(n: int = N, delay_s: float = DELAY_S) -> dict[str, fl
             if binding is None or binding.meet_status != "success":
                 raise SystemExit(f"session {sid}: no working Meet link ({binding and binding.meet_error})")
             n_polls = rounds - 1
-            calls = after - before - 1  # minus the first read of the event that did not exist yet
+            calls = after - before  # every call the organizer's identity made for this session
             if calls > 1 + n_polls:
                 raise SystemExit(
                     f"session {sid}: {calls} calls for Meet exceed the bound 1 + {n_polls} polls"
