@@ -165,7 +165,7 @@ def _report(ctx: DemoContext, tenant_id: Any, expected: int) -> None:
     for s, b in shown.values():
         ctx.notes.append(
             f"  {s.external_id} {s.title!r} on {b.owner_email}: "
-            f"{b.meet_link or 'no Meet'}; room {b.room_email or '-'} ({b.room_status or '-'})"
+            f"{b.meet_link or 'no Meet'}; room {b.room_name or b.room_email or '-'} ({b.room_status or '-'})"
         )
     blocked = [(s, b) for s, b in rows if b.sync_status == "blocked"]
     for s, b in blocked[:2]:
