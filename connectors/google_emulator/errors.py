@@ -95,26 +95,12 @@ class ApiError(Exception):
         super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason
-        self.message = message
-        self.domain = domain
-        self.location = location
-        self.location_type = location_type
-        self.details = details
-        self.top_message = top_message
+        # The envelope is built once, by the same function google_error uses.
+        self.body = error_body(code, reason, message, domain, location, location_type, details, top_message)
         self.headers = headers
 
     def response(self) -> JSONResponse:
-        return google_error(
-            self.code,
-            self.reason,
-            self.message,
-            self.domain,
-            self.location,
-            self.location_type,
-            details=self.details,
-            top_message=self.top_message,
-            headers=self.headers,
-        )
+        return JSONResponse(self.body, status_code=self.code, headers=self.headers)
 
 
 # Frequently used errors (messages verbatim from the reference §7.2).
