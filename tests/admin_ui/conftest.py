@@ -9,6 +9,7 @@ on the per-test SQLite database (or both stacks through ``db_url`` where a test 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -49,14 +50,17 @@ def web_app(engine_under_test: Engine) -> FastAPI:
     return create_web_app(settings_for(engine_under_test.url.render_as_string(hide_password=False)))
 
 
+def post_login(
+    client: TestClient, email: str, password: str = PASSWORD, *, tenant: str = "acme", next_url: str = "/admin/"
+) -> Any:
+    """Submit the sign-in form (with the page's CSRF token) and return the unfollowed response."""
+    token = client.get("/admin/login").context["csrf_token"]
+    data = {"tenant": tenant, "email": email, "password": password, "csrf_token": token, "next": next_url}
+    return client.post("/admin/login", data=data, follow_redirects=False)
+
+
 def sign_in(client: TestClient, tenant: str, email: str, password: str = PASSWORD) -> TestClient:
-    page = client.get("/admin/login")
-    token = page.context["csrf_token"]
-    response = client.post(
-        "/admin/login",
-        data={"tenant": tenant, "email": email, "password": password, "csrf_token": token, "next": "/admin/"},
-        follow_redirects=False,
-    )
+    response = post_login(client, email, password, tenant=tenant)
     assert response.status_code == 303, response.text
     return client
 

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from engine.db import set_dispatcher
 from engine.models import AuditEvent, LiveSession, Person, Tenant
-from tests.admin_ui.conftest import csrf_of
+from tests.admin_ui.conftest import csrf_of, post_login
 from tests.admin_ui.factories import World
 
 
@@ -47,16 +47,7 @@ FORM = {
 
 def test_wrong_password_rerenders_the_form(client_as: Callable[..., TestClient], world: World) -> None:
     client = client_as(None)
-    token = client.get("/admin/login").context["csrf_token"]  # type: ignore[attr-defined]
-    response = client.post(
-        "/admin/login",
-        data={
-            "tenant": "acme",
-            "email": "admin@acme.example",
-            "password": "nope-nope-nope",
-            "csrf_token": token,
-        },
-    )
+    response = post_login(client, "admin@acme.example", "nope-nope-nope")
     assert response.status_code == 400
     assert response.template.name == "admin/auth/login.html"  # type: ignore[attr-defined]
     assert response.context["error"] == "Tenant, email or password is not right."  # type: ignore[attr-defined]
@@ -65,16 +56,7 @@ def test_wrong_password_rerenders_the_form(client_as: Callable[..., TestClient],
 
 def test_learners_cannot_sign_in(client_as: Callable[..., TestClient], world: World) -> None:
     client = client_as(None)
-    token = client.get("/admin/login").context["csrf_token"]  # type: ignore[attr-defined]
-    response = client.post(
-        "/admin/login",
-        data={
-            "tenant": "acme",
-            "email": "learner@acme.example",
-            "password": "correct horse battery",
-            "csrf_token": token,
-        },
-    )
+    response = post_login(client, "learner@acme.example", "correct horse battery")
     assert response.status_code == 400
 
 

@@ -17,7 +17,7 @@ from admin_ui.web import create_web_app
 from engine import metrics
 from engine.db_types import utcnow
 from engine.models import LiveSession
-from tests.admin_ui.conftest import settings_for, sign_in
+from tests.admin_ui.conftest import post_login, settings_for, sign_in
 from tests.admin_ui.factories import World
 
 
@@ -43,18 +43,7 @@ def test_session_cookie_flags(engine_under_test: Engine, world: World, base_url:
 
 def test_unsafe_next_is_ignored(client_as: Callable[..., TestClient], world: World) -> None:
     client = client_as(None)
-    token = client.get("/admin/login").context["csrf_token"]  # type: ignore[attr-defined]
-    response = client.post(
-        "/admin/login",
-        data={
-            "tenant": "acme",
-            "email": "admin@acme.example",
-            "password": "correct horse battery",
-            "csrf_token": token,
-            "next": "//evil.example/admin",
-        },
-        follow_redirects=False,
-    )
+    response = post_login(client, "admin@acme.example", "correct horse battery", next_url="//evil.example/admin")
     assert response.headers["location"] == "/admin/"
 
 
