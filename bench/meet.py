@@ -8,7 +8,8 @@ the reconcile asks for nothing more. Calls are counted by the emulator per actin
 
 Figure: every call the organizer's identity makes for the session until its link works: the insert that
 carries the ``createRequest`` (a session never written before is inserted without a read) plus one
-``events.get`` per poll while ``pending``. The bound from the issue is ``1 + polls``; the run fails loudly if it is exceeded.
+``events.get`` per poll while ``pending``. The bound from the issue is ``1 + polls``; the run fails loudly
+if it is exceeded.
 """
 
 from __future__ import annotations
