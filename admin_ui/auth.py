@@ -25,8 +25,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from engine.admin_accounts import UI_ROLES
-from engine.models import Person, PersonStatus, Role, Tenant
+from engine.admin.accounts import UI_ROLES
+from engine.store.models import Person, PersonStatus, Role, Tenant
 
 SESSION_USER = "uid"
 SESSION_TENANT = "tid"

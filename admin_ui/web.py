@@ -23,8 +23,8 @@ from starlette.responses import Response
 from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
 from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
-from engine.db import get_engine
 from engine.settings import Settings, get_settings
+from engine.store.unit_of_work import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _rest_api(settings: Settings) -> FastAPI | None:
 @asynccontextmanager
 async def _worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the sync worker with the app: embedded without Redis, a Redis producer with it."""
-    from engine import worker
+    from engine.runtime import worker
 
     settings: Settings = app.state.settings
     embedded = None

@@ -13,10 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import engine.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import engine.store.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
-from engine.db import make_engine
-from engine.db_types import UTCDateTime
+from engine.store.unit_of_work import make_engine
+from engine.store.types import UTCDateTime
 from engine.settings import get_settings
 
 target_metadata = SQLModel.metadata

@@ -32,10 +32,11 @@ from sqlmodel import Session, SQLModel, select  # noqa: E402
 
 from connectors.google_emulator.server import EmulatorServer  # noqa: E402
 from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E402
-from engine.calendar_access import build_port_factory  # noqa: E402
-from engine.db import make_engine  # noqa: E402
-from engine.delegation_hooks import DelegationHooks  # noqa: E402
-from engine.models import (  # noqa: E402
+from engine.delegation.hooks import DelegationHooks  # noqa: E402
+from engine.runtime.calendar_access import build_port_factory  # noqa: E402
+from engine.runtime.ratelimit import MemoryRateLimiter  # noqa: E402
+from engine.settings import load_settings  # noqa: E402
+from engine.store.models import (  # noqa: E402
     CalendarBinding,
     DelegationMethod,
     HostRole,
@@ -44,9 +45,8 @@ from engine.models import (  # noqa: E402
     SessionHost,
     Tenant,
 )
-from engine.ratelimit import MemoryRateLimiter  # noqa: E402
-from engine.reconcile import DEFAULT_RESOLVERS, SessionReconciler  # noqa: E402
-from engine.settings import load_settings  # noqa: E402
+from engine.store.unit_of_work import make_engine  # noqa: E402
+from engine.sync.reconciler import DEFAULT_RESOLVERS, SessionReconciler  # noqa: E402
 
 SEED = ROOT.parent / "shared" / "data" / "acme-workspace.json"
 SA = "muster-sync@muster-vendor.iam.gserviceaccount.com"

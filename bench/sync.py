@@ -49,17 +49,17 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from sqlmodel import Session, SQLModel, select  # noqa: E402
 
-import engine.models  # noqa: E402,F401
+import engine.store.models  # noqa: E402,F401
 from connectors.google_emulator.seed import load_seed  # noqa: E402
 from connectors.google_emulator.server import EmulatorServer  # noqa: E402
 from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E402
 from engine.api.app import create_api  # noqa: E402
-from engine.db import make_engine, unit_of_work  # noqa: E402
-from engine.models import CalendarBinding, LiveSession  # noqa: E402
+from engine.ingest.tenants import create_tenant, issue_api_key  # noqa: E402
+from engine.runtime.worker import producer  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
-from engine.sweep import sweep  # noqa: E402
-from engine.tenants import create_tenant, issue_api_key  # noqa: E402
-from engine.worker import producer  # noqa: E402
+from engine.store.models import CalendarBinding, LiveSession  # noqa: E402
+from engine.store.unit_of_work import make_engine, unit_of_work  # noqa: E402
+from engine.sync.sweep import sweep  # noqa: E402
 
 SEED = REPO.parent / "shared" / "data" / "acme-workspace.json"
 PG_ADMIN = os.environ.get("MUSTER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -452,7 +452,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     print(f"latency_p99_s: {p99:.3f}" + (f" ({missing} never seen)" if missing else ""))
 
     # ---------------------------------------------------------------- no-op sweep
-    from engine.worker import producer as make_producer
+    from engine.runtime.worker import producer as make_producer
 
     tasks = make_producer(load_settings(b.env()), engine=b.engine)
     sweep_writes: list[int] = []

@@ -1,7 +1,7 @@
 """Benchmark: Google API calls per session when an organizer with many sessions leaves.
 
 Where it sits: ``make bench`` (called from ``bench/sync.py`` when present, or run alone) and
-``tests/lifecycle/test_transfer_bench.py``. Starts an in-process emulator seeded with the sample
+``tests/integration/lifecycle/test_transfer_bench.py``. Starts an in-process emulator seeded with the sample
 Workspace, a SQLite database and the real reconciler (delegation mode, organizers connected through
 OAuth), syncs ``N`` sessions of one organizer (each with a co-host, Meet and learners), then transfers
 them all and counts every request the emulator answered during the transfer (token endpoint, Calendar,
@@ -36,18 +36,19 @@ from sqlmodel import SQLModel, select  # noqa: E402
 from connectors.google_emulator.seed import service_account_key  # noqa: E402
 from connectors.google_emulator.server import EmulatorServer  # noqa: E402
 from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E402
-from engine import ingest, ratelimit  # noqa: E402
 from engine.api.schemas import SessionCreate  # noqa: E402
-from engine.calendar_access import build_port_factory  # noqa: E402
 from engine.crypto import encrypt  # noqa: E402
-from engine.db import make_engine, unit_of_work  # noqa: E402
-from engine.delegation_hooks import DelegationHooks  # noqa: E402
+from engine.delegation.hooks import DelegationHooks  # noqa: E402
+from engine.ingest import sessions as ingest  # noqa: E402
+from engine.ingest.tenants import create_tenant  # noqa: E402
 from engine.lifecycle.departure import announce_departure  # noqa: E402
 from engine.lifecycle.run import build_wiring, sweep  # noqa: E402
-from engine.models import ConnectionKind, ConnectionStatus, GoogleConnection, Person  # noqa: E402
-from engine.reconcile import DEFAULT_RESOLVERS, SessionReconciler  # noqa: E402
+from engine.runtime import ratelimit  # noqa: E402
+from engine.runtime.calendar_access import build_port_factory  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
-from engine.tenants import create_tenant  # noqa: E402
+from engine.store.models import ConnectionKind, ConnectionStatus, GoogleConnection, Person  # noqa: E402
+from engine.store.unit_of_work import make_engine, unit_of_work  # noqa: E402
+from engine.sync.reconciler import DEFAULT_RESOLVERS, SessionReconciler  # noqa: E402
 
 SEED = ROOT.parent / "shared" / "data" / "acme-workspace.json"
 SA = "muster-sync@muster-vendor.iam.gserviceaccount.com"

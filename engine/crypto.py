@@ -1,6 +1,6 @@
 """Encryption of credentials at rest, and hashing of API keys.
 
-Where it sits: :class:`~engine.models.GoogleConnection` stores refresh tokens only as Fernet ciphertext
+Where it sits: :class:`~engine.store.models.GoogleConnection` stores refresh tokens only as Fernet ciphertext
 made here from ``MUSTER_SECRET_KEY``; the connector layer receives plaintext only in memory, at the
 moment it builds credentials. API keys are random 256-bit strings, so a plain SHA-256 is the right
 hash (a slow password hash would add nothing but latency to every request).

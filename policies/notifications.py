@@ -1,6 +1,6 @@
 """Notification policy: which Google writes email the guests (``sendUpdates=all``) and which stay silent.
 
-Where it sits: pure policy-as-data, used by :mod:`engine.plan` when it turns a difference into patches.
+Where it sits: pure policy-as-data, used by :mod:`engine.domain.plan` when it turns a difference into patches.
 Imports nothing from the project. The reasoning, with sources, is in ``docs/notifications.md``.
 
 Google cannot address a notification to some guests only: a write sent with ``sendUpdates=all``
@@ -22,7 +22,7 @@ emulator models exactly that. So:
 * a loud write never carries nothing but a cosmetic field, and a cosmetic field travels with a loud write
   only when that write e-mails everyone anyway (one e-mail per guest per meaningful change).
 
-Field group names are those of ``connectors.ports.FIELDS`` (kept as plain strings here).
+Field group names are those of ``connectors.ports.calendar.FIELDS`` (kept as plain strings here).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 SendUpdates = Literal["all", "none"]
 
-#: Every field group a patch can carry (mirrors ``connectors.ports.FIELDS``).
+#: Every field group a patch can carry (mirrors ``connectors.ports.calendar.FIELDS``).
 KNOWN_FIELDS: frozenset[str] = frozenset(
     {
         "summary",

@@ -1,6 +1,6 @@
 """Privacy policy: what guests of a Muster event may see and do.
 
-Where it sits: pure policy-as-data, read by :mod:`engine.desired` when it builds an event. Imports
+Where it sits: pure policy-as-data, read by :mod:`engine.domain.desired` when it builds an event. Imports
 nothing from the project. Tenant setting (``Tenant.settings["privacy"]``)::
 
     {"guest_list_visible": false}   # default: learners do not see each other's addresses

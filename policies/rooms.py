@@ -1,12 +1,12 @@
 """Room choice as policy-as-data: which Directory rooms fit a session, in what order, and what to do
 when enrollment outgrows the booked room.
 
-Where it sits: pure policy, below the engine. :mod:`engine.rooms` loads the tenant's
+Where it sits: pure policy, below the engine. :mod:`engine.delegation.rooms` loads the tenant's
 ``settings["rooms"]`` through :meth:`RoomPolicy.from_mapping` (unknown keys or wrong types raise
 ``ValueError`` naming the key), turns Directory ``resources.calendars`` entries into
 :class:`RoomCandidate` and asks :func:`rank_rooms` for the ordered shortlist, and :func:`outgrown_action`
 when the head count changes (dates of a series that a room declines are handled by
-:mod:`engine.room_exceptions` with the same ranking). Nothing here does I/O or knows about Google's
+:mod:`engine.delegation.room_exceptions` with the same ranking). Nothing here does I/O or knows about Google's
 wire format beyond field names.
 
 Not done here: free/busy (the engine asks Google and drops busy rooms from the ranked list), and

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import engine.models  # noqa: F401  (registers tables)
-from engine.db import make_engine
+import engine.store.models  # noqa: F401  (registers tables)
+from engine.store.unit_of_work import make_engine
 from tests.services import PG_ADMIN_URL, REDIS_URL, require
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """My Google connection (organizers and admins): status, last error, Connect / Reconnect Google.
 
-Where it sits: shows the signed-in person's :class:`~engine.models.GoogleConnection`; "Connect Google"
-sends them to Google's consent page built by :func:`engine.oauth.start_url` (the callback is served by
+Where it sits: shows the signed-in person's :class:`~engine.store.models.GoogleConnection`; "Connect Google"
+sends them to Google's consent page built by :func:`engine.delegation.oauth.start_url` (the callback is served by
 the engine's OAuth route). Only the signed-in person can start their own connection.
 """
 
@@ -13,9 +13,9 @@ from starlette.responses import Response
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, load_user, require
 from admin_ui.optional import engine_module
 from admin_ui.templating import flash, redirect, render
-from engine.admin_queries import connections_by_person, list_sessions
-from engine.db import unit_of_work
-from engine.models import Person, Role, Tenant
+from engine.admin.queries import connections_by_person, list_sessions
+from engine.store.models import Person, Role, Tenant
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 
@@ -28,7 +28,7 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Role.ORGA
         if conn is not None:
             uow.db.expunge(conn)
         rows, pager = list_sessions(db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10)
-    oauth = engine_module("oauth")
+    oauth = engine_module("delegation.oauth")
     return render(
         request,
         "admin/account/detail.html",
@@ -49,7 +49,7 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Role.ORGA
 def connect_google(
     request: Request, user: CurrentUser = Depends(require(Role.ORGANIZER)), _form: object = Depends(csrf_form)
 ) -> Response:
-    oauth = engine_module("oauth")
+    oauth = engine_module("delegation.oauth")
     if oauth is None:
         flash(request, "Connecting Google is not available in this build.", "bad")
         return redirect("/admin/account")
@@ -65,7 +65,7 @@ def connect_google(
     return redirect(url)
 
 
-#: Google sends the browser back here after consent (``engine.oauth.CALLBACK_PATH``); not under /admin.
+#: Google sends the browser back here after consent (``engine.delegation.oauth.CALLBACK_PATH``); not under /admin.
 oauth_router = APIRouter()
 
 
@@ -76,7 +76,7 @@ def google_callback(request: Request, state: str = "", code: str | None = None, 
     When someone is signed in, the state must name that same person (a link started by someone else is
     refused). Every failure is a flashed message with the fix, never a 500.
     """
-    oauth = engine_module("oauth")
+    oauth = engine_module("delegation.oauth")
     if oauth is None:
         return render(request, "admin/errors/404.html", {"what": "page"}, status_code=404)
     settings = request.app.state.settings

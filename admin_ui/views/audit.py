@@ -1,6 +1,6 @@
 """Audit log (admins; viewers read): every recorded platform write, sync step and admin action, filtered.
 
-Where it sits: reads :func:`engine.admin_queries.list_audit`. Filters: action (prefix, e.g. ``sync.``),
+Where it sits: reads :func:`engine.admin.queries.list_audit`. Filters: action (prefix, e.g. ``sync.``),
 session (id), actor (substring), date range (UTC days, inclusive); 50 per page.
 """
 
@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, db_engine, require
 from admin_ui.templating import render
-from engine.admin_queries import audit_actions, list_audit
-from engine.db import unit_of_work
-from engine.models import Role
+from engine.admin.queries import audit_actions, list_audit
+from engine.store.models import Role
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

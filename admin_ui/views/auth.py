@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from admin_ui.auth import csrf_form, db_engine, load_user, sign_in, sign_out
 from admin_ui.templating import flash, redirect, render
-from engine.admin_accounts import authenticate
-from engine.db import unit_of_work
+from engine.admin.accounts import authenticate
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

@@ -1,8 +1,8 @@
 """Health page (admins; viewers read): "is sync working?" at a glance.
 
 Where it sits: combines the sync engine's metrics snapshot (queue depth, reconciles per minute, errors by
-class, quota per Google identity, last sweep; :mod:`admin_ui.sync_links`) with what the database says
-(:func:`engine.admin_queries.health_counts`: sync statuses, sessions needing attention).
+class, quota per Google identity, last sweep; :mod:`admin_ui.services.sync`) with what the database says
+(:func:`engine.admin.queries.health_counts`: sync statuses, sessions needing attention).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, db_engine, require
-from admin_ui.sync_links import metrics_snapshot
+from admin_ui.services.sync import metrics_snapshot
 from admin_ui.templating import render
-from engine.admin_queries import health_counts
-from engine.db import unit_of_work
-from engine.models import Role
+from engine.admin.queries import health_counts
+from engine.store.models import Role
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

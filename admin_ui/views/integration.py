@@ -1,9 +1,9 @@
 """Integration page (admins; viewers read): the two modes, their set-up, the live check, policies, switching.
 
 Where it sits: reads the tenant and settings; "Test connection" runs the engine's connection check
-(:mod:`engine.check`) and shows each result with its fix; policies are validated and saved by
-:func:`engine.admin_queries.save_tenant_policies`; switching mode goes through the engine's mode-switch
-preview, then apply (:mod:`admin_ui.mode_link`). "Test connection" and "Preview" render their answer
+(:mod:`engine.admin.connection_check`) and shows each result with its fix; policies are validated and saved by
+:func:`engine.admin.queries.save_tenant_policies`; switching mode goes through the engine's mode-switch
+preview, then apply (:mod:`admin_ui.services.mode_switch`). "Test connection" and "Preview" render their answer
 directly (they change nothing); saving policies and applying a switch redirect (303) after commit.
 """
 
@@ -16,10 +16,10 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, require
-from admin_ui.check_link import run_check, setup_facts
-from admin_ui.mode_link import apply_switch, preview_switch, switch_status
+from admin_ui.services.connection_check import run_check, setup_facts
+from admin_ui.services.mode_switch import apply_switch, preview_switch, switch_status
 from admin_ui.templating import flash, redirect, render
-from engine.admin_queries import (
+from engine.admin.queries import (
     GUEST_LIST_CHOICES,
     SEND_UPDATES_CHOICES,
     PolicyError,
@@ -27,8 +27,8 @@ from engine.admin_queries import (
     save_tenant_policies,
     tenant_policies,
 )
-from engine.db import unit_of_work
-from engine.models import IntegrationMode, Role, Tenant
+from engine.store.models import IntegrationMode, Role, Tenant
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

@@ -1,6 +1,6 @@
 """Organizers page (admins; viewers read): connection status, last error, reconnect link, departures at risk.
 
-Where it sits: reads :func:`engine.admin_queries.organizer_rows` and the organizer lifecycle's
+Where it sits: reads :func:`engine.admin.queries.organizer_rows` and the organizer lifecycle's
 single-point-of-failure report (:func:`engine.lifecycle.spof.spof_report`): upcoming sessions whose owner is
 leaving or suspended with no co-host to inherit them.
 """
@@ -13,10 +13,10 @@ from starlette.responses import Response
 from admin_ui.auth import CurrentUser, db_engine, require
 from admin_ui.optional import engine_module
 from admin_ui.templating import render
-from engine.admin_queries import organizer_rows
-from engine.db import unit_of_work
-from engine.db_types import utcnow
-from engine.models import Role
+from engine.admin.queries import organizer_rows
+from engine.store.models import Role
+from engine.store.types import utcnow
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

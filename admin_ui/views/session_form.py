@@ -1,7 +1,7 @@
 """Create and edit a session (organizers and admins).
 
-Where it sits: parses the form with :mod:`admin_ui.session_form`, then saves through
-:func:`engine.ingest.upsert_session`, the data function behind ``PUT /v1/sessions/{id}``, inside one
+Where it sits: parses the form with :mod:`admin_ui.services.session_form`, then saves through
+:func:`engine.ingest.sessions.upsert_session`, the data function behind ``PUT /v1/sessions/{id}``, inside one
 unit of work; the session is enqueued for sync only after the commit. A validation error re-renders the
 form with a message per field (status 400), never a 500. In delegation mode an organizer without a
 working Google connection is sent to connect first, since their events cannot be written without it.
@@ -19,14 +19,14 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, PermissionDenied, csrf_form, db_engine, require
-from admin_ui.rooms_link import room_options
-from admin_ui.session_form import FREQUENCIES, initial_from_session, parse_form, zone_choices
+from admin_ui.services.room_picker import room_options
+from admin_ui.services.session_form import FREQUENCIES, initial_from_session, parse_form, zone_choices
 from admin_ui.templating import flash, redirect, render
 from admin_ui.views.sessions import load_visible_detail
-from engine.admin_queries import connections_by_person, people_with_role
-from engine.db import unit_of_work
-from engine.ingest import IngestError, find_session, upsert_session
-from engine.models import ConnectionStatus, IntegrationMode, Role, SessionStatus, Tenant, VideoChoice
+from engine.admin.queries import connections_by_person, people_with_role
+from engine.ingest.sessions import IngestError, find_session, upsert_session
+from engine.store.models import ConnectionStatus, IntegrationMode, Role, SessionStatus, Tenant, VideoChoice
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

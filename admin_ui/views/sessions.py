@@ -1,6 +1,6 @@
 """Sessions: the list (sync status, Meet link, room, counts, filters) and one session's detail page.
 
-Where it sits: reads through :mod:`engine.admin_queries`; "Resync now" records an audit event and asks
+Where it sits: reads through :mod:`engine.admin.queries`; "Resync now" records an audit event and asks
 for a reconcile through the unit of work, which hands the id to the sync engine's dispatcher only after
 the commit (house style §6). Organizers see and resync only the sessions they host; viewers only read.
 """
@@ -15,12 +15,12 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, NotFound, PermissionDenied, csrf_form, db_engine, require
-from admin_ui.room_names import names_for
-from admin_ui.sync_links import request_resync
+from admin_ui.services.room_names import names_for
+from admin_ui.services.sync import request_resync
 from admin_ui.templating import flash, redirect, render
-from engine.admin_queries import PROBLEMS, SessionDetail, list_sessions, record_audit, session_detail
-from engine.db import unit_of_work
-from engine.models import Role, SessionStatus
+from engine.admin.queries import PROBLEMS, SessionDetail, list_sessions, record_audit, session_detail
+from engine.store.models import Role, SessionStatus
+from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 

@@ -1,4 +1,4 @@
-"""``GoogleCalendar``: the :class:`~connectors.ports.CalendarPort` implemented with google-api-python-client.
+"""``GoogleCalendar``: the :class:`~connectors.ports.calendar.CalendarPort` implemented with google-api-python-client.
 
 Where it sits: ``connectors.google``. Built per acting identity by :class:`GoogleCalendarFactory` (the
 engine receives the factory by injection). Every call goes through :func:`connectors.google.classify.call`
@@ -25,7 +25,7 @@ from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
 from connectors.google.mapping import fields_body, insert_body, remote_event
 from connectors.google.transport import SingleShotHttp
-from connectors.ports import Actor, CheckResult, EventSpec, RemoteEvent, SendUpdates
+from connectors.ports.calendar import Actor, CheckResult, EventSpec, RemoteEvent, SendUpdates
 
 #: Observer of calls: ``(actor_key, method, outcome)``; outcome is ``ok`` or an error class.
 CallObserver = Callable[[str, str, str], None]

@@ -1,6 +1,6 @@
 """Calendar ACL writes (``acl.insert`` / ``acl.delete``), acting as a calendar's owner.
 
-Where it sits: ``connectors.google``; implements :class:`connectors.lifecycle_ports.CalendarSharingPort`
+Where it sits: ``connectors.google``; implements :class:`connectors.ports.lifecycle.CalendarSharingPort`
 for :mod:`engine.lifecycle.transfer`. Google's ``events.move`` needs the caller to have writer access to
 both calendars (reference §2.6), so before moving a leaving organizer's events the successor (as owner of
 the destination calendar) shares it with the organizer, and removes the rule afterwards. Rules are
@@ -19,7 +19,7 @@ from connectors.errors import PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
-from connectors.ports import Actor
+from connectors.ports.calendar import Actor
 
 
 class GoogleCalendarSharing:

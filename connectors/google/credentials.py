@@ -1,4 +1,4 @@
-"""Credentials for an :class:`~connectors.ports.Actor`: who Google sees acting, and how the token is minted.
+"""Credentials for an :class:`~connectors.ports.calendar.Actor`: who Google sees acting, and how the token is minted.
 
 Where it sits: ``connectors.google``, below :mod:`connectors.google.calendar`. The engine hands the
 connector a :class:`CredentialSource`; the connector asks it for credentials per actor. Credentials are
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from connectors.errors import AuthError
 from connectors.google.clients import GOOGLE_TOKEN_URI, service_account_credentials
-from connectors.ports import Actor
+from connectors.ports.calendar import Actor
 
 #: Calendar scope every Muster identity uses.
 CALENDAR_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/calendar",)

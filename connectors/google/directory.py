@@ -1,13 +1,13 @@
 """Rooms and availability from Google: Directory ``resources.calendars`` and Calendar ``freeBusy``.
 
-Where it sits: ``connectors.google``; implements :class:`connectors.delegation_ports.RoomDirectory` for
-:mod:`engine.rooms` (room choice, the admin UI's room picker, a series' per-date room answers). Built
+Where it sits: ``connectors.google``; implements :class:`connectors.ports.delegation.RoomDirectory` for
+:mod:`engine.delegation.rooms` (room choice, the admin UI's room picker, a series' per-date room answers). Built
 with the real ``google-api-python-client`` through :func:`connectors.google.clients.build_service`, so
 tests run it against the emulator and production against Google unchanged.
 
 A series' instances (:meth:`GoogleRoomDirectory.series_instances`) and a room swapped on one date
 (:meth:`GoogleRoomDirectory.set_instance_attendees`, a patch of the instance ``<eventId>_<stamp>``,
-which Google stores as an exception of the series) serve :mod:`engine.room_exceptions`.
+which Google stores as an exception of the series) serve :mod:`engine.delegation.room_exceptions`.
 
 Identity: Directory calls need an account allowed to read resources (the tenant's Directory admin,
 impersonated through domain-wide delegation, or that admin's OAuth connection); ``freeBusy`` runs as the
@@ -28,12 +28,12 @@ from typing import Any
 import google_auth_httplib2
 import httplib2
 
-from connectors.delegation_ports import Availability, SeriesInstance
 from connectors.errors import AuthError, PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
-from connectors.ports import Actor
+from connectors.ports.calendar import Actor
+from connectors.ports.delegation import Availability, SeriesInstance
 
 #: Directory's page size cap for resources.calendars.list.
 PAGE_SIZE = 500

@@ -22,7 +22,7 @@ from typing import Any
 from connectors.errors import AuthError, PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
-from connectors.lifecycle_ports import CALENDAR_APPLICATION_ID, DirectoryUser, TransferStatus
+from connectors.ports.lifecycle import CALENDAR_APPLICATION_ID, DirectoryUser, TransferStatus
 
 #: Scopes the lifecycle needs on the Directory admin's delegation.
 USER_SCOPES = ("https://www.googleapis.com/auth/admin.directory.user.readonly",)

@@ -1,7 +1,7 @@
-"""The Google implementation of :class:`connectors.delegation_ports.GoogleKit` (this module *is* the kit).
+"""The Google implementation of :class:`connectors.ports.delegation.GoogleKit` (this module *is* the kit).
 
 Where it sits: ``connectors.google``; the engine loads it by name through
-:func:`engine.google_kit.google_kit` and only sees the Protocol. It gathers the consent flow
+:func:`engine.runtime.google_kit.google_kit` and only sees the Protocol. It gathers the consent flow
 (:mod:`~connectors.google.oauth_flow`), the check's probes (:mod:`~connectors.google.probe`), room
 listing and free/busy (:mod:`~connectors.google.directory`), and builds the sync's credential source and
 calendar port factory for delegation mode: delegated actors through Muster's service account
@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.delegation_ports import CredentialSourceLike, OAuthLookup, RoomDirectory
 from connectors.errors import AuthError
 from connectors.google.calendar import GoogleCalendarFactory
 from connectors.google.clients import user_credentials
@@ -30,7 +29,8 @@ from connectors.google.credentials import (
 from connectors.google.directory import GoogleRoomDirectory
 from connectors.google.oauth_flow import authorization_url, exchange_code, primary_calendar_email
 from connectors.google.probe import calendar, meet_allowed, oauth_credentials, rooms, sa_credentials, token
-from connectors.ports import Actor, CalendarPortFactory
+from connectors.ports.calendar import Actor, CalendarPortFactory
+from connectors.ports.delegation import CredentialSourceLike, OAuthLookup, RoomDirectory
 
 __all__ = [
     "OAuthConnectionSource",

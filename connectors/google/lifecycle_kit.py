@@ -1,6 +1,6 @@
 """The organizer lifecycle's Google implementation: Directory users, Data Transfer and calendar sharing.
 
-Where it sits: ``connectors.google``; implements :class:`connectors.lifecycle_ports.LifecycleKit`. The
+Where it sits: ``connectors.google``; implements :class:`connectors.ports.lifecycle.LifecycleKit`. The
 engine loads it by module name (:func:`engine.lifecycle.google.lifecycle_kit`), like
 :mod:`connectors.google.kit`, so its import graph stays free of ``googleapiclient``. Directory and Data
 Transfer calls act as the tenant's Directory admin through domain-wide delegation (``sub`` = the admin);
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.delegation_ports import CredentialSourceLike
 from connectors.google.calendar_sharing import GoogleCalendarSharingFactory
 from connectors.google.clients import service_account_credentials
 from connectors.google.credentials import token_uri_for
@@ -22,8 +21,9 @@ from connectors.google.directory_users import (
     CalendarDataTransfers,
     DirectoryUsers,
 )
-from connectors.lifecycle_ports import CalendarSharingPort
-from connectors.ports import Actor
+from connectors.ports.calendar import Actor
+from connectors.ports.delegation import CredentialSourceLike
+from connectors.ports.lifecycle import CalendarSharingPort
 
 
 def _admin_credentials(info: dict[str, Any], admin_email: str, scopes: tuple[str, ...],

@@ -1,4 +1,4 @@
-"""Mapping between Muster's :class:`~connectors.ports.EventSpec` and Google Calendar's Event JSON.
+"""Mapping between Muster's :class:`~connectors.ports.calendar.EventSpec` and Google Calendar's Event JSON.
 
 Where it sits: ``connectors.google``, used only by :mod:`connectors.google.calendar`. This is the one
 place that converts UTC instants to the session's wall time (``start.dateTime`` with its offset plus
@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.errors import PermanentError
-from connectors.ports import Attendee, Conference, EventSpec, RemoteEvent
+from connectors.ports.calendar import Attendee, Conference, EventSpec, RemoteEvent
 
 MEET = "hangoutsMeet"
 
@@ -53,7 +53,7 @@ def _conference(conf: Conference) -> dict[str, Any] | None:
 
 
 def fields_body(spec: EventSpec, fields: Iterable[str]) -> dict[str, Any]:
-    """The Event JSON carrying only the named field groups (see ``connectors.ports.FIELDS``)."""
+    """The Event JSON carrying only the named field groups (see ``connectors.ports.calendar.FIELDS``)."""
     body: dict[str, Any] = {}
     for name in fields:
         if name == "summary":

@@ -1,6 +1,6 @@
 """Google's OAuth 2.0 authorization-code flow, as HTTP: the consent URL, the code exchange, "who is this".
 
-Where it sits: ``connectors.google``, called by :mod:`engine.oauth` (which signs the ``state``, checks
+Where it sits: ``connectors.google``, called by :mod:`engine.delegation.oauth` (which signs the ``state``, checks
 the person and stores the refresh token encrypted). Nothing here touches the database or keeps tokens.
 
 Endpoints: Google's are ``https://accounts.google.com/o/oauth2/v2/auth`` (consent page) and
@@ -21,8 +21,8 @@ import httpx
 from google.oauth2 import credentials as user_creds
 from googleapiclient.errors import HttpError
 
-from connectors.delegation_ports import OAuthExchangeError, OAuthUnavailable, TokenGrant
 from connectors.google.clients import GOOGLE_TOKEN_URI, build_service
+from connectors.ports.delegation import OAuthExchangeError, OAuthUnavailable, TokenGrant
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
 #: Seconds to wait for Google's token endpoint.

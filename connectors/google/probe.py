@@ -1,6 +1,6 @@
 """Single real calls that tell whether an identity works in Google: the steps of "Test connection".
 
-Where it sits: ``connectors.google``; :mod:`engine.check` runs these in order and turns each
+Where it sits: ``connectors.google``; :mod:`engine.admin.connection_check` runs these in order and turns each
 :class:`Probe` into a line with a fix. Every function makes real requests (token endpoint, Calendar,
 Directory) through google-auth and google-api-python-client, and never raises: failures come back as
 ``Probe(ok=False, code=…, detail=…)`` where ``code`` is Google's own (``unauthorized_client``,
@@ -22,8 +22,8 @@ import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
-from connectors.delegation_ports import Probe
 from connectors.google.clients import build_service, service_account_credentials, user_credentials
+from connectors.ports.delegation import Probe
 
 MEET = "hangoutsMeet"
 

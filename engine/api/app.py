@@ -4,8 +4,8 @@ Where it sits: :func:`create_api` is the API's composition root. The web composi
 (``admin_ui.web.create_web_app``) mounts or extends the app it returns; tests call it directly with an
 engine and a recording dispatcher. OpenAPI lives at ``/openapi.json``, the interactive docs at ``/docs``.
 
-Data flow of a write: route → :mod:`engine.ingest` (no commit) → ``UnitOfWork.commit()`` → the dispatcher
-(:func:`engine.db.set_dispatcher`, installed by the task layer; or the one given here) receives the
+Data flow of a write: route → :mod:`engine.ingest.sessions` (no commit) → ``UnitOfWork.commit()`` → the dispatcher
+(:func:`engine.store.unit_of_work.set_dispatcher`, installed by the task layer; or the one given here) receives the
 session ids → a reconcile of each session.
 """
 
@@ -18,8 +18,8 @@ from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
 from engine.api.routes import enrollments, health, people, sessions
-from engine.db import Dispatcher, get_engine
 from engine.settings import Settings
+from engine.store.unit_of_work import Dispatcher, get_engine
 
 DESCRIPTION = """\
 Muster keeps Google Calendar in step with a learning platform's live sessions. The platform writes

@@ -1,7 +1,8 @@
 """Request-scoped dependencies of the ingest REST API: the unit of work and the calling tenant.
 
 Where it sits: every route in :mod:`engine.api.routes` takes :data:`Uow` (one database session and one
-:class:`~engine.db.UnitOfWork` per request, closed afterwards; anything not committed is rolled back) and
+:class:`~engine.store.unit_of_work.UnitOfWork` per request, closed afterwards; anything not committed is rolled back)
+and
 :data:`Caller` (the tenant owning the ``Authorization: Bearer <key>`` key). A missing, malformed,
 unknown or revoked key is a 401 with ``WWW-Authenticate: Bearer``. Routes commit themselves, so a failed
 commit is answered inside the request, and the unit of work enqueues only after the commit succeeded.
@@ -26,11 +27,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
-from engine.db import Dispatcher, UnitOfWork
-from engine.db_types import utcnow
-from engine.models import ApiKey, Tenant
+from engine.ingest.tenants import tenant_for_key
 from engine.settings import Settings
-from engine.tenants import tenant_for_key
+from engine.store.models import ApiKey, Tenant
+from engine.store.types import utcnow
+from engine.store.unit_of_work import Dispatcher, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class ApiContext:
 
     settings: Settings
     engine: Engine
-    dispatcher: Dispatcher | None = None  #: None: the process-wide one from :func:`engine.db.set_dispatcher`
+    #: None: the process-wide one from :func:`engine.store.unit_of_work.set_dispatcher`
+    dispatcher: Dispatcher | None = None
 
 
 def context(request: Request) -> ApiContext:

@@ -4,7 +4,7 @@ Where it sits: :func:`install` is called by :func:`engine.api.app.create_api`. I
 
 * request validation errors into 422 ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` with
   messages a person can act on (pydantic's wording is rewritten per error type);
-* :class:`engine.ingest.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
+* :class:`engine.ingest.sessions.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
 * database trouble into 409 (a concurrent write; retry) or 503 (database unavailable; retry later).
 
 :class:`LastResort` is an ASGI middleware that catches anything else, logs it with an incident id and
@@ -29,7 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.ingest import IngestError
+from engine.ingest.sessions import IngestError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from engine.api.schemas import (
     SessionPublic,
     SyncPublic,
 )
-from engine.ingest import counts
-from engine.models import (
+from engine.ingest.sessions import counts
+from engine.store.models import (
     CalendarBinding,
     Enrollment,
     EnrollmentStatus,
@@ -75,7 +75,7 @@ def _sync(binding: CalendarBinding | None, session: LiveSession) -> SyncPublic:
 
 
 def _room_exceptions(binding: CalendarBinding) -> list[RoomExceptionPublic]:
-    """Per-date rooms of a series as stored by ``engine.room_exceptions`` (malformed entries skipped)."""
+    """Per-date rooms of a series as stored by ``engine.delegation.room_exceptions`` (malformed entries skipped)."""
     out = []
     for item in (binding.blocked_detail or {}).get("room_exceptions") or []:
         if isinstance(item, dict) and item.get("original_start"):

@@ -1,14 +1,14 @@
 """Request and response shapes of the ingest REST API, with every validation rule in one place.
 
 Where it sits: FastAPI validates request bodies against the ``*Create`` models here before a route runs,
-so :mod:`engine.ingest` only ever sees well-formed input; routes answer with the ``*Public`` models.
+so :mod:`engine.ingest.sessions` only ever sees well-formed input; routes answer with the ``*Public`` models.
 JSON field names are camelCase (``timeZone``, ``coHosts``, ``manualJoinLink``), as a learning platform
 sends them (see ``acme-catalog.json``); snake_case names are accepted too.
 
 Rules (each failure is a 422 naming the field, see :mod:`engine.api.errors`):
 
 * ``end`` after ``start``, both with a UTC offset, at most :data:`MAX_DURATION` apart; stored as UTC.
-* ``timeZone`` a known IANA zone; ``recurrence`` lines pass :mod:`engine.recurrence_syntax`.
+* ``timeZone`` a known IANA zone; ``recurrence`` lines pass :mod:`engine.domain.recurrence`.
 * emails look like ``local@domain.tld`` and are lower-cased; no one is both host and learner.
 * ``video`` is ``meet``, ``manual`` or ``none``; ``manual`` needs an ``https://`` ``manualJoinLink``.
 * hosts + enrolled learners (+1 when a room is wanted) stay within :data:`MAX_ATTENDEES`.
@@ -35,8 +35,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from engine.models import EnrollmentStatus, HostRole, SessionStatus, VideoChoice
-from engine.recurrence_syntax import RecurrenceSyntaxError, check_recurrence_line
+from engine.domain.recurrence import RecurrenceSyntaxError, check_recurrence_line
+from engine.store.models import EnrollmentStatus, HostRole, SessionStatus, VideoChoice
 
 #: Most attendees (hosts + enrolled learners + a wanted room) one session may have. Google stops
 #: propagating guests' responses past 200 guests and refuses much larger lists, and a platform session

@@ -2,8 +2,8 @@
 
 Where it sits: called by the REST API (``PUT/DELETE /v1/people/{email}/departure``), by the Directory
 scan and by the reconcile error hook (:mod:`engine.lifecycle.detect`). Each function changes
-:class:`~engine.models.Person` (and, for a suspended or deleted account, its
-:class:`~engine.models.GoogleConnection` rows), appends one audit event, and never commits: the caller's
+:class:`~engine.store.models.Person` (and, for a suspended or deleted account, its
+:class:`~engine.store.models.GoogleConnection` rows), appends one audit event, and never commits: the caller's
 unit of work does. Data functions are keyword-only (house style §10).
 
 Timing of a planned departure (see ``docs/organizer-lifecycle.md``): the transfer is *due* from
@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from engine.db_types import utcnow
 from engine.lifecycle.facts import find_person, norm_email
-from engine.models import AuditEvent, ConnectionStatus, GoogleConnection, Person, PersonStatus
+from engine.store.models import AuditEvent, ConnectionStatus, GoogleConnection, Person, PersonStatus
+from engine.store.types import utcnow
 
 #: A planned transfer runs this many days before the announced last day (the sweep is periodic).
 LEAD_DAYS = 1

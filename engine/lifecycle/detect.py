@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from connectors.errors import ConnectorError
-from connectors.lifecycle_ports import DirectoryUser, DirectoryUsersPort
+from connectors.ports.lifecycle import DirectoryUser, DirectoryUsersPort
 from engine.lifecycle.departure import mark_gone, mark_returned
 from engine.lifecycle.facts import find_person, norm_email
-from engine.models import Person, PersonStatus
+from engine.store.models import Person, PersonStatus
 
 #: Calendar's reason for a suspended user (or one whose Calendar service is off).
 NOT_A_CALENDAR_USER = "notACalendarUser"

@@ -1,6 +1,6 @@
 """Where transfer requests go once the request that caused them has committed.
 
-Where it sits: like :func:`engine.db.set_dispatcher` for reconciles. The REST API and the detection
+Where it sits: like :func:`engine.store.unit_of_work.set_dispatcher` for reconciles. The REST API and the detection
 paths call :func:`request_transfer` after their commit (or :func:`request_transfer_after_commit` from
 inside a transaction); the task layer installs a function that enqueues the ``transfer_person`` actor
 (``set_transfer_dispatcher``). With none installed, requests are only remembered in

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
-from engine.models import (
+from engine.store.models import (
     CalendarBinding,
     ConnectionKind,
     ConnectionStatus,

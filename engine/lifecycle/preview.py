@@ -22,7 +22,7 @@ from engine.lifecycle.facts import (
     session_contexts,
     successor_rules,
 )
-from engine.models import PersonStatus, Tenant
+from engine.store.models import PersonStatus, Tenant
 from policies.successor import Decision, Outcome, affected, choose_successor
 
 #: Transfer paths, in order of preference (see docs/organizer-lifecycle.md).

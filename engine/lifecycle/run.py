@@ -26,21 +26,21 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from connectors.errors import ConnectorError
-from connectors.lifecycle_ports import LifecycleKit
-from connectors.ports import Actor, CalendarPortFactory
-from engine.db import unit_of_work
+from connectors.ports.calendar import Actor, CalendarPortFactory
+from connectors.ports.lifecycle import LifecycleKit
 from engine.lifecycle.departure import transfer_due
 from engine.lifecycle.detect import ScanResult, scan_directory
 from engine.lifecycle.dispatch import pending, set_transfer_dispatcher
 from engine.lifecycle.facts import candidate_session_ids, session_contexts
 from engine.lifecycle.transfer import ActorFor, TransferReport, TransferServices, transfer_person
-from engine.models import IntegrationMode, Person, Tenant
 from engine.settings import Settings, read_service_account_key
+from engine.store.models import IntegrationMode, Person, Tenant
+from engine.store.unit_of_work import unit_of_work
 from policies.successor import GONE_STATES, affected
 
 log = logging.getLogger(__name__)
 
-#: The Google implementation of :class:`connectors.lifecycle_ports.LifecycleKit`.
+#: The Google implementation of :class:`connectors.ports.lifecycle.LifecycleKit`.
 KIT_MODULE = "connectors.google.lifecycle_kit"
 
 
@@ -58,7 +58,7 @@ class LifecycleWiring:
     actor_for: ActorFor
     reconcile: Callable[[uuid.UUID], Any]
     kit: LifecycleKit = field(default_factory=lifecycle_kit)
-    #: The process's lock (:mod:`engine.locks`): a person is transferred by one worker at a time.
+    #: The process's lock (:mod:`engine.runtime.locks`): a person is transferred by one worker at a time.
     lock: Any = None
     poll_interval_s: float = 0.5
     poll_timeout_s: float = 120.0
@@ -98,7 +98,7 @@ def build_wiring(
     **kw: Any,
 ) -> LifecycleWiring:
     """Wiring for delegation mode: "can Muster act as this person" comes from the delegation resolver."""
-    from engine.delegation import DelegationResolver
+    from engine.delegation.placement import DelegationResolver
 
     def actor_for(db: Session, tenant: Tenant, person: Person) -> tuple[Actor | None, str | None]:
         return DelegationResolver(db, settings=settings).actor_for(tenant, person)
@@ -169,14 +169,14 @@ def sweep(
 def wiring_from_settings(settings: Settings, engine: Engine | None = None, runtime: Any = None) -> LifecycleWiring:
     """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
     per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` (an
-    :class:`engine.runtime.Runtime`) is reused when given, so the lock is the worker's own."""
+    :class:`engine.runtime.wiring.Runtime`) is reused when given, so the lock is the worker's own."""
     import time
 
-    from engine.calendar_access import build_port_factory
-    from engine.db import get_engine
-    from engine.delegation import credential_source
-    from engine.delegation_hooks import DelegationHooks
-    from engine.runtime import build_runtime
+    from engine.delegation.hooks import DelegationHooks
+    from engine.delegation.placement import credential_source
+    from engine.runtime.calendar_access import build_port_factory
+    from engine.runtime.wiring import build_runtime
+    from engine.store.unit_of_work import get_engine
 
     db_engine = engine or (runtime.engine if runtime is not None else get_engine(settings))
     runtime = runtime or build_runtime(settings, engine=db_engine)
@@ -258,7 +258,8 @@ def run_requested(runtime: Any, tenant_id: uuid.UUID, person_id: uuid.UUID) -> T
 
 def install_dispatcher(runtime: Any) -> None:
     """Run requested transfers in a background thread of this process (for a process without the task
-    layer's ``transfer_person`` actor; the worker and the web app use :meth:`engine.tasks.Tasks.enqueue_transfer`).
+    layer's ``transfer_person`` actor; the worker and the web app use
+    :meth:`engine.runtime.actors.Tasks.enqueue_transfer`).
     The periodic pass remains the backstop if the process stops first."""
 
     def run_one(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from engine.lifecycle.facts import fallback_facts, session_contexts, successor_rules, upcoming_filter
-from engine.models import IntegrationMode, LiveSession, Person, Tenant
+from engine.store.models import IntegrationMode, LiveSession, Person, Tenant
 from policies.successor import GONE_STATES, Outcome, choose_successor
 
 

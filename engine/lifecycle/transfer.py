@@ -24,7 +24,7 @@ refused (or who can no longer act) goes through Data Transfer, then recreate. A 
 (5xx, rate limit, a transfer not finished) changes nothing: the session is ``deferred`` with a
 ``transfer_note`` and the next pass retries it.
 
-Each moved event is rebound through :func:`engine.actions.do_rebind_owner` (the binding's acting owner
+Each moved event is rebound through :func:`engine.sync.record.do_rebind_owner` (the binding's acting owner
 changes, event id kept) and then reconciled once, so the reconciler's own model converges anything left
 (the departing host added as a guest, a released room booked again) and the *next* reconcile makes no
 write. Sessions nobody can inherit stay as they are: their binding carries a ``transfer_note`` saying
@@ -49,12 +49,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from connectors.errors import AuthError, ConnectorError, RetriableError
-from connectors.lifecycle_ports import CalendarSharingPort, DataTransferPort, DirectoryUsersPort
-from connectors.ports import Actor, CalendarPortFactory
-from engine import actions
-from engine.db import unit_of_work
-from engine.identity import event_id as deterministic_event_id
-from engine.identity import owned_session
+from connectors.ports.calendar import Actor, CalendarPortFactory
+from connectors.ports.lifecycle import CalendarSharingPort, DataTransferPort, DirectoryUsersPort
+from engine.domain.event_ids import event_id as deterministic_event_id
+from engine.domain.event_ids import owned_session
 from engine.lifecycle.departure import transfer_due
 from engine.lifecycle.detect import on_identity_error
 from engine.lifecycle.facts import (
@@ -65,7 +63,9 @@ from engine.lifecycle.facts import (
     successor_rules,
 )
 from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE
-from engine.models import AuditEvent, Person, PersonStatus, Tenant
+from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
+from engine.store.unit_of_work import unit_of_work
+from engine.sync import record as actions
 from policies.successor import Decision, Outcome, TransferRules, affected, choose_successor
 
 log = logging.getLogger(__name__)

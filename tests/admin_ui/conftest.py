@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
-import engine.admin_accounts
+import engine.admin.accounts
 from admin_ui.web import create_web_app
 from engine.settings import Settings
 from tests.admin_ui.factories import FAST_HASHER, PASSWORD, World, build_world
@@ -31,8 +31,8 @@ def settings_for(url: str, **extra: object) -> Settings:
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sign-ins verify a cheap argon2 hash (test-only parameters); see test_accounts for the real ones."""
-    monkeypatch.setattr(engine.admin_accounts, "_hasher", FAST_HASHER)
-    monkeypatch.setattr(engine.admin_accounts, "_DUMMY_HASH", FAST_HASHER.hash("no-such-account"))
+    monkeypatch.setattr(engine.admin.accounts, "_hasher", FAST_HASHER)
+    monkeypatch.setattr(engine.admin.accounts, "_DUMMY_HASH", FAST_HASHER.hash("no-such-account"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from engine.models import (
+from engine.store.models import (
     AuditEvent,
     CalendarBinding,
     ConnectionKind,

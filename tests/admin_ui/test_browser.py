@@ -27,9 +27,9 @@ import pytest
 import uvicorn
 from sqlmodel import Session, SQLModel, select
 
-from engine.admin_accounts import hash_password
-from engine.db import make_engine
-from engine.models import (
+from engine.admin.accounts import hash_password
+from engine.settings import Settings
+from engine.store.models import (
     CalendarBinding,
     ConnectionKind,
     ConnectionStatus,
@@ -39,7 +39,7 @@ from engine.models import (
     SessionHost,
     Tenant,
 )
-from engine.settings import Settings
+from engine.store.unit_of_work import make_engine
 from tests.conftest import REPO_ROOT, SHARED_DATA
 from tests.services import services_required
 
@@ -394,7 +394,7 @@ def test_6_switch_mode_through_the_preview(stack: Stack, page: Any) -> None:
     from admin_ui.optional import engine_module
 
     if engine_module("mode_switch") is None:
-        pytest.skip("engine.mode_switch is not in this build yet: the preview scenario cannot run")
+        pytest.skip("engine.delegation.mode_switch is not in this build yet: the preview scenario cannot run")
     page.goto(stack.url + "/admin/integration")
     page.select_option("select[name=target_mode]", "vendor")
     page.click("#preview-switch")

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from engine.db import set_dispatcher
-from engine.models import AuditEvent, LiveSession, Person, Tenant
+from engine.store.models import AuditEvent, LiveSession, Person, Tenant
+from engine.store.unit_of_work import set_dispatcher
 from tests.admin_ui.conftest import csrf_of, post_login
 from tests.admin_ui.factories import World
 
@@ -196,15 +196,15 @@ def test_organizers_page_flags_revoked_connection(client_as: Callable[..., TestC
 
 
 def test_cli_set_password(world: World, engine_under_test: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.cli import cli
+    from engine.cli.main import cli
 
     monkeypatch.setattr(
-        "engine.commands.user.get_settings",
+        "engine.cli.user.get_settings",
         lambda: type(
             "S", (), {"database_url": engine_under_test.url.render_as_string(hide_password=False)}
         )(),
     )
-    monkeypatch.setattr("engine.commands.user.get_engine", lambda _s: engine_under_test)
+    monkeypatch.setattr("engine.cli.user.get_engine", lambda _s: engine_under_test)
     runner = CliRunner()
     short = runner.invoke(
         cli,
@@ -242,7 +242,7 @@ def test_cli_set_password(world: World, engine_under_test: Engine, monkeypatch: 
 def test_mode_switch_preview_then_apply(
     client_as: Callable[..., TestClient], world: World, engine_under_test: Engine, sent: list[uuid.UUID]
 ) -> None:
-    pytest.importorskip("engine.mode_switch", reason="the mode-switch module is not in this build")
+    pytest.importorskip("engine.delegation.mode_switch", reason="the mode-switch module is not in this build")
     client = client_as("admin")
     # Given a delegation-mode tenant, when the admin previews a switch to vendor mode
     preview = client.post(
@@ -289,7 +289,7 @@ def test_mode_switch_preview_then_apply(
 
 
 def test_mode_switch_of_another_tenant_is_refused(client_as: Callable[..., TestClient], world: World) -> None:
-    pytest.importorskip("engine.mode_switch", reason="the mode-switch module is not in this build")
+    pytest.importorskip("engine.delegation.mode_switch", reason="the mode-switch module is not in this build")
     acme = client_as("admin")
     outcome = acme.post(
         "/admin/integration/switch/preview", data={"target_mode": "vendor", "csrf_token": csrf_of(acme)}
@@ -321,7 +321,7 @@ def test_mode_switch_of_another_tenant_is_refused(client_as: Callable[..., TestC
 def test_organizer_without_google_in_delegation_mode_is_asked_to_connect(
     client_as: Callable[..., TestClient], world: World, engine_under_test: Engine
 ) -> None:
-    from engine.models import GoogleConnection
+    from engine.store.models import GoogleConnection
 
     with Session(engine_under_test) as db:
         for conn in db.exec(

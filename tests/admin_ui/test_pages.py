@@ -1,6 +1,6 @@
 """Page-level details: cookie flags, the health page's live metrics, list filters, flash and redirect rules.
 
-Where it sits: :mod:`admin_ui.web`, :mod:`admin_ui.sync_links` and the list views, through the real app.
+Where it sits: :mod:`admin_ui.web`, :mod:`admin_ui.services.sync` and the list views, through the real app.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from admin_ui.web import create_web_app
-from engine import metrics
-from engine.db_types import utcnow
-from engine.models import LiveSession
+from engine.runtime import metrics
+from engine.store.models import LiveSession
+from engine.store.types import utcnow
 from tests.admin_ui.conftest import post_login, settings_for, sign_in
 from tests.admin_ui.factories import World
 
@@ -50,8 +50,8 @@ def test_unsafe_next_is_ignored(client_as: Callable[..., TestClient], world: Wor
 def test_password_change_ends_other_sessions(
     client_as: Callable[..., TestClient], world: World, engine_under_test: Engine
 ) -> None:
-    from engine.admin_accounts import hash_password
-    from engine.models import Person
+    from engine.admin.accounts import hash_password
+    from engine.store.models import Person
 
     client = client_as("viewer")
     assert client.get("/admin/health").status_code == 200

@@ -1,4 +1,4 @@
-"""The admin UI's read-side data functions (:mod:`engine.admin_queries`) on SQLite and PostgreSQL.
+"""The admin UI's read-side data functions (:mod:`engine.admin.queries`) on SQLite and PostgreSQL.
 
 Where it sits: below the views; every function is called with one tenant's id and must never see the other.
 """
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from engine.admin_queries import (
+from engine.admin.queries import (
     PROBLEMS,
     health_counts,
     list_audit,

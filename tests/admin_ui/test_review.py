@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from engine.models import Person, Tenant
+from engine.store.models import Person, Tenant
 from tests.admin_ui.conftest import csrf_of
 from tests.admin_ui.factories import World
 
@@ -76,7 +76,7 @@ def test_sign_in_needs_the_form_token(client_as: Callable[..., TestClient], worl
 
 
 def test_oauth_callback_started_by_someone_else_is_refused(client_as: Callable[..., TestClient], world: World) -> None:
-    from engine.oauth import _serializer
+    from engine.delegation.oauth import _serializer
 
     client = client_as("admin")
     settings = client.app.state.settings  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
 """Room names and a series' per-date rooms on the session pages.
 
-Where it sits: :mod:`admin_ui.views.sessions` + :mod:`admin_ui.room_names` through the real app. The
+Where it sits: :mod:`admin_ui.views.sessions` + :mod:`admin_ui.services.room_names` through the real app. The
 binding's stored room name wins over the Directory (no Directory is reachable here, so a name on the
 page can only come from the binding); per-date rooms come from ``blocked_detail["room_exceptions"]``.
 """
@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from admin_ui import room_names
-from engine.models import CalendarBinding
+from admin_ui.services import room_names
+from engine.store.models import CalendarBinding
 from tests.admin_ui.factories import World
 
 SERIES_ROOM = "c_series@resource.calendar.google.com"

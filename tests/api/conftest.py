@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from engine.api.app import create_api
-from engine.db import unit_of_work
+from engine.ingest.tenants import create_tenant, issue_api_key
 from engine.settings import load_settings
-from engine.tenants import create_tenant, issue_api_key
+from engine.store.unit_of_work import unit_of_work
 
 
 class AsgiClient:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from engine.api.app import create_api
 from engine.api.deps import LAST_USED_RESOLUTION, touch_last_used
-from engine.tenants import tenant_for_key
+from engine.ingest.tenants import tenant_for_key
 from tests.api.conftest import Api, AsgiClient, session_body
 from tests.api.test_sessions import row_counts
 

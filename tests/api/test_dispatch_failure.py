@@ -3,7 +3,7 @@ and the periodic sweep picks the session up.
 
 Where it sits: API tests (``tests/api/conftest.py`` fixtures; SQLite and PostgreSQL). The after-commit
 dispatcher is either one that raises redis's ``ConnectionError`` or the real task layer
-(:class:`engine.tasks.Tasks`) on a Redis URL whose port nothing listens on.
+(:class:`engine.runtime.actors.Tasks`) on a Redis URL whose port nothing listens on.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import pytest
 import redis
 from sqlmodel import Session, select
 
-from engine.broker import build_broker
-from engine.models import CalendarBinding, LiveSession, SyncStatus
-from engine.runtime import build_runtime
-from engine.sweep import sweep
-from engine.tasks import declare
+from engine.runtime.actors import declare
+from engine.runtime.broker import build_broker
+from engine.runtime.wiring import build_runtime
+from engine.store.models import CalendarBinding, LiveSession, SyncStatus
+from engine.sync.sweep import sweep
 from tests.api.conftest import Api, session_body
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from engine.lifecycle import dispatch
-from engine.models import (
+from engine.store.models import (
     AuditEvent,
     ConnectionStatus,
     GoogleConnection,

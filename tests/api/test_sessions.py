@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
-from engine.models import AuditEvent, CalendarBinding, Enrollment, LiveSession, Person, SessionHost
+from engine.store.models import AuditEvent, CalendarBinding, Enrollment, LiveSession, Person, SessionHost
 from tests.api.conftest import Api, session_body
 
 

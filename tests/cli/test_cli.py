@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from engine.api.app import create_api
-from engine.cli import main
+from engine.cli.main import main
 from engine.settings import get_settings, load_settings
 from tests.api.conftest import AsgiClient, session_body
 
@@ -25,7 +25,7 @@ def muster(
     full_env.update(env or {})
     script = Path(sys.executable).parent / "muster"
     command = (
-        [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli import main; main()"]
+        [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli.main import main; main()"]
     )
     return subprocess.run(
         [*command, *args],
@@ -148,7 +148,7 @@ def test_config_error_in_process_exits_2(
 def test_worker_and_reconcile_entry_points(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sqlmodel import SQLModel
 
-    from engine.db import get_engine
+    from engine.store.unit_of_work import get_engine
 
     SQLModel.metadata.create_all(get_engine(get_settings()))
     code, out, err = run_main(capsys, "reconcile", "--all")

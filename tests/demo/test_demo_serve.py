@@ -42,7 +42,7 @@ def test_demo_serves_what_it_prints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
     env["PYTHONUNBUFFERED"] = "1"
-    args = [sys.executable, "-c", "from engine.cli import main; main()", "demo", "--port", str(port),
+    args = [sys.executable, "-c", "from engine.cli.main import main; main()", "demo", "--port", str(port),
             "--emulator-port", "0", "--var-dir", str(tmp_path / "demo")]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=tmp_path, preexec_fn=_default_sigint)

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from admin_ui.auth import CurrentUser
 from admin_ui.web import create_web_app
-from engine import demo
+from engine.demo import main as demo
 from engine.settings import load_settings
 from tests.conftest import SHARED_DATA
 
@@ -32,7 +32,7 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
     args = [
         sys.executable,
         "-c",
-        "from engine.cli import main; main()",
+        "from engine.cli.main import main; main()",
         "demo",
         "--exit-after-seed",
         "--emulator-port",

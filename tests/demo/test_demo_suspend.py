@@ -16,7 +16,7 @@ def test_demo_suspend_transfers_the_organizers_sessions(tmp_path: Path) -> None:
     args = [
         sys.executable,
         "-c",
-        "from engine.cli import main; main()",
+        "from engine.cli.main import main; main()",
         "demo",
         "--exit-after-seed",
         "--emulator-port",

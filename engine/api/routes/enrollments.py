@@ -1,7 +1,7 @@
 """Enrollment routes of the ingest REST API: one learner at a time, or many at once.
 
 Where it sits: beside :mod:`engine.api.routes.sessions`, with the same steps (validate, write through
-:mod:`engine.ingest`, enqueue the session when something changed, commit). Semantics:
+:mod:`engine.ingest.sessions`, enqueue the session when something changed, commit). Semantics:
 
 * ``PUT /v1/sessions/{id}/enrollments/{email}``: enroll or waitlist one learner (body optional;
   default ``enrolled``). Idempotent. 201 when the learner was not listed before.
@@ -22,7 +22,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import AfterValidator
 
-from engine import ingest
 from engine.api.deps import Caller, Uow
 from engine.api.read import list_enrollments
 from engine.api.routes.sessions import ExternalId
@@ -34,7 +33,8 @@ from engine.api.schemas import (
     EnrollmentPublic,
     normalize_email,
 )
-from engine.models import LiveSession
+from engine.ingest import sessions as ingest
+from engine.store.models import LiveSession
 
 router = APIRouter(prefix="/v1/sessions/{external_id}/enrollments", tags=["enrollments"])
 

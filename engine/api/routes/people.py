@@ -22,10 +22,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import AfterValidator
 
-from engine import ingest
 from engine.api.deps import Caller, Uow
 from engine.api.schemas import ApiModel, normalize_email
-from engine.db_types import utcnow
+from engine.ingest import sessions as ingest
 from engine.lifecycle import dispatch
 from engine.lifecycle.departure import (
     DepartureError,
@@ -36,6 +35,7 @@ from engine.lifecycle.departure import (
 )
 from engine.lifecycle.preview import transfer_preview
 from engine.lifecycle.spof import spof_report
+from engine.store.types import utcnow
 
 router = APIRouter(tags=["organizer lifecycle"])
 

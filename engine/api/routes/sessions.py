@@ -1,6 +1,6 @@
 """Session routes of the ingest REST API: upsert, read, list, cancel/reopen, remove.
 
-Where it sits: below :func:`engine.api.app.create_api`, above :mod:`engine.ingest` (writes) and
+Where it sits: below :func:`engine.api.app.create_api`, above :mod:`engine.ingest.sessions` (writes) and
 :mod:`engine.api.read` (reads). Every write route follows the same four steps: validate (FastAPI, with
 :mod:`engine.api.schemas`), write through the data functions, ``uow.enqueue_session`` when something
 changed, ``uow.commit()`` (the id goes to the sync engine only after the commit succeeded).
@@ -12,11 +12,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from engine import ingest
 from engine.api.deps import Caller, Uow
 from engine.api.read import list_sessions, to_public
 from engine.api.schemas import SessionCreate, SessionList, SessionPublic, StatusUpdate
-from engine.models import LiveSession, SessionStatus, SyncStatus
+from engine.ingest import sessions as ingest
+from engine.store.models import LiveSession, SessionStatus, SyncStatus
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 

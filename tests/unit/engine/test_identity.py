@@ -7,8 +7,8 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from connectors.ports import Attendee, EventSpec
-from engine.identity import essence_hash, event_id, is_owned, marker, owned_session
+from connectors.ports.calendar import Attendee, EventSpec
+from engine.domain.event_ids import essence_hash, event_id, is_owned, marker, owned_session
 
 T, S = uuid.uuid4(), uuid.uuid4()
 

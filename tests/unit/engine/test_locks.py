@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine import locks, ratelimit
+from engine.runtime import locks, ratelimit
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.ports import Conference, EventSpec, RemoteEvent
-from engine import meet
+from connectors.ports.calendar import Conference, EventSpec, RemoteEvent
+from engine.domain import meet
 
 T = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 

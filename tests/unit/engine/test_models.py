@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, select
 
 from engine import crypto
-from engine.models import LiveSession, Person, Tenant
+from engine.store.models import LiveSession, Person, Tenant
 
 
 def _tenant(db: Session, slug: str = "acme") -> Tenant:

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from engine.models import Person, Tenant
-from engine.oauth import ADMIN_SCOPES, ORGANIZER_SCOPES, OAuthError, read_state, start_url
+from engine.delegation.oauth import ADMIN_SCOPES, ORGANIZER_SCOPES, OAuthError, read_state, start_url
 from engine.settings import load_settings
+from engine.store.models import Person, Tenant
 
 
 def _settings(tmp_path: Path, **extra: str):  # type: ignore[no-untyped-def]

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.ports import Actor, Attendee, EventSpec, RemoteEvent
-from engine.desired import DesiredEvent
-from engine.identity import essence_hash, event_id, marker
-from engine.plan import (
+from connectors.ports.calendar import Actor, Attendee, EventSpec, RemoteEvent
+from engine.domain.desired import DesiredEvent
+from engine.domain.event_ids import essence_hash, event_id, marker
+from engine.domain.plan import (
     CreateEvent,
     DeleteEvent,
     MoveEvent,

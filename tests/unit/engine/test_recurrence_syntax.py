@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.recurrence_syntax import RecurrenceSyntaxError, check_recurrence_line
+from engine.domain.recurrence import RecurrenceSyntaxError, check_recurrence_line
 
 
 @pytest.mark.parametrize(

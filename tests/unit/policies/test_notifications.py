@@ -71,7 +71,7 @@ def test_privacy_defaults_hidden_and_validates() -> None:
 
 def test_policy_knows_exactly_the_connector_field_groups() -> None:
     # policies may not import connectors (import-linter), so the field names are mirrored; keep them equal.
-    from connectors.ports import FIELDS
+    from connectors.ports.calendar import FIELDS
     from policies.notifications import KNOWN_FIELDS
 
     assert frozenset(FIELDS) == KNOWN_FIELDS

@@ -1,0 +1,200 @@
+"""The calendar port: the small surface the engine needs from any calendar provider, plus its value types.
+
+Where it sits: ``connectors`` (bottom layer). The engine builds :class:`EventSpec` values (what an event
+should say) and reads :class:`RemoteEvent` values (what the provider holds); a connector such as
+:class:`connectors.google.calendar.GoogleCalendar` maps them to and from the provider's wire format.
+Value types live here, not in the engine, so connectors can map them without importing the engine
+(layers: engine → connectors).
+
+Stable interface (other modules build on it; extend only by adding optional fields):
+
+* :class:`Actor` - the Google identity a call acts as (vendor owner, delegated user, OAuth user).
+* :class:`Attendee`, :class:`Conference`, :class:`EventSpec` - the fields Muster owns on an event.
+* :class:`RemoteEvent` - an event as read back (spec parsed from the wire, status, marker, etag ...).
+* :data:`FIELDS` - names of patchable field groups; ``PatchEvent.fields`` and ``CalendarPort.patch``
+  use them.
+* :class:`CalendarPort` - ``get``, ``list_owned``, ``insert``, ``patch``, ``delete``, ``move``, ``check``.
+* :data:`CalendarPortFactory` - ``Actor -> CalendarPort`` (one port per acting identity).
+
+Every datetime is aware UTC; ``EventSpec.time_zone`` is applied only by the connector's mapping.
+Errors are the classes of :mod:`connectors.errors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+#: Google's ``sendUpdates`` values.
+SendUpdates = Literal["all", "externalOnly", "none"]
+
+#: How an identity is obtained. ``vendor``: Muster's service account delegated to a vendor-owned calendar
+#: user. ``delegated``: the service account delegated (domain-wide) to a customer user. ``oauth``: the
+#: user's own consent (refresh token on a :class:`~engine.store.models.GoogleConnection`).
+ActorKind = Literal["vendor", "delegated", "oauth"]
+
+#: Field groups a patch can carry. ``time`` = start + end + time zone; ``guests`` = the guest
+#: permission flags; ``marker`` = the private extended properties; ``status`` = confirmed/cancelled.
+FIELDS: tuple[str, ...] = (
+    "summary",
+    "description",
+    "location",
+    "time",
+    "recurrence",
+    "attendees",
+    "guests",
+    "conference",
+    "marker",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who Google sees acting. ``email`` is the calendar user (the ``sub`` of a delegated token)."""
+
+    kind: ActorKind
+    email: str
+    tenant_id: uuid.UUID | None = None
+    #: The :class:`~engine.store.models.GoogleConnection` behind an ``oauth`` / ``delegated`` actor.
+    connection_id: uuid.UUID | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity key for quotas, metrics and health (lower-cased email)."""
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str  #: lower-cased
+    display_name: str | None = None
+    optional: bool = False
+    resource: bool = False  #: a room (delegation mode)
+
+
+@dataclass(frozen=True)
+class Conference:
+    """The video wish. ``manual`` links travel in location/description; ``meet`` asks Google for a link."""
+
+    kind: Literal["none", "manual", "meet"] = "none"
+    link: str | None = None  #: the manual join link, or the Meet link once Google made one
+    request_id: str | None = None  #: Meet ``createRequest.requestId`` (deterministic per event)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The fields Muster owns on an event. Two equal specs mean "no write needed".
+
+    ``attendees`` is sorted by email; ``recurrence`` holds RRULE/EXDATE lines; ``start``/``end`` are
+    aware UTC instants and ``time_zone`` the IANA zone the event is held in (a recurring event keeps its
+    local wall time in that zone across clock changes because Google expands it in that zone).
+    ``private`` is the ownership marker (extended properties, private to the organizer's copy).
+    """
+
+    summary: str
+    description: str
+    location: str | None
+    start: datetime
+    end: datetime
+    time_zone: str
+    recurrence: tuple[str, ...] = ()
+    attendees: tuple[Attendee, ...] = ()
+    guests_can_invite_others: bool = False
+    guests_can_modify: bool = False
+    guests_can_see_other_guests: bool = False
+    conference: Conference = field(default_factory=Conference)
+    private: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def private_map(self) -> dict[str, str]:
+        return dict(self.private)
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    """An event as the provider holds it. ``spec`` is parsed back into Muster's terms.
+
+    ``status`` is ``confirmed``/``tentative``/``cancelled`` (a cancelled tombstone keeps its id and,
+    on the organizer's calendar, its details). ``responses`` maps attendee email → responseStatus.
+    """
+
+    calendar_id: str
+    event_id: str
+    status: str
+    spec: EventSpec
+    etag: str | None = None
+    organizer_email: str | None = None
+    html_link: str | None = None
+    conference_status: str | None = None  #: Meet createRequest status: pending | success | failure
+    responses: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def private(self) -> dict[str, str]:
+        return self.spec.private_map
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Answer of the admin "Test connection" button."""
+
+    ok: bool
+    message: str
+
+
+class CalendarPort(Protocol):
+    """A calendar provider acting as one :class:`Actor`. Implementations raise :mod:`connectors.errors`."""
+
+    actor: Actor
+
+    def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:
+        """The event (cancelled tombstones included), or ``None`` when it never existed here."""
+        ...
+
+    def list_owned(self, calendar_id: str, marker: Mapping[str, str]) -> list[RemoteEvent]:
+        """All events (deleted included) whose private properties contain every ``marker`` pair."""
+        ...
+
+    def insert(
+        self, calendar_id: str, event_id: str, spec: EventSpec, *, send_updates: SendUpdates
+    ) -> RemoteEvent:
+        """Create with the client-chosen id; raises ``AlreadyExistsError`` when the id is taken."""
+        ...
+
+    def patch(
+        self,
+        calendar_id: str,
+        event_id: str,
+        spec: EventSpec,
+        fields: frozenset[str],
+        *,
+        send_updates: SendUpdates,
+        status: str | None = None,
+    ) -> RemoteEvent:
+        """Write only ``fields`` (names from :data:`FIELDS`) of ``spec``; ``status`` restores a tombstone."""
+        ...
+
+    def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:
+        """Delete (Google keeps a cancelled tombstone). Already gone counts as done."""
+        ...
+
+    def move(
+        self, calendar_id: str, event_id: str, destination: str, *, send_updates: SendUpdates
+    ) -> RemoteEvent:
+        """Change the organizer by moving the event to ``destination`` (same id)."""
+        ...
+
+    def check(self) -> CheckResult:
+        """Can this actor read and write its calendar? Never raises."""
+        ...
+
+
+#: Builds the port for an actor (credentials, HTTP client). Engine code receives one by injection.
+CalendarPortFactory = Callable[[Actor], CalendarPort]

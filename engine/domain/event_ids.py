@@ -1,0 +1,91 @@
+"""Deterministic Google event ids and Muster's ownership marker.
+
+Where it sits: used by :mod:`engine.domain.desired` (to name and stamp the event a session should have) and by
+:mod:`engine.domain.plan` (to recognise events Muster owns). Pure, no I/O.
+
+* :func:`event_id` - base32hex (``[0-9a-v]``) of SHA-256 over (tenant, session, calendar). A retried
+  insert whose first answer was lost meets Google's 409 ``duplicate`` instead of creating a twin.
+* :func:`marker` - the private extended properties every Muster event carries: owner, tenant, session
+  and the essence hash of what was written. Muster only ever touches events that carry it.
+* :func:`essence_hash` - SHA-256 of the canonical form of an :class:`~connectors.ports.calendar.EventSpec`
+  (marker excluded), so equal hashes mean "Google already says this".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from connectors.ports.calendar import EventSpec
+
+#: Private extended-property keys of the ownership marker.
+OWNER_KEY = "musterOwner"
+OWNER_VALUE = "muster"
+TENANT_KEY = "musterTenant"
+SESSION_KEY = "musterSession"
+ESSENCE_KEY = "musterEssence"
+
+#: Version of the id derivation; changing it would orphan every existing event.
+_ID_NAMESPACE = b"muster/event-id/v1"
+
+
+def event_id(tenant_id: uuid.UUID, session_id: uuid.UUID, calendar_id: str) -> str:
+    """The Google event id of a session's event on ``calendar_id`` (52 chars of ``[0-9a-v]``)."""
+    digest = hashlib.sha256(
+        b"\x00".join([_ID_NAMESPACE, tenant_id.bytes, session_id.bytes, calendar_id.lower().encode()])
+    ).digest()
+    return base64.b32hexencode(digest).decode("ascii").rstrip("=").lower()
+
+
+def marker(tenant_id: uuid.UUID, session_id: uuid.UUID, essence: str) -> tuple[tuple[str, str], ...]:
+    """The private extended properties stamped on every Muster event (sorted pairs)."""
+    return (
+        (ESSENCE_KEY, essence),
+        (OWNER_KEY, OWNER_VALUE),
+        (SESSION_KEY, str(session_id)),
+        (TENANT_KEY, str(tenant_id)),
+    )
+
+
+def tenant_filter(tenant_id: uuid.UUID) -> dict[str, str]:
+    """The ``privateExtendedProperty`` filter that lists a tenant's Muster events."""
+    return {OWNER_KEY: OWNER_VALUE, TENANT_KEY: str(tenant_id)}
+
+
+def is_owned(private: Mapping[str, str]) -> bool:
+    """True when the properties carry Muster's marker."""
+    return private.get(OWNER_KEY) == OWNER_VALUE and SESSION_KEY in private and TENANT_KEY in private
+
+
+def owned_session(private: Mapping[str, str]) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """``(tenant_id, session_id)`` from a marker, or ``None`` when the event is not Muster's."""
+    if not is_owned(private):
+        return None
+    try:
+        return uuid.UUID(private[TENANT_KEY]), uuid.UUID(private[SESSION_KEY])
+    except ValueError:
+        return None
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def essence_hash(spec: EventSpec) -> str:
+    """SHA-256 hex of the spec's owned fields (the marker itself excluded)."""
+    data = asdict(spec)
+    data.pop("private", None)
+    text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,183 @@
+"""Dramatiq actors of the sync engine, bound explicitly to one broker, and the after-commit dispatcher.
+
+Where it sits: :func:`declare` is called by :mod:`engine.runtime.worker` with the broker from
+:func:`engine.runtime.broker.build_broker` and the :class:`~engine.runtime.wiring.Runtime`; the returned
+:class:`Tasks` is installed as the unit of work's dispatcher (:func:`engine.store.unit_of_work.set_dispatcher`), so
+committed session ids become ``reconcile_session`` messages.
+
+* Payload: the session id only (house style §1). The actor reads everything else.
+* Coalescing: :meth:`Tasks.enqueue` sends a message delayed by ``settings.debounce_ms`` only if none is
+  already scheduled for the session (the debouncer's marker); the actor clears the marker before it
+  reads the database, so a burst of 100 enrollments becomes one or two reconciles.
+* One reconcile per session at a time: the actor takes the per-session lock; if another worker holds
+  it, the message is re-sent with a delay (no spinning, no retry counted).
+* Retries: a ``RetriableError`` becomes ``dramatiq.Retry`` (exponential backoff with jitter between
+  ``retry_min_backoff_ms`` and ``retry_max_backoff_ms``, or Google's hint); permanent and auth errors are
+  recorded by the reconciler and not retried. Quota pacing re-sends with the limiter's delay.
+* ``transfer_person`` (organizer lifecycle): payload ``(tenant_id, person_id)``; sent after commit through
+  :func:`engine.lifecycle.dispatch.request_transfer` (an announced departure, a suspension seen by a
+  reconcile, a fallback owner connecting), coalesced per person like reconciles, one worker per person at
+  a time (:func:`engine.lifecycle.run.run_requested`). Idempotent: a transfer with nothing due does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+
+from connectors.errors import RetriableError
+from engine.runtime import metrics
+from engine.runtime.wiring import Runtime
+from engine.store.unit_of_work import log_dispatch_failure
+
+log = logging.getLogger(__name__)
+
+QUEUE = "muster-sync"
+#: How long a "reconcile scheduled" marker lives if its message is lost (the sweep repairs the rest).
+PENDING_TTL_S = 300.0
+#: Delay before retrying a session whose lock another worker holds.
+LOCK_BUSY_DELAY_MS = 1_000
+#: Delay before looking again at a person another worker is transferring.
+TRANSFER_BUSY_DELAY_MS = 5_000
+#: Retries of one message before it is dropped (the periodic sweep picks the session up again).
+MAX_RETRIES = 20
+
+
+@dataclass
+class Tasks:
+    runtime: Runtime
+    broker: dramatiq.Broker
+    reconcile_session: Any  # dramatiq.Actor (untyped library)
+    transfer_person: Any = None  # dramatiq.Actor: the organizer lifecycle's requested transfers
+
+    def enqueue(self, session_id: uuid.UUID | str, *, delay_ms: int | None = None, coalesce: bool = True) -> bool:
+        """Schedule a reconcile; returns False when one is already scheduled (merged into it)."""
+        key = str(session_id)
+        delay = self.runtime.settings.debounce_ms if delay_ms is None else delay_ms
+        if coalesce and not self.runtime.debouncer.claim(key, PENDING_TTL_S + delay / 1000):
+            metrics.incr("enqueue.coalesced")
+            return False
+        try:
+            self.reconcile_session.send_with_options(args=(key,), delay=delay or None)
+        except Exception:
+            if coalesce:  # nothing is scheduled after all: let the next change (or the sweep) try again
+                self.runtime.debouncer.clear(key)
+            raise
+        metrics.incr("enqueue.sent")
+        return True
+
+    def enqueue_transfer(self, tenant_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+        """Schedule one person's transfer (the lifecycle's dispatcher); False when one is already queued."""
+        key = transfer_key(tenant_id, person_id)
+        if not self.runtime.debouncer.claim(key, PENDING_TTL_S):
+            metrics.incr("enqueue.transfer_coalesced")
+            return False
+        try:
+            self.transfer_person.send(str(tenant_id), str(person_id))
+        except Exception:
+            self.runtime.debouncer.clear(key)
+            raise
+        metrics.incr("enqueue.transfer_sent")
+        return True
+
+    def dispatch(self, ids: Iterable[uuid.UUID]) -> None:
+        """The after-commit dispatcher (:data:`engine.store.unit_of_work.Dispatcher`).
+
+        Tries every id; those the broker refused (Redis down) are logged as one warning line, without a
+        traceback, and left to the periodic sweep. Never raises: the caller's data is already committed.
+        """
+        pending = list(ids)
+        failed: list[uuid.UUID] = []
+        error: Exception | None = None
+        for index, sid in enumerate(pending):
+            try:
+                self.enqueue(sid)
+            except (redis.ConnectionError, redis.TimeoutError, dramatiq.errors.BrokerConnectionError) as exc:
+                # Redis is down: the rest would fail the same way, after the same timeout each
+                failed.extend(pending[index:])
+                error = error or exc
+                break
+            except Exception as exc:
+                failed.append(sid)
+                error = error or exc
+        if error is not None:
+            log_dispatch_failure(failed, error)
+
+    def queue_depth(self) -> int:
+        """Messages waiting (ready + delayed) on the sync queue."""
+        try:
+            stats = getattr(self.broker, "queues", None)
+            if isinstance(stats, dict) and QUEUE in stats:  # StubBroker: ready + delayed queues
+                return sum(int(q.qsize()) for name, q in stats.items() if name in (QUEUE, f"{QUEUE}.DQ"))
+            client = getattr(self.broker, "client", None)
+            if client is not None:
+                ns = self.runtime.settings.redis_namespace
+                return int(client.llen(f"{ns}:{QUEUE}")) + int(client.llen(f"{ns}:{QUEUE}.DQ"))
+        except Exception:
+            return -1
+        return 0
+
+
+def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
+    """The debouncer's key of a scheduled transfer (distinct from session ids)."""
+    return f"transfer-queued:{tenant_id}:{person_id}"
+
+
+def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
+    """Bind the actors to ``broker`` (explicitly; never dramatiq's global default)."""
+    settings = runtime.settings
+    holder: dict[str, Any] = {}
+
+    def reconcile_session(session_id: str) -> None:
+        actor = holder["actor"]
+        runtime.debouncer.clear(session_id)
+        token = runtime.lock.acquire(session_id, settings.lock_ttl_s)
+        if token is None:
+            metrics.record_reconcile("lock_busy")
+            actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
+            return
+        try:
+            result = runtime.reconciler.reconcile(uuid.UUID(session_id))
+        except RetriableError as exc:
+            delay = int(exc.delay * 1000) if exc.delay else None
+            raise dramatiq.Retry(str(exc), delay=delay) from exc
+        finally:
+            runtime.lock.release(session_id, token)
+        if result.requeue_after is not None:
+            actor.send_with_options(args=(session_id,), delay=max(1, int(result.requeue_after.total_seconds() * 1000)))
+
+    actor = dramatiq.actor(
+        broker=broker,
+        actor_name="reconcile_session",
+        queue_name=QUEUE,
+        max_retries=MAX_RETRIES,
+        min_backoff=settings.retry_min_backoff_ms,
+        max_backoff=settings.retry_max_backoff_ms,
+        time_limit=10 * 60 * 1000,
+    )(reconcile_session)
+    holder["actor"] = actor
+
+    def transfer_person(tenant_id: str, person_id: str) -> None:
+        from engine.lifecycle.run import run_requested  # lifecycle wiring is built on first use
+
+        runtime.debouncer.clear(transfer_key(tenant_id, person_id))
+        if run_requested(runtime, uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
+            # Another worker is transferring this person; look again once it is done.
+            holder["transfer"].send_with_options(args=(tenant_id, person_id), delay=TRANSFER_BUSY_DELAY_MS)
+
+    holder["transfer"] = dramatiq.actor(
+        broker=broker,
+        actor_name="transfer_person",
+        queue_name=QUEUE,
+        max_retries=3,  # the periodic lifecycle pass is the backstop
+        min_backoff=settings.retry_min_backoff_ms,
+        max_backoff=settings.retry_max_backoff_ms,
+        time_limit=30 * 60 * 1000,
+    )(transfer_person)
+    return Tasks(runtime=runtime, broker=broker, reconcile_session=actor, transfer_person=holder["transfer"])

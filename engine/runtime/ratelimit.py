@@ -1,0 +1,177 @@
+"""Quota pacing: keep Muster under Google's per-minute quotas, per acting identity and per project.
+
+Where it sits: :mod:`engine.runtime.calendar_access` wraps every calendar port in :class:`RateLimitedCalendar`,
+which asks the :class:`RateLimiter` for a slot before each Google call. A short wait is slept inline (the
+backlog then drains at the quota's pace instead of bouncing off 403 ``userRateLimitExceeded``); a long
+wait raises :class:`Throttled`, which the task layer turns into a delayed re-enqueue (it does not count
+as a failed attempt).
+
+Algorithm: GCRA (generic cell rate algorithm) per bucket: one slot every ``60 / rate`` seconds with a
+small burst. In Redis (shared by every worker process; Redis' own clock) or in memory (embedded).
+Rates are set below the quota by the burst, so no sliding minute ever sees more than the quota.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from connectors.errors import RetriableError
+from connectors.ports.calendar import Actor, CalendarPort, CheckResult, EventSpec, RemoteEvent, SendUpdates
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tau then return tostring(tat - now - tau) end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil((tat + interval - now + 1) * 1000))
+return '0'
+"""
+
+#: Longest wait slept inside a worker thread; longer waits are re-enqueued with a delay.
+MAX_INLINE_WAIT_S = 3.0
+
+
+class Throttled(RetriableError):
+    """No quota slot for a while; re-enqueue after ``delay`` seconds (not a failed attempt)."""
+
+    error_class = "throttled"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    per_minute: int
+    burst: int = 5
+
+    @property
+    def interval(self) -> float:
+        rate = max(1, self.per_minute - self.burst)
+        return 60.0 / rate
+
+    @property
+    def tau(self) -> float:
+        return self.interval * max(0, self.burst - 1)
+
+
+class RateLimiter(Protocol):
+    def try_acquire(self, bucket: Bucket) -> float:
+        """0.0 when a slot was taken, else the seconds to wait before one frees up."""
+        ...
+
+
+class MemoryRateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tat: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def try_acquire(self, bucket: Bucket) -> float:
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat.get(bucket.key, now), now)
+            if tat - now > bucket.tau:
+                return tat - now - bucket.tau
+            self._tat[bucket.key] = tat + bucket.interval
+            return 0.0
+
+
+class RedisRateLimiter:
+    def __init__(self, client: Any, prefix: str = "muster:quota:") -> None:
+        self._script = client.register_script(_GCRA)
+        self._prefix = prefix
+
+    def try_acquire(self, bucket: Bucket) -> float:
+        raw = self._script(keys=[self._prefix + bucket.key], args=[repr(bucket.interval), repr(bucket.tau)])
+        return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def build(redis_url: str | None, namespace: str = "muster") -> RateLimiter:
+    if redis_url is None:
+        return MemoryRateLimiter()
+    import redis
+
+    return RedisRateLimiter(redis.Redis.from_url(redis_url), f"{namespace}:quota:")
+
+
+def acquire(
+    limiter: RateLimiter,
+    buckets: tuple[Bucket, ...],
+    *,
+    max_inline_wait_s: float = MAX_INLINE_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Take a slot in every bucket, sleeping short waits; raise :class:`Throttled` for long ones."""
+    waited = 0.0
+    for bucket in buckets:
+        while True:
+            wait = limiter.try_acquire(bucket)
+            if wait <= 0:
+                break
+            if waited + wait > max_inline_wait_s:
+                raise Throttled(
+                    f"quota for {bucket.key} is used up for {wait:.1f}s", delay=wait, reason="throttled"
+                )
+            sleep(wait)
+            waited += wait
+
+
+class RateLimitedCalendar:
+    """A :class:`~connectors.ports.calendar.CalendarPort` that takes quota slots before each call."""
+
+    def __init__(self, inner: CalendarPort, limiter: RateLimiter, buckets: tuple[Bucket, ...]) -> None:
+        self.actor: Actor = inner.actor
+        self._inner = inner
+        self._limiter = limiter
+        self._buckets = buckets
+
+    def _slot(self) -> None:
+        acquire(self._limiter, self._buckets)
+
+    def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:
+        self._slot()
+        return self._inner.get(calendar_id, event_id)
+
+    def list_owned(self, calendar_id: str, marker: Mapping[str, str]) -> list[RemoteEvent]:
+        self._slot()
+        return self._inner.list_owned(calendar_id, marker)
+
+    def insert(
+        self, calendar_id: str, event_id: str, spec: EventSpec, *, send_updates: SendUpdates
+    ) -> RemoteEvent:
+        self._slot()
+        return self._inner.insert(calendar_id, event_id, spec, send_updates=send_updates)
+
+    def patch(
+        self,
+        calendar_id: str,
+        event_id: str,
+        spec: EventSpec,
+        fields: frozenset[str],
+        *,
+        send_updates: SendUpdates,
+        status: str | None = None,
+    ) -> RemoteEvent:
+        self._slot()
+        return self._inner.patch(
+            calendar_id, event_id, spec, fields, send_updates=send_updates, status=status
+        )
+
+    def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:
+        self._slot()
+        self._inner.delete(calendar_id, event_id, send_updates=send_updates)
+
+    def move(
+        self, calendar_id: str, event_id: str, destination: str, *, send_updates: SendUpdates
+    ) -> RemoteEvent:
+        self._slot()
+        return self._inner.move(calendar_id, event_id, destination, send_updates=send_updates)
+
+    def check(self) -> CheckResult:
+        return self._inner.check()

@@ -1,0 +1,268 @@
+"""Running the sync actors: ``muster worker`` processes on Redis, or an embedded worker thread.
+
+Where it sits: entry points. Both paths run the same actors (:mod:`engine.runtime.actors`) through the same
+reconciler; only the broker differs (:mod:`engine.runtime.broker`).
+
+* :func:`run` - ``muster worker``: ``processes`` OS processes (spawned), each a dramatiq ``Worker`` with
+  ``threads`` threads on the Redis broker, plus the periodic drift sweep (one process at a time, under
+  a Redis lock). Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged
+  message is requeued, its session lock expires after ``lock_ttl_s``).
+* :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
+  process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
+  same periodic sweep. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
+  drained) and ``stop()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from types import FrameType
+
+import dramatiq
+from sqlalchemy.engine import Engine
+
+from engine.lifecycle.dispatch import set_transfer_dispatcher
+from engine.runtime import metrics
+from engine.runtime.actors import QUEUE, Tasks, declare
+from engine.runtime.broker import build_broker
+from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime
+from engine.settings import ConfigError, Settings
+from engine.store.unit_of_work import set_dispatcher
+from engine.sync.sweep import sweep
+
+log = logging.getLogger(__name__)
+
+#: Delay of the first drift sweep after a worker starts (then every ``settings.sweep_interval_s``).
+FIRST_SWEEP_DELAY_S = 30.0
+#: dramatiq's poll interval for new messages (ms); short so delayed messages start close to their eta.
+WORKER_POLL_MS = 100
+#: Seconds the start-up check waits for Redis to answer a PING before ``muster worker`` gives up.
+REDIS_CHECK_TIMEOUT_S = 3.0
+
+
+class _Sweeper(threading.Thread):
+    """Runs :func:`engine.sync.sweep.sweep` every ``interval_s`` while the worker lives."""
+
+    def __init__(self, tasks: Tasks, interval_s: float) -> None:
+        super().__init__(name="muster-sweep", daemon=True)
+        self._tasks = tasks
+        self._interval = interval_s
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        # The first sweep soon after start-up catches what changed while no worker ran; then periodic.
+        wait = min(self._interval, FIRST_SWEEP_DELAY_S)
+        while not self._stop.wait(wait):
+            wait = self._interval
+            rt = self._tasks.runtime
+            token = rt.lock.acquire("sweep", max(1.0, self._interval * 0.9))
+            if token is None:
+                continue  # another process swept this interval
+            try:
+                report = sweep(rt.engine, lambda sid: self._tasks.enqueue(sid))
+                log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
+            except Exception:
+                log.exception("drift sweep failed")
+            try:  # organizer lifecycle: Directory scan and due transfers (engine.lifecycle.run)
+                from engine.lifecycle.run import periodic_pass
+
+                periodic_pass(rt)
+            except Exception:  # retried next interval
+                log.exception("organizer lifecycle pass failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class EmbeddedWorker:
+    tasks: Tasks
+    worker: dramatiq.Worker
+    sweeper: _Sweeper
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.tasks.runtime
+
+    def join(self, timeout_s: float = 60.0) -> None:
+        """Wait until no message is queued, delayed or running (raises ``TimeoutError``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the embedded sync worker did not drain its queue in time")
+            try:
+                self.tasks.broker.join(QUEUE, timeout=int(remaining * 1000))
+            except dramatiq.errors.QueueJoinTimeout:
+                raise TimeoutError("the embedded sync worker did not drain its queue in time") from None
+            self.worker.join()
+            if self.tasks.queue_depth() == 0:
+                return
+
+    def stop(self) -> None:
+        self.sweeper.stop()
+        self.worker.stop(timeout=5000)
+        set_dispatcher(None)
+        set_transfer_dispatcher(None)
+
+
+def start_embedded(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    threads: int = 2,
+    extensions: SyncExtensions | None = None,
+    timeout_s: float = 30.0,
+) -> EmbeddedWorker:
+    """Start the in-process worker (StubBroker) and install the after-commit dispatcher."""
+    embedded = replace(settings, redis_url=None)
+    runtime = build_runtime(embedded, engine=engine, extensions=extensions, timeout_s=timeout_s)
+    broker = build_broker(embedded)
+    tasks = declare(broker, runtime)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
+    worker.start()
+    sweeper = _Sweeper(tasks, settings.sweep_interval_s)
+    sweeper.start()
+    set_dispatcher(tasks.dispatch)
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
+    return EmbeddedWorker(tasks=tasks, worker=worker, sweeper=sweeper)
+
+
+def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
+    """Tasks bound to the Redis broker for processes that only *send* (the web app with Redis)."""
+    runtime = build_runtime(settings, engine=engine)
+    tasks = declare(build_broker(settings), runtime)
+    set_dispatcher(tasks.dispatch)
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # the worker processes run the transfer at once
+    return tasks
+
+
+def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logging.getLogger().setLevel(logging.INFO)  # a worker logs what it does, whatever the CLI default
+    runtime = build_runtime(settings)
+    broker = build_broker(settings, heartbeat_timeout_ms=heartbeat_timeout_ms)
+    tasks = declare(broker, runtime)
+    set_dispatcher(tasks.dispatch)
+    set_transfer_dispatcher(tasks.enqueue_transfer)  # transfers detected during reconciles run at once
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.start()
+    sweeper = _Sweeper(tasks, settings.sweep_interval_s)
+    sweeper.start()
+    log.info("muster worker ready: %d thread(s) on %s", threads, QUEUE)
+    stop.wait()
+    log.info("muster worker stopping")
+    sweeper.stop()
+    worker.stop(timeout=10_000)
+    broker.close()
+
+
+def _redacted_redis_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def check_redis(url: str, timeout_s: float = REDIS_CHECK_TIMEOUT_S) -> None:
+    """PING Redis once; raise :class:`ConfigError` naming ``MUSTER_REDIS_URL`` when it does not answer.
+
+    Without this, dramatiq starts anyway and logs a connection error every few seconds forever.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            "MUSTER_REDIS_URL",
+            f"cannot reach Redis at {_redacted_redis_url(url)} ({reason})",
+            "start Redis or correct the URL",
+        ) from None
+    finally:
+        client.close()
+
+
+def parse_args(args: Sequence[str]) -> argparse.Namespace:
+    """``muster worker`` options: ``--processes N --threads N --heartbeat-timeout-ms N``."""
+    parser = argparse.ArgumentParser(prog="muster worker", description="Run sync workers on the Redis queue.")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per process (default 4)")
+    parser.add_argument(
+        "--heartbeat-timeout-ms",
+        type=int,
+        default=60_000,
+        help="after this long without a heartbeat a dead worker's messages are requeued",
+    )
+    ns = parser.parse_args(list(args))
+    for name in ("processes", "threads", "heartbeat_timeout_ms"):
+        if getattr(ns, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return ns
+
+
+def run(
+    settings: Settings,
+    args: Sequence[str] | None = None,
+    *,
+    processes: int | None = None,
+    threads: int | None = None,
+    heartbeat_timeout_ms: int | None = None,
+) -> int:
+    """``muster worker``: serve the sync queue until SIGTERM/SIGINT. Needs ``MUSTER_REDIS_URL``.
+
+    ``args`` are the command line's extra arguments (see :func:`parse_args`); keywords override them.
+    """
+    ns = parse_args(args or ())
+    processes = ns.processes if processes is None else processes
+    threads = ns.threads if threads is None else threads
+    heartbeat_timeout_ms = ns.heartbeat_timeout_ms if heartbeat_timeout_ms is None else heartbeat_timeout_ms
+    if settings.redis_url is None:
+        raise SystemExit(
+            "muster worker needs MUSTER_REDIS_URL (e.g. redis://127.0.0.1:6379/0); without Redis "
+            "the web app runs the worker in-process (`muster serve`)"
+        )
+    check_redis(settings.redis_url)
+    metrics.configure(settings.redis_url, settings.redis_namespace)
+    if processes <= 1:
+        _serve(settings, threads, heartbeat_timeout_ms)
+        return 0
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_serve, args=(settings, threads, heartbeat_timeout_ms), name=f"muster-worker-{i}")
+        for i in range(processes)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+    return max((c.exitcode or 0) for c in children)

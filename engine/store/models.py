@@ -1,0 +1,380 @@
+"""The domain model: every table Muster keeps, multi-tenant from the first one.
+
+Where it sits: the REST API (:mod:`engine.api`) and the admin UI write the platform's truth here
+(tenants, people, sessions, hosts, enrollments); the reconciler (:mod:`engine.sync.reconciler`) reads it as the
+*desired* state and records what it did in :class:`CalendarBinding` (the *observed* bookkeeping) and
+:class:`AuditEvent`. Data functions never commit; the unit-of-work owner does (house style §10).
+
+Every datetime column is :class:`~engine.store.types.UTCDateTime`: aware UTC in, aware UTC out. A session's
+own IANA zone is kept next to its UTC instants and applied only at the Google mapping edge.
+
+Enumerations are stored as short strings (portable across SQLite and PostgreSQL, readable in SQL) and
+exposed as :class:`enum.StrEnum` so code compares against names, not literals.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from engine.store.types import UTCDateTime, utcnow
+
+
+class IntegrationMode(enum.StrEnum):
+    VENDOR = "vendor"  #: Muster's own owner account(s) own every event; no rooms, no Meet.
+    DELEGATION = "delegation"  #: Muster acts as each organizer (OAuth consent or domain-wide delegation).
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+    LEARNER = "learner"
+    VIEWER = "viewer"
+
+
+class PersonStatus(enum.StrEnum):
+    ACTIVE = "active"
+    LEAVING = "leaving"  #: the platform announced a departure (optionally with ``leaving_on``)
+    SUSPENDED = "suspended"
+    DELETED = "deleted"
+
+
+class SessionStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class VideoChoice(enum.StrEnum):
+    MEET = "meet"  #: a unique Google Meet link (delegation mode only)
+    MANUAL = "manual"  #: the organizer pasted ``manual_join_link``
+    NONE = "none"
+
+
+class DelegationMethod(enum.StrEnum):
+    """How a delegation-mode tenant lets Muster act as its organizers (see docs/integration-modes.md)."""
+
+    OAUTH = "oauth"  #: each organizer clicks "Connect Google" and consents
+    DOMAIN_WIDE = "domain_wide"  #: the Workspace admin authorized Muster's service account client id
+
+
+class ModeSwitchStatus(enum.StrEnum):
+    PREVIEWED = "previewed"  #: a plan was computed and shown; nothing changed in Google yet
+    RUNNING = "running"
+    PAUSED = "paused"  #: stopped cleanly on an error; ``apply`` resumes from the next pending session
+    DONE = "done"
+
+
+class HostRole(enum.StrEnum):
+    ORGANIZER = "organizer"
+    CO_HOST = "co_host"
+    PRESENTER = "presenter"
+
+
+class EnrollmentStatus(enum.StrEnum):
+    ENROLLED = "enrolled"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class ConnectionKind(enum.StrEnum):
+    OAUTH = "oauth"  #: the organizer consented; we hold their refresh token (encrypted)
+    DELEGATION = "delegation"  #: the customer's admin authorized our service account domain-wide
+
+
+class ConnectionStatus(enum.StrEnum):
+    CONNECTED = "connected"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+
+
+class SyncStatus(enum.StrEnum):
+    PENDING = "pending"  #: saved, not yet reconciled
+    SYNCED = "synced"  #: Google holds what the platform says
+    ERROR = "error"  #: the last attempt failed; ``last_error`` says why, a retry is scheduled
+    BLOCKED = "blocked"  #: cannot sync until someone acts (connect, reconnect, fix config)
+    REMOVED = "removed"  #: the event was deleted because the session was removed
+
+
+def _uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    """A UTC timestamp column (defaults to now when not nullable)."""
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class Tenant(SQLModel, table=True):
+    """A customer workspace and how Muster talks to its Google.
+
+    ``settings`` holds the policy settings as validated data (see :mod:`policies`): privacy
+    (guest-list visibility), notifications, room upsizing, successor rules.
+    """
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    slug: str = Field(max_length=63, unique=True, index=True)
+    name: str = Field(max_length=200)
+    google_domain: str | None = Field(default=None, max_length=253)
+    integration_mode: str = Field(default=IntegrationMode.VENDOR.value, max_length=16)
+    #: Vendor mode: the pool of vendor-owned calendar users that own events (a stable hash picks one).
+    vendor_owner_emails: list[str] = _json(list)
+    #: Delegation mode: the customer admin Directory calls impersonate (rooms, users).
+    directory_admin_email: str | None = Field(default=None, max_length=320)
+    #: Delegation mode: per-organizer OAuth consent, or domain-wide delegation (see DelegationMethod).
+    delegation_method: str = Field(default=DelegationMethod.OAUTH.value, max_length=16)
+    #: Organizer lifecycle: who inherits events when no co-host can.
+    fallback_owner_email: str | None = Field(default=None, max_length=320)
+    settings: dict[str, Any] = _json(dict)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A per-tenant key for the ingest REST API. Only a hash is stored; the key is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    name: str = Field(default="default", max_length=100)
+    prefix: str = Field(max_length=16, index=True)  #: the key's public start, to find the row
+    key_hash: str = Field(max_length=128)  #: sha256 hex of the whole key (keys are 256-bit random)
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Person(SQLModel, table=True):
+    """Anyone Muster knows in a tenant: admins, organizers, learners, viewers.
+
+    ``password_hash`` is set only for people who sign in to the admin UI (argon2).
+    """
+
+    __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_person_tenant_email"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    email: str = Field(max_length=320)  #: lower-cased
+    display_name: str | None = Field(default=None, max_length=200)
+    roles: list[str] = _json(list)
+    status: str = Field(default=PersonStatus.ACTIVE.value, max_length=16)
+    leaving_on: date | None = Field(default=None)
+    google_user_id: str | None = Field(default=None, max_length=64)
+    password_hash: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class LiveSession(SQLModel, table=True):
+    """A live session as the learning platform describes it (the desired state's root).
+
+    ``start_at``/``end_at`` are UTC instants; ``time_zone`` is the IANA zone the session is held in
+    (recurrences keep their local wall-clock time in that zone across clock changes).
+    ``deleted_at`` marks a session the platform removed: its event is deleted, the row stays for audit.
+    ``revision`` increases on every platform write, so a reconcile can tell what it saw.
+    """
+
+    __tablename__ = "live_session"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_session_tenant_external"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    external_id: str = Field(max_length=200)
+    title: str = Field(max_length=500)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    start_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    end_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    time_zone: str = Field(max_length=64)
+    recurrence: str | None = Field(default=None, max_length=500)  #: an RRULE line, e.g. ``RRULE:FREQ=WEEKLY;COUNT=8``
+    location: str | None = Field(default=None, max_length=500)
+    video: str = Field(default=VideoChoice.NONE.value, max_length=16)
+    manual_join_link: str | None = Field(default=None, max_length=2000)
+    capacity: int | None = Field(default=None)
+    status: str = Field(default=SessionStatus.SCHEDULED.value, max_length=16)
+    room_wanted: bool = Field(default=False)
+    room_min_capacity: int | None = Field(default=None)
+    room_building: str | None = Field(default=None, max_length=100)
+    room_features: list[str] = _json(list)
+    #: An explicit room the organizer picked (resource email); None lets policy choose.
+    room_email: str | None = Field(default=None, max_length=320)
+    revision: int = Field(default=1)
+    deleted_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts(index=True)
+
+
+class SessionHost(SQLModel, table=True):
+    """Organizer, co-hosts and presenters of a session, in order (``position`` 0 is the organizer)."""
+
+    __tablename__ = "session_host"
+    __table_args__ = (UniqueConstraint("session_id", "person_id", name="uq_host_session_person"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="live_session.id", index=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    role: str = Field(default=HostRole.CO_HOST.value, max_length=16)
+    position: int = Field(default=0)
+
+
+class Enrollment(SQLModel, table=True):
+    """A learner's place in a session. Only ``enrolled`` learners become attendees."""
+
+    __table_args__ = (UniqueConstraint("session_id", "person_id", name="uq_enrollment_session_person"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="live_session.id", index=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    status: str = Field(default=EnrollmentStatus.ENROLLED.value, max_length=16)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class GoogleConnection(SQLModel, table=True):
+    """How Muster may act as a person in Google, and whether that currently works.
+
+    ``refresh_token_encrypted`` is Fernet ciphertext (see :mod:`engine.crypto`); plaintext tokens are
+    never stored. ``status`` is what the admin UI shows; ``last_error`` says why it is not connected.
+    """
+
+    __tablename__ = "google_connection"
+    __table_args__ = (UniqueConstraint("person_id", "kind", name="uq_connection_person_kind"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    google_email: str = Field(max_length=320)
+    kind: str = Field(max_length=16)
+    refresh_token_encrypted: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    scopes: list[str] = _json(list)
+    status: str = Field(default=ConnectionStatus.CONNECTED.value, max_length=16)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_checked_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class CalendarBinding(SQLModel, table=True):
+    """What Muster last did in Google for one session: where its event lives and how that went.
+
+    One row per session. ``event_id`` is deterministic (see :mod:`engine.domain.event_ids`), so a binding can be
+    lost and rebuilt from Google. ``essence_hash`` is the hash of the fields Muster owns as last written;
+    equal hashes mean no write is needed.
+    """
+
+    __tablename__ = "calendar_binding"
+    __table_args__ = (Index("ix_binding_status_next", "sync_status", "next_attempt_at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    session_id: uuid.UUID = Field(foreign_key="live_session.id", unique=True)
+    calendar_id: str | None = Field(default=None, max_length=320)
+    event_id: str | None = Field(default=None, max_length=1024)
+    owner_email: str | None = Field(default=None, max_length=320)  #: the Google identity acting for the event
+    #: How ``owner_email`` acts (vendor | delegated | oauth) and, for oauth/delegated, through which connection.
+    actor_kind: str | None = Field(default=None, max_length=16)
+    actor_connection_id: uuid.UUID | None = Field(default=None)
+    essence_hash: str | None = Field(default=None, max_length=64)
+    etag: str | None = Field(default=None, max_length=100)
+    meet_link: str | None = Field(default=None, max_length=2000)
+    meet_status: str | None = Field(default=None, max_length=16)  #: pending | success | failure
+    meet_request_id: str | None = Field(default=None, max_length=100)
+    meet_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    room_email: str | None = Field(default=None, max_length=320)
+    #: The booked room's Directory name (``generatedResourceName`` or ``resourceName``) as of booking.
+    room_name: str | None = Field(default=None, max_length=500)
+    room_status: str | None = Field(default=None, max_length=16)  #: needsAction | accepted | declined
+    room_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Meet: how many times a ``pending`` conference was polled in the current attempt (backoff input).
+    meet_polls: int = Field(default=0)
+    #: Meet: number of the current create attempt (a new attempt gets a new ``requestId``).
+    meet_attempt: int = Field(default=0)
+    #: Rooms that declined this session (skipped when choosing the next candidate).
+    rooms_declined: list[str] = _json(list)
+    #: Why no acting organizer could be used, and who could connect (delegation mode).
+    blocked_detail: dict[str, Any] = _json(dict)
+    #: Organizer lifecycle: why this event could not leave a departing owner yet and what an admin must do
+    #: (None when nothing is pending). Shown beside the sync status; see engine.lifecycle.transfer.
+    transfer_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sync_status: str = Field(default=SyncStatus.PENDING.value, max_length=16)
+    error_class: str | None = Field(default=None, max_length=16)  #: retryable | auth | permanent | config
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempts: int = Field(default=0)
+    synced_revision: int | None = Field(default=None)
+    last_synced_at: datetime | None = _ts(nullable=True)
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """An append-only record of what happened: platform writes, syncs, transfers, admin actions."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_tenant_at", "tenant_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id")
+    at: datetime = _ts()
+    actor: str = Field(max_length=320)  #: ``api-key:<prefix>``, ``user:<email>``, ``worker``, ``system``
+    action: str = Field(max_length=64, index=True)  #: e.g. ``session.upsert``, ``sync.created``
+    session_id: uuid.UUID | None = Field(default=None, index=True)
+    subject: str | None = Field(default=None, max_length=320)
+    detail: dict[str, Any] = _json(dict)
+
+
+class ModeSwitch(SQLModel, table=True):
+    """A tenant's move between vendor and delegation mode: the preview and the resumable migration.
+
+    ``plan`` holds one entry per session (what will happen, who is emailed, whose quota pays), computed
+    by :func:`engine.delegation.mode_switch.preview`; ``progress`` maps session id → ``done`` / ``error: …`` as the
+    migration runs, so a stopped run resumes where it stopped. One row per switch; see docs/mode-switch.md.
+    """
+
+    __tablename__ = "mode_switch"
+    __table_args__ = (Index("ix_mode_switch_tenant_created", "tenant_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id")
+    from_mode: str = Field(max_length=16)
+    to_mode: str = Field(max_length=16)
+    status: str = Field(default=ModeSwitchStatus.PREVIEWED.value, max_length=16)
+    plan: list[dict[str, Any]] = _json(list)
+    progress: dict[str, str] = _json(dict)
+    total: int = Field(default=0)
+    done: int = Field(default=0)
+    failed: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    requested_by: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class GoogleIdentityStatus(SQLModel, table=True):
+    """Whether a Google identity Muster acts as (a vendor owner account, a delegated user) can act.
+
+    Written by the sync engine when Google refuses an identity (``invalid_grant``, ``unauthorized_client``,
+    ``notACalendarUser`` ...): sessions placed on it are ``blocked`` until it is fixed, instead of being
+    retried blindly. Cleared when a reconcile through it succeeds again or the configuration changes.
+    """
+
+    __tablename__ = "google_identity_status"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    kind: str = Field(max_length=16)  #: vendor | delegated | oauth
+    status: str = Field(default="ok", max_length=16)  #: ok | auth_error
+    reason: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _ts()

@@ -1,0 +1,131 @@
+"""Database engines and the unit of work.
+
+Where it sits: the REST API, the admin UI, the CLI and the dramatiq actors each open a
+:class:`UnitOfWork` around one request or one task. Data functions take its ``db`` session and never
+commit; the unit of work commits once and, only after the commit succeeded, sends the session ids it
+collected for syncing (house style §6: enqueue after commit, one send per id per unit of work). A
+rolled-back request therefore never triggers a reconcile of data that does not exist.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout so the in-process worker thread and
+the API can share the file; PostgreSQL uses a pre-pinged pool.
+
+A dispatcher that fails after the commit (Redis down) never undoes or breaks the committed request: the
+failure is logged as one warning line and the periodic drift sweep (:mod:`engine.sync.sweep`) enqueues the
+sessions later, since every session that is not ``blocked`` or already removed is swept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from engine.settings import Settings, get_settings
+
+#: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.runtime.actors`.
+Dispatcher = Callable[[list[uuid.UUID]], None]
+
+log = logging.getLogger(__name__)
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+_dispatcher: Dispatcher | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine for ``url`` with Muster's connection settings."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database (one per URL)."""
+    url = (settings or get_settings()).database_url
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
+
+
+def set_dispatcher(dispatcher: Dispatcher | None) -> None:
+    """Install what runs after commit (the task layer's enqueue). ``None`` drops ids (tests of pure data)."""
+    global _dispatcher
+    _dispatcher = dispatcher
+
+
+def log_dispatch_failure(ids: list[uuid.UUID], exc: BaseException) -> None:
+    """One warning line: which sessions were saved but not queued, that the sweep will, and why."""
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    log.warning(
+        "saved but could not queue a sync of session(s) %s; the periodic sweep will pick them up (%s%s)",
+        ", ".join(str(i) for i in ids),
+        type(exc).__name__,
+        f": {reason}" if reason else "",
+    )
+
+
+class UnitOfWork:
+    """One transaction plus the session ids to sync once it has committed."""
+
+    def __init__(self, db: Session, dispatcher: Dispatcher | None = None) -> None:
+        self.db = db
+        self._dispatcher = dispatcher
+        self._pending: dict[uuid.UUID, None] = {}  # insertion-ordered set
+
+    def enqueue_session(self, session_id: uuid.UUID) -> None:
+        """Ask for a reconcile of ``session_id`` after commit. Repeated ids are sent once."""
+        self._pending[session_id] = None
+
+    def commit(self) -> list[uuid.UUID]:
+        """Commit, then send the collected ids. Returns the ids handed to the dispatcher.
+
+        A dispatcher error is logged (one warning line, no traceback) and swallowed: the data is
+        committed and the periodic sweep picks the sessions up.
+        """
+        self.db.commit()
+        ids = list(self._pending)
+        self._pending.clear()
+        dispatcher = self._dispatcher or _dispatcher
+        if ids and dispatcher is not None:
+            try:
+                dispatcher(ids)
+            except Exception as exc:
+                log_dispatch_failure(ids, exc)
+        return ids
+
+    def rollback(self) -> None:
+        self.db.rollback()
+        self._pending.clear()
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None, *, dispatcher: Dispatcher | None = None) -> Iterator[UnitOfWork]:
+    """Open a unit of work; commit (then dispatch) on success, roll back on any exception."""
+    with Session(engine or get_engine(), expire_on_commit=False) as db:
+        uow = UnitOfWork(db, dispatcher)
+        try:
+            yield uow
+        except BaseException:
+            uow.rollback()
+            raise
+        else:
+            if db.in_transaction() or uow._pending:
+                uow.commit()

@@ -1,0 +1,384 @@
+"""``SessionReconciler.reconcile(session_id)``: level-triggered, idempotent, keyed by id only.
+
+Where it sits: called by the ``reconcile_session`` actor (:mod:`engine.runtime.actors`) and by
+``muster reconcile``. Thin: load rows → :func:`~engine.domain.desired.desired_events` → observe Google (a
+``get`` of the event where it should be and where the binding says it was) → :func:`~engine.domain.plan.plan`
+→ :func:`~engine.sync.apply.apply` → record through :mod:`engine.sync.record`. Running it twice in a row makes
+no Google write the second time (the plan is all ``Noop``).
+
+Errors arrive classified (:mod:`engine.errors`) and are handled by class only:
+
+* ``Throttled`` (quota pacing) → ``Result(requeue_after=…)``; nothing recorded as a failure.
+* ``RetriableError`` → binding ``error`` (retryable), then re-raised so dramatiq retries with backoff.
+* ``AuthError`` → binding ``blocked``; the identity is marked
+  (:func:`engine.sync.record.do_mark_identity_failed`).
+* ``PermanentError`` / ``PlacementError`` → binding ``error`` / ``blocked`` with the readable message.
+
+Extension points (organizer delegation): ``resolvers`` maps an integration mode to a
+:data:`ResolvePlacement` (``(db, facts, binding) -> Placement``); ``observers`` are called after a
+successful apply with ``(db, facts, binding, remote)`` and may return a ``requeue_after`` (Meet polling).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from connectors.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from connectors.ports.calendar import Actor, ActorKind, CalendarPort, CalendarPortFactory, RemoteEvent
+from engine.domain.desired import (
+    DesiredEvent,
+    Placement,
+    PlacementError,
+    SessionFacts,
+    desired_events,
+    vendor_placement,
+)
+from engine.domain.event_ids import event_id as deterministic_event_id
+from engine.domain.event_ids import owned_session
+from engine.domain.plan import ObservedEvent, Op, plan, writes
+from engine.runtime import metrics
+from engine.runtime.ratelimit import Throttled
+from engine.settings import Settings
+from engine.store.models import CalendarBinding
+from engine.store.unit_of_work import unit_of_work
+from engine.sync import record as actions
+from engine.sync.apply import OpResult, apply, final_remote
+from engine.sync.load import load_facts
+from policies.notifications import NotificationPolicy
+
+log = logging.getLogger(__name__)
+
+#: Chooses where a session's event lives (one per integration mode).
+ResolvePlacement = Callable[[Session, SessionFacts, CalendarBinding | None], Placement]
+#: Looks at the written event (Meet status, room answer), may update the binding, may ask for a requeue.
+Observer = Callable[[Session, SessionFacts, CalendarBinding, RemoteEvent | None], timedelta | None]
+#: Told about an ``AuthError`` (inside the unit of work that records it); may mark the identity's
+#: connection and ask for one requeue so the next host is tried (organizer delegation).
+AuthErrorHook = Callable[[Session, SessionFacts, Actor | None, AuthError], timedelta | None]
+
+
+def _vendor(_db: Session, facts: SessionFacts, _binding: CalendarBinding | None) -> Placement:
+    return vendor_placement(facts)
+
+
+DEFAULT_RESOLVERS: dict[str, ResolvePlacement] = {"vendor": _vendor}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One requeue control (house style §1). ``outcome`` and ``writes`` are for logs, metrics and tests."""
+
+    requeue_after: timedelta | None = None
+    outcome: str = "success"
+    writes: int = 0
+    ops: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    facts: SessionFacts
+    binding: CalendarBinding | None
+    placement: Placement | None
+    placement_error: PlacementError | None
+
+
+class SessionReconciler:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        calendars: CalendarPortFactory,
+        base_url: str,
+        resolvers: Mapping[str, ResolvePlacement] | None = None,
+        observers: Sequence[Observer] = (),
+        on_auth_error: AuthErrorHook | None = None,
+    ) -> None:
+        self._engine = engine
+        self._on_auth_error = on_auth_error
+        self._calendars = calendars
+        self._base_url = base_url
+        self._resolvers = dict(DEFAULT_RESOLVERS if resolvers is None else resolvers)
+        self._observers = tuple(observers)
+
+    # ------------------------------------------------------------------ steps
+    def _load(self, session_id: uuid.UUID) -> _Loaded | None:
+        with Session(self._engine, expire_on_commit=False) as db:
+            facts = load_facts(db=db, session_id=session_id)
+            if facts is None:
+                return None
+            binding = actions.get_binding(db=db, session_id=session_id)
+            placement: Placement | None = None
+            error: PlacementError | None = None
+            resolver = self._resolvers.get(facts.tenant.integration_mode)
+            try:
+                if resolver is None:
+                    raise PlacementError(
+                        f"integration mode {facts.tenant.integration_mode!r} has no sync "
+                        "support in this build"
+                    )
+                placement = resolver(db, facts, binding)
+            except PlacementError as exc:
+                error = exc
+            if binding is not None:
+                db.expunge(binding)
+            return _Loaded(facts, binding, placement, error)
+
+    def _observe(
+        self, loaded: _Loaded, desired: Sequence[DesiredEvent], ports: CalendarPortFactory
+    ) -> list[ObservedEvent]:
+        facts, binding = loaded.facts, loaded.binding
+        # A session Muster never recorded an event for is created without a read first: its deterministic
+        # id makes the insert safe (an event that exists after all answers 409 and is adopted). Any other
+        # session is read where it should be and where the binding says it was (drift repair).
+        never_written = binding is None or binding.event_id is None
+        where: list[tuple[Actor, str, str]] = (
+            [] if never_written else [(d.actor, d.calendar_id, d.event_id) for d in desired]
+        )
+        if not desired and loaded.placement is not None:
+            p = loaded.placement
+            where.append(
+                (
+                    p.actor,
+                    p.calendar_id,
+                    p.event_id or deterministic_event_id(facts.tenant.id, facts.id, p.calendar_id),
+                )
+            )
+        if binding is not None and binding.calendar_id and binding.event_id and binding.owner_email:
+            kind: ActorKind = "vendor"
+            if binding.actor_kind in ("delegated", "oauth"):
+                kind = "delegated" if binding.actor_kind == "delegated" else "oauth"
+            actor = Actor(
+                kind=kind,
+                email=binding.owner_email,
+                tenant_id=facts.tenant.id,
+                connection_id=binding.actor_connection_id,
+            )
+            if all((c, e) != (binding.calendar_id, binding.event_id) for _, c, e in where):
+                where.append((actor, binding.calendar_id, binding.event_id))
+        observed: list[ObservedEvent] = []
+        for actor, calendar_id, event_id in where:
+            remote = ports(actor).get(calendar_id, event_id)
+            if remote is not None and owned_session(remote.private) == (facts.tenant.id, facts.id):
+                observed.append(ObservedEvent(actor, remote))
+        return observed
+
+    # ------------------------------------------------------------------ the contract
+    def reconcile(self, session_id: uuid.UUID) -> Result:
+        """Make Google match the platform for ``session_id``. Safe to call any number of times."""
+        loaded = self._load(session_id)
+        if loaded is None:
+            metrics.record_reconcile("success")
+            return Result(outcome="missing")
+        facts = loaded.facts
+        if facts.wants_event and loaded.placement_error is not None:
+            return self._blocked_config(facts, loaded.placement_error)
+        desired = desired_events(facts, loaded.placement, base_url=self._base_url)
+        policy = NotificationPolicy.from_settings(facts.tenant.settings.get("notifications"))
+        results: list[OpResult] = []
+        ops: list[Op] = []
+        observed: list[ObservedEvent] = []
+        ports = _memo(self._calendars)
+        try:
+            observed = self._observe(loaded, desired, ports)
+            ops = plan(desired, observed, policy)
+            results = apply(ops, ports, policy, results)
+        except Throttled as exc:
+            self._progress(facts, results)
+            metrics.record_reconcile("requeue_after")
+            return Result(requeue_after=timedelta(seconds=exc.delay or 1.0), outcome="requeue_after")
+        except RetriableError as exc:
+            self._failed(facts, results, exc, "retryable")
+            metrics.record_reconcile("retryable_error")
+            raise
+        except AuthError as exc:
+            wait = self._failed(
+                facts, results, exc, "auth", blocked=True, actor=_actor_of(exc, loaded, desired)
+            )
+            metrics.record_reconcile("auth_error")
+            return Result(requeue_after=wait, outcome="auth_error")
+        except PermanentError as exc:
+            self._failed(facts, results, exc, exc.error_class)
+            metrics.record_reconcile("permanent_error")
+            return Result(outcome="permanent_error")
+        return self._succeeded(facts, desired, results, ops, observed)
+
+    # ------------------------------------------------------------------ recording
+    def _succeeded(
+        self,
+        facts: SessionFacts,
+        desired: Sequence[DesiredEvent],
+        results: Sequence[OpResult],
+        ops: Sequence[Op],
+        observed: Sequence[ObservedEvent] = (),
+    ) -> Result:
+        # After a Noop Google returned nothing new: observers (Meet polling, room answers) look at the
+        # event as it was read at the start of this reconcile.
+        remote = final_remote(results) or _current(observed, desired)
+        requeue: timedelta | None = None
+        with unit_of_work(self._engine) as uow:
+            binding = actions.do_record_synced(
+                db=uow.db,
+                tenant_id=facts.tenant.id,
+                session_id=facts.id,
+                revision=facts.revision,
+                desired=desired[0] if desired else None,
+                results=results,
+                remote=remote,
+            )
+            for d in desired:
+                actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
+            for observer in self._observers:
+                wait = observer(uow.db, facts, binding, remote)
+                if wait is not None:
+                    requeue = wait if requeue is None else min(requeue, wait)
+        for res in results:
+            metrics.incr(f"ops.{res.outcome}")
+        metrics.record_reconcile("requeue_after" if requeue else "success")
+        n = len(writes(ops))
+        log.info(
+            "reconciled session %s: %s", facts.id, ", ".join(r.outcome for r in results) or "nothing to do"
+        )
+        return Result(
+            requeue_after=requeue, outcome="success", writes=n, ops=tuple(r.outcome for r in results)
+        )
+
+    def _progress(self, facts: SessionFacts, results: Sequence[OpResult]) -> None:
+        if results:
+            with unit_of_work(self._engine) as uow:
+                actions.do_record_progress(
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results
+                )
+
+    def _failed(
+        self,
+        facts: SessionFacts,
+        results: Sequence[OpResult],
+        exc: ConnectorError,
+        error_class: str,
+        *,
+        blocked: bool = False,
+        actor: Actor | None = None,
+    ) -> timedelta | None:
+        log.warning("reconcile of session %s failed (%s): %s", facts.id, error_class, exc)
+        with unit_of_work(self._engine) as uow:
+            if results:
+                actions.do_record_progress(
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results
+                )
+            actions.do_record_error(
+                db=uow.db,
+                tenant_id=facts.tenant.id,
+                session_id=facts.id,
+                error=exc,
+                error_class=error_class,
+                blocked=blocked,
+            )
+            if actor is not None:
+                actions.do_mark_identity_failed(db=uow.db, actor=actor, error=exc)
+            if self._on_auth_error is not None and isinstance(exc, AuthError):
+                return self._on_auth_error(uow.db, facts, actor, exc)
+        return None
+
+    def _blocked_config(self, facts: SessionFacts, exc: PlacementError) -> Result:
+        err = PermanentError(str(exc), reason="config")
+        with unit_of_work(self._engine) as uow:
+            actions.do_record_error(
+                db=uow.db,
+                tenant_id=facts.tenant.id,
+                session_id=facts.id,
+                error=err,
+                error_class="config",
+                blocked=True,
+            )
+        metrics.record_reconcile("config_error")
+        return Result(outcome="config_error")
+
+
+def _current(observed: Sequence[ObservedEvent], desired: Sequence[DesiredEvent]) -> RemoteEvent | None:
+    """The observed event that is (one of) the desired event(s), if it was read."""
+    wanted = {(d.calendar_id, d.event_id) for d in desired}
+    for o in observed:
+        if (o.remote.calendar_id, o.remote.event_id) in wanted:
+            return o.remote
+    return None
+
+
+def _memo(factory: CalendarPortFactory) -> CalendarPortFactory:
+    """One port per actor for the duration of one reconcile."""
+    cache: dict[Actor, CalendarPort] = {}
+
+    def get(actor: Actor) -> CalendarPort:
+        if actor not in cache:
+            cache[actor] = factory(actor)
+        return cache[actor]
+
+    return get
+
+
+def _actor_of(exc: AuthError, loaded: _Loaded, desired: Sequence[DesiredEvent]) -> Actor | None:
+    """The identity Google refused (the connector names it; fall back to the placement's actor)."""
+    candidates = [d.actor for d in desired]
+    if loaded.placement is not None:
+        candidates.append(loaded.placement.actor)
+    for actor in candidates:
+        if exc.identity and actor.key == exc.identity.lower():
+            return actor
+    return candidates[0] if candidates else None
+
+
+def run_cli(
+    settings: Settings,
+    *,
+    session_id: uuid.UUID | None,
+    all_sessions: bool,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """``muster reconcile --session ID | --all``: reconcile now, in this process, under the session lock.
+
+    Returns the number of sessions whose reconcile failed (0 = all in sync).
+    """
+    import time
+
+    from engine.runtime.wiring import build_runtime
+    from engine.sync.sweep import sweep
+
+    runtime = build_runtime(settings)
+    ids: list[uuid.UUID] = []
+    if session_id is not None:
+        ids = [session_id]
+    elif all_sessions:
+        sweep(runtime.engine, ids.append)
+    failed = 0
+    for sid in ids:
+        deadline = time.monotonic() + settings.lock_ttl_s + 5
+        token = runtime.lock.acquire(str(sid), settings.lock_ttl_s)
+        while token is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # a worker is reconciling it right now; its lock expires after lock_ttl_s at most
+            token = runtime.lock.acquire(str(sid), settings.lock_ttl_s)
+        if token is None:
+            echo(f"{sid}: busy (another worker holds its lock)")
+            failed += 1
+            continue
+        try:
+            result = runtime.reconciler.reconcile(sid)
+            if result.outcome == "missing" and session_id is not None:
+                echo(f"{sid}: no such session; use the `id` that GET /v1/sessions shows for it")
+                failed += 1
+                continue
+            echo(f"{sid}: {result.outcome}" + (f" ({', '.join(result.ops)})" if result.ops else ""))
+            failed += result.outcome not in ("success", "missing", "requeue_after")
+        except ConnectorError as exc:
+            echo(f"{sid}: {exc.error_class} error: {exc}")
+            failed += 1
+        finally:
+            runtime.lock.release(str(sid), token)
+    if not ids:
+        echo("no session to reconcile")
+    return failed

@@ -1,0 +1,289 @@
+"""The only module that writes sync state: bindings, identity health and sync audit entries.
+
+Where it sits: :mod:`engine.sync.reconciler` calls the ``do_*`` functions after it planned and applied (or
+failed). Each function takes the caller's database session and never commits; the caller's unit of work
+does (house style §10, zulip's ``actions.py``). The binding is the observed bookkeeping of one session:
+where its event lives (calendar, deterministic id, acting identity), the essence hash and etag last
+written, and how the last attempt went (status, error class, readable message).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from connectors.errors import ConnectorError
+from connectors.ports.calendar import Actor, RemoteEvent
+from engine.domain.desired import DesiredEvent
+from engine.store.models import (
+    AuditEvent,
+    CalendarBinding,
+    ConnectionStatus,
+    GoogleConnection,
+    GoogleIdentityStatus,
+    SyncStatus,
+)
+from engine.store.types import utcnow
+from engine.sync.apply import OpResult
+
+#: Outcomes worth an audit entry (``unchanged`` is not).
+_AUDITED = {"created", "adopted", "updated", "restored", "moved", "deleted"}
+
+
+def get_binding(*, db: Session, session_id: uuid.UUID) -> CalendarBinding | None:
+    return db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).first()
+
+
+def _binding(db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID) -> CalendarBinding:
+    binding = get_binding(db=db, session_id=session_id)
+    if binding is None:
+        binding = CalendarBinding(tenant_id=tenant_id, session_id=session_id)
+        db.add(binding)
+    return binding
+
+
+def _place(binding: CalendarBinding, actor: Actor, calendar_id: str, event_id: str) -> None:
+    binding.calendar_id = calendar_id
+    binding.event_id = event_id
+    binding.owner_email = actor.email
+    binding.actor_kind = actor.kind
+    binding.actor_connection_id = actor.connection_id
+
+
+def do_record_progress(
+    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, results: Sequence[OpResult]
+) -> None:
+    """Remember where events were written even when a later op failed (nothing written is forgotten)."""
+    binding = _binding(db, tenant_id, session_id)
+    for res in results:
+        desired = getattr(res.op, "desired", None)
+        if isinstance(desired, DesiredEvent) and res.outcome in ("created", "adopted", "updated", "restored"):
+            _place(binding, desired.actor, desired.calendar_id, desired.event_id)
+            if res.remote is not None:
+                binding.etag = res.remote.etag
+    _audit(db, tenant_id, session_id, results)
+
+
+def do_record_synced(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    revision: int,
+    desired: DesiredEvent | None,
+    results: Sequence[OpResult],
+    remote: RemoteEvent | None,
+    now: datetime | None = None,
+) -> CalendarBinding:
+    """Google now holds what the platform says: record placement, hash, etag and clear errors."""
+    now = now or utcnow()
+    binding = _binding(db, tenant_id, session_id)
+    if desired is not None:
+        _place(binding, desired.actor, desired.calendar_id, desired.event_id)
+        binding.essence_hash = desired.essence_hash
+        binding.sync_status = SyncStatus.SYNCED.value
+    else:
+        binding.essence_hash = None
+        binding.sync_status = SyncStatus.REMOVED.value
+    if remote is not None and remote.etag:
+        binding.etag = remote.etag
+    binding.error_class = None
+    binding.last_error = None
+    binding.attempts = 0
+    binding.synced_revision = revision
+    binding.last_synced_at = now
+    binding.next_attempt_at = None
+    binding.updated_at = now
+    _audit(db, tenant_id, session_id, results)
+    return binding
+
+
+def do_record_error(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    error: ConnectorError | Exception,
+    error_class: str,
+    blocked: bool = False,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """The attempt failed: keep the readable message and the class; ``blocked`` waits for a person."""
+    now = utcnow()
+    binding = _binding(db, tenant_id, session_id)
+    binding.sync_status = (SyncStatus.BLOCKED if blocked else SyncStatus.ERROR).value
+    binding.error_class = error_class
+    binding.last_error = str(error)[:4000]
+    binding.attempts = (binding.attempts or 0) + 1
+    binding.next_attempt_at = next_attempt_at
+    binding.updated_at = now
+    db.add(
+        AuditEvent(
+            tenant_id=tenant_id,
+            actor="worker",
+            action=f"sync.{error_class}_error",
+            session_id=session_id,
+            detail={"error": str(error)[:1000]},
+        )
+    )
+
+
+def do_mark_identity_failed(*, db: Session, actor: Actor, error: ConnectorError) -> None:
+    """Google refused this identity: mark it (and its connection) so the admin UI shows why."""
+    now = utcnow()
+    row = db.exec(select(GoogleIdentityStatus).where(GoogleIdentityStatus.email == actor.key)).first()
+    if row is None:
+        row = GoogleIdentityStatus(email=actor.key, kind=actor.kind)
+        db.add(row)
+    row.status = "auth_error"
+    row.reason = (error.reason or error.error_class)[:64]
+    row.last_error = str(error)[:4000]
+    row.updated_at = now
+    if actor.connection_id is not None:
+        conn = db.get(GoogleConnection, actor.connection_id)
+        if conn is not None:
+            revoked = (error.reason or "") in ("invalid_grant",)
+            suspended = (error.reason or "") == "notACalendarUser"
+            conn.status = (
+                ConnectionStatus.SUSPENDED
+                if suspended
+                else ConnectionStatus.REVOKED
+                if revoked
+                else ConnectionStatus.EXPIRED
+            ).value
+            conn.last_error = str(error)[:4000]
+            conn.last_checked_at = now
+            conn.updated_at = now
+
+
+def do_mark_identity_ok(*, db: Session, actor: Actor) -> None:
+    """A call through this identity succeeded: clear a previous failure mark."""
+    row = db.exec(select(GoogleIdentityStatus).where(GoogleIdentityStatus.email == actor.key)).first()
+    if row is not None and row.status != "ok":
+        row.status = "ok"
+        row.reason = None
+        row.last_error = None
+        row.updated_at = utcnow()
+
+
+def identity_failure(*, db: Session, email: str) -> GoogleIdentityStatus | None:
+    row = db.exec(select(GoogleIdentityStatus).where(GoogleIdentityStatus.email == email.lower())).first()
+    return row if row is not None and row.status != "ok" else None
+
+
+def do_clear_identity_failures(*, db: Session) -> list[uuid.UUID]:
+    """After a configuration fix: forget identity failures; returns the blocked sessions to retry."""
+    for row in db.exec(select(GoogleIdentityStatus).where(GoogleIdentityStatus.status != "ok")).all():
+        row.status = "ok"
+        row.reason = None
+        row.last_error = None
+        row.updated_at = utcnow()
+    blocked = db.exec(
+        select(CalendarBinding.session_id).where(CalendarBinding.sync_status == SyncStatus.BLOCKED.value)
+    ).all()
+    return list(blocked)
+
+
+def _audit(db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, results: Sequence[OpResult]) -> None:
+    for res in results:
+        if res.outcome not in _AUDITED:
+            continue
+        op = res.op
+        calendar_id = getattr(op, "calendar_id", None) or getattr(
+            getattr(op, "desired", None), "calendar_id", None
+        )
+        event_id = getattr(op, "event_id", None) or getattr(getattr(op, "desired", None), "event_id", None)
+        detail: dict[str, object] = {
+            "calendar_id": calendar_id,
+            "event_id": event_id,
+            "send_updates": getattr(op, "send_updates", None),
+        }
+        fields = getattr(op, "fields", None)
+        if fields:
+            detail["fields"] = sorted(fields)
+        db.add(
+            AuditEvent(
+                tenant_id=tenant_id,
+                actor="worker",
+                action=f"sync.{res.outcome}",
+                session_id=session_id,
+                subject=calendar_id,
+                detail=detail,
+            )
+        )
+
+
+def do_rebind_owner(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    actor: Actor,
+    calendar_id: str,
+    event_id: str | None,
+    new_event: bool,
+    room_released: bool,
+    room_held_elsewhere: str | None = None,
+) -> CalendarBinding:
+    """Organizer lifecycle: the session's event now lives on ``calendar_id`` acting as ``actor``.
+
+    ``event_id`` is the id Google kept after ``events.move`` / Data Transfer, or (``new_event``, recreate)
+    the deterministic id for the new calendar: then hash, etag and Meet state are cleared so the next
+    reconcile creates the event under the successor with a new Meet request. ``room_released`` forgets
+    the room's answer so it is booked again. The binding goes back to ``pending`` until that reconcile confirms it.
+    """
+    binding = _binding(db, tenant_id, session_id)
+    binding.calendar_id = calendar_id
+    binding.owner_email = actor.email
+    binding.actor_kind = actor.kind
+    binding.actor_connection_id = actor.connection_id
+    binding.transfer_note = None
+    binding.event_id = event_id
+    if new_event:
+        binding.essence_hash = None
+        binding.etag = None
+        binding.meet_link = None
+        binding.meet_status = None
+        binding.meet_request_id = None
+        binding.meet_error = None
+        binding.meet_attempt = 0
+        binding.meet_polls = 0
+    if new_event or room_released:
+        binding.room_status = None
+        binding.room_error = None
+    if room_held_elsewhere:
+        room = room_held_elsewhere.lower()
+        binding.rooms_declined = sorted({*(binding.rooms_declined or []), room})
+        binding.room_email = None
+        binding.room_status = "declined"
+        binding.room_error = (
+            f"{room} is still booked by the previous organizer's event, which Google keeps "
+            "for a deleted or suspended account; pick another room or free it in Google"
+        )
+    binding.sync_status = SyncStatus.PENDING.value
+    binding.error_class = None
+    binding.last_error = None
+    binding.blocked_detail = {}
+    binding.updated_at = utcnow()
+    db.add(binding)
+    return binding
+
+
+def do_set_transfer_note(
+    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, note: str | None
+) -> bool:
+    """Show (or clear) why a departing owner's event could not be transferred yet. True if it changed."""
+    binding = get_binding(db=db, session_id=session_id)
+    if binding is None:
+        if note is None:
+            return False
+        binding = _binding(db, tenant_id, session_id)
+    if binding.transfer_note == note:
+        return False
+    binding.transfer_note = note
+    binding.updated_at = utcnow()
+    db.add(binding)
+    return True
