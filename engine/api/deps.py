@@ -7,8 +7,11 @@ and
 unknown or revoked key is a 401 with ``WWW-Authenticate: Bearer``. Routes commit themselves, so a failed
 commit is answered inside the request, and the unit of work enqueues only after the commit succeeded.
 
-A key's ``last_used_at`` is refreshed at most once per :data:`LAST_USED_RESOLUTION` per key, in its own
-short transaction (reads never commit, and bookkeeping must never fail or slow a request down).
+A key's ``last_used_at`` is refreshed at most once per :data:`LAST_USED_RESOLUTION` per key, on the
+request's own connection, committed at once in a transaction of its own (nothing else of the request is
+in it yet). A request therefore never holds one pooled connection while waiting for a second: with more
+concurrent requests than the pool has connections, requests queue for the pool instead of deadlocking
+on it. Bookkeeping never fails a request: an error is logged and the request goes on.
 """
 
 from __future__ import annotations
@@ -101,33 +104,37 @@ def authenticate(
             "invalid API key: it is unknown, revoked or mistyped; check the key or issue a new one",
             "invalid_token",
         )
-    touch_last_used(uow.db.get_bind(), found[1])
-    return Authenticated(tenant=found[0], key=found[1])
+    tenant, key = found
+    touch_last_used(uow.db, key)
+    return Authenticated(tenant=tenant, key=key)
 
 
-def touch_last_used(bind: object, key: ApiKey, now: datetime | None = None) -> bool:
+def touch_last_used(db: Session, key: ApiKey, now: datetime | None = None) -> bool:
     """Record that ``key`` was just used, unless it was recorded less than a minute ago.
 
-    One conditional ``UPDATE`` in its own transaction (so concurrent requests write it at most once);
-    a failure is logged and ignored. Returns True when the row was written.
+    One conditional ``UPDATE`` on ``db``'s connection, committed at once (so concurrent requests write
+    it at most once, and each holds the row lock only for that statement); the request's later work
+    starts a new transaction on the same session. A failure is logged and ignored. Returns True when
+    the row was written.
     """
     now = now or utcnow()
     cutoff = now - LAST_USED_RESOLUTION
     if key.last_used_at is not None and key.last_used_at > cutoff:
         return False
-    if not isinstance(bind, Engine):
-        return False
+    key_id, prefix = key.id, key.prefix
     statement = (
         update(ApiKey)
-        .where(col(ApiKey.id) == key.id)
+        .where(col(ApiKey.id) == key_id)
         .where(or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= cutoff))
         .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
     try:
-        with bind.begin() as conn:
-            written = conn.execute(statement).rowcount > 0
+        written = bool(db.execute(statement).rowcount > 0)  # type: ignore[attr-defined]
+        db.commit()
     except SQLAlchemyError as exc:
-        log.warning("could not record the use of API key %s: %s", key.prefix, exc)
+        db.rollback()
+        log.warning("could not record the use of API key %s: %s", prefix, exc)
         return False
     set_committed_value(key, "last_used_at", now)  # the request's own unit of work does not write it again
     return written

@@ -5,7 +5,9 @@ Where it sits: :func:`install` is called by :func:`engine.api.app.create_api`. I
 * request validation errors into 422 ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` with
   messages a person can act on (pydantic's wording is rewritten per error type);
 * :class:`engine.ingest.sessions.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
-* database trouble into 409 (a concurrent write; retry) or 503 (database unavailable; retry later).
+* database trouble into 409 with ``Retry-After`` (a concurrent write won: a deadlock, a serialization
+  failure or a unique key that :func:`engine.api.transaction.write` could not get past; retry) or 503
+  (database unavailable; retry later). Contention is never reported as "unavailable".
 
 :class:`LastResort` is an ASGI middleware that catches anything else, logs it with an incident id and
 answers a JSON 500 without internals. It is a last resort: tests assert bad input never reaches it
@@ -29,6 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.api.transaction import RETRY_AFTER_S, Busy, is_contention
 from engine.ingest.sessions import IngestError
 
 log = logging.getLogger(__name__)
@@ -136,18 +139,32 @@ async def _ingest(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
 
 
-async def _integrity(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc)
+def _contended() -> JSONResponse:
     return JSONResponse(
         {
             "detail": "another request changed the same data at the same moment; nothing was "
-            "saved, retry the request"
+            f"saved, retry the request (after {RETRY_AFTER_S} s)"
         },
         status_code=409,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
+async def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return _contended()
+
+
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Busy)
+    log.warning("contended write on %s %s: %s", request.method, request.url.path, exc.reason)
+    return _contended()
+
+
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if is_contention(exc):  # a deadlock or serialization failure outside a retried write: not an outage
+        log.warning("contended request %s %s: %s", request.method, request.url.path, exc)
+        return _contended()
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(
         {"detail": "the database is unavailable; nothing was saved, retry in a few seconds"},
@@ -200,6 +217,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IngestError, _ingest)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(PoolTimeout, _unavailable)
     app.add_exception_handler(DBAPIError, _unavailable)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import uuid
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import dramatiq
+import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.settings import ConfigError, Settings, get_settings
@@ -323,6 +326,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Stopped.", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except (redis.RedisError, dramatiq.errors.BrokerConnectionError) as exc:
+        log.debug("redis error", exc_info=True)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        url = os.environ.get("MUSTER_REDIS_URL", "")
+        where = f" at {_redacted(url)}" if url else ""
+        click.echo(
+            f"Redis error: cannot reach Redis{where} ({reason}); start Redis or correct MUSTER_REDIS_URL",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
     except SQLAlchemyError as exc:
         log.debug("database error", exc_info=True)
         click.echo(

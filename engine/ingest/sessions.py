@@ -9,6 +9,13 @@ Each write that changes what the platform says about a session bumps ``LiveSessi
 returns whether something changed; the route enqueues the session only then (an identical PUT is a no-op,
 so a chatty platform cannot cause a storm of Google writes). People are created on the fly from emails
 (lower-cased): hosts gain the ``organizer`` role, learners the ``learner`` role.
+
+Concurrency: every write that changes a session's roster or revision first locks the session's row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has a single writer), so writes to one session are
+serialised: the attendee cap is counted on a roster nobody else is changing and no revision bump is lost.
+People are inserted with ``INSERT ... ON CONFLICT DO NOTHING`` in email order, so two requests creating the
+same new people neither fail nor deadlock. What remains (a lock wait that deadlocks across sessions) is
+retried by :func:`engine.api.transaction.write`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from engine.api.schemas import (
@@ -94,18 +102,28 @@ def _bump(session: LiveSession) -> None:
     session.updated_at = utcnow()
 
 
-def find_session(*, db: Session, tenant_id: uuid.UUID, external_id: str) -> LiveSession | None:
-    """The tenant's session with ``external_id`` (removed ones included), or None."""
-    return db.exec(
-        select(LiveSession).where(LiveSession.tenant_id == tenant_id, LiveSession.external_id == external_id)
-    ).first()
+def find_session(
+    *, db: Session, tenant_id: uuid.UUID, external_id: str, lock: bool = False
+) -> LiveSession | None:
+    """The tenant's session with ``external_id`` (removed ones included), or None.
+
+    ``lock`` takes the row lock every roster or revision write needs (held until the transaction ends)
+    and re-reads the row, so what the caller sees is what nobody else can change meanwhile.
+    """
+    query = select(LiveSession).where(LiveSession.tenant_id == tenant_id, LiveSession.external_id == external_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.exec(query).first()
 
 
 def get_session_or_404(
-    *, db: Session, tenant_id: uuid.UUID, external_id: str, writable: bool = False
+    *, db: Session, tenant_id: uuid.UUID, external_id: str, writable: bool = False, lock: bool = False
 ) -> LiveSession:
-    """Like :func:`find_session` but raises :class:`NotFound`; ``writable`` also refuses removed ones."""
-    session = find_session(db=db, tenant_id=tenant_id, external_id=external_id)
+    """Like :func:`find_session` but raises :class:`NotFound`; ``writable`` also refuses removed ones.
+
+    ``writable`` or ``lock`` take the session's row lock (see :func:`find_session`).
+    """
+    session = find_session(db=db, tenant_id=tenant_id, external_id=external_id, lock=writable or lock)
     if session is None:
         raise NotFound(
             f"no session with external id {external_id!r} in this tenant; create it with "
@@ -120,6 +138,20 @@ def get_session_or_404(
     return session
 
 
+def _insert_missing_people(db: Session, rows: list[dict[str, Any]]) -> None:
+    """``INSERT ... ON CONFLICT (tenant_id, email) DO NOTHING`` for ``rows`` (already in email order)."""
+    dialect = db.get_bind().dialect.name
+    table = Person.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+        db.execute(pg)
+    elif dialect == "sqlite":
+        lite = sqlite.insert(table).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+        db.execute(lite)
+    else:  # pragma: no cover - Muster runs on PostgreSQL and SQLite only
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
 def ensure_people(
     *,
     db: Session,
@@ -128,8 +160,13 @@ def ensure_people(
     role: Role,
     names: Mapping[str, str | None] | None = None,
 ) -> dict[str, Person]:
-    """People for ``emails`` (lower-cased), created if new, each holding ``role``. One query for all."""
-    wanted = list(dict.fromkeys(e.lower() for e in emails))
+    """People for ``emails`` (lower-cased), created if new, each holding ``role``.
+
+    One query when everyone exists; otherwise one ``INSERT ... ON CONFLICT DO NOTHING`` of the missing
+    ones in email order (a concurrent request creating the same people neither fails nor deadlocks: the
+    later one waits for the earlier, then skips those rows) and one more query to read them back.
+    """
+    wanted = sorted(dict.fromkeys(e.lower() for e in emails))
     if not wanted:
         return {}
     names = names or {}
@@ -137,26 +174,32 @@ def ensure_people(
         p.email: p
         for p in db.exec(select(Person).where(Person.tenant_id == tenant_id, col(Person.email).in_(wanted)))
     }
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        columns = [c.name for c in Person.__table__.columns]  # type: ignore[attr-defined]
+        rows = []
+        for email in missing:
+            person = Person(tenant_id=tenant_id, email=email, roles=[role.value], display_name=names.get(email))
+            rows.append({name: getattr(person, name) for name in columns})
+        _insert_missing_people(db, rows)
+        for p in db.exec(select(Person).where(Person.tenant_id == tenant_id, col(Person.email).in_(missing))):
+            found[p.email] = p
+    changed = False
     for email in wanted:
-        person = found.get(email)
-        if person is None:
-            person = Person(
-                tenant_id=tenant_id, email=email, roles=[role.value], display_name=names.get(email)
-            )
-            db.add(person)
-            found[email] = person
-            continue
-        changed = False
+        person = found[email]
+        updated = False
         if role.value not in person.roles:
             person.roles = [*person.roles, role.value]
-            changed = True
+            updated = True
         if names.get(email) and not person.display_name:
             person.display_name = names[email]
-            changed = True
-        if changed:
+            updated = True
+        if updated:
             person.updated_at = utcnow()
             db.add(person)
-    db.flush()
+            changed = True
+    if changed:
+        db.flush()
     return found
 
 
@@ -182,7 +225,8 @@ def _scalar_fields(data: SessionCreate) -> dict[str, Any]:
     }
 
 
-def _set_hosts(db: Session, *, session: LiveSession, data: SessionCreate) -> bool:
+def _set_hosts(db: Session, *, session: LiveSession, data: SessionCreate) -> set[uuid.UUID] | None:
+    """Make the session's hosts those of ``data``; the hosts' person ids when that changed anything."""
     hosts = data.host_emails()
     people = ensure_people(
         db=db, tenant_id=session.tenant_id, emails=[e for e, _ in hosts], role=Role.ORGANIZER
@@ -209,8 +253,10 @@ def _set_hosts(db: Session, *, session: LiveSession, data: SessionCreate) -> boo
         if person_id not in keep:
             db.delete(row)
             changed = True
+    if not changed:
+        return None
     db.flush()
-    return changed
+    return keep
 
 
 def upsert_session(
@@ -224,7 +270,7 @@ def upsert_session(
             loc=("body", "externalId"),
         )
     fields = _scalar_fields(data)
-    session = find_session(db=db, tenant_id=tenant_id, external_id=external_id)
+    session = find_session(db=db, tenant_id=tenant_id, external_id=external_id, lock=True)
     created = session is None
     if session is None:
         session = LiveSession(tenant_id=tenant_id, external_id=external_id, **fields)
@@ -238,15 +284,27 @@ def upsert_session(
             if getattr(session, name) != value:
                 setattr(session, name, value)
                 changed = True
-    if _set_hosts(db, session=session, data=data):
+    host_ids = _set_hosts(db, session=session, data=data)
+    if host_ids is not None:
         changed = True
+    else:
+        host_ids = _host_person_ids(db, session)
     if data.enrollments is not None and _apply_enrollments(
-        db, session=session, items=data.enrollments, replace=True, loc=("body", "enrollments")
+        db,
+        session=session,
+        items=data.enrollments,
+        replace=True,
+        loc=("body", "enrollments"),
+        hosts=host_ids,
+        check_cap=False,
     ):
         changed = True
     if changed:
         _check_cap(
-            db, session=session, loc=("body", "enrollments" if data.enrollments is not None else "coHosts")
+            db,
+            session=session,
+            hosts=len(host_ids),
+            loc=("body", "enrollments" if data.enrollments is not None else "coHosts"),
         )
     if changed and not created:
         _bump(session)
@@ -274,21 +332,57 @@ def _apply_enrollments(
     items: Sequence[EnrollmentCreate],
     replace: bool,
     loc: Sequence[str | int],
+    hosts: set[uuid.UUID] | None = None,
+    check_cap: bool = True,
 ) -> int:
     """Upsert ``items``; with ``replace`` cancel everyone else. Returns how many rows changed."""
+    return _upsert_enrollments(
+        db, session=session, items=items, replace=replace, loc=loc, hosts=hosts, check_cap=check_cap
+    ).changed
+
+
+@dataclass(frozen=True)
+class _Applied:
+    changed: int
+    people: dict[str, Person]
+    rows: dict[uuid.UUID, Enrollment]  #: by person id, after the write
+    existed: frozenset[uuid.UUID]  #: person ids that had a row (any status) before the write
+
+
+def _upsert_enrollments(
+    db: Session,
+    *,
+    session: LiveSession,
+    items: Sequence[EnrollmentCreate],
+    replace: bool,
+    loc: Sequence[str | int],
+    hosts: set[uuid.UUID] | None = None,
+    check_cap: bool = True,
+) -> _Applied:
+    """:func:`_apply_enrollments` with what it read and wrote.
+
+    Reads only the listed learners' rows unless ``replace`` needs the whole roster; the cap is counted
+    (one query) only when someone became enrolled.
+    """
     names = {i.email: i.display_name for i in items}
     people = ensure_people(
         db=db, tenant_id=session.tenant_id, emails=[i.email for i in items], role=Role.LEARNER, names=names
     )
-    hosts = _host_person_ids(db, session)
+    if hosts is None:
+        hosts = _host_person_ids(db, session)
     for index, item in enumerate(items):
         if people[item.email].id in hosts and item.status != EnrollmentStatus.CANCELLED:
             raise IngestError(
                 f"{item.email} is a host of session {session.external_id!r} and cannot also be enrolled",
                 loc=loc if loc[0] == "path" else (*loc, index, "email"),
             )
-    rows = {e.person_id: e for e in db.exec(select(Enrollment).where(Enrollment.session_id == session.id))}
+    query = select(Enrollment).where(Enrollment.session_id == session.id)
+    if not replace:
+        query = query.where(col(Enrollment.person_id).in_([people[i.email].id for i in items]))
+    rows = {e.person_id: e for e in db.exec(query)}
+    existed = frozenset(rows)
     changed = 0
+    enrolled_more = False
     now = utcnow()
     listed: set[uuid.UUID] = set()
     for item in items:
@@ -304,6 +398,7 @@ def _apply_enrollments(
             continue
         else:
             row.status, row.updated_at = item.status.value, now
+        enrolled_more = enrolled_more or item.status == EnrollmentStatus.ENROLLED
         db.add(row)
         changed += 1
     if replace:
@@ -312,15 +407,21 @@ def _apply_enrollments(
                 row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, now
                 db.add(row)
                 changed += 1
-    db.flush()
     if changed:
-        _check_cap(db, session=session, loc=loc)
-    return changed
+        db.flush()
+    if enrolled_more and check_cap:
+        _check_cap(db, session=session, hosts=len(hosts), loc=loc)
+    return _Applied(changed=changed, people=people, rows=rows, existed=existed)
 
 
-def _check_cap(db: Session, *, session: LiveSession, loc: Sequence[str | int]) -> None:
+def _check_cap(db: Session, *, session: LiveSession, hosts: int, loc: Sequence[str | int]) -> None:
+    """Refuse the write when hosts + enrolled learners (+ a room) exceed the cap.
+
+    Counted inside the caller's transaction, which holds the session's row lock: no concurrent write
+    can add a learner between this count and the commit.
+    """
     enrolled = counts(db=db, session_ids=[session.id])[session.id][0]
-    total = len(_host_person_ids(db, session)) + enrolled + (1 if session.room_wanted else 0)
+    total = hosts + enrolled + (1 if session.room_wanted else 0)
     try:
         check_attendee_cap(total)
     except ValueError as exc:
@@ -348,29 +449,61 @@ def set_enrollments(
     return changed
 
 
-def put_enrollment(*, db: Session, session: LiveSession, item: EnrollmentCreate, actor: str) -> bool:
-    """Enroll or waitlist one learner (idempotent). Returns whether anything changed."""
-    changed = _apply_enrollments(db, session=session, items=[item], replace=False, loc=("path", "email")) > 0
+@dataclass(frozen=True)
+class EnrollmentWrite:
+    """What :func:`put_enrollment` did: whether anything changed, and whether the learner was listed before."""
+
+    changed: bool
+    existed: bool
+    enrollment: Enrollment
+    person: Person
+
+
+def put_enrollment(*, db: Session, session: LiveSession, item: EnrollmentCreate, actor: str) -> EnrollmentWrite:
+    """Enroll, waitlist or cancel one learner (idempotent).
+
+    Cancelling a learner who was never enrolled is :class:`NotFound` (as ``DELETE`` answers), raised
+    before anything is written.
+    """
+    if item.status == EnrollmentStatus.CANCELLED:
+        person, row = _enrollment_of(db, session=session, email=item.email)
+        changed = cancel_enrollment(db=db, session=session, email=item.email, actor=actor, found=(person, row))
+        return EnrollmentWrite(changed=changed, existed=True, enrollment=row, person=person)
+    applied = _upsert_enrollments(db, session=session, items=[item], replace=False, loc=("path", "email"))
+    person = applied.people[item.email]
+    changed = applied.changed > 0
     if changed:
         _bump(session)
         db.add(session)
         _audit(db, session=session, actor=actor, action=f"enrollment.{item.status.value}", subject=item.email)
         db.flush()
-    return changed
+    return EnrollmentWrite(
+        changed=changed, existed=person.id in applied.existed, enrollment=applied.rows[person.id], person=person
+    )
 
 
-def cancel_enrollment(*, db: Session, session: LiveSession, email: str, actor: str) -> bool:
-    """Cancel ``email``'s enrollment (the row stays, for audit). :class:`NotFound` if never enrolled."""
-    person = db.exec(
-        select(Person).where(Person.tenant_id == session.tenant_id, Person.email == email)
+def _enrollment_of(db: Session, *, session: LiveSession, email: str) -> tuple[Person, Enrollment]:
+    """The person ``email`` and their enrollment row in ``session``; :class:`NotFound` if never enrolled."""
+    found = db.exec(
+        select(Person, Enrollment)
+        .join(Enrollment, col(Enrollment.person_id) == col(Person.id))
+        .where(Person.tenant_id == session.tenant_id, Person.email == email, Enrollment.session_id == session.id)
     ).first()
-    row = None
-    if person is not None:
-        row = db.exec(
-            select(Enrollment).where(Enrollment.session_id == session.id, Enrollment.person_id == person.id)
-        ).first()
-    if row is None:
+    if found is None:
         raise NotFound(f"{email} is not enrolled in session {session.external_id!r}", loc=("path", "email"))
+    return found[0], found[1]
+
+
+def cancel_enrollment(
+    *,
+    db: Session,
+    session: LiveSession,
+    email: str,
+    actor: str,
+    found: tuple[Person, Enrollment] | None = None,
+) -> bool:
+    """Cancel ``email``'s enrollment (the row stays, for audit). :class:`NotFound` if never enrolled."""
+    _person, row = found or _enrollment_of(db, session=session, email=email)
     if row.status == EnrollmentStatus.CANCELLED.value:
         return False
     row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, utcnow()
@@ -454,6 +587,7 @@ def counts(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, 
 __all__ = [
     "MAX_ATTENDEES",
     "Conflict",
+    "EnrollmentWrite",
     "IngestError",
     "NotFound",
     "WriteResult",

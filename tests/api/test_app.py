@@ -177,7 +177,9 @@ def test_api_key_use_is_not_recorded_when_the_write_fails(api: Api) -> None:
         found = tenant_for_key(db=db, key=api.key_a)
         assert found is not None
         key = found[1]
-    with failing_commits(api.engine):
-        assert touch_last_used(api.engine, key) is False  # logged and ignored, never raised
-    assert touch_last_used(api.engine, key) is True
-    assert touch_last_used(api.engine, key) is False  # recorded just now
+    with Session(api.engine, expire_on_commit=False) as db:
+        db.add(key)
+        with failing_commits(api.engine):
+            assert touch_last_used(db, key) is False  # logged and ignored, never raised
+        assert touch_last_used(db, key) is True
+        assert touch_last_used(db, key) is False  # recorded just now

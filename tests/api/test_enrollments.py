@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func
+from sqlmodel import Session, select
+
 from engine.api.schemas import MAX_ATTENDEES
+from engine.store.models import Person
 from tests.api.conftest import Api, session_body
 from tests.api.test_sessions import row_counts
 
@@ -120,3 +124,22 @@ def test_bulk_failure_leaves_nothing_behind(api: Api) -> None:
     assert row_counts(api) == before  # no people, enrollments or audit rows from the failed requests
     assert api.dispatcher.calls == []
     assert emails(api) == {"keep@acme.example": "enrolled"}
+
+
+def test_cancelling_a_learner_never_enrolled_is_404_and_saves_nothing(api: Api) -> None:
+    assert api.put("/v1/sessions/c1", session_body()).status_code == 201
+    with Session(api.engine) as db:
+        people_before = db.exec(select(func.count()).select_from(Person)).one()
+    resp = api.client.put(
+        "/v1/sessions/c1/enrollments/stranger@acme.example", json={"status": "cancelled"}, headers=api.auth()
+    )
+    assert resp.status_code == 404
+    assert "stranger@acme.example is not enrolled" in resp.json()["detail"]
+    with Session(api.engine) as db:
+        assert db.exec(select(func.count()).select_from(Person)).one() == people_before
+    # cancelling an enrolled learner through the same PUT still works, and is idempotent
+    for _ in range(2):
+        resp = api.client.put(
+            "/v1/sessions/c1/enrollments/l1@acme.example", json={"status": "cancelled"}, headers=api.auth()
+        )
+        assert resp.status_code == 200 and resp.json()["status"] == "cancelled"

@@ -169,3 +169,36 @@ def test_missing_schema_is_a_clear_error(isolated: Path, capsys: pytest.CaptureF
     code, _out, err = run_main(capsys, "tenant", "list")  # a fresh SQLite file without tables
     assert code == 1
     assert "muster db upgrade" in err and "Traceback" not in err
+
+
+def test_sweep_and_reconcile_report_an_unreachable_redis_in_one_line(tmp_path: Path) -> None:
+    from sqlmodel import SQLModel
+
+    from engine.ingest.tenants import create_tenant, issue_api_key
+    from engine.store.unit_of_work import make_engine, unit_of_work
+
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(db_url)
+    SQLModel.metadata.create_all(engine)
+    with unit_of_work(engine, dispatcher=lambda ids: None) as uow:
+        tenant = create_tenant(db=uow.db, slug="acme", name="Acme", vendor_owners=["owner@vendor.example"])
+        key = issue_api_key(db=uow.db, tenant_id=tenant.id)
+    settings = load_settings({"MUSTER_DATABASE_URL": db_url, "MUSTER_VAR_DIR": str(tmp_path)})
+    api = AsgiClient(create_api(settings, dispatcher=lambda ids: None, engine=engine))
+    created = api.put("/v1/sessions/s1", json=session_body(), headers={"Authorization": f"Bearer {key}"})
+    assert created.status_code == 201, created.text
+    engine.dispose()
+    # Nothing listens on this port (the test run's own port range)
+    env = {
+        "MUSTER_DATABASE_URL": db_url,
+        "MUSTER_VAR_DIR": str(tmp_path),
+        "MUSTER_SECRET_KEY": "s" * 40,
+        "MUSTER_REDIS_URL": "redis://127.0.0.1:18698/0",
+    }
+    for args in (("sweep",), ("reconcile", "--session", created.json()["id"]), ("reconcile", "--all")):
+        out = muster(*args, env=env, cwd=tmp_path)
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, out.stderr)
+        assert lines[0].startswith("Redis error: cannot reach Redis at redis://127.0.0.1:18698/0"), lines
+        assert "MUSTER_REDIS_URL" in lines[0] and "Traceback" not in out.stderr

@@ -11,8 +11,10 @@ Where it sits: beside :mod:`engine.api.routes.sessions`, with the same steps (va
 * ``PATCH /v1/sessions/{id}/enrollments``: merge the list (upsert each; ``status: cancelled`` removes
   one); others are untouched.
 
-Each request is all-or-nothing, and the attendee cap (:data:`engine.api.schemas.MAX_ATTENDEES`) is
-checked on the result.
+Each request is all-or-nothing (:func:`engine.api.transaction.write`; the answer is built before the
+commit), the session's row is locked for the write, and the attendee cap
+(:data:`engine.api.schemas.MAX_ATTENDEES`) is checked on the result, so concurrent enrollments cannot
+together pass it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from engine.api.schemas import (
     EnrollmentPublic,
     normalize_email,
 )
+from engine.api.transaction import write
 from engine.ingest import sessions as ingest
-from engine.store.models import LiveSession
+from engine.store.models import EnrollmentStatus, LiveSession
 
 router = APIRouter(prefix="/v1/sessions/{external_id}/enrollments", tags=["enrollments"])
 
@@ -59,16 +62,19 @@ def get_enrollments(
 def _bulk(
     external_id: str, body: EnrollmentBulkCreate, uow: Uow, caller: Caller, replace: bool
 ) -> EnrollmentBulkPublic:
-    session = ingest.get_session_or_404(
-        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
-    )
-    changed = ingest.set_enrollments(
-        db=uow.db, session=session, items=body.enrollments, replace=replace, actor=caller.actor
-    )
-    if changed:
-        uow.enqueue_session(session.id)
-    uow.commit()
-    return _summary(uow, session, changed)
+
+    def work() -> EnrollmentBulkPublic:
+        session = ingest.get_session_or_404(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+        )
+        changed = ingest.set_enrollments(
+            db=uow.db, session=session, items=body.enrollments, replace=replace, actor=caller.actor
+        )
+        if changed:
+            uow.enqueue_session(session.id)
+        return _summary(uow, session, changed)
+
+    return write(uow, work)
 
 
 def _summary(uow: Uow, session: LiveSession, changed: int) -> EnrollmentBulkPublic:
@@ -112,18 +118,27 @@ def put_enrollment(
     response: Response,
     body: Annotated[EnrollmentBase | None, Body()] = None,
 ) -> EnrollmentPublic:
-    session = ingest.get_session_or_404(
-        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
-    )
     base = body or EnrollmentBase()
-    before = {e.email for e in list_enrollments(db=uow.db, session=session, include_cancelled=True)}
     item = EnrollmentCreate(email=email, status=base.status, display_name=base.display_name)
-    if ingest.put_enrollment(db=uow.db, session=session, item=item, actor=caller.actor):
-        uow.enqueue_session(session.id)
-    uow.commit()
-    response.status_code = status.HTTP_200_OK if email in before else status.HTTP_201_CREATED
-    listed = list_enrollments(db=uow.db, session=session, include_cancelled=True)
-    return next(e for e in listed if e.email == email)
+
+    def work() -> tuple[bool, EnrollmentPublic]:
+        session = ingest.get_session_or_404(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+        )
+        done = ingest.put_enrollment(db=uow.db, session=session, item=item, actor=caller.actor)
+        if done.changed:
+            uow.enqueue_session(session.id)
+        public = EnrollmentPublic(
+            email=done.person.email,
+            status=EnrollmentStatus(done.enrollment.status),
+            display_name=done.person.display_name,
+            updated_at=done.enrollment.updated_at,
+        )
+        return done.existed, public
+
+    existed, public = write(uow, work)
+    response.status_code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+    return public
 
 
 @router.delete(
@@ -133,10 +148,13 @@ def put_enrollment(
     summary="Cancel one learner's enrollment",
 )
 def delete_enrollment(external_id: ExternalId, email: EmailPath, uow: Uow, caller: Caller) -> Response:
-    session = ingest.get_session_or_404(
-        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
-    )
-    if ingest.cancel_enrollment(db=uow.db, session=session, email=email, actor=caller.actor):
-        uow.enqueue_session(session.id)
-    uow.commit()
+
+    def work() -> None:
+        session = ingest.get_session_or_404(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+        )
+        if ingest.cancel_enrollment(db=uow.db, session=session, email=email, actor=caller.actor):
+            uow.enqueue_session(session.id)
+
+    write(uow, work)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,9 @@
 Where it sits: below :func:`engine.api.app.create_api`, above :mod:`engine.ingest.sessions` (writes) and
 :mod:`engine.api.read` (reads). Every write route follows the same four steps: validate (FastAPI, with
 :mod:`engine.api.schemas`), write through the data functions, ``uow.enqueue_session`` when something
-changed, ``uow.commit()`` (the id goes to the sync engine only after the commit succeeded).
+changed, and :func:`engine.api.transaction.write` commits (the id goes to the sync engine only after the
+commit succeeded). The answer is built inside the transaction, so a request is all-or-nothing, and a write
+that lost a race with a concurrent one runs again from its first read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from engine.api.deps import Caller, Uow
 from engine.api.read import list_sessions, to_public
 from engine.api.schemas import SessionCreate, SessionList, SessionPublic, StatusUpdate
+from engine.api.transaction import write
 from engine.ingest import sessions as ingest
 from engine.store.models import LiveSession, SessionStatus, SyncStatus
 
@@ -51,14 +54,18 @@ def put_session(
     Sending the same body twice changes nothing and triggers no sync, unless the last sync left an error,
     a missing Meet link or room: then the save retries it. Answers 201 when created.
     """
-    result = ingest.upsert_session(
-        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, data=body, actor=caller.actor
-    )
-    if result.changed or ingest.sync_needs_retry(db=uow.db, session=result.session):
-        uow.enqueue_session(result.session.id)
-    uow.commit()
-    response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-    return _public(uow, result.session)
+
+    def work() -> tuple[bool, SessionPublic]:
+        result = ingest.upsert_session(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, data=body, actor=caller.actor
+        )
+        if result.changed or ingest.sync_needs_retry(db=uow.db, session=result.session):
+            uow.enqueue_session(result.session.id)
+        return result.created, _public(uow, result.session)
+
+    created, public = write(uow, work)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return public
 
 
 @router.get("", response_model=SessionList, summary="List sessions with their sync status")
@@ -99,25 +106,33 @@ def get_session(external_id: ExternalId, uow: Uow, caller: Caller) -> SessionPub
 )
 def delete_session(external_id: ExternalId, uow: Uow, caller: Caller) -> Response:
     """Mark the session removed; the sync engine deletes its event. Repeating it is harmless."""
-    session = ingest.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
-    if ingest.mark_deleted(db=uow.db, session=session, actor=caller.actor):
-        uow.enqueue_session(session.id)
-    uow.commit()
+
+    def work() -> None:
+        session = ingest.get_session_or_404(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, lock=True
+        )
+        if ingest.mark_deleted(db=uow.db, session=session, actor=caller.actor):
+            uow.enqueue_session(session.id)
+
+    write(uow, work)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _set_status(
     external_id: str, uow: Uow, caller: Caller, new: SessionStatus, body: StatusUpdate | None
 ) -> SessionPublic:
-    session = ingest.get_session_or_404(
-        db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
-    )
-    if ingest.set_status(
-        db=uow.db, session=session, status=new, actor=caller.actor, reason=body.reason if body else None
-    ):
-        uow.enqueue_session(session.id)
-    uow.commit()
-    return _public(uow, session)
+
+    def work() -> SessionPublic:
+        session = ingest.get_session_or_404(
+            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
+        )
+        if ingest.set_status(
+            db=uow.db, session=session, status=new, actor=caller.actor, reason=body.reason if body else None
+        ):
+            uow.enqueue_session(session.id)
+        return _public(uow, session)
+
+    return write(uow, work)
 
 
 @router.post("/{external_id}/cancel", response_model=SessionPublic, summary="Cancel a session")
