@@ -6,6 +6,9 @@ Where it sits: every admin view depends on :func:`require` (roles per method) an
 password ends every other session. Each request reloads the person from the database, so a suspended
 person or a removed role stops working at once.
 
+What each role may do is decided in one place, :mod:`engine.admin.roles`, from the role an admin granted
+(``Person.admin_role``); hosting a session grants nothing.
+
 Refusals are exceptions turned into pages by :mod:`admin_ui.web`: :class:`LoginRequired` → 303 to the
 sign-in form; :class:`PermissionDenied` → 403 page; :class:`NotFound` → 404 page (also for ids that
 belong to another tenant, so their existence is not revealed).
@@ -25,8 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from engine.admin.accounts import UI_ROLES
-from engine.store.models import Person, PersonStatus, Role, Tenant
+from engine.admin.roles import Grants, Need, Scope, allows, grants_of
+from engine.store.models import Person, PersonStatus, Tenant
 
 SESSION_USER = "uid"
 SESSION_TENANT = "tid"
@@ -65,18 +68,37 @@ class CurrentUser:
     integration_mode: str
     email: str
     display_name: str | None
-    roles: tuple[str, ...]
+    #: The admin-side role an admin granted (``Person.admin_role``); see :mod:`engine.admin.roles`.
+    role: str
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return (self.role,)
+
+    @property
+    def grants(self) -> Grants:
+        grants = grants_of(self.role)
+        assert grants is not None  # load_user builds a CurrentUser only for a known role
+        return grants
+
+    def may(self, need: Need | str) -> bool:
+        return allows(self.role, Need(need))
 
     def has(self, *roles: str) -> bool:
-        return any(r in self.roles for r in roles)
+        return self.role in roles
 
     @property
     def is_admin(self) -> bool:
-        return Role.ADMIN.value in self.roles
+        return self.grants.manage_tenant
 
     @property
     def can_write_sessions(self) -> bool:
-        return self.has(Role.ADMIN.value, Role.ORGANIZER.value)
+        return self.grants.write_sessions is not Scope.NONE
+
+    @property
+    def own_sessions_only(self) -> uuid.UUID | None:
+        """The person id when the role limits them to the sessions they host; None for every session."""
+        return self.person_id if self.grants.read_sessions is Scope.OWN else None
 
     @property
     def actor(self) -> str:
@@ -129,8 +151,7 @@ def load_user(request: Request) -> CurrentUser | None:
         tenant = db.get(Tenant, tenant_id)
         if tenant is None:
             return None
-        roles = tuple(r for r in person.roles if r in UI_ROLES)
-        if not roles:
+        if grants_of(person.admin_role) is None:
             return None
         user = CurrentUser(
             person_id=person.id,
@@ -140,21 +161,20 @@ def load_user(request: Request) -> CurrentUser | None:
             integration_mode=tenant.integration_mode,
             email=person.email,
             display_name=person.display_name,
-            roles=roles,
+            role=str(person.admin_role),
         )
     request.scope["muster.user"] = user
     return user
 
 
-def require(*roles: Role) -> Callable[[Request], CurrentUser]:
-    """A dependency: the signed-in user if they hold one of ``roles`` (admin always qualifies)."""
-    allowed = {r.value for r in roles} | {Role.ADMIN.value}
+def require(need: Need) -> Callable[[Request], CurrentUser]:
+    """A dependency: the signed-in user if their role grants ``need`` (the table in engine.admin.roles)."""
 
     def dependency(request: Request) -> CurrentUser:
         user = load_user(request)
         if user is None:
             raise LoginRequired()
-        if not user.has(*allowed):
+        if not user.may(need):
             raise PermissionDenied()
         return user
 

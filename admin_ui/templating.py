@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from admin_ui.auth import CSRF_FIELD, CurrentUser, csrf_token, load_user
+from engine.admin.roles import Need
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -93,12 +94,12 @@ templates.env.globals["CONNECTION_LABELS"] = CONNECTION_LABELS
 
 #: Navigation: (label, path, roles that see it).
 NAV = [
-    ("Sessions", "/admin/sessions", ("admin", "organizer", "viewer")),
-    ("Integration", "/admin/integration", ("admin", "viewer")),
-    ("Organizers", "/admin/organizers", ("admin", "viewer")),
-    ("Health", "/admin/health", ("admin", "viewer")),
-    ("Audit log", "/admin/audit", ("admin", "viewer")),
-    ("My Google", "/admin/account", ("admin", "organizer")),
+    ("Sessions", "/admin/sessions", Need.READ_SESSIONS),
+    ("Integration", "/admin/integration", Need.READ_TENANT),
+    ("Organizers", "/admin/organizers", Need.READ_TENANT),
+    ("Health", "/admin/health", Need.READ_TENANT),
+    ("Audit log", "/admin/audit", Need.READ_TENANT),
+    ("My Google", "/admin/account", Need.CONNECT_GOOGLE),
 ]
 
 
@@ -116,7 +117,7 @@ def redirect(path: str) -> RedirectResponse:
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     user: CurrentUser | None = load_user(request)
     flashes = request.session.pop("flashes", []) if "session" in request.scope else []
-    nav = [(label, path) for label, path, roles in NAV if user is not None and user.has(*roles)]
+    nav = [(label, path) for label, path, need in NAV if user is not None and user.may(need)]
     ctx: dict[str, Any] = {
         "user": user,
         "csrf_token": csrf_token(request) if "session" in request.scope else "",

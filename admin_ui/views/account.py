@@ -14,14 +14,15 @@ from admin_ui.auth import CurrentUser, csrf_form, db_engine, load_user, require
 from admin_ui.optional import engine_module
 from admin_ui.templating import flash, redirect, render
 from engine.admin.queries import connections_by_person, list_sessions
-from engine.store.models import Person, Role, Tenant
+from engine.admin.roles import Need
+from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 
 
 @router.get("/account")
-def account_page(request: Request, user: CurrentUser = Depends(require(Role.ORGANIZER))) -> Response:
+def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONNECT_GOOGLE))) -> Response:
     settings = request.app.state.settings
     with unit_of_work(db_engine(request)) as uow:
         conn = connections_by_person(db=uow.db, person_ids=[user.person_id]).get(user.person_id)
@@ -47,7 +48,7 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Role.ORGA
 
 @router.post("/account/connect")
 def connect_google(
-    request: Request, user: CurrentUser = Depends(require(Role.ORGANIZER)), _form: object = Depends(csrf_form)
+    request: Request, user: CurrentUser = Depends(require(Need.CONNECT_GOOGLE)), _form: object = Depends(csrf_form)
 ) -> Response:
     oauth = engine_module("delegation.oauth")
     if oauth is None:

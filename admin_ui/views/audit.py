@@ -15,7 +15,7 @@ from starlette.responses import Response
 from admin_ui.auth import CurrentUser, db_engine, require
 from admin_ui.templating import render
 from engine.admin.queries import audit_actions, list_audit
-from engine.store.models import Role
+from engine.admin.roles import Need
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
@@ -40,7 +40,7 @@ def audit_page(
     since: str = "",
     until: str = "",
     page: int = 1,
-    user: CurrentUser = Depends(require(Role.VIEWER)),
+    user: CurrentUser = Depends(require(Need.READ_TENANT)),
 ) -> Response:
     errors: dict[str, str] = {}
     session_id = None

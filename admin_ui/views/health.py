@@ -14,14 +14,14 @@ from admin_ui.auth import CurrentUser, db_engine, require
 from admin_ui.services.sync import metrics_snapshot
 from admin_ui.templating import render
 from engine.admin.queries import health_counts
-from engine.store.models import Role
+from engine.admin.roles import Need
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 
 
 @router.get("/health")
-def health_page(request: Request, user: CurrentUser = Depends(require(Role.VIEWER))) -> Response:
+def health_page(request: Request, user: CurrentUser = Depends(require(Need.READ_TENANT))) -> Response:
     with unit_of_work(db_engine(request)) as uow:
         counts = health_counts(db=uow.db, tenant_id=user.tenant_id)
     metrics = metrics_snapshot(getattr(request.app.state, "tasks", None))

@@ -27,7 +27,8 @@ from engine.admin.queries import (
     save_tenant_policies,
     tenant_policies,
 )
-from engine.store.models import IntegrationMode, Role, Tenant
+from engine.admin.roles import Need
+from engine.store.models import IntegrationMode, Tenant
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
@@ -98,13 +99,13 @@ def _page_context(request: Request, user: CurrentUser, **extra: Any) -> dict[str
 
 
 @router.get("/integration")
-def integration_page(request: Request, user: CurrentUser = Depends(require(Role.VIEWER))) -> Response:
+def integration_page(request: Request, user: CurrentUser = Depends(require(Need.READ_TENANT))) -> Response:
     return render(request, "admin/integration/detail.html", _page_context(request, user))
 
 
 @router.post("/integration/check")
 def test_connection(
-    request: Request, user: CurrentUser = Depends(require()), _form: FormData = Depends(csrf_form)
+    request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), _form: FormData = Depends(csrf_form)
 ) -> Response:
     result = run_check(request.app.state.settings, db_engine(request), user.tenant_id)
     return render(request, "admin/integration/detail.html", _page_context(request, user, check=result))
@@ -112,7 +113,7 @@ def test_connection(
 
 @router.post("/integration/policies")
 def save_policies(
-    request: Request, user: CurrentUser = Depends(require()), form: FormData = Depends(csrf_form)
+    request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
 ) -> Response:
     values = {k: str(form.get(k) or "") for k in ("fallback_owner_email", "guest_list", "send_updates")}
     try:
@@ -139,7 +140,7 @@ def save_policies(
 
 @router.post("/integration/switch/preview")
 def switch_preview(
-    request: Request, user: CurrentUser = Depends(require()), form: FormData = Depends(csrf_form)
+    request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
 ) -> Response:
     target = str(form.get("target_mode") or "")
     preview = preview_switch(request.app.state.settings, db_engine(request), user.tenant_id, target, actor=user.actor)
@@ -154,7 +155,7 @@ def switch_preview(
 
 @router.post("/integration/switch/apply")
 def switch_apply(
-    request: Request, user: CurrentUser = Depends(require()), form: FormData = Depends(csrf_form)
+    request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
 ) -> Response:
     target = str(form.get("target_mode") or "")
     outcome = apply_switch(

@@ -14,7 +14,7 @@ from admin_ui.auth import CurrentUser, db_engine, require
 from admin_ui.optional import engine_module
 from admin_ui.templating import render
 from engine.admin.queries import organizer_rows
-from engine.store.models import Role
+from engine.admin.roles import Need
 from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 
@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 @router.get("/organizers")
-def organizers_page(request: Request, user: CurrentUser = Depends(require(Role.VIEWER))) -> Response:
+def organizers_page(request: Request, user: CurrentUser = Depends(require(Need.READ_TENANT))) -> Response:
     now = utcnow()
     settings = request.app.state.settings
     spof_module = engine_module("lifecycle.spof")

@@ -24,6 +24,7 @@ from admin_ui.services.session_form import FREQUENCIES, initial_from_session, pa
 from admin_ui.templating import flash, redirect, render
 from admin_ui.views.sessions import load_visible_detail
 from engine.admin.queries import connections_by_person, people_with_role
+from engine.admin.roles import Need
 from engine.ingest.sessions import IngestError, find_session, upsert_session
 from engine.store.models import ConnectionStatus, IntegrationMode, Role, SessionStatus, Tenant, VideoChoice
 from engine.store.unit_of_work import unit_of_work
@@ -97,7 +98,7 @@ def _defaults(user: CurrentUser) -> dict[str, str]:
 
 
 @router.get("/sessions/new")
-def new_session(request: Request, user: CurrentUser = Depends(require(Role.ORGANIZER))) -> Response:
+def new_session(request: Request, user: CurrentUser = Depends(require(Need.WRITE_SESSIONS))) -> Response:
     return render(
         request,
         "admin/sessions/edit.html",
@@ -106,7 +107,9 @@ def new_session(request: Request, user: CurrentUser = Depends(require(Role.ORGAN
 
 
 @router.get("/sessions/{session_id}/edit")
-def edit_session(request: Request, session_id: str, user: CurrentUser = Depends(require(Role.ORGANIZER))) -> Response:
+def edit_session(
+    request: Request, session_id: str, user: CurrentUser = Depends(require(Need.WRITE_SESSIONS))
+) -> Response:
     detail = load_visible_detail(request, user, session_id)
     if detail.session.deleted_at is not None:
         raise PermissionDenied("This session was removed by the platform; it can no longer be edited here.")
@@ -203,7 +206,7 @@ def _blocked_by_google(request: Request, user: CurrentUser) -> bool:
 @router.post("/sessions/new")
 def create_session(
     request: Request,
-    user: CurrentUser = Depends(require(Role.ORGANIZER)),
+    user: CurrentUser = Depends(require(Need.WRITE_SESSIONS)),
     form: FormData = Depends(csrf_form),
 ) -> Response:
     return _save(request, user, form, None, None, user.email)
@@ -213,7 +216,7 @@ def create_session(
 def update_session(
     request: Request,
     session_id: str,
-    user: CurrentUser = Depends(require(Role.ORGANIZER)),
+    user: CurrentUser = Depends(require(Need.WRITE_SESSIONS)),
     form: FormData = Depends(csrf_form),
 ) -> Response:
     detail = load_visible_detail(request, user, session_id)

@@ -19,7 +19,8 @@ from admin_ui.services.room_names import names_for
 from admin_ui.services.sync import request_resync
 from admin_ui.templating import flash, redirect, render
 from engine.admin.queries import PROBLEMS, SessionDetail, list_sessions, record_audit, session_detail
-from engine.store.models import Role, SessionStatus
+from engine.admin.roles import Need
+from engine.store.models import SessionStatus
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
@@ -35,10 +36,8 @@ def parse_uuid(value: str, what: str = "session") -> uuid.UUID:
 
 
 def _only_own(user: CurrentUser) -> uuid.UUID | None:
-    """Organizers (without admin or viewer) are limited to the sessions they host."""
-    if user.has(Role.ADMIN.value, Role.VIEWER.value):
-        return None
-    return user.person_id
+    """The person id when their role limits them to the sessions they host (see engine.admin.roles)."""
+    return user.own_sessions_only
 
 
 @router.get("/sessions")
@@ -48,7 +47,7 @@ def session_list(
     problem: str = "",
     q: str = "",
     page: int = 1,
-    user: CurrentUser = Depends(require(Role.ORGANIZER, Role.VIEWER)),
+    user: CurrentUser = Depends(require(Need.READ_SESSIONS)),
 ) -> Response:
     status = status if status in STATUS_FILTERS else ""
     problem = problem if problem in PROBLEMS else ""
@@ -104,7 +103,7 @@ def _when(text: str) -> datetime | None:
 
 @router.get("/sessions/{session_id}")
 def session_page(
-    request: Request, session_id: str, user: CurrentUser = Depends(require(Role.ORGANIZER, Role.VIEWER))
+    request: Request, session_id: str, user: CurrentUser = Depends(require(Need.READ_SESSIONS))
 ) -> Response:
     detail = load_visible_detail(request, user, session_id)
     room_exceptions = [
@@ -139,7 +138,7 @@ def session_page(
 def resync(
     request: Request,
     session_id: str,
-    user: CurrentUser = Depends(require(Role.ORGANIZER)),
+    user: CurrentUser = Depends(require(Need.WRITE_SESSIONS)),
     _form: FormData = Depends(csrf_form),
 ) -> Response:
     detail = load_visible_detail(request, user, session_id)

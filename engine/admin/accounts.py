@@ -16,13 +16,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
-from engine.store.models import Person, PersonStatus, Role, Tenant
+from engine.admin.roles import ADMIN_ROLES, parse_role
+from engine.store.models import Person, PersonStatus, Tenant
 from engine.store.types import utcnow
 
 #: Shortest password accepted by :func:`set_password`.
 MIN_PASSWORD_LENGTH = 10
-#: Roles that may sign in to the admin UI (learners never do).
-UI_ROLES = (Role.ADMIN.value, Role.ORGANIZER.value, Role.VIEWER.value)
+#: Roles that may sign in to the admin UI (learners never do): the admin-side roles of engine.admin.roles.
+UI_ROLES = ADMIN_ROLES
 
 _hasher = PasswordHasher()
 #: Verified against when the account does not exist, so a wrong email costs as much time as a wrong password.
@@ -83,7 +84,7 @@ def authenticate(*, db: Session, tenant_slug: str, email: str, password: str) ->
         return None
     if person.status not in (PersonStatus.ACTIVE.value, PersonStatus.LEAVING.value):
         return None
-    if not any(role in UI_ROLES for role in person.roles):
+    if parse_role(person.admin_role) is None:
         return None
     if _hasher.check_needs_rehash(person.password_hash):
         person.password_hash = hash_password(password)
@@ -99,17 +100,17 @@ def validate_password(password: str) -> None:
 
 
 def set_password(
-    *, db: Session, tenant_slug: str, email: str, password: str, roles: list[str] | None = None
+    *, db: Session, tenant_slug: str, email: str, password: str, role: str | None = None
 ) -> Person:
     """Set the admin UI password of ``email`` in ``tenant_slug``; the caller commits.
 
-    ``roles`` (optional) adds UI roles to the person, e.g. ``["admin"]`` for the first administrator.
-    Raises :class:`AccountError` naming the field at fault.
+    ``role`` (optional) grants the admin-side role (``admin``, ``organizer`` or ``viewer``), replacing
+    the one held; without it the person keeps their granted role, and a person without one is refused
+    (a password alone opens nothing). Raises :class:`AccountError` naming the field at fault.
     """
     validate_password(password)
-    unknown = [r for r in roles or [] if r not in UI_ROLES]
-    if unknown:
-        raise AccountError("roles", f"unknown role {unknown[0]!r}: use one of {', '.join(UI_ROLES)}")
+    if role is not None and parse_role(role) is None:
+        raise AccountError("role", f"unknown role {role!r}: use one of {', '.join(UI_ROLES)}")
     tenant, person = _find_person(db=db, tenant_slug=tenant_slug, email=email)
     if tenant is None:
         raise AccountError(
@@ -119,12 +120,14 @@ def set_password(
         raise AccountError(
             "email", f"no person {email!r} in tenant {tenant.slug!r}: create them first (REST API or seed)"
         )
+    if role is None and parse_role(person.admin_role) is None:
+        raise AccountError(
+            "role",
+            f"{person.email} has no admin-side role yet: grant one with --role ({', '.join(UI_ROLES)})",
+        )
     person.password_hash = hash_password(password)
-    merged = list(person.roles)
-    for role in roles or []:
-        if role not in merged:
-            merged.append(role)
-    person.roles = merged
+    if role is not None:
+        person.admin_role = role
     person.updated_at = utcnow()
     db.add(person)
     return person

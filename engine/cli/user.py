@@ -1,4 +1,4 @@
-"""``muster user set-password``: give a person an admin UI password (and optionally UI roles).
+"""``muster user set-password``: give a person an admin UI password (and optionally their admin-side role).
 
 Where it sits: a CLI extension loaded by :mod:`engine.cli.main`; the work is done by
 :func:`engine.admin.accounts.set_password` inside one unit of work. The password is read from a prompt
@@ -27,13 +27,13 @@ def user() -> None:
 @click.option("--email", required=True, help="The person's email (they must exist in the tenant).")
 @click.option(
     "--role",
-    "roles",
-    multiple=True,
     type=click.Choice(UI_ROLES),
-    help="Also grant this UI role (repeatable), e.g. --role admin for the first administrator.",
+    default=None,
+    help="Grant this admin-side role (replacing the one held), e.g. --role admin for the first administrator. "
+    "Needed the first time: a password alone opens nothing.",
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (scripts).")
-def set_password_command(tenant_slug: str, email: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+def set_password_command(tenant_slug: str, email: str, role: str | None, password_stdin: bool) -> None:
     """Set the admin UI password of EMAIL in TENANT."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -42,14 +42,14 @@ def set_password_command(tenant_slug: str, email: str, roles: tuple[str, ...], p
     try:
         with unit_of_work(get_engine(get_settings())) as uow:
             person = set_password(
-                db=uow.db, tenant_slug=tenant_slug, email=email, password=password, roles=list(roles) or None
+                db=uow.db, tenant_slug=tenant_slug, email=email, password=password, role=role
             )
-            roles_now = ", ".join(person.roles)
+            role_now = person.admin_role
     except AccountError as exc:
         raise click.UsageError(
             f"--{exc.field}: {exc.message}" if exc.field != "password" else exc.message
         ) from None
-    click.echo(f"Password set for {email.strip().lower()} in {tenant_slug} (roles: {roles_now}).")
+    click.echo(f"Password set for {email.strip().lower()} in {tenant_slug} (role: {role_now}).")
 
 
 def register(group: click.Group) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from engine.admin.accounts import set_password
-from engine.store.models import Person, Role, Tenant
+from engine.admin.roles import AdminRole
+from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 
 
@@ -48,17 +49,25 @@ def ui_accounts(ctx: Any) -> None:
                             tenant_id=tenant.id,
                             email=email,
                             display_name=str(name.get("fullName") or "Workspace admin"),
-                            roles=[Role.ADMIN.value],
+                            admin_role=AdminRole.ADMIN.value,
                         )
                     )
                     uow.db.flush()
-                set_password(db=uow.db, tenant_slug=tenant.slug, email=email, password=password, roles=["admin"])
+                set_password(
+                    db=uow.db, tenant_slug=tenant.slug, email=email, password=password, role=AdminRole.ADMIN.value
+                )
             if organizer is not None:
                 has_person = uow.db.exec(
                     select(Person).where(Person.tenant_id == tenant.id, Person.email == organizer)
                 ).first()
                 if has_person is not None:
-                    set_password(db=uow.db, tenant_slug=tenant.slug, email=organizer, password=password)
+                    set_password(
+                        db=uow.db,
+                        tenant_slug=tenant.slug,
+                        email=organizer,
+                        password=password,
+                        role=has_person.admin_role or AdminRole.ORGANIZER.value,
+                    )
             slugs.append(tenant.slug)
     ctx.notes.append(f"Admin UI sign-in (tenants: {', '.join(slugs)}; password for both: {password}):")
     if admin is not None:

@@ -159,7 +159,10 @@ class ApiKey(SQLModel, table=True):
 class Person(SQLModel, table=True):
     """Anyone Muster knows in a tenant: admins, organizers, learners, viewers.
 
-    ``password_hash`` is set only for people who sign in to the admin UI (argon2).
+    ``roles`` says what the person does on the platform (``organizer`` when they host, ``learner`` when
+    they enroll); it grants nothing. ``admin_role`` is the admin-side role an admin granted (admin,
+    organizer, viewer; None = no admin UI), the only input of :mod:`engine.admin.roles`.
+    ``password_hash`` is set only for people who sign in to the admin UI with a password (argon2).
     """
 
     __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_person_tenant_email"),)
@@ -169,6 +172,7 @@ class Person(SQLModel, table=True):
     email: str = Field(max_length=320)  #: lower-cased
     display_name: str | None = Field(default=None, max_length=200)
     roles: list[str] = _json(list)
+    admin_role: str | None = Field(default=None, max_length=16)
     status: str = Field(default=PersonStatus.ACTIVE.value, max_length=16)
     leaving_on: date | None = Field(default=None)
     google_user_id: str | None = Field(default=None, max_length=64)

@@ -64,7 +64,12 @@ def _tenant(db: Session, slug: str, mode: str) -> TenantWorld:
     for role in ("admin", "organizer", "viewer"):
         email = f"{role}@{slug}.example"
         person = Person(
-            tenant_id=tenant.id, email=email, display_name=role.title(), roles=[role], password_hash=_HASH
+            tenant_id=tenant.id,
+            email=email,
+            display_name=role.title(),
+            roles=[role],
+            admin_role=role,
+            password_hash=_HASH,
         )
         db.add(person)
         db.flush()

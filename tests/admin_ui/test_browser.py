@@ -122,6 +122,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
             email=ADMIN,
             display_name="Ida Admin",
             roles=["admin"],
+            admin_role="admin",
             password_hash=hash_password(PASSWORD),
         )
         ada = Person(
@@ -129,6 +130,7 @@ def _seed(settings: Settings) -> dict[str, Any]:
             email=ORGANIZER,
             display_name="Ada Torvalds",
             roles=["organizer"],
+            admin_role="organizer",
             password_hash=hash_password(PASSWORD),
         )
         alan = Person(tenant_id=tenant.id, email=REVOKED, display_name="Alan Perlman", roles=["organizer"])

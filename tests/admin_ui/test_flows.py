@@ -230,7 +230,7 @@ def test_cli_set_password(world: World, engine_under_test: Engine, monkeypatch: 
     assert ok.exit_code == 0, ok.output
     with Session(engine_under_test) as db:
         person = db.exec(select(Person).where(Person.email == "learner@acme.example")).one()
-        assert "viewer" in person.roles
+        assert person.admin_role == "viewer"
     unknown = runner.invoke(
         cli,
         ["user", "set-password", "--tenant", "nope", "--email", "x@y.example", "--password-stdin"],
