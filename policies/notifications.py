@@ -1,7 +1,8 @@
 """Notification policy: which Google writes email the guests (``sendUpdates=all``) and which stay silent.
 
 Where it sits: pure policy-as-data, used by :mod:`engine.domain.plan` when it turns a difference into patches.
-Imports nothing from the project. The reasoning, with sources, is in ``docs/notifications.md``.
+Imports nothing from the project but :mod:`policies.schema` (its settings are declared once, by
+:class:`NotificationSettings`). The reasoning, with sources, is in ``docs/notifications.md``.
 
 Google cannot address a notification to some guests only: a write sent with ``sendUpdates=all``
 e-mails *every* guest of the event (an invitation to added guests, a cancellation to removed ones and an
@@ -29,7 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from policies.schema import SettingsSection
 
 SendUpdates = Literal["all", "none"]
 
@@ -56,6 +61,29 @@ NEUTRAL: frozenset[str] = frozenset({"marker"})
 MEMBERSHIP = "attendees"
 
 
+class NotificationSettings(SettingsSection):
+    """``Tenant.settings["notifications"]``: which changes e-mail every guest, and membership e-mails."""
+
+    section: ClassVar[str] = "notifications"
+    not_object: ClassVar[str] = 'must be an object like {"membership_emails": false}'
+
+    notify_on: list[str] = Field(
+        default_factory=lambda: sorted(DEFAULT_NOTIFY_ON),
+        description="Field groups whose change e-mails every guest (sendUpdates=all); status always does.",
+    )
+    membership_emails: bool = Field(
+        default=False, description="E-mail Google's invitation to each added learner (and an update to the others)."
+    )
+
+    @field_validator("notify_on")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        unknown = set(value) - KNOWN_FIELDS
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}; use some of {sorted(KNOWN_FIELDS)}")
+        return sorted(set(value))
+
+
 @dataclass(frozen=True)
 class NotificationPolicy:
     """Which field groups notify. Build from tenant settings with :meth:`from_settings`."""
@@ -64,34 +92,13 @@ class NotificationPolicy:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> NotificationPolicy:
-        """``{"notify_on": [...], "membership_emails": bool}`` or nothing (defaults).
+        """Build from ``Tenant.settings["notifications"]`` (validated by :class:`NotificationSettings`).
 
         Raises ``ValueError`` naming the bad field and what is allowed.
         """
-        if not settings:
-            return cls()
-        if not isinstance(settings, Mapping):
-            raise ValueError('notifications: must be an object like {"membership_emails": false}')
-        unknown_keys = set(settings) - {"notify_on", "membership_emails"}
-        if unknown_keys:
-            raise ValueError(
-                f"notifications: unknown setting(s) {sorted(unknown_keys)}; "
-                "known: notify_on, membership_emails"
-            )
-        raw = settings.get("notify_on", sorted(DEFAULT_NOTIFY_ON))
-        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-            raise ValueError("notifications.notify_on: must be a list of field names")
-        unknown = set(raw) - KNOWN_FIELDS
-        if unknown:
-            raise ValueError(
-                f"notifications.notify_on: unknown field(s) {sorted(unknown)}; "
-                f"use some of {sorted(KNOWN_FIELDS)}"
-            )
-        membership = settings.get("membership_emails", False)
-        if not isinstance(membership, bool):
-            raise ValueError("notifications.membership_emails: must be true or false")
-        notify = frozenset(raw) | {"status"}  # cancellation / restoration always notify
-        return cls(notify | {MEMBERSHIP} if membership else notify - {MEMBERSHIP})
+        parsed = NotificationSettings.parse(settings)
+        notify = frozenset(parsed.notify_on) | {"status"}  # cancellation / restoration always notify
+        return cls(notify | {MEMBERSHIP} if parsed.membership_emails else notify - {MEMBERSHIP})
 
     def on_create(self) -> SendUpdates:
         """Creating the event invites everyone on it."""

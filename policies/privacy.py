@@ -1,7 +1,8 @@
 """Privacy policy: what guests of a Muster event may see and do.
 
 Where it sits: pure policy-as-data, read by :mod:`engine.domain.desired` when it builds an event. Imports
-nothing from the project. Tenant setting (``Tenant.settings["privacy"]``)::
+nothing from the project but :mod:`policies.schema`. Tenant setting (``Tenant.settings["privacy"]``),
+declared once by :class:`PrivacySettings`::
 
     {"guest_list_visible": false}   # default: learners do not see each other's addresses
 
@@ -12,7 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from policies.schema import SettingsSection
+
+
+class PrivacySettings(SettingsSection):
+    """``Tenant.settings["privacy"]``."""
+
+    section: ClassVar[str] = "privacy"
+    not_object: ClassVar[str] = 'must be an object like {"guest_list_visible": false}'
+
+    guest_list_visible: bool = Field(
+        default=False, description="Attendees see each other's addresses (default: hidden)."
+    )
 
 
 @dataclass(frozen=True)
@@ -23,17 +39,5 @@ class PrivacyPolicy:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> PrivacyPolicy:
-        """Validate ``{"guest_list_visible": bool}``; raise ``ValueError`` naming the bad field."""
-        if not settings:
-            return cls()
-        if not isinstance(settings, Mapping):
-            raise ValueError('privacy: must be an object like {"guest_list_visible": false}')
-        unknown = set(settings) - {"guest_list_visible"}
-        if unknown:
-            raise ValueError(
-                f"privacy: unknown setting(s) {sorted(unknown)}; only guest_list_visible is known"
-            )
-        visible = settings.get("guest_list_visible", False)
-        if not isinstance(visible, bool):
-            raise ValueError("privacy.guest_list_visible: must be true or false")
-        return cls(guest_list_visible=visible)
+        """Validate through :class:`PrivacySettings`; raise ``ValueError`` naming the bad field."""
+        return cls(guest_list_visible=PrivacySettings.parse(settings).guest_list_visible)

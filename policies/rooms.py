@@ -2,8 +2,8 @@
 when enrollment outgrows the booked room.
 
 Where it sits: pure policy, below the engine. :mod:`engine.delegation.rooms` loads the tenant's
-``settings["rooms"]`` through :meth:`RoomPolicy.from_mapping` (unknown keys or wrong types raise
-``ValueError`` naming the key), turns Directory ``resources.calendars`` entries into
+``settings["rooms"]`` through :meth:`RoomPolicy.from_mapping` (declared once by :class:`RoomSettings`;
+unknown keys or wrong types raise ``ValueError`` naming the key), turns Directory ``resources.calendars`` entries into
 :class:`RoomCandidate` and asks :func:`rank_rooms` for the ordered shortlist, and :func:`outgrown_action`
 when the head count changes (dates of a series that a room declines are handled by
 :mod:`engine.delegation.room_exceptions` with the same ranking). Nothing here does I/O or knows about Google's
@@ -18,7 +18,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from policies.schema import SettingsSection
 
 
 class OutgrownAction(enum.StrEnum):
@@ -98,42 +102,21 @@ class RoomPolicy:
     #: Rooms never offered (resource e-mails).
     excluded: frozenset[str] = field(default_factory=frozenset)
 
-    _KEYS = ("headroom", "on_outgrown", "max_oversize_factor", "categories", "max_attempts", "excluded")
-
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> RoomPolicy:
-        """Validate a stored policy (``Tenant.settings["rooms"]``). Raise ``ValueError`` naming the key."""
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise ValueError("rooms: expected an object with keys " + ", ".join(cls._KEYS))
-        unknown = sorted(set(data) - set(cls._KEYS))
-        if unknown:
-            raise ValueError(f"rooms.{unknown[0]}: unknown setting; known: {', '.join(cls._KEYS)}")
-        kw: dict[str, Any] = {}
-        if "headroom" in data:
-            kw["headroom"] = _number(data["headroom"], "headroom", 0.0, 2.0)
-        if "max_oversize_factor" in data:
-            value = _number(data["max_oversize_factor"], "max_oversize_factor", 0.0, 100.0)
-            if 0 < value < 1:
-                raise ValueError("rooms.max_oversize_factor: must be 0 (no limit) or at least 1")
-            kw["max_oversize_factor"] = value
-        if "on_outgrown" in data:
-            try:
-                kw["on_outgrown"] = OutgrownAction(data["on_outgrown"])
-            except ValueError:
-                raise ValueError(
-                    "rooms.on_outgrown: must be one of " + ", ".join(a.value for a in OutgrownAction)
-                ) from None
-        if "max_attempts" in data:
-            attempts = data["max_attempts"]
-            if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 50:
-                raise ValueError("rooms.max_attempts: must be a whole number from 1 to 50")
-            kw["max_attempts"] = attempts
-        for key in ("categories", "excluded"):
-            if key in data:
-                kw[key] = _strings(data[key], key, lower=key == "excluded")
-        return cls(**kw)
+        """Build from ``Tenant.settings["rooms"]`` (validated by :class:`RoomSettings`).
+
+        Raise ``ValueError`` naming the key.
+        """
+        parsed = RoomSettings.parse(data)
+        return cls(
+            headroom=parsed.headroom,
+            on_outgrown=OutgrownAction(parsed.on_outgrown),
+            max_oversize_factor=parsed.max_oversize_factor,
+            categories=frozenset(parsed.categories),
+            max_attempts=parsed.max_attempts,
+            excluded=frozenset(e.lower() for e in parsed.excluded),
+        )
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -146,16 +129,57 @@ class RoomPolicy:
         }
 
 
-def _number(value: Any, key: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise ValueError(f"rooms.{key}: must be a number from {low:g} to {high:g}")
-    return float(value)
+def _non_empty(value: list[str]) -> list[str]:
+    if not all(value):
+        raise ValueError("must be a list of non-empty strings")
+    return value
 
 
-def _strings(value: Any, key: str, *, lower: bool) -> frozenset[str]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"rooms.{key}: must be a list of non-empty strings")
-    return frozenset(v.lower() if lower else v for v in value)
+class RoomSettings(SettingsSection):
+    """``Tenant.settings["rooms"]``: how rooms are chosen and what happens when a session outgrows one."""
+
+    section: ClassVar[str] = "rooms"
+    not_object: ClassVar[str] = (
+        "expected an object with keys headroom, on_outgrown, max_oversize_factor, categories, "
+        "max_attempts, excluded"
+    )
+
+    headroom: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="Extra seats on top of the head count, as a share (0.1 = 10 %)."
+    )
+    on_outgrown: Literal["upsize", "warn"] = Field(
+        default="upsize", description="When enrollment outgrows the booked room: book a larger one, or warn."
+    )
+    max_oversize_factor: float = Field(
+        default=0.0, ge=0.0, le=100.0,
+        description="Rooms more than this many times the needed seats are not offered (0 = no limit).",
+    )
+    categories: list[str] = Field(
+        default_factory=lambda: ["CONFERENCE_ROOM"], description="Directory resource categories that are rooms."
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Free candidates tried before reporting that no room is available."
+    )
+    excluded: list[str] = Field(default_factory=list, description="Room resource e-mails never offered.")
+
+    @field_validator("headroom", "max_oversize_factor", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return float(value)
+
+    @field_validator("max_oversize_factor")
+    @classmethod
+    def _factor(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (no limit) or at least 1")
+        return value
+
+    @field_validator("categories", "excluded")
+    @classmethod
+    def _strings(cls, value: list[str]) -> list[str]:
+        return sorted(set(_non_empty(value)))
 
 
 def seats_needed(*, enrolled: int, hosts: int, minimum: int | None, policy: RoomPolicy) -> int:

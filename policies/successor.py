@@ -1,9 +1,9 @@
 """Successor policy: who inherits a session's Google event when its acting owner leaves.
 
-Where it sits: pure policy data (``policies`` layer; imports nothing from the project). The organizer
-lifecycle (:mod:`engine.lifecycle`) builds :class:`SessionFacts` from the database and calls
-:func:`choose_successor` for each affected session: for the transfer preview, the transfer itself and the
-single-point-of-failure report, so all three always agree.
+Where it sits: pure policy data (``policies`` layer; imports nothing from the project but
+:mod:`policies.schema`). The organizer lifecycle (:mod:`engine.lifecycle`) builds :class:`SessionFacts` from
+the database and calls :func:`choose_successor` for each affected session: for the transfer preview, the
+transfer itself and the single-point-of-failure report, so all three always agree.
 
 The rule, in order:
 
@@ -14,8 +14,8 @@ The rule, in order:
 3. else nobody: the session stays exactly as it is, and :attr:`Decision.needed` says what an admin must
    do (connect a co-host, or connect / set the fallback owner).
 
-Which host roles may inherit is tenant data (``Tenant.settings["successor"]``), validated by
-:meth:`SuccessorRules.from_settings`: unknown keys or values raise ``ValueError`` naming the field.
+Which host roles may inherit is tenant data (``Tenant.settings["successor"]``), declared once by
+:class:`SuccessorSettings`: unknown keys or values raise ``ValueError`` naming the field.
 Nothing here does I/O, reads a clock, or knows about Google.
 """
 
@@ -24,7 +24,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from policies.schema import SettingsSection
 
 #: Host roles as stored in ``SessionHost.role``.
 HOST_ROLES = ("organizer", "co_host", "presenter")
@@ -80,23 +84,31 @@ class SuccessorRules:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> SuccessorRules:
-        """Validate ``Tenant.settings["successor"]`` (``{"eligibleRoles": [...]}``; absent = defaults)."""
-        if settings is None:
-            return cls()
-        if not isinstance(settings, Mapping):
-            raise ValueError("successor: must be an object like {\"eligibleRoles\": [\"co_host\"]}")
-        unknown = sorted(set(settings) - {"eligibleRoles"})
-        if unknown:
-            raise ValueError(f"successor.{unknown[0]}: unknown setting; the only setting is eligibleRoles")
-        roles = settings.get("eligibleRoles", list(DEFAULT_ELIGIBLE_ROLES))
-        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
-            raise ValueError("successor.eligibleRoles: must be a non-empty list of host roles "
-                             f"({', '.join(HOST_ROLES)})")
-        bad = [r for r in roles if r not in HOST_ROLES]
+        """From ``Tenant.settings["successor"]`` (:class:`SuccessorSettings`; absent = defaults)."""
+        return cls(eligible_roles=tuple(SuccessorSettings.parse(settings).eligible_roles))
+
+
+class SuccessorSettings(SettingsSection):
+    """``Tenant.settings["successor"]``: which host roles may inherit a departing owner's events."""
+
+    section: ClassVar[str] = "successor"
+    not_object: ClassVar[str] = 'must be an object like {"eligibleRoles": ["co_host"]}'
+
+    eligible_roles: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ELIGIBLE_ROLES),
+        alias="eligibleRoles",
+        description=f"Host roles that may inherit, in any order: some of {', '.join(HOST_ROLES)}.",
+    )
+
+    @field_validator("eligible_roles", mode="before")
+    @classmethod
+    def _roles(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
+            raise ValueError(f"must be a non-empty list of host roles ({', '.join(HOST_ROLES)})")
+        bad = [r for r in value if r not in HOST_ROLES]
         if bad:
-            raise ValueError(f"successor.eligibleRoles: unknown role {bad[0]!r}; "
-                             f"use one of {', '.join(HOST_ROLES)}")
-        return cls(eligible_roles=tuple(dict.fromkeys(roles)))
+            raise ValueError(f"unknown role {bad[0]!r}; use one of {', '.join(HOST_ROLES)}")
+        return list(dict.fromkeys(value))
 
 
 @dataclass(frozen=True)
@@ -205,15 +217,19 @@ class TransferRules:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> TransferRules:
-        """Validate ``{"releaseResources": false}`` (absent = defaults)."""
-        if settings is None:
-            return cls()
-        if not isinstance(settings, Mapping):
-            raise ValueError("lifecycle: must be an object like {\"releaseResources\": false}")
-        unknown = sorted(set(settings) - {"releaseResources"})
-        if unknown:
-            raise ValueError(f"lifecycle.{unknown[0]}: unknown setting; the only setting is releaseResources")
-        value = settings.get("releaseResources", False)
-        if not isinstance(value, bool):
-            raise ValueError("lifecycle.releaseResources: must be true or false")
-        return cls(release_resources=value)
+        """From ``Tenant.settings["lifecycle"]`` (:class:`LifecycleSettings`; absent = defaults)."""
+        return cls(release_resources=LifecycleSettings.parse(settings).release_resources)
+
+
+class LifecycleSettings(SettingsSection):
+    """``Tenant.settings["lifecycle"]``: how transfers of a departing owner's events run."""
+
+    section: ClassVar[str] = "lifecycle"
+    not_object: ClassVar[str] = 'must be an object like {"releaseResources": false}'
+
+    release_resources: bool = Field(
+        default=False,
+        alias="releaseResources",
+        description="Data Transfer frees the rooms of transferred events (Muster books them again as the new "
+        "owner); false keeps them booked on the moved events.",
+    )

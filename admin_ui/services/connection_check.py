@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from admin_ui.optional import engine_module
+from engine.admin.tenant_setup import admin_console_scopes
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import Tenant
 
@@ -33,7 +34,7 @@ class SetupFacts:
 
 def setup_facts(settings: Settings, tenant: Tenant) -> SetupFacts:
     check = engine_module("admin.connection_check")
-    scopes = list(getattr(check, "DWD_SCOPES", ())) if check else []
+    scopes = list(admin_console_scopes())
     console = str(
         getattr(check, "ADMIN_CONSOLE", "Google Admin console > Security > API controls > Domain-wide delegation")
     )

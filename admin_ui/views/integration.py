@@ -1,10 +1,13 @@
 """Integration page (admins; viewers read): the two modes, their set-up, the live check, policies, switching.
 
 Where it sits: reads the tenant and settings; "Test connection" runs the engine's connection check
-(:mod:`engine.admin.connection_check`) and shows each result with its fix; policies are validated and saved by
-:func:`engine.admin.queries.save_tenant_policies`; switching mode goes through the engine's mode-switch
-preview, then apply (:mod:`admin_ui.services.mode_switch`). "Test connection" and "Preview" render their answer
-directly (they change nothing); saving policies and applying a switch redirect (303) after commit.
+(:mod:`engine.admin.connection_check`) and shows each result with its fix; the set-up form (delegation method,
+Directory admin, vendor owner pool) and the policies form are turned into changes by
+:mod:`admin_ui.services.setup_form` and saved through :func:`engine.admin.tenant_setup.configure`, the same
+write path as the REST API and ``muster tenant set`` (a new Directory admin is checked live after the commit);
+switching mode goes through the engine's mode-switch preview, then apply
+(:mod:`admin_ui.services.mode_switch`). "Test connection" and "Preview" render their answer directly (they
+change nothing); saving policies and applying a switch redirect (303) after commit.
 """
 
 from __future__ import annotations
@@ -18,16 +21,18 @@ from starlette.responses import Response
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, require
 from admin_ui.services.connection_check import run_check, setup_facts
 from admin_ui.services.mode_switch import apply_switch, preview_switch, switch_status
-from admin_ui.templating import flash, redirect, render
-from engine.admin.queries import (
+from admin_ui.services.setup_form import (
     GUEST_LIST_CHOICES,
-    SEND_UPDATES_CHOICES,
-    PolicyError,
-    record_audit,
-    save_tenant_policies,
-    tenant_policies,
+    NOTIFY_CHOICES,
+    OUTGROWN_CHOICES,
+    error_field,
+    form_values,
+    policy_changes,
+    setup_changes,
 )
+from admin_ui.templating import flash, redirect, render
 from engine.admin.roles import Need
+from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, settings_problem
 from engine.store.models import IntegrationMode, Tenant
 from engine.store.unit_of_work import unit_of_work
 
@@ -85,10 +90,14 @@ def _page_context(request: Request, user: CurrentUser, **extra: Any) -> dict[str
         "modes": [m.value for m in IntegrationMode],
         "capabilities": CAPABILITIES,
         "setup": setup_facts(settings, tenant),
-        "policies": tenant_policies(tenant),
+        "policies": form_values(tenant),
         "guest_list_choices": GUEST_LIST_CHOICES,
-        "send_updates_choices": SEND_UPDATES_CHOICES,
+        "outgrown_choices": OUTGROWN_CHOICES,
+        "notify_choices": NOTIFY_CHOICES,
+        "config_error": settings_problem(tenant),
         "policy_errors": {},
+        "setup_errors": {},
+        "directory_check": None,
         "check": None,
         "preview": None,
         "switch": switch_status(settings, tenant),
@@ -111,31 +120,52 @@ def test_connection(
     return render(request, "admin/integration/detail.html", _page_context(request, user, check=result))
 
 
+def _save(request: Request, user: CurrentUser, changes: dict[str, Any], *, replace_sections: bool) -> bool:
+    """Store ``changes`` through the engine's one write path; True when something changed."""
+    with unit_of_work(db_engine(request)) as uow:
+        tenant = uow.db.get(Tenant, user.tenant_id)
+        assert tenant is not None
+        result = configure(uow, tenant, changes, actor=user.actor, replace_sections=replace_sections)
+    return bool(result.changes)
+
+
 @router.post("/integration/policies")
 def save_policies(
     request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
 ) -> Response:
-    values = {k: str(form.get(k) or "") for k in ("fallback_owner_email", "guest_list", "send_updates")}
+    try:
+        changed = _save(request, user, policy_changes(form), replace_sections=True)
+    except SetupError as exc:
+        ctx = _page_context(request, user, policy_errors={error_field(exc.field): exc.message})
+        ctx["policies"] = {**ctx["policies"], **{k: str(form.get(k) or "") for k in ("fallback_owner_email",)}}
+        return render(request, "admin/integration/detail.html", ctx, status_code=400)
+    flash(request, "Policies saved." if changed else "Nothing changed.", "ok" if changed else "info")
+    return redirect("/admin/integration#policies")
+
+
+@router.post("/integration/setup")
+def save_setup(
+    request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
+) -> Response:
+    """Delegation method, Directory admin (checked live once saved), vendor owner pool, mode while empty."""
+    changes = setup_changes(form)
     try:
         with unit_of_work(db_engine(request)) as uow:
             tenant = uow.db.get(Tenant, user.tenant_id)
             assert tenant is not None
-            changes = save_tenant_policies(db=uow.db, tenant=tenant, **values)
-            if changes:
-                record_audit(
-                    db=uow.db,
-                    tenant_id=user.tenant_id,
-                    actor=user.actor,
-                    action="admin.policies",
-                    subject=tenant.slug,
-                    detail=changes,
-                )
-    except PolicyError as exc:
-        ctx = _page_context(request, user, policy_errors={exc.field: exc.message})
-        ctx["policies"] = {**ctx["policies"], **values}
+            result = configure(uow, tenant, changes, actor=user.actor)
+    except SetupError as exc:
+        ctx = _page_context(request, user, setup_errors={error_field(exc.field): exc.message})
+        ctx["policies"] = {**ctx["policies"], **{k: str(v) for k, v in changes.items() if k != "vendor_owner_emails"}}
         return render(request, "admin/integration/detail.html", ctx, status_code=400)
-    flash(request, "Policies saved." if changes else "Nothing changed.", "ok" if changes else "info")
-    return redirect("/admin/integration")
+    if result.directory_admin_changed:
+        with unit_of_work(db_engine(request)) as uow:
+            steps = check_directory_admin(uow.db, user.tenant_id, request.app.state.settings)
+        return render(
+            request, "admin/integration/detail.html", _page_context(request, user, directory_check=steps)
+        )
+    flash(request, "Set-up saved." if result.changes else "Nothing changed.", "ok" if result.changes else "info")
+    return redirect("/admin/integration#setup")
 
 
 @router.post("/integration/switch/preview")

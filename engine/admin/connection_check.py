@@ -354,6 +354,15 @@ def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: s
         report.add("rooms readable", Outcome.FAIL, f"{rooms.code}: {rooms.detail}", fix, admin)
 
 
+def directory_admin_steps(report: CheckReport, settings: Settings, admin: str) -> None:
+    """The Directory admin's part of the check (rooms readable, Directory scan, Data Transfer), alone:
+    what saving a new Directory admin runs (:func:`engine.admin.tenant_setup.check_directory_admin`)."""
+    info = _sa_info(report, settings)
+    if info is not None:
+        _rooms_via_dwd(report, info, settings, admin)
+    _lifecycle_scopes(report, info, settings, admin)
+
+
 def _check_dwd(
     db: Session, report: CheckReport, tenant: Tenant, settings: Settings, organizer_email: str | None
 ) -> None:

@@ -1,9 +1,9 @@
 """Read-side queries for the admin UI: session lists with counts, organizer health, audit pages.
 
 Where it sits: the admin UI (:mod:`admin_ui.views`) calls these with its unit of work's ``db``; they read
-the domain model (:mod:`engine.store.models`) and never write, except :func:`record_audit` and
-:func:`save_tenant_policies`, which add rows/changes the caller commits. Every function takes the
-signed-in ``tenant_id`` and filters by it, so an id from another tenant simply finds nothing.
+the domain model (:mod:`engine.store.models`) and never write, except :func:`record_audit`, which adds a
+row the caller commits (tenant settings are written by :mod:`engine.admin.tenant_setup`). Every function
+takes the signed-in ``tenant_id`` and filters by it, so an id from another tenant simply finds nothing.
 
 Not done here: syncing, OAuth, mode switches; those live in their own engine modules.
 """
@@ -38,7 +38,6 @@ from engine.store.models import (
     SyncStatus,
     Tenant,
 )
-from engine.store.types import utcnow
 
 #: Problem filters offered on the sessions list, with their labels.
 PROBLEMS: dict[str, str] = {
@@ -477,69 +476,3 @@ def record_audit(
 
 #: Host roles in the order the session form lists them.
 HOST_ROLES = [r.value for r in HostRole]
-
-#: Guest-list visibility choices (``Tenant.settings["privacy"]["guest_list"]``).
-GUEST_LIST_CHOICES = {
-    "hidden": "Hidden: learners do not see each other",
-    "visible": "Visible to every attendee",
-}
-#: Google ``sendUpdates`` choices (``Tenant.settings["notifications"]["send_updates"]``).
-SEND_UPDATES_CHOICES = {
-    "all": "Email every attendee on changes",
-    "externalOnly": "Email only guests outside the domain",
-    "none": "Send no emails (calendars update silently)",
-}
-
-
-class PolicyError(ValueError):
-    """A bad policy value; ``field`` names the form field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-def save_tenant_policies(
-    *, db: Session, tenant: Tenant, fallback_owner_email: str, guest_list: str, send_updates: str
-) -> dict[str, Any]:
-    """Validate and store the fallback owner, privacy and notification policies (the caller commits).
-
-    Raises :class:`PolicyError` for the first bad field; nothing is changed in that case.
-    Returns the changes as ``{field: [old, new]}`` for the audit log.
-    """
-    email = fallback_owner_email.strip().lower()
-    if email:
-        if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-            raise PolicyError("fallback_owner_email", f"{fallback_owner_email!r} is not an email address")
-        if tenant.google_domain and not email.endswith("@" + tenant.google_domain.lower()):
-            raise PolicyError(
-                "fallback_owner_email",
-                f"must be an account in {tenant.google_domain}, so events stay in the customer's Google",
-            )
-    if guest_list not in GUEST_LIST_CHOICES:
-        raise PolicyError("guest_list", f"choose one of: {', '.join(GUEST_LIST_CHOICES)}")
-    if send_updates not in SEND_UPDATES_CHOICES:
-        raise PolicyError("send_updates", f"choose one of: {', '.join(SEND_UPDATES_CHOICES)}")
-    current = tenant_policies(tenant)
-    new = {"fallback_owner_email": email or None, "guest_list": guest_list, "send_updates": send_updates}
-    changes = {k: [current[k], v] for k, v in new.items() if current[k] != v}
-    settings = dict(tenant.settings)
-    settings["privacy"] = {**dict(settings.get("privacy") or {}), "guest_list": guest_list}
-    settings["notifications"] = {**dict(settings.get("notifications") or {}), "send_updates": send_updates}
-    tenant.settings = settings
-    tenant.fallback_owner_email = email or None
-    tenant.updated_at = utcnow()
-    db.add(tenant)
-    return changes
-
-
-def tenant_policies(tenant: Tenant) -> dict[str, Any]:
-    """The policy values the integration page shows (defaults: hidden guest list, updates to all)."""
-    privacy = tenant.settings.get("privacy") or {}
-    notifications = tenant.settings.get("notifications") or {}
-    return {
-        "fallback_owner_email": tenant.fallback_owner_email,
-        "guest_list": privacy.get("guest_list", "hidden"),
-        "send_updates": notifications.get("send_updates", "all"),
-    }

@@ -156,9 +156,12 @@ def sweep(
             if token is None:
                 continue  # a requested transfer of this person is running right now
             try:
-                report.transfers.append(
-                    transfer_person(engine=engine, services=services, tenant_id=tenant.id, person_id=person_id, now=now)
-                )
+                done = transfer_person(engine=engine, services=services, tenant_id=tenant.id, person_id=person_id,
+                                       now=now)
+                if done.config_error:
+                    report.errors.append(f"{tenant.slug}: {done.config_error}")
+                else:
+                    report.transfers.append(done)
             finally:
                 if wiring.lock is not None and token:
                     wiring.lock.release(key, token)

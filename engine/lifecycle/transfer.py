@@ -66,6 +66,8 @@ from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREAT
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
+from policies.schema import SettingError
+from policies.settings import TenantSettings
 from policies.successor import Decision, Outcome, TransferRules, affected, choose_successor
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,8 @@ class TransferReport:
     email: str
     due: bool
     sessions: list[SessionTransfer] = field(default_factory=list)
+    #: A stored tenant setting the schema refuses: nothing was transferred (never half a transfer).
+    config_error: str | None = None
 
     def by_outcome(self, outcome: str) -> list[SessionTransfer]:
         return [s for s in self.sessions if s.outcome == outcome]
@@ -399,6 +403,13 @@ def transfer_person(*, engine: Engine, services: TransferServices, tenant_id: uu
             return TransferReport(email="", due=False)
         report = TransferReport(email=person.email, due=transfer_due(person, now.date()))
         if not report.due:
+            return report
+        try:
+            TenantSettings.parse(tenant.settings)
+        except SettingError as exc:
+            report.config_error = (f"config_error: tenant setting {exc.field}: {exc.message}; nothing of "
+                                   f"{person.email} was transferred: fix the setting, the next sweep retries")
+            log.warning("%s", report.config_error)
             return report
         work, blocked = _plan(db, services, tenant, person, now)
         old_actor = None

@@ -13,6 +13,9 @@ Errors arrive classified (:mod:`engine.errors`) and are handled by class only:
 * ``AuthError`` → binding ``blocked``; the identity is marked
   (:func:`engine.sync.record.do_mark_identity_failed`).
 * ``PermanentError`` / ``PlacementError`` → binding ``error`` / ``blocked`` with the readable message.
+* A stored tenant setting the schema refuses (:class:`policies.schema.SettingError`, checked before
+  anything else) → binding ``blocked`` with error class ``config`` and a ``config_error: …`` message naming
+  the setting and the fix; outcome ``config_error``. Nothing is read from or written to Google.
 
 Extension points (organizer delegation): ``resolvers`` maps an integration mode to a
 :data:`ResolvePlacement` (``(db, facts, binding) -> Placement``); ``observers`` are called after a
@@ -52,6 +55,8 @@ from engine.sync import record as actions
 from engine.sync.apply import OpResult, apply, final_remote
 from engine.sync.load import load_facts
 from policies.notifications import NotificationPolicy
+from policies.schema import SettingError
+from policies.settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,8 @@ class Result:
     outcome: str = "success"
     writes: int = 0
     ops: tuple[str, ...] = field(default_factory=tuple)
+    #: Why nothing could be done (a ``config_error``'s one line), for the CLI.
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class _Loaded:
     binding: CalendarBinding | None
     placement: Placement | None
     placement_error: PlacementError | None
+    setting_error: SettingError | None = None
 
 
 class SessionReconciler:
@@ -114,6 +122,10 @@ class SessionReconciler:
             if facts is None:
                 return None
             binding = actions.get_binding(db=db, session_id=session_id)
+            try:
+                TenantSettings.parse(facts.tenant.settings)
+            except SettingError as bad:
+                return _Loaded(facts, None, None, None, bad)
             placement: Placement | None = None
             error: PlacementError | None = None
             resolver = self._resolvers.get(facts.tenant.integration_mode)
@@ -177,6 +189,8 @@ class SessionReconciler:
             metrics.record_reconcile("success")
             return Result(outcome="missing")
         facts = loaded.facts
+        if loaded.setting_error is not None:
+            return self._blocked_config(facts, config_error_message(facts.tenant.slug, loaded.setting_error))
         if facts.wants_event and loaded.placement_error is not None:
             return self._blocked_config(facts, loaded.placement_error)
         desired = desired_events(facts, loaded.placement, base_url=self._base_url)
@@ -286,7 +300,7 @@ class SessionReconciler:
                 return self._on_auth_error(uow.db, facts, actor, exc)
         return None
 
-    def _blocked_config(self, facts: SessionFacts, exc: PlacementError) -> Result:
+    def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str) -> Result:
         err = PermanentError(str(exc), reason="config")
         with unit_of_work(self._engine) as uow:
             actions.do_record_error(
@@ -298,7 +312,16 @@ class SessionReconciler:
                 blocked=True,
             )
         metrics.record_reconcile("config_error")
-        return Result(outcome="config_error")
+        return Result(outcome="config_error", detail=str(exc))
+
+
+def config_error_message(tenant_slug: str, exc: SettingError) -> str:
+    """The one line shown in REST, the UI and the CLI for a stored setting the schema refuses."""
+    return (
+        f"config_error: tenant setting {exc.field}: {exc.message}. Nothing is synced until it is fixed: "
+        f"save it again on the Integration page, PATCH /v1/admin/tenant, or `muster tenant set --slug "
+        f"{tenant_slug} --setting {exc.field.split('.')[0]}=default`"
+    )
 
 
 def _current(observed: Sequence[ObservedEvent], desired: Sequence[DesiredEvent]) -> RemoteEvent | None:
@@ -372,7 +395,8 @@ def run_cli(
                 echo(f"{sid}: no such session; use the `id` that GET /v1/sessions shows for it")
                 failed += 1
                 continue
-            echo(f"{sid}: {result.outcome}" + (f" ({', '.join(result.ops)})" if result.ops else ""))
+            echo(f"{sid}: {result.outcome}" + (f" ({', '.join(result.ops)})" if result.ops else "")
+                 + (f": {result.detail}" if result.detail else ""))
             failed += result.outcome not in ("success", "missing", "requeue_after")
         except ConnectorError as exc:
             echo(f"{sid}: {exc.error_class} error: {exc}")

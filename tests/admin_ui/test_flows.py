@@ -19,6 +19,8 @@ from starlette.testclient import TestClient
 
 from engine.store.models import AuditEvent, LiveSession, Person, Tenant
 from engine.store.unit_of_work import set_dispatcher
+from policies.notifications import NotificationPolicy
+from policies.privacy import PrivacyPolicy
 from tests.admin_ui.conftest import csrf_of, post_login
 from tests.admin_ui.factories import World
 
@@ -162,7 +164,9 @@ def test_policies_are_validated_and_saved(
         data={
             "fallback_owner_email": "admin@acme.example",
             "guest_list": "visible",
-            "send_updates": "externalOnly",
+            "section": "notifications",
+            "notifications.membership_emails": "1",
+            "notifications.notify_on": ["time", "location"],
             "csrf_token": csrf_of(client),
         },
         follow_redirects=False,
@@ -172,8 +176,11 @@ def test_policies_are_validated_and_saved(
         tenant = db.get(Tenant, world.acme.tenant_id)
         assert tenant is not None
         assert tenant.fallback_owner_email == "admin@acme.example"
-        assert tenant.settings["privacy"]["guest_list"] == "visible"
-        assert tenant.settings["notifications"]["send_updates"] == "externalOnly"
+        # What the form stores is what the engine's readers accept (the one settings schema).
+        assert tenant.settings["privacy"] == {"guest_list_visible": True}
+        assert tenant.settings["notifications"] == {"notify_on": ["location", "time"], "membership_emails": True}
+        assert PrivacyPolicy.from_settings(tenant.settings["privacy"]).guest_list_visible is True
+        assert "attendees" in NotificationPolicy.from_settings(tenant.settings["notifications"]).notify_on
 
 
 def test_audit_filters_and_bad_input(client_as: Callable[..., TestClient], world: World) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
+from admin_ui.services.setup_form import POLICY_FIELDS
 from engine.store.models import Person, Tenant
 from tests.admin_ui.conftest import csrf_of
 from tests.admin_ui.factories import World
@@ -135,7 +136,10 @@ FORMS = {
         "room_upsize",
         "successor",
         "send_updates",
+        "section",
+        *POLICY_FIELDS,
     ],
+    "/admin/integration/setup": ["mode", "delegation_method", "directory_admin_email", "vendor_owner_emails"],
     "/admin/integration/switch/preview": ["target_mode"],
     "/admin/integration/switch/apply": ["target_mode", "confirm", "switch_id"],
     "/admin/login": ["tenant", "email", "password", "next"],

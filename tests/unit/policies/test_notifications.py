@@ -56,7 +56,7 @@ def test_tenant_settings_validated() -> None:
     assert "status" in quiet.notify_on
     with pytest.raises(ValueError, match=r"notifications\.notify_on: unknown field"):
         NotificationPolicy.from_settings({"notify_on": ["colour"]})
-    with pytest.raises(ValueError, match=r"notifications: unknown setting"):
+    with pytest.raises(ValueError, match=r"notifications\.notify: unknown setting"):
         NotificationPolicy.from_settings({"notify": []})
     with pytest.raises(ValueError, match=r"notifications\.membership_emails"):
         NotificationPolicy.from_settings({"membership_emails": "yes"})

@@ -1,0 +1,257 @@
+"""Tenant set-up: the one write path for a tenant's integration and policy settings, shared by every interface.
+
+Where it sits: ``muster tenant set`` / ``muster tenant show`` (:mod:`engine.cli.tenant_setup`), the admin REST
+API (``/v1/admin/tenant``, :mod:`engine.api.routes.admin`) and the admin UI's Integration page
+(:mod:`admin_ui.views.integration`) all call :func:`configure` inside their unit of work. It validates every
+field (mode, delegation method, Directory admin, fallback owner, vendor owner pool, and each policy
+section through the schema of :mod:`policies.settings`), stores them, records one ``tenant.setup`` audit
+entry with ``{field: [old, new]}``, and enqueues the tenant's sessions after the commit, because every
+setting shapes the events (guest list, notifications, rooms, who owns the event).
+
+The live check of a new Directory admin (:func:`check_directory_admin`) calls Google, so it runs after the
+commit, never inside the transaction; its steps are returned to the caller, who shows them.
+
+Not done here: switching the mode of a tenant whose events already exist in Google. That moves events and
+goes through the mode switch (preview, then apply: :mod:`engine.delegation.mode_switch`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from engine.admin.queries import record_audit
+from engine.api.schemas import normalize_email
+from engine.settings import ConfigError, Settings, read_service_account_key
+from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Tenant
+from engine.store.types import utcnow
+from engine.store.unit_of_work import UnitOfWork
+from policies.schema import SettingError
+from policies.settings import SECTIONS, TenantSettings, merged
+
+#: The fields :func:`configure` sets, as the REST API and the CLI name them.
+FIELDS = (
+    "mode",
+    "delegation_method",
+    "directory_admin_email",
+    "fallback_owner_email",
+    "vendor_owner_emails",
+    "settings",
+)
+
+
+class SetupError(ValueError):
+    """A set-up value that is not valid. ``field`` names it (``settings.rooms.headroom``), ``message`` the fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+def admin_console_scopes() -> tuple[str, ...]:
+    """Every scope to paste into Google Admin for domain-wide delegation (sync, rooms, lifecycle)."""
+    from engine.admin.connection_check import DATA_TRANSFER_SCOPE, DIRECTORY_USERS_SCOPE, DWD_SCOPES
+
+    return (*DWD_SCOPES, DIRECTORY_USERS_SCOPE, DATA_TRANSFER_SCOPE)
+
+
+def _email(raw: str | None, field_name: str, tenant: Tenant, *, in_domain: bool) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        email = normalize_email(raw)
+    except ValueError as exc:
+        raise SetupError(field_name, str(exc)) from None
+    if in_domain and tenant.google_domain and not email.endswith("@" + tenant.google_domain.lower()):
+        raise SetupError(
+            field_name, f"must be an account in {tenant.google_domain}, so events stay in the customer's Google"
+        )
+    return email
+
+
+def _has_events(db: Session, tenant: Tenant) -> bool:
+    return (
+        db.exec(
+            select(CalendarBinding.id).where(
+                CalendarBinding.tenant_id == tenant.id, col(CalendarBinding.event_id).is_not(None)
+            )
+        ).first()
+        is not None
+    )
+
+
+@dataclass
+class SetupResult:
+    """What :func:`configure` changed (``{field: [old, new]}``), for the audit entry and the caller's message."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    directory_admin_changed: bool = False
+
+
+def _current(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "mode": tenant.integration_mode,
+        "delegation_method": tenant.delegation_method,
+        "directory_admin_email": tenant.directory_admin_email,
+        "fallback_owner_email": tenant.fallback_owner_email,
+        "vendor_owner_emails": list(tenant.vendor_owner_emails or []),
+        "settings": dict(tenant.settings or {}),
+    }
+
+
+def configure(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    changes: Mapping[str, Any],
+    *,
+    actor: str,
+    replace_sections: bool = False,
+) -> SetupResult:
+    """Validate and store ``changes`` (keys of :data:`FIELDS`; absent keys stay as they are).
+
+    ``settings`` maps a policy section to the keys it sets (merged into what is stored; a section given as
+    ``None`` goes back to its defaults; ``replace_sections`` replaces each given section, as a form that
+    shows all of a section's fields does). Raises :class:`SetupError` for the first bad field; nothing is
+    changed then. The caller commits; the tenant's sessions are enqueued after that commit.
+    """
+    unknown = sorted(set(changes) - set(FIELDS))
+    if unknown:
+        raise SetupError(unknown[0], "unknown field; known: " + ", ".join(FIELDS))
+    db = uow.db
+    old = _current(tenant)
+    new = dict(old)
+    if "mode" in changes and changes["mode"] is not None:
+        try:
+            new["mode"] = IntegrationMode(str(changes["mode"])).value
+        except ValueError:
+            raise SetupError("mode", f"{changes['mode']!r} is not one of vendor, delegation") from None
+        if new["mode"] != old["mode"] and _has_events(db, tenant):
+            raise SetupError(
+                "mode",
+                "this tenant already has events in Google: switch modes with the mode switch (Integration "
+                "page > Switch mode: preview, then apply), which moves each event and emails nobody twice",
+            )
+    if "delegation_method" in changes and changes["delegation_method"] is not None:
+        try:
+            new["delegation_method"] = DelegationMethod(str(changes["delegation_method"])).value
+        except ValueError:
+            raise SetupError(
+                "delegation_method",
+                f"{changes['delegation_method']!r} is not one of "
+                + ", ".join(m.value for m in DelegationMethod)
+                + " (oauth: each organizer connects Google; domain_wide: the customer's domain-wide delegation)",
+            ) from None
+    for name in ("directory_admin_email", "fallback_owner_email"):
+        if name in changes:
+            new[name] = _email(changes[name], name, tenant, in_domain=True)
+    if "vendor_owner_emails" in changes:
+        raw = changes["vendor_owner_emails"] or []
+        if isinstance(raw, str) or not isinstance(raw, Sequence):
+            raise SetupError("vendor_owner_emails", "must be a list of e-mail addresses")
+        owners = [_email(str(e), "vendor_owner_emails", tenant, in_domain=False) for e in raw]
+        new["vendor_owner_emails"] = list(dict.fromkeys(e for e in owners if e))
+    if "settings" in changes and changes["settings"] is not None:
+        if not isinstance(changes["settings"], Mapping):
+            raise SetupError("settings", "must be an object of sections: " + ", ".join(SECTIONS))
+        try:
+            new["settings"] = merged(old["settings"], changes["settings"], replace_sections=replace_sections)
+        except SettingError as exc:
+            raise SetupError(f"settings.{exc.field}", exc.message) from None
+    diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
+    result = SetupResult(changes=diff, directory_admin_changed="directory_admin_email" in diff)
+    if not diff:
+        return result
+    tenant.integration_mode = new["mode"]
+    tenant.delegation_method = new["delegation_method"]
+    tenant.directory_admin_email = new["directory_admin_email"]
+    tenant.fallback_owner_email = new["fallback_owner_email"]
+    tenant.vendor_owner_emails = new["vendor_owner_emails"]
+    tenant.settings = new["settings"]
+    tenant.updated_at = utcnow()
+    db.add(tenant)
+    record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=diff)
+    for session_id in db.exec(
+        select(LiveSession.id).where(LiveSession.tenant_id == tenant.id, col(LiveSession.deleted_at).is_(None))
+    ):
+        uow.enqueue_session(session_id)
+    return result
+
+
+def settings_problem(tenant: Tenant) -> SettingError | None:
+    """The first stored setting the schema refuses (an older version's value, a hand edit), or None."""
+    try:
+        TenantSettings.parse(tenant.settings)
+    except SettingError as exc:
+        return exc
+    return None
+
+
+def effective_settings(tenant: Tenant) -> dict[str, Any]:
+    """Every policy section with every value (defaults filled in); stored sections that are invalid are
+    shown as stored, so nothing is hidden."""
+    out: dict[str, Any] = {}
+    for key, model in SECTIONS.items():
+        raw = (tenant.settings or {}).get(key)
+        try:
+            out[key] = model.parse(raw).stored()
+        except SettingError:
+            out[key] = raw
+    return out
+
+
+def describe(tenant: Tenant, settings: Settings) -> dict[str, Any]:
+    """The tenant's whole set-up, as ``muster tenant show`` prints it and ``GET /v1/admin/tenant`` returns it."""
+    client_id = key_problem = None
+    if settings.google_service_account_file is not None:
+        try:
+            client_id = read_service_account_key(settings.google_service_account_file).get("client_id")
+        except ConfigError as exc:
+            key_problem = str(exc)
+    else:
+        key_problem = "no service account key is configured (MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE)"
+    problem = settings_problem(tenant)
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "domain": tenant.google_domain,
+        "mode": tenant.integration_mode,
+        "delegation_method": tenant.delegation_method,
+        "directory_admin_email": tenant.directory_admin_email,
+        "fallback_owner_email": tenant.fallback_owner_email,
+        "vendor_owner_emails": list(tenant.vendor_owner_emails or []),
+        "settings": effective_settings(tenant),
+        "config_error": f"{problem.field}: {problem.message}" if problem else None,
+        "domain_wide_delegation": {
+            "client_id": client_id,
+            "key_problem": key_problem,
+            "scopes": list(admin_console_scopes()),
+            "admin_console": _admin_console(),
+        },
+    }
+
+
+def _admin_console() -> str:
+    from engine.admin.connection_check import ADMIN_CONSOLE
+
+    return ADMIN_CONSOLE
+
+
+def check_directory_admin(db: Session, tenant_id: uuid.UUID, settings: Settings) -> list[dict[str, Any]]:
+    """Live check of the tenant's Directory admin (rooms readable, Directory scan, Data Transfer).
+
+    Makes real calls to Google; call it after the commit. Returns the check steps (name, outcome, message,
+    fix, identity); an empty list when the tenant has no Directory admin.
+    """
+    from engine.admin.connection_check import CheckReport, directory_admin_steps
+
+    tenant = db.get(Tenant, tenant_id)
+    if tenant is None or not tenant.directory_admin_email:
+        return []
+    report = CheckReport(tenant.slug, tenant.integration_mode, tenant.delegation_method)
+    directory_admin_steps(report, settings, tenant.directory_admin_email)
+    return list(report.as_dict()["steps"])
