@@ -1,15 +1,17 @@
 """Assembles the emulator's ASGI app from its modules.
 
 Where it sits: top of ``connectors.google_emulator``; ``server.py`` serves what :func:`build_app`
-returns. Every feature module is found through :data:`MODULES` (imported with ``importlib``; a module
-that does not exist yet is skipped, any other import error is raised). A module may expose:
+returns. Every feature module is found through :data:`MODULES`, dotted names relative to this package
+(``"calendar.events"``, ``"oauth.auth"``), imported with ``importlib``; a module that does not exist yet
+is skipped, any other import error is raised. A module may expose:
 
 * ``routes(world) -> list[BaseRoute]`` - Google-facing routes (Calendar, Directory, token endpoint,
   batch ...). These are wrapped by every module's ``wrap_google`` middleware.
 * ``control_routes(world) -> list[BaseRoute]`` - routes that are not Google's (``/_emulator/...``
   control API, read-only pages). Never wrapped by fault/quota middleware.
 * ``wrap_google(world, app: ASGIApp) -> ASGIApp`` - middleware around the Google routes only
-  (``faults.py``, ``quotas.py``). Applied in :data:`MODULES` order, so the first listed is outermost.
+  (``middleware/faults.py``, ``middleware/quotas.py``). Applied in :data:`MODULES` order, so the first
+  listed is outermost.
 * ``install(world) -> None`` - register hooks on the world (e.g. ``world.after_event_write``).
 * ``shutdown(world) -> None`` - stop background threads when the server stops.
 
@@ -50,21 +52,21 @@ PACKAGE = "connectors.google_emulator"
 
 # Order matters: wrap_google middleware of earlier modules is outermost; routes are matched in order.
 MODULES: tuple[str, ...] = (
-    "faults",
-    "quotas",
-    "control",
-    "pages",
-    "auth",
+    "middleware.faults",
+    "middleware.quotas",
+    "control.api",
+    "control.pages",
+    "oauth.auth",
     "batch",
-    "directory",
-    "datatransfer",
-    "freebusy",
-    "rooms",
-    "push",
-    "calendars",
-    "acl",
-    "eventlist",
-    "events",
+    "directory.api",
+    "datatransfer.api",
+    "calendar.freebusy",
+    "calendar.rooms",
+    "calendar.push",
+    "calendar.calendars",
+    "calendar.acl",
+    "calendar.eventlist",
+    "calendar.events",
 )
 
 

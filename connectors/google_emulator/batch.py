@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.asgi_util import Message, Receive, Scope, Send, send_error
 from connectors.google_emulator.errors import error_body
-from connectors.google_emulator.faults import AppliedButLost, drop_connection
+from connectors.google_emulator.middleware.faults import AppliedButLost, drop_connection
 from connectors.google_emulator.state import World
 
 MAX_PARTS = 1000

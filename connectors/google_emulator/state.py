@@ -19,7 +19,7 @@ Stable API used by the other emulator modules (keep it stable):
   ``calendar_for()``, ``ensure_primary_calendar()``, ``next_change()``, ``record_event_write()``,
   ``visible_events()`` (own events + read-only attendee copies), ``set_attendee_response()``.
 * Hooks: ``after_event_write`` - callables ``(world, calendar_id, event_json)`` run (outside the lock)
-  after every event create/update/delete; ``rooms.py`` registers its delayed room response there.
+  after every event create/update/delete; ``calendar/rooms.py`` registers its delayed room response there.
   ``before_request`` - callables ``(world)`` run before every Calendar request (due Meet requests).
   ``after_change`` - callables ``(world, calendar_id)`` run after anything changes a calendar's event
   collection (push notifications use it).

@@ -149,3 +149,13 @@ def test_vendor_without_own_delegation_is_refused() -> None:
         ws = Workspace(server, seed)
         with pytest.raises(RefreshError, match="unauthorized_client"):
             ws.calendar(subject="calendar-owner-1@muster-vendor.example").events().list(calendarId="primary").execute()
+
+
+def test_health_lists_every_api_package_module(workspace: Workspace) -> None:
+    """A module renamed or moved inside the package must not be skipped silently by ``app.load_modules``."""
+    from connectors.google_emulator.app import MODULES
+
+    status, body = workspace.control("GET", "/_emulator/health")
+    assert status == 200 and body["ok"] is True
+    assert body["modules"] == [f"connectors.google_emulator.{name}" for name in MODULES]
+    assert "connectors.google_emulator.calendar.events" in body["modules"]

@@ -22,10 +22,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator import conference, eventmodel
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.auth import Caller
-from connectors.google_emulator.common import before_hooks, endpoint, q_int, resolve_calendar
+from connectors.google_emulator.calendar import conference, eventmodel
+from connectors.google_emulator.calendar.common import before_hooks, endpoint, q_int, resolve_calendar
 from connectors.google_emulator.errors import (
     ApiError,
     bad_request,
@@ -33,6 +32,7 @@ from connectors.google_emulator.errors import (
     forbidden_for_service_accounts,
     not_found,
 )
+from connectors.google_emulator.oauth.auth import Caller
 from connectors.google_emulator.state import Calendar, CopyRef, StoredEvent, World, new_event_id, rfc3339
 
 SERVER_FIELDS = (

@@ -1,6 +1,6 @@
 """Shared plumbing of the emulated Calendar API: endpoint wrapper, calendar resolution, parameters.
 
-Where it sits: between ``auth.py`` (who is calling) and the Calendar modules (``calendars.py``,
+Where it sits: between ``oauth/auth.py`` (who is calling) and the Calendar modules (``calendars.py``,
 ``events.py``, ``push.py``; ``freebusy.py`` may use it too). :func:`endpoint` authenticates, applies the
 suspended-user rule (403 ``notACalendarUser`` for every Calendar call), answers 401 for a token of a
 deleted user (deletion revokes its tokens), parses the JSON body, lets pending work settle (Meet create
@@ -18,8 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.google_emulator import fields
-from connectors.google_emulator.auth import Caller, authenticate
+from connectors.google_emulator.calendar import fields
 from connectors.google_emulator.errors import (
     ApiError,
     bad_request,
@@ -27,6 +26,7 @@ from connectors.google_emulator.errors import (
     not_a_calendar_user,
     not_found,
 )
+from connectors.google_emulator.oauth.auth import Caller, authenticate
 from connectors.google_emulator.state import Calendar, World
 
 Handler = Callable[[Request, Caller, Any], Awaitable[dict[str, Any] | Response | None]]

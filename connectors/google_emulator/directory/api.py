@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.auth import Caller, authenticate
 from connectors.google_emulator.errors import ApiError
+from connectors.google_emulator.oauth.auth import Caller, authenticate
 from connectors.google_emulator.state import Resource, User, World, rfc3339
 
 BASE = "/admin/directory/v1"

@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.google_emulator import recurrence
+from connectors.google_emulator.calendar import recurrence
 from connectors.google_emulator.errors import ApiError, bad_request
 from connectors.google_emulator.state import Calendar, CopyRef, StoredEvent, World
 

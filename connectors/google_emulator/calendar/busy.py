@@ -1,7 +1,7 @@
 """Time occupied on a calendar: the events (and expanded recurring instances) in a window.
 
 Where it sits: a pure read helper over the world, shared by ``freebusy.py`` (busy intervals),
-``rooms.py`` (conflicts with a room's accepted bookings) and ``pages.py`` (the week view). It walks a
+``rooms.py`` (conflicts with a room's accepted bookings) and ``control/pages.py`` (the week view). It walks a
 calendar's own events and its attendee copies, expands recurring masters into instances (skipping
 instances that have a stored exception, which is visited on its own) and reports each piece with the
 status of the calendar's own attendee entry. Call it holding ``world.lock``.
@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.google_emulator import eventmodel
+from connectors.google_emulator.calendar import eventmodel
 from connectors.google_emulator.errors import ApiError
 from connectors.google_emulator.state import Calendar, CopyRef, StoredEvent, World
 

@@ -22,8 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator import seed as seeding
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.faults import FaultConfigError, injector_for, parse_rules
-from connectors.google_emulator.quotas import QuotaConfigError, tracker_for
+from connectors.google_emulator.middleware.faults import FaultConfigError, injector_for, parse_rules
+from connectors.google_emulator.middleware.quotas import QuotaConfigError, tracker_for
 from connectors.google_emulator.state import World, rfc3339
 
 PREFIX = "/_emulator"

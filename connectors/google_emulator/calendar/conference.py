@@ -20,8 +20,8 @@ import string
 from datetime import timedelta
 from typing import Any
 
-from connectors.google_emulator.auth import Caller
 from connectors.google_emulator.errors import bad_request
+from connectors.google_emulator.oauth.auth import Caller
 from connectors.google_emulator.state import MEET, Calendar, StoredEvent, World
 
 ICON = (

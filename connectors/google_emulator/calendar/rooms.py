@@ -24,7 +24,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.google_emulator import busy, eventmodel
+from connectors.google_emulator.calendar import busy, eventmodel
 from connectors.google_emulator.errors import ApiError
 from connectors.google_emulator.state import Resource, StoredEvent, World
 

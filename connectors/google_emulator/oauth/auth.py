@@ -1,7 +1,7 @@
 """OAuth for the emulator: the token endpoint, the consent page and the bearer check of every API call.
 
 Where it sits: ``connectors.google_emulator``; Google-facing routes ``POST /token`` and
-``GET|POST /o/oauth2/v2/auth``. Other modules call :func:`authenticate` (``directory.py`` too) with
+``GET|POST /o/oauth2/v2/auth``. Other modules call :func:`authenticate` (``directory/api.py`` too) with
 the discovery method id (``"calendar.events.insert"``, ``"directory.users.list"``) to get a
 :class:`Caller` or an :class:`ApiError` (401 ``authError`` / 403 ``insufficientPermissions``).
 

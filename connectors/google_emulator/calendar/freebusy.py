@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator import busy
-from connectors.google_emulator.auth import Caller
-from connectors.google_emulator.common import ROLE_RANK, endpoint, parse_time
+from connectors.google_emulator.calendar import busy
+from connectors.google_emulator.calendar.common import ROLE_RANK, endpoint, parse_time
 from connectors.google_emulator.errors import ApiError, bad_request, required
+from connectors.google_emulator.oauth.auth import Caller
 from connectors.google_emulator.state import World, rfc3339
 
 MAX_CALENDARS = 50
