@@ -122,7 +122,6 @@ def meet_calls_per_session(n: int = N, delay_s: float = DELAY_S) -> dict[str, fl
         hooks = DelegationHooks(settings, engine)
         reconciler = SessionReconciler(
             engine=engine,
-            base_url=settings.base_url,
             calendars=build_port_factory(settings, limiter=MemoryRateLimiter(), oauth=hooks.oauth_source),
             resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
             observers=[hooks.observe],

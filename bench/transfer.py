@@ -130,7 +130,7 @@ def measure(n_sessions: int = 200, *, suspend: bool = False) -> TransferFigures:
                                             status=ConnectionStatus.CONNECTED.value))
         hooks = DelegationHooks(settings, engine)
         calendars = build_port_factory(settings, limiter=ratelimit.build(None), oauth=hooks.oauth_source)
-        reconciler = SessionReconciler(engine=engine, calendars=calendars, base_url=settings.base_url,
+        reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                        resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
                                        observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
         for sid in ids:

@@ -15,7 +15,7 @@ Variables:
 ``MUSTER_SECRET_KEY``          Key used to encrypt credentials at rest and sign admin sessions. At least
                                32 characters. Unset: a development key is generated under ``./var/`` (only
                                allowed with a SQLite database).
-``MUSTER_BASE_URL``            Public URL of Muster, used in event descriptions and OAuth redirects.
+``MUSTER_BASE_URL``            Public URL of Muster, used in OAuth redirects.
 ``MUSTER_VAR_DIR``             Folder for local state: the default SQLite file and development key (./var).
 ``MUSTER_DEBOUNCE_MS``         Coalescing window for reconciles of one session (default 500).
 ``MUSTER_QUOTA_USER_PER_MINUTE``     Google requests per minute Muster allows itself per acting user (600).

@@ -134,6 +134,7 @@ def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPu
             status=SessionStatus(s.status),
             video=VideoChoice(s.video),
             manual_join_link=s.manual_join_link,
+            url=s.platform_url,
             capacity=s.capacity,
             room=_room(s),
             hosts=hosts.get(s.id, []),

@@ -92,6 +92,13 @@ def _https_url(value: str) -> str:
     return value
 
 
+def _web_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an http(s):// URL (e.g. https://learn.example/sessions/42)")
+    return value
+
+
 def _fmt(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes")
 
@@ -215,6 +222,13 @@ class SessionBase(ApiModel):
         max_length=2_000,
         validate_default=True,
         description="Required when video is 'manual'; https only.",
+    )
+    url: Annotated[str, AfterValidator(_web_url)] | None = Field(
+        default=None,
+        max_length=2_000,
+        description="The platform's own page for this session (http or https). The event's description "
+        "links to it; without it the description has no link.",
+        json_schema_extra={"format": "uri"},
     )
     capacity: int | None = Field(default=None, ge=1, le=100_000)
     room: RoomNeed | None = None
@@ -420,6 +434,7 @@ class SessionPublic(ApiModel):
     status: SessionStatus
     video: VideoChoice
     manual_join_link: str | None
+    url: str | None = Field(default=None, description="the platform's page for this session, as sent")
     capacity: int | None
     room: RoomNeed | None
     hosts: list[HostPublic]

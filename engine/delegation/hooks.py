@@ -5,7 +5,7 @@ tests). One :class:`DelegationHooks` per process::
 
     hooks = DelegationHooks(settings, engine)
     ports = build_port_factory(settings, limiter=..., oauth=hooks.oauth_source)
-    reconciler = SessionReconciler(engine=engine, calendars=ports, base_url=settings.base_url,
+    reconciler = SessionReconciler(engine=engine, calendars=ports,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
                                    observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
 

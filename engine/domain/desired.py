@@ -86,6 +86,8 @@ class SessionFacts:
     video: str = "none"  #: meet | manual | none
     manual_join_link: str | None = None
     room_email: str | None = None
+    #: The platform's own page for this session (the optional ``url`` of the session PUT).
+    url: str | None = None
     hosts: tuple[HostFacts, ...] = ()
     enrollments: tuple[EnrollmentFacts, ...] = ()
 
@@ -161,11 +163,6 @@ def _manual_conference(facts: SessionFacts) -> Conference:
     return Conference()
 
 
-def session_url(base_url: str, session_id: uuid.UUID) -> str:
-    """The link back to the session printed in every event's description."""
-    return f"{base_url.rstrip('/')}/sessions/{session_id}"
-
-
 def attendees_for(
     facts: SessionFacts, *, organizer_email: str, room_email: str | None = None
 ) -> tuple[Attendee, ...]:
@@ -187,11 +184,16 @@ def attendees_for(
     return tuple(sorted(seen.values(), key=lambda a: a.email))
 
 
-def _description(facts: SessionFacts, base_url: str, conference: Conference) -> str:
+def _description(facts: SessionFacts, conference: Conference) -> str:
+    """The platform's text, the pasted join link, and the platform's session page when it sent one.
+
+    Muster has no public page per session, so without the platform's ``url`` the event links nowhere.
+    """
     parts = [facts.description.strip()] if facts.description.strip() else []
     if conference.kind == "manual" and conference.link:
         parts.append(f"Join: {conference.link}")
-    parts.append(f"Session page: {session_url(base_url, facts.id)}")
+    if facts.url:
+        parts.append(f"Session page: {facts.url}")
     return "\n\n".join(parts)
 
 
@@ -203,13 +205,13 @@ def _location(facts: SessionFacts, conference: Conference) -> str | None:
     return None
 
 
-def build_spec(facts: SessionFacts, placement: Placement, *, base_url: str) -> EventSpec:
+def build_spec(facts: SessionFacts, placement: Placement) -> EventSpec:
     """The event's owned fields (marker not yet stamped)."""
     privacy = PrivacyPolicy.from_settings(facts.tenant.settings.get("privacy"))
     recurrence = tuple(line.strip() for line in (facts.recurrence or "").splitlines() if line.strip())
     return EventSpec(
         summary=facts.title,
-        description=_description(facts, base_url, placement.conference),
+        description=_description(facts, placement.conference),
         location=_location(facts, placement.conference),
         start=facts.start_at,
         end=facts.end_at,
@@ -225,11 +227,11 @@ def build_spec(facts: SessionFacts, placement: Placement, *, base_url: str) -> E
     )
 
 
-def desired_events(facts: SessionFacts, placement: Placement | None, *, base_url: str) -> list[DesiredEvent]:
+def desired_events(facts: SessionFacts, placement: Placement | None) -> list[DesiredEvent]:
     """The events the session should have: one, or none when it is cancelled or removed."""
     if not facts.wants_event or placement is None:
         return []
-    spec = build_spec(facts, placement, base_url=base_url)
+    spec = build_spec(facts, placement)
     digest = essence_hash(spec)
     spec = replace(spec, private=marker(facts.tenant.id, facts.id, digest))
     eid = placement.event_id or event_id(facts.tenant.id, facts.id, placement.calendar_id)

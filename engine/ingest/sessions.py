@@ -216,6 +216,7 @@ def _scalar_fields(data: SessionCreate) -> dict[str, Any]:
         "status": data.status.value,
         "video": data.video.value,
         "manual_join_link": data.manual_join_link,
+        "platform_url": data.url,
         "capacity": data.capacity,
         "room_wanted": room is not None,
         "room_min_capacity": room.min_capacity if room else None,

@@ -76,7 +76,6 @@ def build_runtime(
     reconciler = SessionReconciler(
         engine=db_engine,
         calendars=calendars,
-        base_url=settings.base_url,
         resolvers=resolvers,
         observers=ext.observers,
         on_auth_error=ext.on_auth_error,

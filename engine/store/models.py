@@ -205,6 +205,8 @@ class LiveSession(SQLModel, table=True):
     location: str | None = Field(default=None, max_length=500)
     video: str = Field(default=VideoChoice.NONE.value, max_length=16)
     manual_join_link: str | None = Field(default=None, max_length=2000)
+    #: The platform's own page for this session (linked from the event's description); None: no link.
+    platform_url: str | None = Field(default=None, max_length=2000)
     capacity: int | None = Field(default=None)
     status: str = Field(default=SessionStatus.SCHEDULED.value, max_length=16)
     room_wanted: bool = Field(default=False)

@@ -103,7 +103,6 @@ class SessionReconciler:
         *,
         engine: Engine,
         calendars: CalendarPortFactory,
-        base_url: str,
         resolvers: Mapping[str, ResolvePlacement] | None = None,
         observers: Sequence[Observer] = (),
         on_auth_error: AuthErrorHook | None = None,
@@ -111,7 +110,6 @@ class SessionReconciler:
         self._engine = engine
         self._on_auth_error = on_auth_error
         self._calendars = calendars
-        self._base_url = base_url
         self._resolvers = dict(DEFAULT_RESOLVERS if resolvers is None else resolvers)
         self._observers = tuple(observers)
 
@@ -193,7 +191,7 @@ class SessionReconciler:
             return self._blocked_config(facts, config_error_message(facts.tenant.slug, loaded.setting_error))
         if facts.wants_event and loaded.placement_error is not None:
             return self._blocked_config(facts, loaded.placement_error)
-        desired = desired_events(facts, loaded.placement, base_url=self._base_url)
+        desired = desired_events(facts, loaded.placement)
         policy = NotificationPolicy.from_settings(facts.tenant.settings.get("notifications"))
         results: list[OpResult] = []
         ops: list[Op] = []

@@ -103,3 +103,19 @@ def test_body_that_is_not_utf8_is_400_saying_what_to_send(api: Api) -> None:
     unauthorized = api.client.get("/v1/sessions", headers={"Authorization": "Bearer mk_nope"})
     assert unauthorized.status_code == 401
     assert unauthorized.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://learn.example/s/1", "learn.example/s/1", "https://", "https://learn.example/a b"]
+)
+def test_session_url_must_be_http_or_https(api: Api, url: str) -> None:
+    messages = _messages(api.put("/v1/sessions/s1", session_body(url=url)))
+    assert "is not an http(s):// URL" in messages["url"], messages
+    assert row_counts(api)["live_session"] == 0
+
+
+def test_session_url_is_stored_and_answered(api: Api) -> None:
+    resp = api.put("/v1/sessions/s1", session_body(url="https://learn.example/sessions/1"))
+    assert resp.status_code == 201, resp.text
+    assert api.get("/v1/sessions/s1").json()["url"] == "https://learn.example/sessions/1"
+    assert api.put("/v1/sessions/s1", session_body()).json()["url"] is None  # a PUT replaces the whole session

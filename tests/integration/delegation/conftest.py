@@ -204,7 +204,6 @@ class Platform:
         return SessionReconciler(
             engine=self.engine,
             calendars=ports,
-            base_url=self.settings.base_url,
             resolvers={**DEFAULT_RESOLVERS, "delegation": self.hooks.resolve},
             observers=[self.hooks.observe],
             on_auth_error=self.hooks.on_auth_error,

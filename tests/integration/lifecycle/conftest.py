@@ -176,7 +176,7 @@ def life(emu: Emu, db_url: str, tmp_path: Path) -> Iterator[Life]:  # noqa: F811
     hooks = DelegationHooks(settings, engine)
     calendars = build_port_factory(settings, limiter=ratelimit.build(None), oauth=hooks.oauth_source,
                                    timeout_s=10)
-    reconciler = SessionReconciler(engine=engine, calendars=calendars, base_url=settings.base_url,
+    reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
                                    observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
     wiring = build_wiring(settings, engine, calendars=calendars, credentials=hooks.credentials,

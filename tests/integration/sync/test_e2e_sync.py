@@ -18,7 +18,12 @@ def test_session_with_hosts_learners_and_waitlist_gives_one_event(stack: Stack) 
     hosts = organizers()[:2]
     learners = people("l", 35)
     enrolled, waitlisted = learners[:30], learners[30:]
-    stack.put_session("s-1", session_body(hosts=hosts, enrolled=enrolled, waitlisted=waitlisted))
+    stack.put_session(
+        "s-1",
+        session_body(
+            hosts=hosts, enrolled=enrolled, waitlisted=waitlisted, url="https://learn.example/sessions/s-1"
+        ),
+    )
     # When the sync settles
     stack.idle()
     sid = stack.session_id("s-1")
@@ -32,13 +37,32 @@ def test_session_with_hosts_learners_and_waitlist_gives_one_event(stack: Stack) 
     assert ev["guestsCanInviteOthers"] is False
     assert ev["guestsCanSeeOtherGuests"] is False
     assert ev["location"] == "https://zoom.example/j/1"
-    assert f"https://muster.test/sessions/{sid}" in ev["description"]
+    # The description links to the platform's own page for the session, never to a Muster URL that 404s
+    assert "Session page: https://learn.example/sessions/s-1" in ev["description"]
+    assert "muster.test" not in ev["description"]
     assert ev["start"]["timeZone"] == "Europe/Berlin"
     binding = stack.binding(sid)
     assert binding is not None and binding.sync_status == "synced" and binding.event_id == ev["id"]
     # Each attendee got one invitation
     invites = stack.emu.outbox(kind="invitation", eventId=ev["id"])
     assert sorted(m["to"] for m in invites) == sorted(set(hosts) | set(enrolled))
+
+
+def test_description_links_the_platform_page_only_when_sent(stack: Stack) -> None:
+    # Given a session sent without a url
+    hosts = organizers()[:1]
+    stack.put_session("s-url", session_body(hosts=hosts, enrolled=[]))
+    stack.idle()
+    sid = stack.session_id("s-url")
+    [event] = stack.emu.events_of(sid)
+    # Then its description carries the platform's text and the join link, and no link to a session page
+    assert event["description"] == "Live session. Bring your questions.\n\nJoin: https://zoom.example/j/1"
+    # When the platform later sends its page's URL, the event links to it
+    stack.put_session("s-url", session_body(hosts=hosts, enrolled=[], url="https://learn.example/s/url"))
+    stack.idle()
+    [event] = stack.emu.events_of(sid)
+    assert event["description"].endswith("\n\nSession page: https://learn.example/s/url")
+    assert stack.api.get("/v1/sessions/s-url", headers=stack.auth).json()["url"] == "https://learn.example/s/url"
 
 
 def test_reconcile_twice_makes_no_write(stack: Stack) -> None:
