@@ -85,7 +85,7 @@ def room_options(
         from engine.admin.queries import connections_by_person
 
         with Session(engine) as db:
-            conn = connections_by_person(db=db, person_ids=[person.id]).get(person.id)
+            conn = connections_by_person(db=db, tenant_id=tenant.id, person_ids=[person.id]).get(person.id)
         actor = Actor(
             kind=ConnectionKind.OAUTH.value,
             email=person.email,

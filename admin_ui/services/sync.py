@@ -39,24 +39,25 @@ class MetricsView:
     message: str = ""
 
 
-#: (monotonic time, reconcile total) samples, to turn the cumulative counter into a per-minute rate.
-_samples: deque[tuple[float, int]] = deque(maxlen=64)
+#: Per tenant: (monotonic time, reconcile total) samples, to turn the cumulative counter into a rate.
+_samples: dict[str, deque[tuple[float, int]]] = {}
 
 
-def _rate_per_minute(total: int) -> float | None:
+def _rate_per_minute(tenant_id: uuid.UUID, total: int) -> float | None:
     now = time.monotonic()
-    _samples.append((now, total))
-    while _samples and now - _samples[0][0] > 600:
-        _samples.popleft()
-    older = [(t, n) for t, n in _samples if now - t >= 5]
+    samples = _samples.setdefault(str(tenant_id), deque(maxlen=64))
+    samples.append((now, total))
+    while samples and now - samples[0][0] > 600:
+        samples.popleft()
+    older = [(t, n) for t, n in samples if now - t >= 5]
     if not older:
         return None
     t0, n0 = older[-1]
     return max(0.0, (total - n0) * 60.0 / (now - t0))
 
 
-def metrics_snapshot(tasks: Any) -> MetricsView:
-    """The sync engine's counters (process-wide, all tenants) and the queue depth of ``tasks`` if set."""
+def metrics_snapshot(tasks: Any, tenant_id: uuid.UUID) -> MetricsView:
+    """The sync engine's counters for ``tenant_id`` only, and the queue depth of ``tasks`` if set."""
     metrics = engine_module("runtime.metrics")
     if metrics is None:
         return MetricsView(
@@ -64,7 +65,7 @@ def metrics_snapshot(tasks: Any) -> MetricsView:
             message="The sync engine's live metrics are not available in this "
             "build; the figures below come from the database.",
         )
-    snap: dict[str, int] = metrics.snapshot()
+    snap: dict[str, int] = metrics.snapshot(tenant_id)
     reconciles = sum(v for k, v in snap.items() if k.startswith("reconcile.") and k != "reconcile.lock_busy")
     quota: dict[str, Any] = {}
     for key, value in snap.items():
@@ -76,7 +77,7 @@ def metrics_snapshot(tasks: Any) -> MetricsView:
     view = MetricsView(
         available=True,
         queue_depth=depth if depth is None or depth >= 0 else None,
-        reconciles_per_minute=_rate_per_minute(reconciles),
+        reconciles_per_minute=_rate_per_minute(tenant_id, reconciles),
         errors_by_class={k.removeprefix("error."): v for k, v in snap.items() if k.startswith("error.") and v},
         outcomes={k.removeprefix("reconcile."): v for k, v in snap.items() if k.startswith("reconcile.")},
         quota_by_identity={k: f"{v['calls']} calls, {v['errors']} errors" for k, v in quota.items()},
@@ -89,5 +90,8 @@ def metrics_snapshot(tasks: Any) -> MetricsView:
         view.message = (view.message + " " if view.message else "") + (
             "Queue depth is shown by the web process that runs the embedded worker or sends to Redis."
         )
-    view.message += " Counters cover every tenant served by this deployment."
+    view.message += (
+        " Reconciles, errors and Google calls count this tenant's work only; the queue depth and the last"
+        " sweep are the deployment's."
+    )
     return view

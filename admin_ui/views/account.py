@@ -25,7 +25,8 @@ router = APIRouter()
 def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONNECT_GOOGLE))) -> Response:
     settings = request.app.state.settings
     with unit_of_work(db_engine(request)) as uow:
-        conn = connections_by_person(db=uow.db, person_ids=[user.person_id]).get(user.person_id)
+        conns = connections_by_person(db=uow.db, tenant_id=user.tenant_id, person_ids=[user.person_id])
+        conn = conns.get(user.person_id)
         if conn is not None:
             uow.db.expunge(conn)
         rows, pager = list_sessions(db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10)

@@ -42,7 +42,7 @@ def _needs_google(db: Session, user: CurrentUser, tenant: Tenant) -> bool:
     """An organizer (not an admin) in delegation mode without a connected Google account."""
     if tenant.integration_mode != IntegrationMode.DELEGATION.value or user.is_admin:
         return False
-    conn = connections_by_person(db=db, person_ids=[user.person_id]).get(user.person_id)
+    conn = connections_by_person(db=db, tenant_id=user.tenant_id, person_ids=[user.person_id]).get(user.person_id)
     return conn is None or conn.status != ConnectionStatus.CONNECTED.value
 
 

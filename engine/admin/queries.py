@@ -3,7 +3,8 @@
 Where it sits: the admin UI (:mod:`admin_ui.views`) calls these with its unit of work's ``db``; they read
 the domain model (:mod:`engine.store.models`) and never write, except :func:`record_audit`, which adds a
 row the caller commits (tenant settings are written by :mod:`engine.admin.tenant_setup`). Every function
-takes the signed-in ``tenant_id`` and filters by it, so an id from another tenant simply finds nothing.
+takes the signed-in ``tenant_id`` and filters by it (helpers that take ids join back to the tenant too), so
+an id from another tenant simply finds nothing: scope by construction, not by each view's care.
 
 Not done here: syncing, OAuth, mode switches; those live in their own engine modules.
 """
@@ -140,8 +141,8 @@ def list_sessions(
         .limit(page_size)
     ).all()
     ids = [s.id for s, _b in rows]
-    counts = enrollment_counts(db=db, session_ids=ids)
-    organizers = organizer_people(db=db, session_ids=ids)
+    counts = enrollment_counts(db=db, tenant_id=tenant_id, session_ids=ids)
+    organizers = organizer_people(db=db, tenant_id=tenant_id, session_ids=ids)
     result = [
         SessionRow(
             session=s,
@@ -156,25 +157,30 @@ def list_sessions(
     return result, Page(number=page, size=page_size, total=int(total))
 
 
-def enrollment_counts(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[tuple[uuid.UUID, str], int]:
+def enrollment_counts(
+    *, db: Session, tenant_id: uuid.UUID, session_ids: Sequence[uuid.UUID]
+) -> dict[tuple[uuid.UUID, str], int]:
     if not session_ids:
         return {}
     rows = db.exec(
         select(Enrollment.session_id, Enrollment.status, func.count())
-        .where(col(Enrollment.session_id).in_(list(session_ids)))
+        .join(LiveSession, col(LiveSession.id) == Enrollment.session_id)
+        .where(LiveSession.tenant_id == tenant_id, col(Enrollment.session_id).in_(list(session_ids)))
         .group_by(col(Enrollment.session_id), col(Enrollment.status))
     ).all()
     return {(sid, st): int(n) for sid, st, n in rows}
 
 
-def organizer_people(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
+def organizer_people(
+    *, db: Session, tenant_id: uuid.UUID, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str | None]]:
     """``(email, display name)`` of the first host (lowest position) of each session."""
     if not session_ids:
         return {}
     rows = db.exec(
         select(SessionHost.session_id, Person.email, Person.display_name)
         .join(Person, col(Person.id) == SessionHost.person_id)
-        .where(col(SessionHost.session_id).in_(list(session_ids)))
+        .where(Person.tenant_id == tenant_id, col(SessionHost.session_id).in_(list(session_ids)))
         .order_by(col(SessionHost.position))
     ).all()
     found: dict[uuid.UUID, tuple[str, str | None]] = {}
@@ -227,14 +233,14 @@ class SessionDetail:
         return [a for a in self.attendees if a.status == EnrollmentStatus.WAITLISTED.value]
 
 
-def session_hosts(*, db: Session, session_id: uuid.UUID) -> list[HostView]:
+def session_hosts(*, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID) -> list[HostView]:
     rows = db.exec(
         select(SessionHost, Person)
         .join(Person, col(Person.id) == SessionHost.person_id)
-        .where(SessionHost.session_id == session_id)
+        .where(Person.tenant_id == tenant_id, SessionHost.session_id == session_id)
         .order_by(col(SessionHost.position))
     ).all()
-    conns = connections_by_person(db=db, person_ids=[p.id for _h, p in rows])
+    conns = connections_by_person(db=db, tenant_id=tenant_id, person_ids=[p.id for _h, p in rows])
     return [HostView(person=p, role=h.role, position=h.position, connection=conns.get(p.id)) for h, p in rows]
 
 
@@ -244,11 +250,13 @@ def session_detail(
     found = get_session(db=db, tenant_id=tenant_id, session_id=session_id)
     if found is None:
         return None
-    binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == found.id)).first()
+    binding = db.exec(
+        select(CalendarBinding).where(CalendarBinding.tenant_id == tenant_id, CalendarBinding.session_id == found.id)
+    ).first()
     enrollments = db.exec(
         select(Enrollment, Person)
         .join(Person, col(Person.id) == Enrollment.person_id)
-        .where(Enrollment.session_id == found.id)
+        .where(Person.tenant_id == tenant_id, Enrollment.session_id == found.id)
         .order_by(col(Enrollment.created_at), col(Person.email))
     ).all()
     history = db.exec(
@@ -262,20 +270,22 @@ def session_detail(
         binding=binding,
         hosts=[
             HostView(h.person, h.role, h.position, h.connection, _without_connection(db.get(Tenant, tenant_id)))
-            for h in session_hosts(db=db, session_id=found.id)
+            for h in session_hosts(db=db, tenant_id=tenant_id, session_id=found.id)
         ],
         attendees=[AttendeeView(person=p, status=e.status) for e, p in enrollments],
         history=list(history),
     )
 
 
-def connections_by_person(*, db: Session, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GoogleConnection]:
+def connections_by_person(
+    *, db: Session, tenant_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, GoogleConnection]:
     """Each person's most relevant Google connection (a connected one first, then the newest)."""
     if not person_ids:
         return {}
     rows = db.exec(
         select(GoogleConnection)
-        .where(col(GoogleConnection.person_id).in_(list(person_ids)))
+        .where(GoogleConnection.tenant_id == tenant_id, col(GoogleConnection.person_id).in_(list(person_ids)))
         .order_by(col(GoogleConnection.updated_at).desc())
     ).all()
     best: dict[uuid.UUID, GoogleConnection] = {}
@@ -332,7 +342,7 @@ def _without_connection(tenant: Tenant | None) -> str:
 
 def organizer_rows(*, db: Session, tenant_id: uuid.UUID, now: datetime) -> list[OrganizerRow]:
     organizers = people_with_role(db=db, tenant_id=tenant_id, role=Role.ORGANIZER.value)
-    conns = connections_by_person(db=db, person_ids=[p.id for p in organizers])
+    conns = connections_by_person(db=db, tenant_id=tenant_id, person_ids=[p.id for p in organizers])
     counts = dict(
         db.exec(
             select(SessionHost.person_id, func.count())

@@ -6,6 +6,11 @@ counters live in one Redis hash (``muster:metrics``) so every worker process add
 embedded, they live in memory. Fixed labels are zeroed at start (:func:`zero`) so every series shows,
 even before its first event (house style §14).
 
+Tenant scope: while :func:`tenant_scope` is active (the reconciler enters it for the session's tenant),
+every counter is also counted under ``tenant.<tenant id>.<name>``; :func:`snapshot` with a
+``tenant_id`` returns only that tenant's counters (plus the deployment's ``sweep.*`` gauges), so the
+health page of one tenant never shows another tenant's identities, errors or call counts.
+
 Stable interface: ``configure(redis_url)``, ``incr(name, by=1)``, ``record_reconcile(outcome)``,
 ``record_call(identity, method, outcome)``, ``set_value(name, v)``, ``snapshot() -> dict[str, int]``,
 ``zero()``, ``reset()``. Gauges: ``sweep.last_at`` (epoch seconds), ``sweep.enqueued``.
@@ -18,7 +23,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 #: Reconcile outcomes (controller-runtime's labels plus Muster's error classes).
@@ -40,6 +48,11 @@ ERROR_CLASSES = ("retryable", "permanent", "auth", "exists", "config")
 METHODS = ("get", "list", "insert", "patch", "delete", "move")
 
 REDIS_KEY = "muster:metrics"
+#: Gauges that describe the whole deployment (not one tenant's work); shown to every tenant.
+DEPLOYMENT_GAUGES = ("sweep.last_at",)
+
+#: The tenant whose work is being counted (set by :func:`tenant_scope`), or None.
+_tenant: ContextVar[str | None] = ContextVar("muster_metrics_tenant", default=None)
 
 log = logging.getLogger(__name__)
 
@@ -135,24 +148,41 @@ def current() -> Metrics:
     return _metrics
 
 
-def incr(name: str, by: int = 1) -> None:
+@contextlib.contextmanager
+def tenant_scope(tenant_id: uuid.UUID | str | None) -> Iterator[None]:
+    """Count everything recorded inside the block for ``tenant_id`` too (see the module docstring)."""
+    token = _tenant.set(str(tenant_id) if tenant_id is not None else None)
+    try:
+        yield
+    finally:
+        _tenant.reset(token)
+
+
+def _count(name: str, by: int = 1) -> None:
     _metrics.incr(name, by)
+    tenant = _tenant.get()
+    if tenant is not None:
+        _metrics.incr(f"tenant.{tenant}.{name}", by)
+
+
+def incr(name: str, by: int = 1) -> None:
+    _count(name, by)
 
 
 def record_reconcile(outcome: str) -> None:
-    _metrics.incr(f"reconcile.{outcome}")
+    _count(f"reconcile.{outcome}")
 
 
 def record_call(identity: str, method: str, outcome: str) -> None:
     """Observer for :class:`connectors.google.calendar.GoogleCalendar` (``on_call``)."""
-    _metrics.incr("google.calls")
-    _metrics.incr(f"google.{method}.{outcome}")
-    _metrics.incr(f"identity.{identity}.calls")
+    _count("google.calls")
+    _count(f"google.{method}.{outcome}")
+    _count(f"identity.{identity}.calls")
     if method in ("insert", "patch", "delete", "move"):
-        _metrics.incr("google.writes")
+        _count("google.writes")
     if outcome != "ok":
-        _metrics.incr(f"error.{outcome}")
-        _metrics.incr(f"identity.{identity}.errors")
+        _count(f"error.{outcome}")
+        _count(f"identity.{identity}.errors")
 
 
 def set_value(name: str, value: int) -> None:
@@ -160,9 +190,17 @@ def set_value(name: str, value: int) -> None:
     _metrics.set_value(name, value)
 
 
-def snapshot() -> dict[str, int]:
-    """All counters, for the health page."""
-    return _metrics.snapshot()
+def snapshot(tenant_id: uuid.UUID | str | None = None) -> dict[str, int]:
+    """All counters; with ``tenant_id``, only that tenant's (prefix removed) and the deployment gauges."""
+    snap = _metrics.snapshot()
+    if tenant_id is None:
+        return {k: v for k, v in snap.items() if not k.startswith("tenant.")}
+    prefix = f"tenant.{tenant_id}."
+    own = {k.removeprefix(prefix): v for k, v in snap.items() if k.startswith(prefix)}
+    for name in fixed_labels():
+        own.setdefault(name, 0)
+    own.update({k: v for k, v in snap.items() if k in DEPLOYMENT_GAUGES})
+    return dict(sorted(own.items()))
 
 
 def zero() -> None:

@@ -186,6 +186,10 @@ class SessionReconciler:
         if loaded is None:
             metrics.record_reconcile("success")
             return Result(outcome="missing")
+        with metrics.tenant_scope(loaded.facts.tenant.id):
+            return self._reconcile_loaded(loaded)
+
+    def _reconcile_loaded(self, loaded: _Loaded) -> Result:
         facts = loaded.facts
         if loaded.setting_error is not None:
             return self._blocked_config(facts, config_error_message(facts.tenant.slug, loaded.setting_error))

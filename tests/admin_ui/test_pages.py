@@ -67,9 +67,10 @@ def test_password_change_ends_other_sessions(
 def test_health_shows_live_metrics(
     client_as: Callable[..., TestClient], world: World, clean_metrics: None
 ) -> None:
-    metrics.record_call("organizer@acme.example", "insert", "ok")
-    metrics.record_call("organizer@acme.example", "patch", "retryable")
-    metrics.record_reconcile("success")
+    with metrics.tenant_scope(world.acme.tenant_id):  # what the reconciler does for an acme session
+        metrics.record_call("organizer@acme.example", "insert", "ok")
+        metrics.record_call("organizer@acme.example", "patch", "retryable")
+        metrics.record_reconcile("success")
     metrics.set_value("sweep.last_at", int(time.time()))
     client = client_as("admin")
     page = client.get("/admin/health")
@@ -78,6 +79,22 @@ def test_health_shows_live_metrics(
     assert m.quota_by_identity == {"organizer@acme.example": "2 calls, 1 errors"}
     assert m.errors_by_class == {"retryable": 1}
     assert m.outcomes["success"] == 1 and m.last_sweep_at is not None
+
+
+def test_health_shows_only_the_signed_in_tenants_figures(
+    client_as: Callable[..., TestClient], world: World, clean_metrics: None
+) -> None:
+    with metrics.tenant_scope(world.acme.tenant_id):
+        metrics.record_call("owner1@muster-acme.example", "insert", "auth")
+        metrics.record_reconcile("auth_error")
+    page = client_as("admin", tenant="globex").get("/admin/health")
+    m = page.context["metrics"]  # type: ignore[attr-defined]
+    assert m.quota_by_identity == {} and m.errors_by_class == {}
+    assert sum(m.outcomes.values()) == 0
+    assert "owner1@muster-acme.example" not in page.text
+    acme = client_as("admin").get("/admin/health").context["metrics"]  # type: ignore[attr-defined]
+    assert acme.quota_by_identity == {"owner1@muster-acme.example": "1 calls, 1 errors"}
+    assert acme.errors_by_class == {"auth": 1} and acme.outcomes["auth_error"] == 1
     assert page.context["counts"].by_status == {"synced": 1, "error": 1}  # type: ignore[attr-defined]
     assert page.context["verdict"] == "warn"  # type: ignore[attr-defined]
 
