@@ -15,8 +15,9 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
@@ -24,6 +25,7 @@ from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
 from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
 from engine.settings import Settings, get_settings
+from engine.store.migrations import UPGRADE_HINT, is_schema_error
 from engine.store.unit_of_work import get_engine
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,18 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
             "admin/errors/403.html",
             {"message": "The form expired or did not come from this site. Go back, reload the page and try again."},
             status_code=403,
+        )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, exc: SQLAlchemyError) -> Response:
+        if is_schema_error(exc):
+            log.error("admin %s %s: database schema missing or old: %s", request.method, request.url.path, exc)
+            return PlainTextResponse(f"Muster cannot serve this page: {UPGRADE_HINT}.", status_code=503)
+        log.error("admin %s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return PlainTextResponse(
+            "Muster cannot reach its database; nothing was saved. Retry in a few seconds.",
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     for module in (auth, session_form, sessions, integration, organizers, health, audit, account):

@@ -1,1 +1,17 @@
-"""engine package."""
+"""engine package: the sync engine, its REST API, workers and command line.
+
+:func:`version` is the installed distribution's version (``muster --version``, ``/readyz``, the metrics'
+``muster_build_info``).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+def version() -> str:
+    """The installed ``muster`` distribution's version, or ``0+unknown`` when run from an uninstalled tree."""
+    try:
+        return metadata.version("muster")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

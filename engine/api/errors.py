@@ -7,7 +7,8 @@ Where it sits: :func:`install` is called by :func:`engine.api.app.create_api`. I
 * :class:`engine.ingest.sessions.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
 * database trouble into 409 with ``Retry-After`` (a concurrent write won: a deadlock, a serialization
   failure or a unique key that :func:`engine.api.transaction.write` could not get past; retry) or 503
-  (database unavailable; retry later). Contention is never reported as "unavailable".
+  (database unavailable; retry later, or, for a missing table or column, "run `muster db upgrade`"
+  without ``Retry-After``). Contention is never reported as "unavailable".
 
 :class:`LastResort` is an ASGI middleware that catches anything else, logs it with an incident id and
 answers a JSON 500 without internals. It is a last resort: tests assert bad input never reaches it
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api.transaction import RETRY_AFTER_S, Busy, is_contention
 from engine.ingest.sessions import IngestError
+from engine.store.migrations import UPGRADE_HINT, is_schema_error
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,9 @@ async def _busy(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if is_schema_error(exc):  # retrying cannot help: somebody must migrate the database
+        log.error("database schema missing or old on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": f"{UPGRADE_HINT}; nothing was saved"}, status_code=503)
     if is_contention(exc):  # a deadlock or serialization failure outside a retried write: not an outage
         log.warning("contended request %s %s: %s", request.method, request.url.path, exc)
         return _contended()

@@ -26,6 +26,7 @@ import dramatiq
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine import version
 from engine.settings import ConfigError, Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def _optional_entry(module: str, attr: str, what: str) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", is_flag=True, help="Log more (INFO and above).")
+@click.version_option(version(), "-V", "--version", prog_name="muster", message="%(prog)s %(version)s")
 def cli(verbose: bool) -> None:
     """Muster keeps Google Calendar in step with a learning platform's live sessions.
 

@@ -6,7 +6,8 @@ reconciler; only the broker differs (:mod:`engine.runtime.broker`).
 * :func:`run` - ``muster worker``: ``processes`` OS processes (spawned), each a dramatiq ``Worker`` with
   ``threads`` threads on the Redis broker, plus the periodic drift sweep (one process at a time, under
   a Redis lock). Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged
-  message is requeued, its session lock expires after ``lock_ttl_s``).
+  message is requeued, its session lock expires after ``lock_ttl_s``). Started while Redis is down, it
+  waits for Redis with backoff (:func:`wait_for_redis`, one log line) instead of exiting.
 * :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
   process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
   same periodic sweep. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
@@ -31,11 +32,11 @@ import dramatiq
 from sqlalchemy.engine import Engine
 
 from engine.lifecycle.dispatch import set_transfer_dispatcher
-from engine.runtime import metrics
+from engine.runtime import metrics, probes
 from engine.runtime.actors import QUEUE, Tasks, declare
 from engine.runtime.broker import build_broker
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime
-from engine.settings import ConfigError, Settings
+from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
 from engine.sync.sweep import sweep
 
@@ -45,8 +46,10 @@ log = logging.getLogger(__name__)
 FIRST_SWEEP_DELAY_S = 30.0
 #: dramatiq's poll interval for new messages (ms); short so delayed messages start close to their eta.
 WORKER_POLL_MS = 100
-#: Seconds the start-up check waits for Redis to answer a PING before ``muster worker`` gives up.
+#: Seconds one start-up PING waits for Redis to answer.
 REDIS_CHECK_TIMEOUT_S = 3.0
+#: Longest pause between two start-up PINGs while Redis is down.
+MAX_REDIS_BACKOFF_S = 30.0
 
 
 class _Sweeper(threading.Thread):
@@ -173,34 +176,30 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     broker.close()
 
 
-def _redacted_redis_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages)."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+def wait_for_redis(
+    url: str, stop: threading.Event | None = None, *, max_backoff_s: float = MAX_REDIS_BACKOFF_S
+) -> bool:
+    """Block until Redis at ``url`` answers a PING, backing off between tries (doubling up to
+    ``max_backoff_s``). Says so in one log line when it has to wait, and one when Redis is back.
 
-
-def check_redis(url: str, timeout_s: float = REDIS_CHECK_TIMEOUT_S) -> None:
-    """PING Redis once; raise :class:`ConfigError` naming ``MUSTER_REDIS_URL`` when it does not answer.
-
-    Without this, dramatiq starts anyway and logs a connection error every few seconds forever.
+    Returns False if ``stop`` was set while waiting (SIGTERM during start-up), True once Redis answers.
     """
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
-    try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            "MUSTER_REDIS_URL",
-            f"cannot reach Redis at {_redacted_redis_url(url)} ({reason})",
-            "start Redis or correct the URL",
-        ) from None
-    finally:
-        client.close()
+    stop = stop or threading.Event()
+    reason = probes.ping_redis(url, REDIS_CHECK_TIMEOUT_S)
+    if reason is None:
+        return True
+    started = time.monotonic()
+    log.warning(
+        "waiting for Redis at %s (%s): retrying with backoff up to %.0fs; start Redis or correct MUSTER_REDIS_URL",
+        probes.redacted_redis_url(url), reason, max_backoff_s,
+    )
+    backoff = 0.5
+    while not stop.wait(backoff):
+        if probes.ping_redis(url, REDIS_CHECK_TIMEOUT_S) is None:
+            log.warning("Redis is reachable after %.1fs; starting", time.monotonic() - started)
+            return True
+        backoff = min(max_backoff_s, backoff * 2)
+    return False
 
 
 def parse_args(args: Sequence[str]) -> argparse.Namespace:
@@ -242,7 +241,16 @@ def run(
             "muster worker needs MUSTER_REDIS_URL (e.g. redis://127.0.0.1:6379/0); without Redis "
             "the web app runs the worker in-process (`muster serve`)"
         )
-    check_redis(settings.redis_url)
+    waiting = threading.Event()
+
+    def stop_waiting(_signum: int, _frame: FrameType | None) -> None:
+        waiting.set()
+
+    signal.signal(signal.SIGTERM, stop_waiting)
+    signal.signal(signal.SIGINT, stop_waiting)
+    if not wait_for_redis(settings.redis_url, waiting):
+        log.warning("muster worker stopped before Redis became reachable")
+        return 0
     metrics.configure(settings.redis_url, settings.redis_namespace)
     if processes <= 1:
         _serve(settings, threads, heartbeat_timeout_ms)

@@ -1,40 +1,72 @@
-"""Running Alembic from code: ``muster db upgrade`` and the demo's database preparation.
+"""Running Alembic from code: ``muster db upgrade``, readiness's schema check and the demo's preparation.
 
-Where it sits: below :mod:`engine.cli.main` and :mod:`engine.demo.main`. The migration scripts live in
-``<repo>/alembic`` (configured by ``<repo>/alembic.ini``); ``alembic/env.py`` reads the database URL
-from the settings, or from the connection handed over in ``config.attributes`` (used here so a caller's
-explicit :class:`~engine.settings.Settings` win over the environment).
+Where it sits: below :mod:`engine.cli.main`, :mod:`engine.api.routes.health` and :mod:`engine.demo.main`. The
+migration scripts ship inside the package (``engine/store/schema_migrations``: ``env.py``, ``versions/``), so an
+installed wheel migrates its database without a source checkout; no ``alembic.ini`` is needed (the checkout's
+``alembic.ini`` points the ``alembic`` command at the same folder). ``env.py`` reads the database URL from the
+settings, or from the connection handed over in ``config.attributes`` (used here so a caller's explicit
+:class:`~engine.settings.Settings` win over the environment).
+
+Stable interface: :func:`alembic_config`, :func:`upgrade_head`, :func:`stamp_head`, :func:`head_revision`,
+:func:`schema_state` and :data:`UPGRADE_HINT`, the one sentence every entry point prints for an unmigrated
+database.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.config import Config
-
 from alembic import command
-from engine.settings import ConfigError, Settings
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+from engine.settings import Settings
 from engine.store.unit_of_work import get_engine
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ALEMBIC_INI = REPO_ROOT / "alembic.ini"
+#: The packaged migration scripts (package data, see ``[tool.setuptools.package-data]``).
+SCRIPTS_DIR = Path(__file__).resolve().parent / "schema_migrations"
+#: What to do about a database whose schema is missing or behind the code.
+UPGRADE_HINT = "the database schema is missing or out of date: run `muster db upgrade`"
 
 
 def alembic_config() -> Config:
-    if not ALEMBIC_INI.is_file():
-        raise ConfigError(
-            "alembic.ini",
-            f"not found at {ALEMBIC_INI}",
-            "run Muster from its source checkout (the migrations live in ./alembic)",
-        )
-    config = Config(str(ALEMBIC_INI))
-    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    """An Alembic config on the packaged scripts (no ini file; logging is left to Muster)."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS_DIR))
+    config.set_main_option("path_separator", "os")
     return config
+
+
+def head_revision() -> str | None:
+    """The newest migration this build ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """The database's migration revision against this build's head; ``current`` when they match."""
+
+    revision: str | None
+    head: str | None
+
+    @property
+    def current(self) -> bool:
+        return self.revision is not None and self.revision == self.head
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Read ``alembic_version`` (raises ``SQLAlchemyError`` when the database cannot be reached)."""
+    with engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+    return SchemaState(revision=revision, head=head_revision())
 
 
 def upgrade_head(settings: Settings | None = None) -> None:
     """Apply every pending migration. With ``settings``, on that database; else on the configured one
-    (taking the PostgreSQL migration lock in ``alembic/env.py``)."""
+    (taking the PostgreSQL migration lock in ``schema_migrations/env.py``)."""
     config = alembic_config()
     if settings is None:
         command.upgrade(config, "head")
@@ -50,3 +82,17 @@ def stamp_head(settings: Settings) -> None:
     with get_engine(settings).begin() as connection:
         config.attributes["connection"] = connection
         command.stamp(config, "head")
+
+
+#: SQLSTATEs of a missing table or column (PostgreSQL); SQLite says it in words.
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
+_SQLITE_SCHEMA_WORDS = ("no such table", "no such column", "has no column named")
+
+
+def is_schema_error(exc: BaseException) -> bool:
+    """True when ``exc`` (a SQLAlchemy error) says a table or column is missing: an unmigrated database."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _SCHEMA_SQLSTATES:
+        return True
+    text = str(orig if orig is not None else exc).lower()
+    return any(words in text for words in _SQLITE_SCHEMA_WORDS)

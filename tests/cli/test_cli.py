@@ -202,3 +202,11 @@ def test_sweep_and_reconcile_report_an_unreachable_redis_in_one_line(tmp_path: P
         assert len(lines) == 1, (args, out.stderr)
         assert lines[0].startswith("Redis error: cannot reach Redis at redis://127.0.0.1:18698/0"), lines
         assert "MUSTER_REDIS_URL" in lines[0] and "Traceback" not in out.stderr
+
+
+def test_version_is_the_installed_distribution() -> None:
+    from importlib import metadata
+
+    result = muster("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"muster {metadata.version('muster')}"

@@ -1,6 +1,12 @@
-"""``GET /healthz``: is this process up and can it reach its database?
+"""``GET /healthz``, ``/livez``, ``/readyz``: is this process up, and can it do its work?
 
-Where it sits: probed by load balancers and ``muster demo``; unauthenticated and cheap (one ``SELECT 1``).
+Where it sits: probed by load balancers, orchestrators, ``muster status`` and ``muster demo``; unauthenticated
+and cheap. Probes live in :mod:`engine.runtime.probes` (shared with the worker's health endpoint).
+
+* ``/livez`` - the process answers (no dependency checked: restarting it would not fix a database outage).
+* ``/readyz`` - the database is reachable and migrated to this build's head, and the broker (Redis)
+  answers; 200 when ready, 503 otherwise, with each check's state and what to do. Reports the version.
+* ``/healthz`` - kept for existing load balancers: the process and its database (one ``SELECT 1``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from engine import version
 from engine.api.deps import context
+from engine.runtime import probes
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -35,3 +43,21 @@ def healthz(request: Request) -> JSONResponse:
         body.update(status="unavailable", database="unreachable")
         return JSONResponse(body, status_code=503)
     return JSONResponse(body)
+
+
+@router.get("/livez", summary="Liveness: the process answers")
+def livez() -> JSONResponse:
+    return JSONResponse({"status": "ok", "version": version()})
+
+
+@router.get("/readyz", summary="Readiness: database reachable and migrated, broker reachable")
+def readyz(request: Request) -> JSONResponse:
+    ctx = context(request)
+    checks = {"database": probes.database(ctx.engine), "broker": probes.broker(ctx.settings.redis_url)}
+    ready = all(p.ok for p in checks.values())
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "version": version(),
+        "checks": {name: p.as_dict() for name, p in checks.items()},
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -9,15 +9,15 @@ ALTERs work.
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import engine.store.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from alembic import context
-from engine.store.unit_of_work import make_engine
-from engine.store.types import UTCDateTime
 from engine.settings import get_settings
+from engine.store.types import UTCDateTime
+from engine.store.unit_of_work import make_engine
 
 target_metadata = SQLModel.metadata
 #: Any stable 64-bit number; held for the length of one migration run on PostgreSQL.
