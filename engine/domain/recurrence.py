@@ -1,8 +1,10 @@
-"""Syntax checks for recurrence lines (RFC 5545 RRULE, EXRULE, RDATE, EXDATE) as Google accepts them.
+"""Recurrence lines a platform may send for a session: the REST API's view of the calendar port's rule.
 
-Where it sits: the REST API's schemas (:mod:`engine.api.schemas`) call :func:`check_recurrence_line` on
-every line a platform sends, so a malformed rule is refused with a readable 422 instead of being stored
-and failing later at Google with an opaque 400. Pure: no I/O, no project imports.
+Where it sits: :mod:`engine.api.schemas` calls :func:`check_recurrence_line` on every ``recurrence`` line
+of a session PUT. The checks themselves live in :mod:`connectors.ports.recurrence`, shared with the
+Google emulator so Muster and the emulated Google agree on what is valid (both read rules with
+python-dateutil's RFC 5545 parser). Muster's one product rule on top: a session repeats at most daily
+(``HOURLY`` and finer are refused, with the reason named).
 
 Not done here: expanding rules into instances (Google does that; the session's time zone keeps the local
 wall-clock time across clock changes).
@@ -10,111 +12,14 @@ wall-clock time across clock changes).
 
 from __future__ import annotations
 
-import re
-
-#: Property names allowed on a recurrence line (Google's ``recurrence`` field).
-LINE_KINDS = ("RRULE", "EXRULE", "RDATE", "EXDATE")
-#: Frequencies a live session may repeat at. RFC 5545 also defines SECONDLY, MINUTELY and HOURLY; a
-#: session repeating more than once a day is almost always a mistake (``FREQ=SECONDLY;COUNT=5`` would put
-#: five overlapping events with invitations on every guest's calendar), so those are refused.
-FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
-#: RFC 5545 frequencies below a day, named in the error so the sender knows why a valid rule is refused.
-SUB_DAILY_FREQS = ("SECONDLY", "MINUTELY", "HOURLY")
-WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-_UNTIL = re.compile(r"^\d{8}(T\d{6}Z?)?$")
-_BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
-_DATE_VALUE = re.compile(r"^\d{8}(T\d{6}Z?)?$")
-_PARAM = re.compile(r"^(VALUE=(DATE|DATE-TIME|PERIOD)|TZID=[A-Za-z0-9_+\-/]+)$")
-
-#: ``(name, low, high)`` for the integer list parts of a rule; ``high`` bounds the absolute value.
-_INT_LISTS: dict[str, tuple[int, int, bool]] = {
-    "BYSECOND": (0, 60, False),
-    "BYMINUTE": (0, 59, False),
-    "BYHOUR": (0, 23, False),
-    "BYMONTHDAY": (1, 31, True),
-    "BYYEARDAY": (1, 366, True),
-    "BYWEEKNO": (1, 53, True),
-    "BYMONTH": (1, 12, False),
-    "BYSETPOS": (1, 366, True),
-}
-
-
-class RecurrenceSyntaxError(ValueError):
-    """A recurrence line is malformed; the message says which part and what is expected."""
-
-
-def _int_list(name: str, value: str, low: int, high: int, signed: bool) -> None:
-    for item in value.split(","):
-        if not re.fullmatch(r"[+-]?\d{1,3}" if signed else r"\d{1,3}", item):
-            raise RecurrenceSyntaxError(f"{name}={value}: {item!r} is not a whole number")
-        number = abs(int(item)) if signed else int(item)
-        if not low <= number <= high:
-            raise RecurrenceSyntaxError(f"{name}={value}: {item} is outside {low}..{high}")
-
-
-def _check_rule(body: str) -> None:
-    parts: dict[str, str] = {}
-    for part in body.split(";"):
-        name, sep, value = part.partition("=")
-        if not sep or not name or not value:
-            raise RecurrenceSyntaxError(f"{part!r} is not NAME=VALUE")
-        if name in parts:
-            raise RecurrenceSyntaxError(f"{name} appears twice")
-        parts[name] = value
-    freq = parts.pop("FREQ", None)
-    if freq is None:
-        raise RecurrenceSyntaxError("FREQ is required, e.g. RRULE:FREQ=WEEKLY;COUNT=8")
-    if freq in SUB_DAILY_FREQS:
-        raise RecurrenceSyntaxError(
-            f"FREQ={freq} repeats a session more than once a day; allowed frequencies are {', '.join(FREQS)}"
-        )
-    if freq not in FREQS:
-        raise RecurrenceSyntaxError(f"FREQ={freq} is not one of {', '.join(FREQS)}")
-    if "COUNT" in parts and "UNTIL" in parts:
-        raise RecurrenceSyntaxError("use COUNT or UNTIL, not both")
-    for name, value in parts.items():
-        if name == "COUNT" or name == "INTERVAL":
-            if not value.isdigit() or not 1 <= int(value) <= 10_000:
-                raise RecurrenceSyntaxError(f"{name}={value}: use a whole number from 1 to 10000")
-        elif name == "UNTIL":
-            if not _UNTIL.match(value):
-                raise RecurrenceSyntaxError(f"UNTIL={value}: use YYYYMMDD or YYYYMMDDTHHMMSSZ")
-        elif name == "WKST":
-            if value not in WEEKDAYS:
-                raise RecurrenceSyntaxError(f"WKST={value} is not one of {', '.join(WEEKDAYS)}")
-        elif name == "BYDAY":
-            for item in value.split(","):
-                if not _BYDAY.match(item):
-                    raise RecurrenceSyntaxError(f"BYDAY={value}: {item!r} is not a weekday like MO or -1FR")
-        elif name in _INT_LISTS:
-            low, high, signed = _INT_LISTS[name]
-            _int_list(name, value, low, high, signed)
-        else:
-            raise RecurrenceSyntaxError(f"{name} is not an RRULE part")
-
-
-def _check_dates(kind: str, params: list[str], value: str) -> None:
-    for param in params:
-        if not _PARAM.match(param):
-            raise RecurrenceSyntaxError(f"{kind}: unknown parameter {param!r}")
-    for item in value.split(","):
-        if not _DATE_VALUE.match(item):
-            raise RecurrenceSyntaxError(f"{kind}: {item!r} is not a date like 20270310 or 20270310T100000Z")
+from connectors.ports.recurrence import FREQS, LINE_KINDS, SUB_DAILY_FREQS, RecurrenceSyntaxError
+from connectors.ports.recurrence import check_recurrence_line as _check_line
 
 
 def check_recurrence_line(line: str) -> str:
-    """Return ``line`` if it is a well-formed recurrence line, else raise :class:`RecurrenceSyntaxError`."""
-    head, sep, value = line.partition(":")
-    if not sep or not value:
-        raise RecurrenceSyntaxError(f"{line!r} must look like RRULE:FREQ=WEEKLY;COUNT=8")
-    kind, *params = head.split(";")
-    if kind not in LINE_KINDS:
-        raise RecurrenceSyntaxError(f"{kind!r} is not one of {', '.join(LINE_KINDS)}")
-    if kind in ("RRULE", "EXRULE"):
-        if params:
-            raise RecurrenceSyntaxError(f"{kind} takes no parameters before ':'")
-        _check_rule(value)
-    else:
-        _check_dates(kind, params, value)
-    return line
+    """Return ``line`` if Muster accepts it as a session's recurrence line, else raise
+    :class:`RecurrenceSyntaxError` naming the part and what is expected."""
+    return _check_line(line, sub_daily=False)
+
+
+__all__ = ["FREQS", "LINE_KINDS", "SUB_DAILY_FREQS", "RecurrenceSyntaxError", "check_recurrence_line"]

@@ -40,7 +40,7 @@ def test_busy_blocks_are_merged_and_skip_free_time(workspace: Workspace) -> None
     gone = events.insert(calendarId="primary", body=_ev("Gone", "14:00", "15:00")).execute()
     events.delete(calendarId="primary", eventId=gone["id"]).execute()
     events.insert(calendarId="primary", body={
-        "summary": "Daily", "start": {"dateTime": "2027-04-10T16:00:00Z"},
+        "summary": "Daily", "start": {"dateTime": "2027-04-10T16:00:00Z", "timeZone": "UTC"},
         "end": {"dateTime": "2027-04-10T16:30:00Z"},
         "recurrence": ["RRULE:FREQ=DAILY;COUNT=5"]}).execute()
     got = _query(cal, "primary")

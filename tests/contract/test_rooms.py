@@ -20,7 +20,8 @@ Wait = Callable[..., Any]
 
 
 def _body(summary: str, start: str, end: str, rooms: list[str], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "start": {"dateTime": start}, "end": {"dateTime": end},
+    # A recurring event needs start.timeZone (discovery document); UTC keeps the instants as written.
+    return {"summary": summary, "start": {"dateTime": start, "timeZone": "UTC"}, "end": {"dateTime": end},
             "attendees": [{"email": r, "resource": True} for r in rooms], **extra}
 
 

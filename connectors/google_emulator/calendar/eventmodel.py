@@ -160,6 +160,20 @@ def check_times(data: dict[str, Any]) -> None:
         )
 
 
+def with_offsets(data: dict[str, Any]) -> None:
+    """Store a local ``dateTime`` (no offset, zone in ``timeZone``) as RFC 3339 with that zone's offset,
+    as Google answers it on insert, get and list (``2027-03-10T10:00:00`` + ``Europe/Paris`` →
+    ``2027-03-10T10:00:00+01:00``). Values written with an offset or ``Z`` are kept as written."""
+    for field in ("start", "end"):
+        edge = data.get(field)
+        if not isinstance(edge, dict) or not edge.get("dateTime") or not edge.get("timeZone"):
+            continue
+        local = datetime.fromisoformat(str(edge["dateTime"]).replace("Z", "+00:00"))
+        if local.tzinfo is None:
+            aware = local.replace(tzinfo=zone(str(edge["timeZone"]), "UTC"))
+            edge["dateTime"] = aware.astimezone(UTC).astimezone(aware.tzinfo).isoformat()
+
+
 def merge(old: Any, patch: Any) -> Any:
     """PATCH semantics: objects merge recursively, ``null`` deletes, lists and scalars replace."""
     if isinstance(old, dict) and isinstance(patch, dict):
@@ -301,6 +315,25 @@ def occurrences(
     tz = zone(str(data["start"].get("timeZone") or ""), cal.timeZone)
     rule = recurrence.parse(list(data.get("recurrence") or []), tz)
     return recurrence.expand(rule, start, end, tz, horizon=horizon, limit=limit)
+
+
+def series_horizon(world: World, master: StoredEvent, cal: Calendar, ahead: timedelta) -> datetime | None:
+    """How far to expand a series when every instance matters (room conflicts): a bounded series
+    (``COUNT``/``UNTIL``/RDATEs only) to its end, an unbounded one ``ahead`` past its start or now,
+    whichever is later (a series starting next year is checked for a full ``ahead`` too)."""
+    data = master.data
+    tz = zone(str(data["start"].get("timeZone") or ""), cal.timeZone)
+    if recurrence.parse(list(data.get("recurrence") or []), tz).bounded:
+        return None
+    return max(world.now(), _utc(parse_edge(data["start"], "start"))) + ahead
+
+
+def check_recurring_start(data: dict[str, Any]) -> None:
+    """A timed recurring event needs ``start.timeZone`` (discovery: "For recurring events this field is
+    required and specifies the time zone in which the recurrence is expanded")."""
+    start = data.get("start")
+    if data.get("recurrence") and isinstance(start, dict) and start.get("dateTime") and not start.get("timeZone"):
+        raise ApiError(400, "required", "Missing time zone definition for start time.", location="start.timeZone")
 
 
 def _edge_json(value: datetime | date, tz_name: str | None) -> dict[str, Any]:

@@ -134,6 +134,7 @@ def _finish(world: World, new: dict[str, Any], organizer: str, old: dict[str, An
     if status not in eventmodel.STATUSES:
         raise bad_request(f"Invalid value for status: {status}", location="status")
     eventmodel.check_times(new)
+    eventmodel.with_offsets(new)
     if new.get("recurrence") is not None and not isinstance(new["recurrence"], list):
         raise bad_request("Invalid recurrence rule.")
     eventmodel.normalize_attendees(world, new, old, organizer)
@@ -156,6 +157,7 @@ def _cancel_exceptions(world: World, cal: Calendar, master: StoredEvent) -> None
 
 def _check_recurrence(world: World, cal: Calendar, stored: StoredEvent) -> None:
     if stored.data.get("recurrence"):
+        eventmodel.check_recurring_start(stored.data)
         eventmodel.occurrences(world, stored, cal, limit=1)
 
 

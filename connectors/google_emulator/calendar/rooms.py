@@ -14,7 +14,8 @@ shows the answer — reference §4.2), writing its ``responseStatus`` on the org
 * a room with ``autoAcceptInvitations: false`` leaves invitations at ``needsAction`` (a resource
   manager would answer) — the stricter reading of "add all invitations".
 
-Unbounded series are checked up to ``SERIES_HORIZON`` ahead (Google's exact horizon is not published).
+A bounded series (``COUNT``/``UNTIL``) is checked to its last instance; an unbounded one up to
+``SERIES_HORIZON`` past its start or now, whichever is later (Google's exact horizon is not published).
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def respond(world: World, calendar_id: str, event_id: str, room: str) -> None:
 def _series_answer(world: World, master: StoredEvent, room: str) -> tuple[str, list[StoredEvent]]:
     src_cal = world.calendars[master.calendar_id]
     try:
-        occs = eventmodel.occurrences(world, master, src_cal, horizon=world.now() + SERIES_HORIZON)
+        horizon = eventmodel.series_horizon(world, master, src_cal, SERIES_HORIZON)
+        occs = eventmodel.occurrences(world, master, src_cal, horizon=horizon)
     except ApiError:
         return "declined", []
     existing = world.events.get(master.calendar_id, {})
