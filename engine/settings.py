@@ -23,6 +23,10 @@ Variables:
 ``MUSTER_LOCK_TTL_S``                Longest a worker may hold one session's lock (120).
 ``MUSTER_REDIS_NAMESPACE``           Prefix of Muster's Redis keys and queues (muster).
 ``MUSTER_SWEEP_INTERVAL_S``          Seconds between periodic drift sweeps (900).
+``MUSTER_DIRECTORY_SCAN_INTERVAL_S`` Seconds between Directory scans for suspended or deleted organizers (300),
+                                     on their own clock, independent of the drift sweep.
+``MUSTER_MEET_RETRY_MIN_S``          First retry of a failed Meet link or room, in seconds (60); doubles.
+``MUSTER_MEET_RETRY_MAX_S``          Longest wait between two such retries (3600).
 ``MUSTER_RETRY_MIN_BACKOFF_MS``      First retry delay after a retryable Google error (1000); doubles, jittered.
 ``MUSTER_RETRY_MAX_BACKOFF_MS``      Longest retry delay (300000).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
@@ -79,6 +83,12 @@ class Settings:
     #: Prefix of every Redis key Muster uses (queues, locks, quotas, metrics): deployments can share a Redis.
     redis_namespace: str = "muster"
     sweep_interval_s: int = 900
+    #: The organizer lifecycle pass (Directory scan, due transfers) runs on its own clock.
+    directory_scan_interval_s: int = 300
+    #: Muster retries a failed Meet link or an unavailable room by itself: first after ``meet_retry_min_s``,
+    #: doubling up to ``meet_retry_max_s``.
+    meet_retry_min_s: int = 60
+    meet_retry_max_s: int = 3_600
     retry_min_backoff_ms: int = 1_000
     retry_max_backoff_ms: int = 300_000
 
@@ -195,6 +205,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lock_ttl_s=_int(env, "MUSTER_LOCK_TTL_S", 120, 1, 3600),
         redis_namespace=_namespace(env),
         sweep_interval_s=_int(env, "MUSTER_SWEEP_INTERVAL_S", 900, 1, 7 * 86_400),
+        directory_scan_interval_s=_int(env, "MUSTER_DIRECTORY_SCAN_INTERVAL_S", 300, 1, 86_400),
+        meet_retry_min_s=_int(env, "MUSTER_MEET_RETRY_MIN_S", 60, 1, 86_400),
+        meet_retry_max_s=_meet_retry_max(env),
         retry_min_backoff_ms=_int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000),
         retry_max_backoff_ms=_retry_max(env),
     )
@@ -206,6 +219,15 @@ def _retry_max(env: Mapping[str, str]) -> int:
     if high < low:
         raise ConfigError("MUSTER_RETRY_MAX_BACKOFF_MS", f"{high} is below MUSTER_RETRY_MIN_BACKOFF_MS ({low})",
                           f"use a number from {low} to 86400000, or lower MUSTER_RETRY_MIN_BACKOFF_MS")
+    return high
+
+
+def _meet_retry_max(env: Mapping[str, str]) -> int:
+    low = _int(env, "MUSTER_MEET_RETRY_MIN_S", 60, 1, 86_400)
+    high = _int(env, "MUSTER_MEET_RETRY_MAX_S", max(3_600, low), 1, 7 * 86_400)
+    if high < low:
+        raise ConfigError("MUSTER_MEET_RETRY_MAX_S", f"{high} is below MUSTER_MEET_RETRY_MIN_S ({low})",
+                          f"use a number from {low} to 604800, or lower MUSTER_MEET_RETRY_MIN_S")
     return high
 
 

@@ -398,11 +398,17 @@ class SyncPublic(ApiModel):
     owner_email: str | None = None
     meet_link: str | None = None
     meet_status: str | None = None
-    meet_error: str | None = Field(default=None, description="why there is no Meet link (next sync retries)")
+    meet_error: str | None = Field(
+        default=None, description="why there is no Meet link, ending with when Muster tries again by itself"
+    )
     room_email: str | None = None
     room_name: str | None = Field(default=None, description="the booked room's Directory name")
     room_status: str | None = None
-    room_error: str | None = Field(default=None, description="e.g. 'no room available: …' or a declined room")
+    room_error: str | None = Field(
+        default=None,
+        description="e.g. 'no room available: …' or a declined room; when Muster retries by itself it ends "
+        "with when (see nextAttemptAt)",
+    )
     room_exceptions: list[RoomExceptionPublic] = Field(
         default_factory=list,
         description="recurring sessions: dates the series room declined, each with its own room or none",

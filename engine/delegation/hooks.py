@@ -11,7 +11,8 @@ tests). One :class:`DelegationHooks` per process::
 
 * :meth:`DelegationHooks.resolve` - ``(db, facts, binding) -> Placement`` (whose calendar, Meet, room).
 * :meth:`DelegationHooks.observe` - stores Meet/room state after the write; returns ``requeue_after``
-  while Meet is ``pending`` or a room has not answered / declined.
+  while Meet is ``pending`` or a room has not answered / declined, and schedules Muster's own retry
+  of a failed Meet link or room (:mod:`engine.delegation.retry`).
 * :meth:`DelegationHooks.on_auth_error` - marks the failed connection/user and asks for one requeue
   when another host may work (bounded: each round removes one identity).
 * :attr:`DelegationHooks.oauth_source` - credentials of ``oauth`` actors from stored refresh tokens.
@@ -30,6 +31,7 @@ from sqlmodel import Session, select
 from connectors.errors import AuthError, ConnectorError
 from connectors.ports.calendar import Actor, RemoteEvent
 from connectors.ports.delegation import GoogleKit, RoomDirectory
+from engine.delegation import retry
 from engine.delegation.oauth import DIRECTORY_ROOMS_SCOPE
 from engine.delegation.placement import (
     ROOM_ANSWER_DELAY,
@@ -158,6 +160,16 @@ class DelegationHooks:
                 detail.pop(key, None)
             binding.blocked_detail = detail
             db.add(binding)
+        # A failed Meet link or a room that could not be booked: Muster's own retry clock, with backoff.
+        session = db.get(LiveSession, facts.id)
+        retry.schedule(
+            binding,
+            facts,
+            self.settings,
+            room_wanted=bool(session is not None and (session.room_wanted or session.room_email)),
+            room_picked=bool(session is not None and session.room_email),
+        )
+        db.add(binding)
         return requeue
 
     def _series_room(self, db: Session, facts: SessionFacts, binding: CalendarBinding) -> timedelta | None:

@@ -34,6 +34,7 @@ from connectors.errors import AuthError, ConnectorError
 from connectors.ports.calendar import Actor, RemoteEvent
 from connectors.ports.delegation import GoogleKit, OAuthSecret
 from engine.crypto import DecryptionError, decrypt
+from engine.delegation import retry
 from engine.delegation.oauth import mark_broken
 from engine.domain import meet
 from engine.domain.desired import Placement, PlacementError, SessionFacts
@@ -240,6 +241,7 @@ class DelegationResolver:
             video=facts.video,
             attempt=binding.meet_attempt if binding and same_event else 0,
             status=binding.meet_status if binding and same_event else None,
+            retry_due=retry.meet_due(binding if same_event else None, facts.revision),
         )
         notes.meet_attempt = attempt
         conference = meet.conference_wish(

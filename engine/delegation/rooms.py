@@ -36,6 +36,7 @@ from sqlmodel import Session, col, func, select
 from connectors.errors import ConnectorError
 from connectors.ports.calendar import Actor
 from connectors.ports.delegation import RoomDirectory
+from engine.delegation import retry
 from engine.store.models import CalendarBinding, Enrollment, EnrollmentStatus, LiveSession, SessionHost, Tenant
 from policies.rooms import (
     OutgrownVerdict,
@@ -228,9 +229,10 @@ class RoomPlanner:
             not current
             and detail.get("room_none_revision") == session.revision
             and detail.get("rooms_declined_count") == len(declined)
+            and not retry.room_due(binding, session.revision)
         ):
-            # Nothing fitted at this revision: do not ask the Directory again on every poll; the next
-            # save (new revision) or a new decline looks again.
+            # Nothing fitted at this revision: do not ask the Directory again on every poll; the retry
+            # clock (engine.delegation.retry), the next save (new revision) or a new decline looks again.
             notes.room_email = None
             notes.room_status = "none"
             notes.room_error = binding.room_error if binding else None

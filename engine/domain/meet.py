@@ -15,10 +15,11 @@ Rules (issue "Organizer delegation mode", §3):
   worker crash) is a no-op at Google ("If an ID provided is the same as for the previous request, the
   request is ignored"); a new attempt after a ``failure`` gets a new id.
 * ``pending`` is polled by requeueing the reconcile with :func:`poll_delay` (1 s, 2 s, 4 s … capped at
-  60 s), never by sleeping in a worker; after :data:`MAX_POLLS` the binding says so and the next save
-  or periodic resync looks again.
-* ``failure``: the event stays saved without a link, ``meet_error`` says why, and the next reconcile
-  starts a new attempt. The connector sends ``conferenceDataVersion=1`` on every write, so later
+  60 s), never by sleeping in a worker; after :data:`MAX_POLLS` the binding says so and Muster looks
+  again on its own retry clock (:mod:`engine.delegation.retry`), with backoff.
+* ``failure``: the event stays saved without a link, ``meet_error`` says why, and a new attempt starts
+  when the retry clock says so (:mod:`engine.delegation.retry`) or at once when the session is saved.
+  The connector sends ``conferenceDataVersion=1`` on every write, so later
   patches keep the conference.
 * ``manual``: the organizer's link travels in location and description; ``none``: no conference.
 """
@@ -58,11 +59,12 @@ def conference_wish(
     return Conference()
 
 
-def next_attempt(*, video: str, attempt: int, status: str | None) -> int:
-    """The attempt number to use for this reconcile: a new one after a ``failure`` (or the first)."""
+def next_attempt(*, video: str, attempt: int, status: str | None, retry_due: bool = True) -> int:
+    """The attempt number to use for this reconcile: a new one after a ``failure`` once its retry is due
+    (or the first)."""
     if video != "meet":
         return attempt
-    if attempt <= 0 or status == FAILURE:
+    if attempt <= 0 or (status == FAILURE and retry_due):
         return attempt + 1
     return attempt
 
@@ -101,7 +103,7 @@ def observe(
             FAILURE,
             None,
             "Google could not create a Meet link for this event (createRequest "
-            "status failure); the event is saved without a link and the next sync tries again",
+            "status failure); the event is saved without a link",
             0,
         )
     if status == PENDING:
@@ -110,7 +112,7 @@ def observe(
                 PENDING,
                 None,
                 f"Google has not finished creating the Meet link after {polls} "
-                "checks; the next sync looks again",
+                "checks",
                 polls,
             )
         return MeetState(PENDING, None, None, polls + 1, poll_delay(polls))

@@ -4,13 +4,16 @@ Where it sits: entry points. Both paths run the same actors (:mod:`engine.runtim
 reconciler; only the broker differs (:mod:`engine.runtime.broker`).
 
 * :func:`run` - ``muster worker``: ``processes`` OS processes (spawned), each a dramatiq ``Worker`` with
-  ``threads`` threads on the Redis broker, plus the periodic drift sweep (one process at a time, under
-  a Redis lock). Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged
+  ``threads`` threads on the Redis broker, plus three clocks, each run by one process at a time under its
+  own Redis lock: the drift sweep (every ``sweep_interval_s``), the organizer lifecycle pass, whose
+  Directory scan notices suspended or deleted organizers (every ``directory_scan_interval_s``), and the
+  retry clock that requeues sessions whose Meet link or room is due for another try.
+  Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged
   message is requeued, its session lock expires after ``lock_ttl_s``). Started while Redis is down, it
   waits for Redis with backoff (:func:`wait_for_redis`, one log line) instead of exiting.
 * :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
   process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
-  same periodic sweep. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
+  same three clocks. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
   drained) and ``stop()``.
 """
 
@@ -24,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 
@@ -38,12 +41,16 @@ from engine.runtime.broker import build_broker
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime
 from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
-from engine.sync.sweep import sweep
+from engine.sync.sweep import enqueue_due_retries, sweep
 
 log = logging.getLogger(__name__)
 
-#: Delay of the first drift sweep after a worker starts (then every ``settings.sweep_interval_s``).
+#: Longest delay of a clock's first pass after a worker starts (then every interval).
 FIRST_SWEEP_DELAY_S = 30.0
+#: How long stopping the embedded worker waits for a clock's pass that is under way.
+CLOCK_STOP_TIMEOUT_S = 30.0
+#: Longest interval of the retry clock (it runs every ``meet_retry_min_s`` when that is shorter).
+RETRY_CLOCK_MAX_S = 15
 #: dramatiq's poll interval for new messages (ms); short so delayed messages start close to their eta.
 WORKER_POLL_MS = 100
 #: Seconds one start-up PING waits for Redis to answer.
@@ -52,45 +59,76 @@ REDIS_CHECK_TIMEOUT_S = 3.0
 MAX_REDIS_BACKOFF_S = 30.0
 
 
-class _Sweeper(threading.Thread):
-    """Runs :func:`engine.sync.sweep.sweep` every ``interval_s`` while the worker lives."""
+class _Periodic(threading.Thread):
+    """Runs ``job(runtime)`` every ``interval_s`` while the worker lives, one process at a time.
 
-    def __init__(self, tasks: Tasks, interval_s: float) -> None:
-        super().__init__(name="muster-sweep", daemon=True)
+    Each clock has its own lock key, so the drift sweep and the Directory scan never wait for each other
+    (a 15-minute sweep does not delay noticing a suspended organizer).
+    """
+
+    def __init__(self, tasks: Tasks, interval_s: float, *, name: str, job: Callable[[Runtime], None]) -> None:
+        super().__init__(name=f"muster-{name}", daemon=True)
         self._tasks = tasks
         self._interval = interval_s
-        self._stop = threading.Event()
+        self._lock_key = name
+        self._job = job
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        # The first sweep soon after start-up catches what changed while no worker ran; then periodic.
+        # The first pass soon after start-up catches what changed while no worker ran; then periodic.
         wait = min(self._interval, FIRST_SWEEP_DELAY_S)
-        while not self._stop.wait(wait):
+        while not self._halt.wait(wait):
             wait = self._interval
             rt = self._tasks.runtime
-            token = rt.lock.acquire("sweep", max(1.0, self._interval * 0.9))
+            token = rt.lock.acquire(self._lock_key, max(1.0, self._interval * 0.9))
             if token is None:
-                continue  # another process swept this interval
+                continue  # another process ran this clock's pass in this interval
             try:
-                report = sweep(rt.engine, lambda sid: self._tasks.enqueue(sid))
-                log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
-            except Exception:
-                log.exception("drift sweep failed")
-            try:  # organizer lifecycle: Directory scan and due transfers (engine.lifecycle.run)
-                from engine.lifecycle.run import periodic_pass
-
-                periodic_pass(rt)
+                self._job(rt)
             except Exception:  # retried next interval
-                log.exception("organizer lifecycle pass failed")
+                log.exception("%s failed", self._lock_key)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
+
+
+def retry_clock_s(settings: Settings) -> int:
+    """How often the retry clock looks for due Meet/room retries: often enough for the shortest backoff."""
+    return max(1, min(settings.meet_retry_min_s, RETRY_CLOCK_MAX_S))
+
+
+def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
+    """The worker's clocks: the drift sweep, the organizer lifecycle pass (Directory scan) and the retry
+    clock (:func:`engine.sync.sweep.enqueue_due_retries`)."""
+
+    def drift_sweep(rt: Runtime) -> None:
+        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid))
+        log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
+
+    def directory_scan(rt: Runtime) -> None:
+        from engine.lifecycle.run import periodic_pass  # organizer lifecycle: scan, then due transfers
+
+        periodic_pass(rt)
+
+    def due_retries(rt: Runtime) -> None:
+        if n := enqueue_due_retries(rt.engine, lambda sid: tasks.enqueue(sid)):
+            log.info("retry clock enqueued %d session(s) whose Meet link or room is due for another try", n)
+
+    clocks = [
+        _Periodic(tasks, settings.sweep_interval_s, name="sweep", job=drift_sweep),
+        _Periodic(tasks, settings.directory_scan_interval_s, name="directory-scan", job=directory_scan),
+        _Periodic(tasks, retry_clock_s(settings), name="retry-clock", job=due_retries),
+    ]
+    for clock in clocks:
+        clock.start()
+    return clocks
 
 
 @dataclass
 class EmbeddedWorker:
     tasks: Tasks
     worker: dramatiq.Worker
-    sweeper: _Sweeper
+    clocks: list[_Periodic]
 
     @property
     def runtime(self) -> Runtime:
@@ -112,7 +150,10 @@ class EmbeddedWorker:
                 return
 
     def stop(self) -> None:
-        self.sweeper.stop()
+        for clock in self.clocks:
+            clock.stop()
+        for clock in self.clocks:
+            clock.join(timeout=CLOCK_STOP_TIMEOUT_S)  # let a pass under way finish its writes
         self.worker.stop(timeout=5000)
         set_dispatcher(None)
         set_transfer_dispatcher(None)
@@ -133,11 +174,10 @@ def start_embedded(
     tasks = declare(broker, runtime)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     worker.start()
-    sweeper = _Sweeper(tasks, settings.sweep_interval_s)
-    sweeper.start()
+    clocks = _clocks(tasks, settings)
     set_dispatcher(tasks.dispatch)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
-    return EmbeddedWorker(tasks=tasks, worker=worker, sweeper=sweeper)
+    return EmbeddedWorker(tasks=tasks, worker=worker, clocks=clocks)
 
 
 def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
@@ -166,12 +206,12 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker.start()
-    sweeper = _Sweeper(tasks, settings.sweep_interval_s)
-    sweeper.start()
+    clocks = _clocks(tasks, settings)
     log.info("muster worker ready: %d thread(s) on %s", threads, QUEUE)
     stop.wait()
     log.info("muster worker stopping")
-    sweeper.stop()
+    for clock in clocks:
+        clock.stop()
     worker.stop(timeout=10_000)
     broker.close()
 

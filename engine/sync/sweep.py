@@ -10,6 +10,9 @@ On PostgreSQL each batch is selected ``FOR UPDATE SKIP LOCKED``, so two sweepers
 batch and a session being edited right now is left to its own event-driven reconcile. Sessions whose
 binding is ``blocked`` (waiting for a person to fix access) and removed sessions already cleaned up are
 skipped: no blind retries.
+
+:func:`enqueue_due_retries` is the worker's retry clock: synced sessions whose Meet link or room Muster
+retries by itself (:mod:`engine.delegation.retry`) are enqueued once their try is due.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, or_
 from sqlalchemy.engine import Engine
@@ -25,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from engine.runtime import metrics
 from engine.store.models import CalendarBinding, LiveSession, SyncStatus
+from engine.store.types import utcnow
 
 #: Sessions selected (and locked) per transaction.
 BATCH_SIZE = 500
@@ -88,3 +93,31 @@ def sweep(
     metrics.set_value("sweep.last_at", int(time.time()))
     metrics.set_value("sweep.enqueued", enqueued)
     return SweepReport(scanned=scanned, enqueued=enqueued, seconds=time.monotonic() - started)
+
+
+def enqueue_due_retries(
+    engine: Engine, enqueue: Callable[[uuid.UUID], object], *, now: datetime | None = None
+) -> int:
+    """The retry clock: enqueue every synced session whose own retry (a Meet link, a room) is due.
+
+    ``CalendarBinding.next_attempt_at`` of a synced session is set only by
+    :func:`engine.delegation.retry.schedule`; the reconcile clears or moves it, so each due try is
+    enqueued about once. Returns how many sessions were enqueued.
+    """
+    now = now or utcnow()
+    with Session(engine) as db:
+        ids = db.exec(
+            select(CalendarBinding.session_id)
+            .join(LiveSession, col(LiveSession.id) == col(CalendarBinding.session_id))
+            .where(
+                CalendarBinding.sync_status == SyncStatus.SYNCED.value,
+                col(CalendarBinding.next_attempt_at).is_not(None),
+                col(CalendarBinding.next_attempt_at) <= now,
+                col(LiveSession.deleted_at).is_(None),
+            )
+            .order_by(col(CalendarBinding.next_attempt_at))
+            .limit(BATCH_SIZE)
+        ).all()
+    for session_id in ids:
+        enqueue(session_id)
+    return len(ids)
