@@ -1,10 +1,11 @@
 """Who is signed in, what they may do, and the CSRF check on every form.
 
 Where it sits: every admin view depends on :func:`require` (roles per method) and every POST on
-:func:`csrf_form`. The signed session cookie (Starlette ``SessionMiddleware``, set up in
-:mod:`admin_ui.web`) holds only ids, a CSRF token and a fingerprint of the password hash: changing a
-password ends every other session. Each request reloads the person from the database, so a suspended
-person or a removed role stops working at once.
+:func:`csrf_form`. Sessions live on the server (:mod:`engine.admin.web_sessions`): the signed cookie
+(Starlette ``SessionMiddleware``, set up in :mod:`admin_ui.web`) holds only a random session token, a
+CSRF token and a fingerprint of the password hash. Every request looks the token up (idle and absolute
+timeouts) and reloads the person, so sign-out, a password or role change, a suspension or a deactivation
+ends the session at once, and a copied cookie opens nothing afterwards.
 
 What each role may do is decided in one place, :mod:`engine.admin.roles`, from the role an admin granted
 (``Person.admin_role``); hosting a session grants nothing.
@@ -28,11 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
+from engine.admin import web_sessions
 from engine.admin.roles import Grants, Need, Scope, allows, grants_of
 from engine.store.models import Person, PersonStatus, Tenant
+from engine.store.types import utcnow
+from engine.store.unit_of_work import unit_of_work
 
-SESSION_USER = "uid"
-SESSION_TENANT = "tid"
+SESSION_TOKEN = "sid"
 SESSION_FINGERPRINT = "pwf"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
@@ -115,43 +118,54 @@ def db_engine(request: Request) -> Engine:
     return engine
 
 
-def sign_in(request: Request, person: Person) -> None:
-    """Start a fresh session for ``person`` (a new CSRF token; nothing carried over)."""
+def sign_in(request: Request, person: Person, db: Session) -> None:
+    """Start a fresh server-side session for ``person`` in the caller's transaction (a new CSRF token;
+    nothing carried over from before sign-in)."""
+    token = web_sessions.start(db=db, person=person, now=utcnow())
     request.session.clear()
-    request.session[SESSION_USER] = str(person.id)
-    request.session[SESSION_TENANT] = str(person.tenant_id)
+    request.session[SESSION_TOKEN] = token
     request.session[SESSION_FINGERPRINT] = password_fingerprint(person.password_hash)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
 
 
 def sign_out(request: Request) -> None:
+    """End this session on the server (a copy of the cookie opens nothing afterwards) and clear the cookie."""
+    token = str(request.session.get(SESSION_TOKEN, ""))
+    if token:
+        with unit_of_work(db_engine(request)) as uow:
+            web_sessions.end(db=uow.db, token=token)
     request.session.clear()
+    request.scope.pop("muster.user", None)
 
 
 def load_user(request: Request) -> CurrentUser | None:
-    """The signed-in person, re-checked against the database, or None."""
+    """The signed-in person, re-checked against the database on every request, or None."""
     cached = request.scope.get("muster.user")
     if isinstance(cached, CurrentUser):
         return cached
-    try:
-        person_id = uuid.UUID(str(request.session.get(SESSION_USER, "")))
-        tenant_id = uuid.UUID(str(request.session.get(SESSION_TENANT, "")))
-    except ValueError:
+    if "session" not in request.scope:
         return None
-    with Session(db_engine(request)) as db:
-        person = db.get(Person, person_id)
-        if person is None or person.tenant_id != tenant_id or not person.password_hash:
+    token = str(request.session.get(SESSION_TOKEN, ""))
+    if not token:
+        return None
+    lifetime = web_sessions.Lifetime.of(request.app.state.settings)
+    with unit_of_work(db_engine(request)) as uow:
+        db = uow.db
+        row = web_sessions.resolve(db=db, token=token, lifetime=lifetime, now=utcnow())
+        person = db.get(Person, row.person_id) if row is not None else None
+        tenant = db.get(Tenant, row.tenant_id) if row is not None else None
+        if row is None or person is None or tenant is None or person.tenant_id != tenant.id:
             return None
         if not hmac.compare_digest(
             str(request.session.get(SESSION_FINGERPRINT, "")), password_fingerprint(person.password_hash)
         ):
+            db.delete(row)
             return None
         if person.status not in (PersonStatus.ACTIVE.value, PersonStatus.LEAVING.value):
-            return None
-        tenant = db.get(Tenant, tenant_id)
-        if tenant is None:
+            db.delete(row)
             return None
         if grants_of(person.admin_role) is None:
+            db.delete(row)
             return None
         user = CurrentUser(
             person_id=person.id,

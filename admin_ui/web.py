@@ -30,10 +30,6 @@ from engine.store.unit_of_work import get_engine
 
 log = logging.getLogger(__name__)
 
-#: Admin session lifetime: a working day, then sign in again.
-SESSION_MAX_AGE = 12 * 3600
-
-
 def _rest_api(settings: Settings) -> FastAPI | None:
     """The REST API app if :mod:`engine.api.app` is present (it is built alongside the admin UI)."""
     try:
@@ -87,7 +83,7 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
         SessionMiddleware,
         secret_key=settings.secret_key,
         session_cookie="muster_admin",
-        max_age=SESSION_MAX_AGE,
+        max_age=settings.session_max_hours * 3600,  # the server-side session ends first (see admin_ui.auth)
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
     )

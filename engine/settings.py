@@ -32,6 +32,8 @@ Variables:
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
                                      organizer clicks "Connect Google" (delegation mode, per-person consent).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_SECRET``  Its secret. Both or neither must be set.
+``MUSTER_SESSION_IDLE_MINUTES``      An admin UI sign-in ends after this many minutes without a request (30).
+``MUSTER_SESSION_MAX_HOURS``         ... and this many hours after signing in, whatever the activity (12).
 ``MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE`` Path of the service account's JSON key (domain-wide delegation and the
                                      vendor owner accounts). Read and checked at start-up.
 =============================  ==========================================================================
@@ -91,6 +93,9 @@ class Settings:
     meet_retry_max_s: int = 3_600
     retry_min_backoff_ms: int = 1_000
     retry_max_backoff_ms: int = 300_000
+    #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
 
     @property
     def is_postgres(self) -> bool:
@@ -210,6 +215,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         meet_retry_max_s=_meet_retry_max(env),
         retry_min_backoff_ms=_int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000),
         retry_max_backoff_ms=_retry_max(env),
+        session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
+        session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
     )
 
 

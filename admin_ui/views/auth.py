@@ -58,7 +58,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     with unit_of_work(db_engine(request)) as uow:
         person = authenticate(db=uow.db, tenant_slug=values["tenant"], email=values["email"], password=password)
         if person is not None:
-            sign_in(request, person)
+            sign_in(request, person, uow.db)
     if person is None:
         return render(
             request,

@@ -384,3 +384,21 @@ class GoogleIdentityStatus(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=64)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     updated_at: datetime = _ts()
+
+
+class AdminSession(SQLModel, table=True):
+    """One signed-in admin UI session, held on the server so it can be ended (see engine.admin.web_sessions).
+
+    The browser's signed cookie carries only a random token; ``token_hash`` is its SHA-256. A row is
+    deleted on sign-out, and every row of a person is deleted when their password, admin role or status
+    changes (a flush listener in :mod:`engine.store.revocation`), so those end every session at once.
+    """
+
+    __tablename__ = "admin_session"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id", index=True)
+    person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()

@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
 from engine.settings import Settings, get_settings
 
 #: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.runtime.actors`.
