@@ -555,11 +555,15 @@ class World:
         return "none"
 
     # ------------------------------------------------------------------ events
-    def record_event_write(self, stored: StoredEvent) -> None:
-        """Stamp a fresh change number, updated time and etag, refresh attendee copies. Call under lock."""
+    def record_event_write(self, stored: StoredEvent, *, keep_updated: bool = False) -> None:
+        """Stamp a fresh change number, updated time and etag, refresh attendee copies. Call under lock.
+
+        ``keep_updated`` leaves ``updated`` alone (a change of reminders only: "Updating event reminders
+        will not cause this to change", Event.updated in the discovery document)."""
         now = self.now()
         stored.change_seq = self.next_change()
-        stored.data["updated"] = rfc3339(now)
+        if not keep_updated or "updated" not in stored.data:
+            stored.data["updated"] = rfc3339(now)
         stored.data["etag"] = new_etag(now + timedelta(microseconds=stored.change_seq % 1000))
         self._refresh_copies(stored)
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.calendar import eventmodel, sync
+from connectors.google_emulator.calendar import eventmodel, sync, views
 from connectors.google_emulator.calendar.calendars import list_entry
 from connectors.google_emulator.calendar.common import endpoint, parse_time, q_bool, q_int, resolve_calendar
 from connectors.google_emulator.calendar.events import lookup
@@ -201,26 +201,14 @@ def _sort(items: list[Item], order_by: str | None) -> None:
         items.sort(key=lambda it: (str(it[0].get("created", "")), it[0]["id"]))
 
 
-def _trim_attendees(data: dict[str, Any], max_attendees: int | None) -> dict[str, Any]:
-    atts = data.get("attendees")
-    if max_attendees is None or not atts or len(atts) <= max_attendees:
-        return data
-    data = dict(data)
-    data["attendees"] = [a for a in atts if a.get("self")]
-    if not data["attendees"]:
-        data.pop("attendees")
-    data["attendeesOmitted"] = True
-    return data
-
-
-def envelope(world: World, cal: Calendar, caller: Caller) -> dict[str, Any]:
+def envelope(world: World, cal: Calendar, caller: Caller, view: views.ReadView) -> dict[str, Any]:
     entry = list_entry(world, cal, caller.email)
     return {
         "kind": "calendar#events",
         "etag": new_etag(world.now()),
         "summary": entry["summary"],
         "updated": rfc3339(world.now()),
-        "timeZone": cal.timeZone,
+        "timeZone": view.zone_name or cal.timeZone,
         "accessRole": entry["accessRole"],
         "defaultReminders": entry["defaultReminders"],
     }
@@ -229,7 +217,6 @@ def envelope(world: World, cal: Calendar, caller: Caller) -> dict[str, Any]:
 def list_events(world: World, request: Request, caller: Caller) -> dict[str, Any]:
     qp = request.query_params
     max_results = q_int(request, "maxResults", 250, lo=1, hi=2500, clamp=True) or 250
-    max_attendees = q_int(request, "maxAttendees", None, lo=1)
     order_by = qp.get("orderBy")
     if order_by not in (None, "startTime", "updated"):
         raise bad_request(f"Invalid value for orderBy: {order_by}", location="orderBy")
@@ -250,6 +237,7 @@ def list_events(world: World, request: Request, caller: Caller) -> dict[str, Any
         )
     with world.lock:
         cal = resolve_calendar(world, caller, path_param(request, "calendarId"))
+        view = views.ReadView(world, cal, request, caller.email)
         since = sync.read_sync_token(world, cal.id, sync_token) if sync_token is not None else None
         fp = sync.fingerprint([(k, v) for k, v in qp.multi_items()] + [("cal", cal.id)])
         offset, upper = 0, world.change_counter
@@ -257,13 +245,13 @@ def list_events(world: World, request: Request, caller: Caller) -> dict[str, Any
             offset, upper = sync.read_page_token(world, fp, qp["pageToken"])
         items = collect(world, cal, request, since=since)
         _sort(items, order_by)
-        out = envelope(world, cal, caller)
+        out = envelope(world, cal, caller, view)
         if world.options.empty_pages and not sync.empty_page_served(world, qp.get("pageToken")):
             out["items"] = []  # "may be less than this value, or none at all, even if there are more"
             out["nextPageToken"] = sync.make_page_token(world, fp, offset, upper, empty_served=True)
             return out
         page = items[offset : offset + max_results]
-        out["items"] = [_trim_attendees(data, max_attendees) for data, _, _ in page]
+        out["items"] = [view.apply(data) for data, _, _ in page]
         if offset + max_results < len(items):
             out["nextPageToken"] = sync.make_page_token(world, fp, offset + max_results, upper)
         elif order_by is None:
@@ -274,13 +262,13 @@ def list_events(world: World, request: Request, caller: Caller) -> dict[str, Any
 def instances(world: World, request: Request, caller: Caller) -> dict[str, Any]:
     qp = request.query_params
     max_results = q_int(request, "maxResults", 250, lo=1, hi=2500, clamp=True) or 250
-    max_attendees = q_int(request, "maxAttendees", None, lo=1)
     show_deleted = q_bool(request, "showDeleted")
     tmin = parse_time(qp["timeMin"], "timeMin") if "timeMin" in qp else None
     tmax = parse_time(qp["timeMax"], "timeMax") if "timeMax" in qp else None
     original = parse_time(qp["originalStart"], "originalStart") if "originalStart" in qp else None
     with world.lock:
         cal = resolve_calendar(world, caller, path_param(request, "calendarId"))
+        view = views.ReadView(world, cal, request, caller.email)
         found = lookup(world, cal, path_param(request, "eventId"))
         master = found.stored
         if master is None or found.instance is not None:
@@ -313,8 +301,8 @@ def instances(world: World, request: Request, caller: Caller) -> dict[str, Any]:
         if qp.get("pageToken"):
             offset, _ = sync.read_page_token(world, fp, qp["pageToken"])
         page = items[offset : offset + max_results]
-        out = envelope(world, cal, caller)
-        out["items"] = [_trim_attendees(d, max_attendees) for d, _, _ in page]
+        out = envelope(world, cal, caller, view)
+        out["items"] = [view.apply(d) for d, _, _ in page]
         if offset + max_results < len(items):
             out["nextPageToken"] = sync.make_page_token(world, fp, offset + max_results, world.change_counter)
         return out

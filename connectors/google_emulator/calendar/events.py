@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.calendar import conference, eventmodel
+from connectors.google_emulator.calendar import conference, eventmodel, views
 from connectors.google_emulator.calendar.common import before_hooks, endpoint, q_int, resolve_calendar
 from connectors.google_emulator.errors import (
     ApiError,
@@ -144,6 +144,14 @@ def _finish(world: World, new: dict[str, Any], organizer: str, old: dict[str, An
     eventmodel.bump_sequence(old, new)
 
 
+def _reminders_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when a write changed the reminders and nothing else of the event."""
+    skip = ("reminders", "etag", "updated")
+    if old.get("reminders") == new.get("reminders"):
+        return False
+    return {k: v for k, v in old.items() if k not in skip} == {k: v for k, v in new.items() if k not in skip}
+
+
 def _cancel_exceptions(world: World, cal: Calendar, master: StoredEvent) -> None:
     """A cancelled series takes its modified instances with it (each becomes a cancelled tombstone)."""
     if not master.data.get("recurrence"):
@@ -183,7 +191,7 @@ def create(world: World, request: Request, caller: Caller, body: dict[str, Any],
         used = world.used_event_ids.setdefault(cal.id, set())
         if body.get("id") is not None:
             eid = eventmodel.check_client_id(body["id"])
-            if eid in used:
+            if eid in used or eid in world.copies.get(cal.id, {}):  # an invitation copy holds the id too
                 raise ApiError(409, "duplicate", "The requested identifier already exists.")
         else:
             eid = _new_id(world, cal)
@@ -302,7 +310,7 @@ def modify(world: World, request: Request, caller: Caller, body: dict[str, Any],
         _check_recurrence(world, cal, stored)
         stored.deleted = new.get("status") == "cancelled"
         world.events.setdefault(cal.id, {})[stored.id] = stored
-        world.record_event_write(stored)
+        world.record_event_write(stored, keep_updated=_reminders_only(old, new))
         if stored.deleted:
             _cancel_exceptions(world, cal, stored)
         eventmodel.notify(
@@ -455,16 +463,17 @@ def move(world: World, request: Request, caller: Caller) -> Any:
 def get(world: World, request: Request, caller: Caller) -> Any:
     with world.lock:
         cal = resolve_calendar(world, caller, path_param(request, "calendarId"))
+        view = views.ReadView(world, cal, request, caller.email)
         found = lookup(world, cal, path_param(request, "eventId"))
         if found.instance is not None:
-            return eventmodel.render(StoredEvent(cal.id, found.instance), cal.id, found.ref)
+            return view.apply(eventmodel.render(StoredEvent(cal.id, found.instance), cal.id, found.ref))
         assert found.stored is not None
         etag = found.stored.data.get("etag")
         if request.headers.get("if-none-match") == etag and etag:
             from starlette.responses import Response
 
             return Response(status_code=304)
-        return eventmodel.render(found.stored, cal.id, found.ref)
+        return view.apply(eventmodel.render(found.stored, cal.id, found.ref))
 
 
 def install(world: World) -> None:

@@ -5,6 +5,8 @@ Where it sits: ``connectors.google_emulator``; Google-facing routes ``POST /toke
 the discovery method id (``"calendar.events.insert"``, ``"directory.users.list"``) to get a
 :class:`Caller` or an :class:`ApiError` (401 ``authError`` / 403 ``insufficientPermissions``).
 
+A scope that no bundled discovery document (nor sign-in) defines gets ``invalid_scope``, as at Google.
+
 Choices where the reference is unsure (stricter side taken):
 * JWT ``iat``/``exp`` are checked against the wall clock (the client signs with its wall clock even when
   the world runs on a manual clock); lifetime over 60 min (+5 min skew) or ``iat`` in the future is
@@ -205,8 +207,26 @@ def _scopes_of(raw: str | None) -> list[str]:
     return [s for s in (raw or "").split() if s]
 
 
+#: Scopes Google knows beyond the emulated APIs' own (sign-in and the umbrella scope).
+_IDENTITY_SCOPES = frozenset({
+    "openid", "email", "profile", "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile", "https://www.googleapis.com/auth/cloud-platform",
+})
+_known_scopes: set[str] = set()
+
+
+def known_scopes() -> frozenset[str]:
+    """Every scope a token may be asked for: the bundled discovery documents' ``auth.oauth2.scopes``
+    plus the identity scopes. Anything else is an unknown scope, ``invalid_scope`` at Google."""
+    if not _known_scopes:
+        for api, ver in _API_DOCS:
+            _known_scopes.update(discovery_doc(api, ver).get("auth", {}).get("oauth2", {}).get("scopes", {}))
+        _known_scopes.update(_IDENTITY_SCOPES)
+    return frozenset(_known_scopes)
+
+
 def _valid_scope(scope: str) -> bool:
-    return scope.startswith("https://www.googleapis.com/auth/") or scope in ("openid", "email", "profile")
+    return scope in known_scopes()
 
 
 def _token_response(
