@@ -42,8 +42,22 @@ def _attendees(attendees: Iterable[Attendee]) -> list[dict[str, Any]]:
             item["optional"] = True
         if a.resource:
             item["resource"] = True
+        # The guest's own answer, as last read: without it Google resets the guest to needsAction.
+        if a.response_status:
+            item["responseStatus"] = a.response_status
+        if a.comment:
+            item["comment"] = a.comment
+        if a.additional_guests:
+            item["additionalGuests"] = a.additional_guests
         out.append(item)
     return out
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _conference(conf: Conference) -> dict[str, Any] | None:
@@ -156,6 +170,9 @@ def remote_event(calendar_id: str, event: Mapping[str, Any]) -> RemoteEvent:
                 display_name=a.get("displayName"),
                 optional=bool(a.get("optional", False)),
                 resource=bool(a.get("resource", False)),
+                response_status=responses[email],
+                comment=str(a["comment"]) if a.get("comment") else None,
+                additional_guests=_count(a.get("additionalGuests")),
             )
         )
     private = (event.get("extendedProperties") or {}).get("private") or {}

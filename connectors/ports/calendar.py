@@ -9,7 +9,8 @@ Value types live here, not in the engine, so connectors can map them without imp
 Stable interface (other modules build on it; extend only by adding optional fields):
 
 * :class:`Actor` - the Google identity a call acts as (vendor owner, delegated user, OAuth user).
-* :class:`Attendee`, :class:`Conference`, :class:`EventSpec` - the fields Muster owns on an event.
+* :class:`Attendee`, :class:`Conference`, :class:`EventSpec` - the fields Muster owns on an event (plus
+  each guest's answer, carried unchanged: :func:`with_answers`).
 * :class:`RemoteEvent` - an event as read back (spec parsed from the wire, status, marker, etag ...).
 * :data:`FIELDS` - names of patchable field groups; ``PatchEvent.fields`` and ``CalendarPort.patch``
   use them.
@@ -23,8 +24,8 @@ Errors are the classes of :mod:`connectors.errors`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -70,10 +71,27 @@ class Actor:
 
 @dataclass(frozen=True)
 class Attendee:
+    """A guest. The answer fields belong to the guest, not to Muster: they are read back from Google and
+    sent again unchanged on every write that carries the guest list (Google reads an absent
+    ``responseStatus`` as ``needsAction``), and they take no part in equality, the essence or the plan."""
+
     email: str  #: lower-cased
     display_name: str | None = None
     optional: bool = False
     resource: bool = False  #: a room (delegation mode)
+    #: ``needsAction`` / ``accepted`` / ``tentative`` / ``declined`` as last observed; None = never seen.
+    response_status: str | None = field(default=None, compare=False)
+    comment: str | None = field(default=None, compare=False)
+    additional_guests: int = field(default=0, compare=False)
+
+    @property
+    def answered(self) -> bool:
+        """Has Google shown an answer (or a comment / extra guests) for this guest?"""
+        return self.response_status is not None or bool(self.comment) or self.additional_guests > 0
+
+
+#: The guest-owned attendee fields (excluded from the essence hash).
+ANSWER_FIELDS: tuple[str, ...] = ("response_status", "comment", "additional_guests")
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,34 @@ class EventSpec:
     @property
     def private_map(self) -> dict[str, str]:
         return dict(self.private)
+
+
+def with_answers(spec: EventSpec, sources: Iterable[EventSpec]) -> EventSpec:
+    """``spec`` with each attendee's answer (response, comment, extra guests) taken from the first of
+    ``sources`` that lists that guest with an answer. Pure. A guest no source knows stays unanswered
+    (Google then shows ``needsAction``, which is right for a new guest)."""
+    known: dict[str, Attendee] = {}
+    for src in sources:
+        for a in src.attendees:
+            if a.answered:
+                known.setdefault(a.email.lower(), a)
+    if not known:
+        return spec
+    out = []
+    for a in spec.attendees:
+        prev = known.get(a.email.lower())
+        if prev is None or a.answered:
+            out.append(a)
+        else:
+            out.append(
+                replace(
+                    a,
+                    response_status=prev.response_status,
+                    comment=prev.comment,
+                    additional_guests=prev.additional_guests,
+                )
+            )
+    return replace(spec, attendees=tuple(out))
 
 
 @dataclass(frozen=True)

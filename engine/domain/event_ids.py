@@ -22,7 +22,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from connectors.ports.calendar import EventSpec
+from connectors.ports.calendar import ANSWER_FIELDS, EventSpec
 
 #: Private extended-property keys of the ownership marker.
 OWNER_KEY = "musterOwner"
@@ -87,5 +87,8 @@ def essence_hash(spec: EventSpec) -> str:
     """SHA-256 hex of the spec's owned fields (the marker itself excluded)."""
     data = asdict(spec)
     data.pop("private", None)
+    for att in data.get("attendees") or []:  # guests' answers are theirs, not part of what Muster wrote
+        for name in ANSWER_FIELDS:
+            att.pop(name, None)
     text = json.dumps(_canonical(data), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -23,6 +23,9 @@ Rules, per desired event ``d``:
 * otherwise the differing fields, grouped by the notification policy into one or two patches, or
   ``Noop`` when nothing differs.
 
+Every write that carries the guest list carries each guest's answer (``responseStatus``, comment,
+additional guests) as last observed on the session's events: a guest's answer is never reset by Muster.
+
 Every owned, live event with no desired counterpart → ``DeleteEvent`` (Google tells its guests), except
 when the session has a desired event elsewhere: then the old one is superseded and deleted silently.
 """
@@ -32,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from connectors.ports.calendar import FIELDS, Actor, EventSpec, RemoteEvent, SendUpdates
+from connectors.ports.calendar import FIELDS, Actor, EventSpec, RemoteEvent, SendUpdates, with_answers
 from engine.domain.desired import DesiredEvent
 from engine.domain.event_ids import ESSENCE_KEY, is_owned
 from policies.notifications import NotificationPolicy
@@ -129,7 +132,17 @@ def diff_fields(want: EventSpec, have: EventSpec) -> frozenset[str]:
     return frozenset(out)
 
 
-def _converge(d: DesiredEvent, have: RemoteEvent, policy: NotificationPolicy) -> list[Op]:
+def _answered(d: DesiredEvent, sources: Sequence[RemoteEvent]) -> DesiredEvent:
+    """``d`` whose guests carry their answers as last observed (``sources``: the event being written
+    first, then the session's other events: a superseded or moved-from copy)."""
+    spec = with_answers(d.spec, [s.spec for s in sources])
+    return d if spec is d.spec else replace(d, spec=spec)
+
+
+def _converge(
+    d: DesiredEvent, have: RemoteEvent, policy: NotificationPolicy, others: Sequence[RemoteEvent] = ()
+) -> list[Op]:
+    d = _answered(d, [have, *others])
     if have.is_cancelled:
         return [PatchEvent(d, ALL_FIELDS, policy.on_restore(), restore=True)]
     changed = diff_fields(d.spec, have.spec)
@@ -158,9 +171,10 @@ def plan(
             (o for o in owned if (o.remote.calendar_id, o.remote.event_id) == (d.calendar_id, d.event_id)),
             None,
         )
+        others = [o.remote for o in owned if o is not here]
         if here is not None:
             used.add((d.calendar_id, d.event_id))
-            ops.extend(_converge(d, here.remote, policy))
+            ops.extend(_converge(d, here.remote, policy, others))
             continue
         movable = next(
             (
@@ -178,9 +192,10 @@ def plan(
                 MoveEvent(movable.actor, movable.remote.calendar_id, d.event_id, d.calendar_id, "none")
             )
             moved = replace(movable.remote, calendar_id=d.calendar_id)
-            ops.extend(op for op in _converge(d, moved, policy) if not isinstance(op, Noop))
+            ops.extend(op for op in _converge(d, moved, policy, others) if not isinstance(op, Noop))
             continue
-        ops.append(CreateEvent(d, policy.on_create()))
+        # A recreate (mode switch, organizer gone) invites the same guests again: their answers come along.
+        ops.append(CreateEvent(_answered(d, others), policy.on_create()))
     # An event superseded by the session's event elsewhere (organizer change, mode switch; created,
     # restored or kept) goes quietly: the guests are on the other event (and got its invitation), so a
     # cancellation would be a second, misleading email.
