@@ -20,7 +20,7 @@ Variables:
 ``MUSTER_DEBOUNCE_MS``         Coalescing window for reconciles of one session (default 500).
 ``MUSTER_QUOTA_USER_PER_MINUTE``     Google requests per minute Muster allows itself per acting user (600).
 ``MUSTER_QUOTA_PROJECT_PER_MINUTE``  Google requests per minute for the whole project (10000).
-``MUSTER_LOCK_TTL_S``                Longest a worker may hold one session's lock (120).
+``MUSTER_LOCK_TTL_S``                Lifetime of a session's lease unless renewed (30): renewed while work runs.
 ``MUSTER_REDIS_NAMESPACE``           Prefix of Muster's Redis keys and queues (muster).
 ``MUSTER_SWEEP_INTERVAL_S``          Seconds between periodic drift sweeps (900).
 ``MUSTER_DIRECTORY_SCAN_INTERVAL_S`` Seconds between Directory scans for suspended or deleted organizers (300),
@@ -81,7 +81,7 @@ class Settings:
     quota_project_per_minute: int = 10_000
     #: Sync tuning: per-session lock lifetime (bounds how long a killed worker blocks a session), periodic
     #: drift sweep interval, and dramatiq's retry backoff for retryable Google errors.
-    lock_ttl_s: int = 120
+    lock_ttl_s: int = 30
     #: Prefix of every Redis key Muster uses (queues, locks, quotas, metrics): deployments can share a Redis.
     redis_namespace: str = "muster"
     sweep_interval_s: int = 900
@@ -207,7 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         google_service_account_file=_service_account_file(env),
         quota_user_per_minute=_int(env, "MUSTER_QUOTA_USER_PER_MINUTE", 600, 1, 1_000_000),
         quota_project_per_minute=_int(env, "MUSTER_QUOTA_PROJECT_PER_MINUTE", 10_000, 1, 10_000_000),
-        lock_ttl_s=_int(env, "MUSTER_LOCK_TTL_S", 120, 1, 3600),
+        lock_ttl_s=_int(env, "MUSTER_LOCK_TTL_S", 30, 1, 3600),
         redis_namespace=_namespace(env),
         sweep_interval_s=_int(env, "MUSTER_SWEEP_INTERVAL_S", 900, 1, 7 * 86_400),
         directory_scan_interval_s=_int(env, "MUSTER_DIRECTORY_SCAN_INTERVAL_S", 300, 1, 86_400),

@@ -18,6 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -33,9 +34,11 @@ from engine.lifecycle.detect import ScanResult, scan_directory
 from engine.lifecycle.dispatch import pending, set_transfer_dispatcher
 from engine.lifecycle.facts import candidate_session_ids, session_contexts
 from engine.lifecycle.transfer import ActorFor, TransferReport, TransferServices, transfer_person
+from engine.runtime.locks import held
 from engine.settings import Settings, read_service_account_key
 from engine.store.models import IntegrationMode, Person, Tenant
 from engine.store.unit_of_work import unit_of_work
+from engine.sync.reconciler import reconcile_leased
 from policies.successor import GONE_STATES, affected
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,8 @@ class LifecycleWiring:
             transfers=transfers,
             poll_interval_s=self.poll_interval_s,
             poll_timeout_s=self.poll_timeout_s,
+            lock=self.lock,
+            lock_ttl_s=float(self.settings.lock_ttl_s),
         )
 
 
@@ -152,19 +157,15 @@ def sweep(
                 log.warning("Directory scan of %s failed: %s", tenant.slug, exc)
         for person_id in people_due(engine, tenant.id, now):
             key = transfer_lock_key(tenant.id, person_id)
-            token = wiring.lock.acquire(key, TRANSFER_LOCK_TTL_S) if wiring.lock is not None else ""
-            if token is None:
-                continue  # a requested transfer of this person is running right now
-            try:
+            with ExitStack() as stack:
+                if wiring.lock is not None and stack.enter_context(held(wiring.lock, key, TRANSFER_LOCK_TTL_S)) is None:
+                    continue  # a requested transfer of this person is running right now
                 done = transfer_person(engine=engine, services=services, tenant_id=tenant.id, person_id=person_id,
                                        now=now)
                 if done.config_error:
                     report.errors.append(f"{tenant.slug}: {done.config_error}")
                 else:
                     report.transfers.append(done)
-            finally:
-                if wiring.lock is not None and token:
-                    wiring.lock.release(key, token)
     pending.clear()  # every remembered request was covered by this pass
     return report
 
@@ -173,8 +174,6 @@ def wiring_from_settings(settings: Settings, engine: Engine | None = None, runti
     """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
     per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` (an
     :class:`engine.runtime.wiring.Runtime`) is reused when given, so the lock is the worker's own."""
-    import time
-
     from engine.delegation.hooks import DelegationHooks
     from engine.delegation.placement import credential_source
     from engine.runtime.calendar_access import build_port_factory
@@ -188,18 +187,9 @@ def wiring_from_settings(settings: Settings, engine: Engine | None = None, runti
     credentials = credential_source(settings, lambda: Session(db_engine, expire_on_commit=False))
 
     def reconcile(session_id: uuid.UUID) -> Any:
-        key = str(session_id)
-        deadline = time.monotonic() + 30
-        token = runtime.lock.acquire(key, settings.lock_ttl_s)
-        while token is None and time.monotonic() < deadline:
-            time.sleep(0.2)  # a worker is reconciling this session right now; it finishes in moments
-            token = runtime.lock.acquire(key, settings.lock_ttl_s)
-        if token is None:
-            return None  # the worker holding the lock reconciles it (the binding already moved)
-        try:
-            return runtime.reconciler.reconcile(session_id)
-        finally:
-            runtime.lock.release(key, token)
+        # A worker reconciling this session right now finishes in moments; if it still holds the lease
+        # after 30 s, it reconciles the session itself (the binding already moved): None.
+        return reconcile_leased(runtime.reconciler, runtime.lock, session_id, settings.lock_ttl_s, wait_s=30)
 
     return build_wiring(
         settings, db_engine, calendars=calendars, credentials=credentials, reconcile=reconcile, lock=runtime.lock
@@ -226,8 +216,9 @@ def periodic_pass(runtime: Any) -> SweepReport:
     return report
 
 
-#: How long one person's transfer may hold its lock (a long transfer outlives a reconcile's lock).
-TRANSFER_LOCK_TTL_S = 15 * 60.0
+#: Lifetime of one person's transfer lease without renewal; it is renewed every third of it while the
+#: transfer runs (however long), so a killed worker blocks the person for two minutes at most.
+TRANSFER_LOCK_TTL_S = 120.0
 
 
 def transfer_lock_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
@@ -240,10 +231,9 @@ def run_requested(runtime: Any, tenant_id: uuid.UUID, person_id: uuid.UUID) -> T
     Returns None when another worker is transferring this person right now (the caller tries again a
     little later). Google's failures end as ``deferred`` sessions that the periodic pass retries."""
     key = transfer_lock_key(tenant_id, person_id)
-    token = runtime.lock.acquire(key, TRANSFER_LOCK_TTL_S)
-    if token is None:
-        return None
-    try:
+    with held(runtime.lock, key, TRANSFER_LOCK_TTL_S) as lease:
+        if lease is None:
+            return None
         with Session(runtime.engine) as db:
             tenant = db.get(Tenant, tenant_id)
         if tenant is None:
@@ -255,8 +245,6 @@ def run_requested(runtime: Any, tenant_id: uuid.UUID, person_id: uuid.UUID) -> T
             person_id=person_id,
             now=datetime.now(UTC),
         )
-    finally:
-        runtime.lock.release(key, token)
 
 
 def install_dispatcher(runtime: Any) -> None:

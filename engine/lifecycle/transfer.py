@@ -24,8 +24,12 @@ refused (or who can no longer act) goes through Data Transfer, then recreate. A 
 (5xx, rate limit, a transfer not finished) changes nothing: the session is ``deferred`` with a
 ``transfer_note`` and the next pass retries it.
 
-Each moved event is rebound through :func:`engine.sync.record.do_rebind_owner` (the binding's acting owner
-changes, event id kept) and then reconciled once, so the reconciler's own model converges anything left
+Each event is moved and rebound while the transfer holds the session's lease (the one reconciles hold,
+:meth:`_Run.leased`) with a fresh fencing token: a reconcile that loaded the old binding cannot record the
+departed organizer back (its token is older), and the binding is re-read under the lease so a transfer
+planned from a binding that changed meanwhile is deferred. Each moved event is rebound through
+:func:`engine.sync.record.do_rebind_owner` (the binding's acting owner changes, event id kept) and then,
+once the lease is released, reconciled once, so the reconciler's own model converges anything left
 (the departing host added as a guest, a released room booked again) and the *next* reconcile makes no
 write. Sessions nobody can inherit stay as they are: their binding carries a ``transfer_note`` saying
 what is needed and the audit log an alert; the periodic sweep retries them, so the transfer completes
@@ -40,7 +44,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -63,9 +68,11 @@ from engine.lifecycle.facts import (
     successor_rules,
 )
 from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE
+from engine.runtime.locks import KeyLock, held
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
+from engine.sync.fence import StaleFence, take_fence
 from policies.schema import SettingError
 from policies.settings import TenantSettings
 from policies.successor import Decision, Outcome, TransferRules, affected, choose_successor
@@ -89,6 +96,10 @@ class TransferServices:
     poll_interval_s: float = 0.5
     poll_timeout_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
+    #: The sessions' lease (:mod:`engine.runtime.locks`): a transfer writes a session only while it holds
+    #: the same lease a reconcile holds. None (tests of one process): fencing tokens alone.
+    lock: KeyLock | None = None
+    lock_ttl_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -161,15 +172,56 @@ class _Run:
         db.add(AuditEvent(tenant_id=self.tenant.id, actor="system", action=action, session_id=session_id,
                           subject=self.person.email, detail=detail))
 
+    @contextmanager
+    def leased(self, work: _Work) -> Iterator[int | None]:
+        """Hold ``work``'s session lease and yield a fresh fencing token, or None (deferred) when a
+        reconcile holds the session or its binding no longer says what the plan was made from."""
+        with ExitStack() as stack:
+            if self.s.lock is not None:
+                lease = stack.enter_context(held(self.s.lock, str(work.session_id), self.s.lock_ttl_s, wait_s=10))
+                if lease is None:
+                    self.defer([work], "a sync of this session was running; the next pass retries")
+                    yield None
+                    return
+            fence = take_fence(self.engine, work.session_id)
+            with Session(self.engine) as db:
+                b = actions.get_binding(db=db, session_id=work.session_id)
+                now = (b.calendar_id if b and b.event_id else None, b.event_id if b else None)
+            if now != (work.calendar_id, work.event_id):
+                self.defer([work], "the session's event changed while the transfer was planned; the next pass "
+                                   "retries")
+                yield None
+                return
+            yield fence
+
     def rebind(self, work: _Work, *, calendar_id: str, event_id: str, path: str, new_event: bool,
                kept: list[str], changed: list[str], extra: dict[str, Any] | None = None,
-               room_held: str | None = None) -> None:
+               room_held: str | None = None, fence: int | None = None) -> bool:
+        """Record the new owner (under ``fence``). False when a newer lease holder wrote the binding first."""
+        try:
+            self._rebind(work, calendar_id=calendar_id, event_id=event_id, path=path, new_event=new_event,
+                         kept=kept, changed=changed, extra=extra, room_held=room_held, fence=fence)
+        except StaleFence:
+            self.defer([work], "a sync of this session took over while it was transferred; the next pass retries")
+            return False
+        return True
+
+    def reconcile_after(self, work: _Work) -> None:
+        """Once the lease is released: one reconcile converges what the transfer left (under its own lease)."""
+        try:
+            self.s.reconcile(work.session_id)
+        except ConnectorError as exc:  # the binding records it; the sync retries on its own schedule
+            log.warning("reconcile after transfer of session %s failed: %s", work.session_id, exc)
+
+    def _rebind(self, work: _Work, *, calendar_id: str, event_id: str, path: str, new_event: bool,
+                kept: list[str], changed: list[str], extra: dict[str, Any] | None,
+                room_held: str | None, fence: int | None) -> None:
         with unit_of_work(self.engine) as uow:
             actions.do_rebind_owner(db=uow.db, tenant_id=self.tenant.id, session_id=work.session_id,
                                     actor=work.actor, calendar_id=calendar_id, event_id=event_id,
                                     new_event=new_event,
                                     room_released=path == PATH_DATA_TRANSFER and self.rules.release_resources,
-                                    room_held_elsewhere=room_held)
+                                    room_held_elsewhere=room_held, fence=fence)
             detail = {"path": path, "from": self.person.email, "to": work.successor,
                       "fromCalendar": work.calendar_id, "toCalendar": calendar_id,
                       "eventIdBefore": work.event_id, "eventIdAfter": event_id, "kept": kept,
@@ -177,10 +229,6 @@ class _Run:
             self._audit(uow.db, "lifecycle.transferred", work.session_id, detail)
         self.report.append(SessionTransfer(work.session_id, work.title, "transferred", path, work.successor,
                                            kept, changed, (extra or {}).get("note")))
-        try:
-            self.s.reconcile(work.session_id)
-        except ConnectorError as exc:  # the binding records it; the sync retries on its own schedule
-            log.warning("reconcile after transfer of session %s failed: %s", work.session_id, exc)
 
     # ------------------------------------------------------------------ move (organizer active)
     def move_all(self, items: Sequence[_Work]) -> list[_Work]:
@@ -212,28 +260,33 @@ class _Run:
                 if not src or not work.event_id:
                     failed.append(work)
                     continue
-                try:
-                    port.move(src, work.event_id, successor, send_updates="none")
-                except AuthError as exc:
-                    on_identity_error_commit(self.engine, self.tenant.id, mover.email, exc)
-                    failed.append(work)
-                    continue
-                except RetriableError as exc:
-                    self.defer([work], f"Google was busy ({exc})")
-                    continue
-                except ConnectorError as exc:
-                    log.warning("moving session %s to %s failed: %s", work.session_id, successor, exc)
-                    failed.append(work)
-                    continue
-                if path == PATH_MOVE:
-                    kept = ["event id", "attendees and their answers", "Meet link", "room booking"]
-                    changed = ["organizer"]
-                    extra = None
-                else:
-                    kept, changed = self._dt_kept_changed(work)
-                    extra = {"note": f"moved on from {mover.email}, who received the Data Transfer"}
-                self.rebind(work, calendar_id=successor, event_id=work.event_id, path=path,
-                            new_event=False, kept=kept, changed=changed, extra=extra)
+                with self.leased(work) as fence:
+                    if fence is None:
+                        continue
+                    try:
+                        port.move(src, work.event_id, successor, send_updates="none")
+                    except AuthError as exc:
+                        on_identity_error_commit(self.engine, self.tenant.id, mover.email, exc)
+                        failed.append(work)
+                        continue
+                    except RetriableError as exc:
+                        self.defer([work], f"Google was busy ({exc})")
+                        continue
+                    except ConnectorError as exc:
+                        log.warning("moving session %s to %s failed: %s", work.session_id, successor, exc)
+                        failed.append(work)
+                        continue
+                    if path == PATH_MOVE:
+                        kept = ["event id", "attendees and their answers", "Meet link", "room booking"]
+                        changed = ["organizer"]
+                        extra = None
+                    else:
+                        kept, changed = self._dt_kept_changed(work)
+                        extra = {"note": f"moved on from {mover.email}, who received the Data Transfer"}
+                    done = self.rebind(work, calendar_id=successor, event_id=work.event_id, path=path,
+                                       new_event=False, kept=kept, changed=changed, extra=extra, fence=fence)
+                if done:
+                    self.reconcile_after(work)
         finally:
             try:
                 sharing.unshare(successor, mover.email)
@@ -283,8 +336,12 @@ class _Run:
                 rest.append(work)  # private, no guests, or not moved: Google did not transfer it
             elif work.successor == receiver:
                 kept, changed = self._dt_kept_changed(work)
-                self.rebind(work, calendar_id=receiver, event_id=work.event_id, path=PATH_DATA_TRANSFER,
-                            new_event=False, kept=kept, changed=changed)
+                with self.leased(work) as fence:
+                    done = fence is not None and self.rebind(
+                        work, calendar_id=receiver, event_id=work.event_id, path=PATH_DATA_TRANSFER,
+                        new_event=False, kept=kept, changed=changed, fence=fence)
+                if done:
+                    self.reconcile_after(work)
             else:
                 onward.append(work)
         for successor, group in _group(onward).items():
@@ -320,15 +377,22 @@ class _Run:
     def recreate(self, items: Sequence[_Work]) -> None:
         for work in items:
             new_id = deterministic_event_id(self.tenant.id, work.session_id, work.successor)
-            cancelled, why = self._cancel_old(work)
-            held = work.room_email if work.room_email and not cancelled and work.event_id else None
-            changed = ["organizer", "event id"] + (["Meet link (a new one)"] if work.meet else [])
-            if work.room_email:
-                changed.append(f"room not booked: {held} is still held by the old event" if held
-                               else "room booked again")
-            self.rebind(work, calendar_id=work.successor, event_id=new_id, path=PATH_RECREATE, new_event=True,
-                        kept=["title, time, description", "learners (invited once to the new event)"],
-                        changed=changed, extra={"oldEventCancelled": cancelled, "note": why}, room_held=held)
+            with self.leased(work) as fence:
+                if fence is None:
+                    continue
+                cancelled, why = self._cancel_old(work)
+                room_held = work.room_email if work.room_email and not cancelled and work.event_id else None
+                changed = ["organizer", "event id"] + (["Meet link (a new one)"] if work.meet else [])
+                if work.room_email:
+                    changed.append(f"room not booked: {room_held} is still held by the old event" if room_held
+                                   else "room booked again")
+                done = self.rebind(work, calendar_id=work.successor, event_id=new_id, path=PATH_RECREATE,
+                                   new_event=True,
+                                   kept=["title, time, description", "learners (invited once to the new event)"],
+                                   changed=changed, extra={"oldEventCancelled": cancelled, "note": why},
+                                   room_held=room_held, fence=fence)
+            if done:
+                self.reconcile_after(work)
 
     def _cancel_old(self, work: _Work) -> tuple[bool, str | None]:
         if not work.event_id or not work.calendar_id:

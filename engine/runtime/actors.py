@@ -9,8 +9,10 @@ committed session ids become ``reconcile_session`` messages.
 * Coalescing: :meth:`Tasks.enqueue` sends a message delayed by ``settings.debounce_ms`` only if none is
   already scheduled for the session (the debouncer's marker); the actor clears the marker before it
   reads the database, so a burst of 100 enrollments becomes one or two reconciles.
-* One reconcile per session at a time: the actor takes the per-session lock; if another worker holds
-  it, the message is re-sent with a delay (no spinning, no retry counted).
+* One reconcile per session at a time: the actor takes the session's lease (the per-session lock,
+  renewed while the reconcile runs: :func:`engine.runtime.locks.held`); if another worker holds it, the
+  message is re-sent with a delay (no spinning, no retry counted). The reconcile takes a fencing token
+  (:mod:`engine.sync.fence`) so a worker whose lease expired anyway cannot write the binding.
 * Retries: a ``RetriableError`` becomes ``dramatiq.Retry`` (exponential backoff with jitter between
   ``retry_min_backoff_ms`` and ``retry_max_backoff_ms``, or Google's hint); permanent and auth errors are
   recorded by the reconciler and not retried. Quota pacing re-sends with the limiter's delay.
@@ -32,7 +34,7 @@ import dramatiq
 import redis
 
 from connectors.errors import RetriableError
-from engine.runtime import metrics
+from engine.runtime import locks, metrics
 from engine.runtime.wiring import Runtime
 from engine.store.unit_of_work import log_dispatch_failure
 
@@ -137,18 +139,16 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
     def reconcile_session(session_id: str) -> None:
         actor = holder["actor"]
         runtime.debouncer.clear(session_id)
-        token = runtime.lock.acquire(session_id, settings.lock_ttl_s)
-        if token is None:
-            metrics.record_reconcile("lock_busy")
-            actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
-            return
-        try:
-            result = runtime.reconciler.reconcile(uuid.UUID(session_id))
-        except RetriableError as exc:
-            delay = int(exc.delay * 1000) if exc.delay else None
-            raise dramatiq.Retry(str(exc), delay=delay) from exc
-        finally:
-            runtime.lock.release(session_id, token)
+        with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
+            if lease is None:
+                metrics.record_reconcile("lock_busy")
+                actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
+                return
+            try:
+                result = runtime.reconciler.reconcile(uuid.UUID(session_id))
+            except RetriableError as exc:
+                delay = int(exc.delay * 1000) if exc.delay else None
+                raise dramatiq.Retry(str(exc), delay=delay) from exc
         if result.requeue_after is not None:
             actor.send_with_options(args=(session_id,), delay=max(1, int(result.requeue_after.total_seconds() * 1000)))
 

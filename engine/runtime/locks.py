@@ -4,9 +4,15 @@ Where it sits: :mod:`engine.runtime.actors` takes the per-session lock around a 
 "never invoked concurrently with the same object", which dramatiq does not give by itself) and asks the
 debouncer whether a reconcile is already scheduled before sending another.
 
-* :class:`KeyLock` - ``acquire(key, ttl_s) -> token | None`` / ``release(key, token)``. The TTL bounds how
-  long a crashed worker (SIGKILL) can hold a key; the token makes release safe (only the holder
-  releases). A worker that finds the key held re-enqueues itself with a delay; nobody spins.
+* :class:`KeyLock` - ``acquire(key, ttl_s) -> token | None`` / ``renew(key, token, ttl_s) -> bool`` /
+  ``release(key, token)``. The TTL bounds how long a crashed worker (SIGKILL) can hold a key; the token
+  makes renew and release safe (only the holder does either). A worker that finds the key held
+  re-enqueues itself with a delay; nobody spins.
+* :func:`held` - a *lease*: the lock taken and renewed every third of its TTL by a small thread while the
+  work runs, so a reconcile or a transfer that outlives one TTL keeps its key; ``Lease.lost`` says the
+  renewal failed (the key expired and may be someone else's). The lease's fencing token, the number that
+  protects the binding from a worker whose lease expired, lives in the database with the binding
+  (:mod:`engine.sync.fence`), not here: it must keep growing across a Redis restart that loses data.
 * :class:`Debouncer` - ``claim(key, ttl_s) -> bool`` marks "a reconcile is scheduled"; ``clear(key)`` is
   called when that reconcile starts, *before* it reads the database, so a change committed after the
   read always schedules a new reconcile (level-triggered: nothing is lost, bursts are merged).
@@ -16,18 +22,29 @@ Build both with :func:`build(redis_url)`; ``None`` gives the in-memory versions.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
 """
 
 
 class KeyLock(Protocol):
     def acquire(self, key: str, ttl_s: float) -> str | None: ...
+
+    def renew(self, key: str, token: str, ttl_s: float) -> bool: ...
 
     def release(self, key: str, token: str) -> None: ...
 
@@ -54,6 +71,15 @@ class _Expiring:
             self._items[key] = (value, now + ttl_s)
             return True
 
+    def extend_if(self, key: str, value: str, ttl_s: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+            if held is None or held[0] != value or held[1] <= now:
+                return False
+            self._items[key] = (value, now + ttl_s)
+            return True
+
     def delete_if(self, key: str, value: str | None) -> None:
         with self._lock:
             held = self._items.get(key)
@@ -68,6 +94,9 @@ class MemoryLock:
     def acquire(self, key: str, ttl_s: float) -> str | None:
         token = secrets.token_hex(8)
         return token if self._store.set_nx(key, token, ttl_s) else None
+
+    def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        return self._store.extend_if(key, token, ttl_s)
 
     def release(self, key: str, token: str) -> None:
         self._store.delete_if(key, token)
@@ -89,11 +118,15 @@ class RedisLock:
         self._r = client
         self._prefix = prefix
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
 
     def acquire(self, key: str, ttl_s: float) -> str | None:
         token = secrets.token_hex(8)
         ok = self._r.set(self._prefix + key, token, nx=True, px=max(1, int(ttl_s * 1000)))
         return token if ok else None
+
+    def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        return bool(self._renew(keys=[self._prefix + key], args=[token, max(1, int(ttl_s * 1000))]))
 
     def release(self, key: str, token: str) -> None:
         self._release(keys=[self._prefix + key], args=[token])
@@ -109,6 +142,62 @@ class RedisDebouncer:
 
     def clear(self, key: str) -> None:
         self._r.delete(self._prefix + key)
+
+
+@dataclass
+class Lease:
+    """A held key, renewed in the background until released. ``lost``: a renewal found the key gone."""
+
+    key: str
+    token: str
+    ttl_s: float
+    lost: bool = False
+    renewals: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+def _keep(lock: KeyLock, lease: Lease) -> None:
+    period = max(0.05, lease.ttl_s / 3)
+    while not lease._stop.wait(period):
+        try:
+            ok = lock.renew(lease.key, lease.token, lease.ttl_s)
+        except Exception as exc:  # Redis briefly away: try again next period; the TTL still bounds it
+            log.warning("could not renew the lease on %s: %s", lease.key, exc)
+            continue
+        if not ok:
+            lease.lost = True
+            log.warning("the lease on %s expired before it was renewed; another worker may hold it", lease.key)
+            return
+        lease.renewals += 1
+
+
+@contextmanager
+def held(lock: KeyLock, key: str, ttl_s: float, *, wait_s: float = 0.0) -> Iterator[Lease | None]:
+    """Take ``key`` (waiting up to ``wait_s`` for its holder) and keep it while the block runs.
+
+    Yields ``None`` when the key stayed busy. The renewal thread stops and the key is released on exit;
+    a worker killed meanwhile stops renewing, so its key expires after one TTL at most.
+    """
+    deadline = time.monotonic() + wait_s
+    token = lock.acquire(key, ttl_s)
+    while token is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        token = lock.acquire(key, ttl_s)
+    if token is None:
+        yield None
+        return
+    lease = Lease(key, token, ttl_s)
+    keeper = threading.Thread(target=_keep, args=(lock, lease), name=f"lease:{key}", daemon=True)
+    keeper.start()
+    try:
+        yield lease
+    finally:
+        lease._stop.set()
+        keeper.join(timeout=5)
+        try:
+            lock.release(key, token)
+        except Exception as exc:  # it expires on its own
+            log.warning("could not release the lease on %s: %s", key, exc)
 
 
 def build(redis_url: str | None, namespace: str = "muster") -> tuple[KeyLock, Debouncer]:

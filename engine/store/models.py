@@ -19,7 +19,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from engine.store.types import UTCDateTime, utcnow
@@ -313,6 +313,9 @@ class CalendarBinding(SQLModel, table=True):
     #: Organizer lifecycle: why this event could not leave a departing owner yet and what an admin must do
     #: (None when nothing is pending). Shown beside the sync status; see engine.lifecycle.transfer.
     transfer_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The fencing token of the last lease allowed to write this binding (engine.sync.fence): it only grows;
+    #: a write carrying a smaller token (a worker whose lease expired) is refused.
+    fence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     sync_status: str = Field(default=SyncStatus.PENDING.value, max_length=16)
     error_class: str | None = Field(default=None, max_length=16)  #: retryable | auth | permanent | config
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -47,12 +47,14 @@ from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.domain.event_ids import owned_session
 from engine.domain.plan import ObservedEvent, Op, plan, writes
 from engine.runtime import metrics
+from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.settings import Settings
 from engine.store.models import CalendarBinding
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
 from engine.sync.apply import OpResult, apply, final_remote
+from engine.sync.fence import StaleFence, take_fence
 from engine.sync.load import load_facts
 from policies.notifications import NotificationPolicy
 from policies.schema import SettingError
@@ -180,21 +182,38 @@ class SessionReconciler:
         return observed
 
     # ------------------------------------------------------------------ the contract
-    def reconcile(self, session_id: uuid.UUID) -> Result:
-        """Make Google match the platform for ``session_id``. Safe to call any number of times."""
+    def reconcile(self, session_id: uuid.UUID, *, fence: int | None = None) -> Result:
+        """Make Google match the platform for ``session_id``. Safe to call any number of times.
+
+        ``fence``: the fencing token of the caller's lease (:mod:`engine.sync.fence`); without one a new
+        token is taken here, before anything is read, so every binding write of this reconcile is refused
+        once a newer holder (another reconcile, a transfer) took a token.
+        """
+        if fence is None:
+            fence = take_fence(self._engine, session_id)
+        try:
+            return self._reconcile(session_id, fence)
+        except StaleFence as exc:
+            log.warning("reconcile of session %s stopped: %s", session_id, exc)
+            metrics.record_reconcile("superseded")
+            return Result(outcome="superseded")
+
+    def _reconcile(self, session_id: uuid.UUID, fence: int | None) -> Result:
         loaded = self._load(session_id)
         if loaded is None:
             metrics.record_reconcile("success")
             return Result(outcome="missing")
         with metrics.tenant_scope(loaded.facts.tenant.id):
-            return self._reconcile_loaded(loaded)
+            return self._reconcile_loaded(loaded, fence)
 
-    def _reconcile_loaded(self, loaded: _Loaded) -> Result:
+    def _reconcile_loaded(self, loaded: _Loaded, fence: int | None) -> Result:
         facts = loaded.facts
         if loaded.setting_error is not None:
-            return self._blocked_config(facts, config_error_message(facts.tenant.slug, loaded.setting_error))
+            return self._blocked_config(
+                facts, config_error_message(facts.tenant.slug, loaded.setting_error), fence
+            )
         if facts.wants_event and loaded.placement_error is not None:
-            return self._blocked_config(facts, loaded.placement_error)
+            return self._blocked_config(facts, loaded.placement_error, fence)
         desired = desired_events(facts, loaded.placement)
         policy = NotificationPolicy.from_settings(facts.tenant.settings.get("notifications"))
         results: list[OpResult] = []
@@ -206,24 +225,24 @@ class SessionReconciler:
             ops = plan(desired, observed, policy)
             results = apply(ops, ports, policy, results)
         except Throttled as exc:
-            self._progress(facts, results)
+            self._progress(facts, results, fence)
             metrics.record_reconcile("requeue_after")
             return Result(requeue_after=timedelta(seconds=exc.delay or 1.0), outcome="requeue_after")
         except RetriableError as exc:
-            self._failed(facts, results, exc, "retryable")
+            self._failed(facts, results, exc, "retryable", fence=fence)
             metrics.record_reconcile("retryable_error")
             raise
         except AuthError as exc:
             wait = self._failed(
-                facts, results, exc, "auth", blocked=True, actor=_actor_of(exc, loaded, desired)
+                facts, results, exc, "auth", blocked=True, actor=_actor_of(exc, loaded, desired), fence=fence
             )
             metrics.record_reconcile("auth_error")
             return Result(requeue_after=wait, outcome="auth_error")
         except PermanentError as exc:
-            self._failed(facts, results, exc, exc.error_class)
+            self._failed(facts, results, exc, exc.error_class, fence=fence)
             metrics.record_reconcile("permanent_error")
             return Result(outcome="permanent_error")
-        return self._succeeded(facts, desired, results, ops, observed)
+        return self._succeeded(facts, desired, results, ops, observed, fence)
 
     # ------------------------------------------------------------------ recording
     def _succeeded(
@@ -233,6 +252,7 @@ class SessionReconciler:
         results: Sequence[OpResult],
         ops: Sequence[Op],
         observed: Sequence[ObservedEvent] = (),
+        fence: int | None = None,
     ) -> Result:
         # After a Noop Google returned nothing new: observers (Meet polling, room answers) look at the
         # event as it was read at the start of this reconcile.
@@ -247,6 +267,7 @@ class SessionReconciler:
                 desired=desired[0] if desired else None,
                 results=results,
                 remote=remote,
+                fence=fence,
             )
             for d in desired:
                 actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
@@ -265,11 +286,11 @@ class SessionReconciler:
             requeue_after=requeue, outcome="success", writes=n, ops=tuple(r.outcome for r in results)
         )
 
-    def _progress(self, facts: SessionFacts, results: Sequence[OpResult]) -> None:
+    def _progress(self, facts: SessionFacts, results: Sequence[OpResult], fence: int | None) -> None:
         if results:
             with unit_of_work(self._engine) as uow:
                 actions.do_record_progress(
-                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results, fence=fence
                 )
 
     def _failed(
@@ -281,12 +302,13 @@ class SessionReconciler:
         *,
         blocked: bool = False,
         actor: Actor | None = None,
+        fence: int | None = None,
     ) -> timedelta | None:
         log.warning("reconcile of session %s failed (%s): %s", facts.id, error_class, exc)
         with unit_of_work(self._engine) as uow:
             if results:
                 actions.do_record_progress(
-                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results, fence=fence
                 )
             actions.do_record_error(
                 db=uow.db,
@@ -295,6 +317,7 @@ class SessionReconciler:
                 error=exc,
                 error_class=error_class,
                 blocked=blocked,
+                fence=fence,
             )
             if actor is not None:
                 actions.do_mark_identity_failed(db=uow.db, actor=actor, error=exc)
@@ -302,7 +325,7 @@ class SessionReconciler:
                 return self._on_auth_error(uow.db, facts, actor, exc)
         return None
 
-    def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str) -> Result:
+    def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str, fence: int | None) -> Result:
         err = PermanentError(str(exc), reason="config")
         with unit_of_work(self._engine) as uow:
             actions.do_record_error(
@@ -312,6 +335,7 @@ class SessionReconciler:
                 error=err,
                 error_class="config",
                 blocked=True,
+                fence=fence,
             )
         metrics.record_reconcile("config_error")
         return Result(outcome="config_error", detail=str(exc))
@@ -358,6 +382,20 @@ def _actor_of(exc: AuthError, loaded: _Loaded, desired: Sequence[DesiredEvent]) 
     return candidates[0] if candidates else None
 
 
+def reconcile_leased(
+    reconciler: SessionReconciler, lock: KeyLock, session_id: uuid.UUID, ttl_s: float, *, wait_s: float = 0.0
+) -> Result | None:
+    """Reconcile under the session's lease (taken, renewed while it runs, released); None when busy.
+
+    The one way to reconcile outside the actor (``muster reconcile``, transfers, mode switches), so every
+    writer of a session holds the same lease.
+    """
+    with held(lock, str(session_id), ttl_s, wait_s=wait_s) as lease:
+        if lease is None:
+            return None
+        return reconciler.reconcile(session_id)
+
+
 def run_cli(
     settings: Settings,
     *,
@@ -369,8 +407,6 @@ def run_cli(
 
     Returns the number of sessions whose reconcile failed (0 = all in sync).
     """
-    import time
-
     from engine.runtime.wiring import build_runtime
     from engine.sync.sweep import sweep
 
@@ -382,17 +418,14 @@ def run_cli(
         sweep(runtime.engine, ids.append)
     failed = 0
     for sid in ids:
-        deadline = time.monotonic() + settings.lock_ttl_s + 5
-        token = runtime.lock.acquire(str(sid), settings.lock_ttl_s)
-        while token is None and time.monotonic() < deadline:
-            time.sleep(0.2)  # a worker is reconciling it right now; its lock expires after lock_ttl_s at most
-            token = runtime.lock.acquire(str(sid), settings.lock_ttl_s)
-        if token is None:
-            echo(f"{sid}: busy (another worker holds its lock)")
-            failed += 1
-            continue
         try:
-            result = runtime.reconciler.reconcile(sid)
+            # A worker reconciling it right now renews its lease while it works: wait for it, bounded.
+            result = reconcile_leased(runtime.reconciler, runtime.lock, sid, settings.lock_ttl_s,
+                                      wait_s=settings.lock_ttl_s + 5)
+            if result is None:
+                echo(f"{sid}: busy (another worker holds its lease)")
+                failed += 1
+                continue
             if result.outcome == "missing" and session_id is not None:
                 echo(f"{sid}: no such session; use the `id` that GET /v1/sessions shows for it")
                 failed += 1
@@ -403,8 +436,6 @@ def run_cli(
         except ConnectorError as exc:
             echo(f"{sid}: {exc.error_class} error: {exc}")
             failed += 1
-        finally:
-            runtime.lock.release(str(sid), token)
     if not ids:
         echo("no session to reconcile")
     return failed

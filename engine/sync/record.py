@@ -28,6 +28,7 @@ from engine.store.models import (
 )
 from engine.store.types import utcnow
 from engine.sync.apply import OpResult
+from engine.sync.fence import check_fence
 
 #: Outcomes worth an audit entry (``unchanged`` is not).
 _AUDITED = {"created", "adopted", "updated", "restored", "moved", "deleted"}
@@ -37,10 +38,15 @@ def get_binding(*, db: Session, session_id: uuid.UUID) -> CalendarBinding | None
     return db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).first()
 
 
-def _binding(db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID) -> CalendarBinding:
+def _binding(
+    db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, fence: int | None = None
+) -> CalendarBinding:
+    """The session's binding, created when missing; with ``fence``, only if that token is not stale
+    (:func:`engine.sync.fence.check_fence` raises ``StaleFence`` otherwise)."""
+    check_fence(db, session_id, fence)
     binding = get_binding(db=db, session_id=session_id)
     if binding is None:
-        binding = CalendarBinding(tenant_id=tenant_id, session_id=session_id)
+        binding = CalendarBinding(tenant_id=tenant_id, session_id=session_id, fence=fence or 0)
         db.add(binding)
     return binding
 
@@ -54,10 +60,15 @@ def _place(binding: CalendarBinding, actor: Actor, calendar_id: str, event_id: s
 
 
 def do_record_progress(
-    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, results: Sequence[OpResult]
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    results: Sequence[OpResult],
+    fence: int | None = None,
 ) -> None:
     """Remember where events were written even when a later op failed (nothing written is forgotten)."""
-    binding = _binding(db, tenant_id, session_id)
+    binding = _binding(db, tenant_id, session_id, fence)
     for res in results:
         desired = getattr(res.op, "desired", None)
         if isinstance(desired, DesiredEvent) and res.outcome in ("created", "adopted", "updated", "restored"):
@@ -77,10 +88,11 @@ def do_record_synced(
     results: Sequence[OpResult],
     remote: RemoteEvent | None,
     now: datetime | None = None,
+    fence: int | None = None,
 ) -> CalendarBinding:
     """Google now holds what the platform says: record placement, hash, etag and clear errors."""
     now = now or utcnow()
-    binding = _binding(db, tenant_id, session_id)
+    binding = _binding(db, tenant_id, session_id, fence)
     if desired is not None:
         _place(binding, desired.actor, desired.calendar_id, desired.event_id)
         binding.essence_hash = desired.essence_hash
@@ -110,10 +122,11 @@ def do_record_error(
     error_class: str,
     blocked: bool = False,
     next_attempt_at: datetime | None = None,
+    fence: int | None = None,
 ) -> None:
     """The attempt failed: keep the readable message and the class; ``blocked`` waits for a person."""
     now = utcnow()
-    binding = _binding(db, tenant_id, session_id)
+    binding = _binding(db, tenant_id, session_id, fence)
     binding.sync_status = (SyncStatus.BLOCKED if blocked else SyncStatus.ERROR).value
     binding.error_class = error_class
     binding.last_error = str(error)[:4000]
@@ -227,6 +240,7 @@ def do_rebind_owner(
     new_event: bool,
     room_released: bool,
     room_held_elsewhere: str | None = None,
+    fence: int | None = None,
 ) -> CalendarBinding:
     """Organizer lifecycle: the session's event now lives on ``calendar_id`` acting as ``actor``.
 
@@ -235,7 +249,7 @@ def do_rebind_owner(
     reconcile creates the event under the successor with a new Meet request. ``room_released`` forgets
     the room's answer so it is booked again. The binding goes back to ``pending`` until that reconcile confirms it.
     """
-    binding = _binding(db, tenant_id, session_id)
+    binding = _binding(db, tenant_id, session_id, fence)
     binding.calendar_id = calendar_id
     binding.owner_email = actor.email
     binding.actor_kind = actor.kind

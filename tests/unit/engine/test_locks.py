@@ -98,3 +98,35 @@ def test_acquire_sleeps_short_waits_and_throttles_long_ones() -> None:
     with pytest.raises(ratelimit.Throttled) as err:
         ratelimit.acquire(limiter, (bucket,), sleep=slept.append)
     assert err.value.delay is not None and err.value.delay > 50
+
+
+def test_a_lease_outlives_its_ttl_while_held_and_frees_the_key_on_exit(backend: str | None) -> None:
+    lock, _ = locks.build(backend)
+    key = f"test-lease-{time.monotonic_ns()}"
+    with locks.held(lock, key, 0.3) as lease:
+        assert lease is not None
+        time.sleep(1.0)  # more than three TTLs: renewed meanwhile
+        assert lock.acquire(key, 5) is None, "the key expired under a running holder"
+        assert lease.renewals >= 2 and not lease.lost
+    token = lock.acquire(key, 5)
+    assert token is not None, "the lease was not released"
+    lock.release(key, token)
+
+
+def test_a_busy_key_yields_no_lease_and_a_lost_one_is_reported(backend: str | None) -> None:
+    lock, _ = locks.build(backend)
+    key = f"test-lease-{time.monotonic_ns()}"
+    other = lock.acquire(key, 5)
+    assert other is not None
+    with locks.held(lock, key, 5, wait_s=0.2) as lease:
+        assert lease is None
+    lock.release(key, other)
+    with locks.held(lock, key, 0.3) as lease:
+        assert lease is not None
+        lock.release(key, lease.token)  # the key vanishes (expired, or a Redis restart lost it)
+        intruder = lock.acquire(key, 5)
+        time.sleep(0.4)
+        assert lease.lost
+        assert lock.renew(key, lease.token, 5) is False  # never extends someone else's key
+    assert intruder is not None and lock.acquire(key, 5) is None  # the intruder keeps its key
+    lock.release(key, intruder)
