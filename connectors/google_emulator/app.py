@@ -64,6 +64,7 @@ MODULES: tuple[str, ...] = (
     "calendar.rooms",
     "calendar.push",
     "calendar.calendars",
+    "calendar.settings",
     "calendar.acl",
     "calendar.eventlist",
     "calendar.events",

@@ -4,7 +4,8 @@ Where it sits: Google-facing routes under ``/calendar/v3/``; uses ``common.py`` 
 ``state.World`` for storage. Primary calendars have the owner's e-mail as id and cannot be deleted
 (403 ``cannotDeletePrimaryCalendar``); secondary ones get ``<random>@group.calendar.google.com`` ids.
 A calendar's ``conferenceProperties`` lists ``hangoutsMeet`` except for a plain service account's own
-calendar (reference §3.4-3.5).
+calendar (reference §3.4-3.5). ``calendarList.list`` hands out ``nextSyncToken`` on its last page; the
+token names a remembered snapshot of the caller's list (see :func:`_incremental`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
+from connectors.google_emulator.calendar import sync
 from connectors.google_emulator.calendar.common import ROLE_RANK, endpoint, q_bool, q_int, resolve_calendar
 from connectors.google_emulator.errors import ApiError, bad_request, not_found, required
 from connectors.google_emulator.oauth.auth import Caller
@@ -54,6 +56,43 @@ def list_entry(world: World, cal: Calendar, email: str) -> dict[str, Any]:
         entry["summary"] = email
     entry["selected"] = True
     return entry
+
+
+def _snapshot(world: World, caller: Caller, cals: list[Calendar]) -> str:
+    """Remember the caller's list (entry → access role) and return the sync token naming it."""
+    with world.lock:
+        snaps: dict[int, dict[str, str]] = world.extra.setdefault("calendar_list_snapshots", {})
+        number = len(snaps) + 1
+        snaps[number] = {c.id: world.access_role(c, caller.email) for c in cals}
+    return sync.make_sync_token(world, f"calendarList:{caller.email}", number)
+
+
+def _incremental(world: World, request: Request, caller: Caller, cals: list[Calendar], token: str) -> dict[str, Any]:
+    """``calendarList.list?syncToken=``: entries added or whose access changed, and removed entries as
+    ``deleted: true`` (discovery: "All entries deleted and hidden since the previous list request will
+    always be in the result set"). ``minAccessRole``/``showOwnOrganizationOnly`` → 400, as are
+    ``showDeleted=false``/``showHidden=false``; a token of another user or an earlier world → 410."""
+    qp = request.query_params
+    for name in ("minAccessRole", "showOwnOrganizationOnly"):
+        if name in qp:
+            raise bad_request(f"The parameter {name} cannot be used together with syncToken.", location=name)
+    for name in ("showDeleted", "showHidden"):
+        if qp.get(name, "").lower() == "false":
+            raise bad_request(f"{name}=false cannot be used together with syncToken.", location=name)
+    number = sync.read_sync_token(world, f"calendarList:{caller.email}", token)
+    before = world.extra.get("calendar_list_snapshots", {}).get(number)
+    if before is None:
+        raise sync.full_sync_required()
+    items: list[dict[str, Any]] = []
+    now_ids = {c.id for c in cals}
+    for cal in cals:
+        if before.get(cal.id) != world.access_role(cal, caller.email):
+            items.append(list_entry(world, cal, caller.email))
+    for gone in sorted(set(before) - now_ids):
+        items.append({"kind": "calendar#calendarListEntry", "etag": new_etag(world.now()), "id": gone,
+                      "deleted": True})
+    return {"kind": "calendar#calendarList", "etag": new_etag(world.now()), "items": items,
+            "nextSyncToken": _snapshot(world, caller, cals)}
 
 
 def _apply(cal: Calendar, body: dict[str, Any], *, replace: bool) -> None:
@@ -149,6 +188,9 @@ def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endp
         q_bool(request, "showDeleted")
         q_bool(request, "showHidden")
         cals = sorted(_visible(caller), key=lambda c: (not c.is_primary, c.id))
+        token = request.query_params.get("syncToken")
+        if token is not None:
+            return _incremental(world, request, caller, cals, token)
         if min_role:
             if min_role not in ROLE_RANK:
                 raise bad_request(f"Invalid value for minAccessRole: {min_role}", location="minAccessRole")
@@ -168,6 +210,8 @@ def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endp
         }
         if start + max_results < len(cals):
             out["nextPageToken"] = f"p{start + max_results}"
+        elif not min_role and request.query_params.get("showOwnOrganizationOnly") is None:
+            out["nextSyncToken"] = _snapshot(world, caller, cals)
         return out
 
     async def cl_get(request: Request, caller: Caller, _: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.calendar import conference, eventmodel, views
+from connectors.google_emulator.calendar import conference, eventmodel, quickadd, views
 from connectors.google_emulator.calendar.common import before_hooks, endpoint, q_int, resolve_calendar
 from connectors.google_emulator.errors import (
     ApiError,
@@ -504,6 +504,12 @@ def routes(world: World) -> list[BaseRoute]:
     async def h_get(request: Request, caller: Caller, _: Any) -> Any:
         return get(world, request, caller)
 
+    async def h_quick_add(request: Request, caller: Caller, _: Any) -> Any:
+        with world.lock:
+            cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="writer")
+            body = quickadd.parse(request.query_params.get("text", ""), cal.timeZone, world.now())
+        return create(world, request, caller, body, imported=False)
+
     base = "/calendar/v3/calendars/{calendarId}/events"
     one = base + "/{eventId}"
     return [
@@ -511,6 +517,7 @@ def routes(world: World) -> list[BaseRoute]:
         Route(
             base + "/import", endpoint(world, "calendar.events.import", h_import, body=True), methods=["POST"]
         ),
+        Route(base + "/quickAdd", endpoint(world, "calendar.events.quickAdd", h_quick_add), methods=["POST"]),
         Route(one + "/move", endpoint(world, "calendar.events.move", h_move), methods=["POST"]),
         Route(one, endpoint(world, "calendar.events.get", h_get), methods=["GET"]),
         Route(one, endpoint(world, "calendar.events.update", h_update, body=True), methods=["PUT"]),
