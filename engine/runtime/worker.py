@@ -8,9 +8,9 @@ reconciler; only the broker differs (:mod:`engine.runtime.broker`).
   own Redis lock: the drift sweep (every ``sweep_interval_s``), the organizer lifecycle pass, whose
   Directory scan notices suspended or deleted organizers (every ``directory_scan_interval_s``), and the
   retry clock that requeues sessions whose Meet link or room is due for another try.
-  Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged
-  message is requeued, its session lease, no longer renewed, expires after ``lock_ttl_s``). Started while Redis is down, it
-  waits for Redis with backoff (:func:`wait_for_redis`, one log line) instead of exiting.
+  Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged message is
+  requeued, its session lease, no longer renewed, expires after ``lock_ttl_s``). Started while Redis is
+  down, it waits for Redis with backoff (:func:`wait_for_redis`, one log line) instead of exiting.
 * :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
   process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
   same three clocks. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
