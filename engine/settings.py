@@ -41,17 +41,29 @@ Variables:
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
+import logging
 import os
 import secrets
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 #: Where a newcomer's state lives by default (SQLite file, generated development key).
 DEFAULT_VAR_DIR = Path("var")
+#: ``MUSTER_*`` variables read by the test suite only (never by Muster itself); not refused as unknown.
+TEST_ONLY_VARIABLES = frozenset(
+    {"MUSTER_TEST_POSTGRES_URL", "MUSTER_TEST_REDIS_URL", "MUSTER_REQUIRE_SERVICES", "MUSTER_SCREENSHOTS",
+     "MUSTER_CHROMIUM"}
+)
+
+log = logging.getLogger("muster.settings")
 
 
 class ConfigError(Exception):
@@ -134,6 +146,17 @@ def _optional_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], e
     return raw
 
 
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    url = _optional_url(env, "MUSTER_REDIS_URL", ("redis", "rediss"), "redis://127.0.0.1:6379/0")
+    if url is None:
+        return None
+    db = urlparse(url).path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError("MUSTER_REDIS_URL", f"the database {db!r} in {url.split('@')[-1]!r} is not a number "
+                          "(Redis would silently use database 0)", "end the URL with a database number, e.g. /0")
+    return url
+
+
 def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str:
     raw = env.get("MUSTER_SECRET_KEY", "").strip()
     if raw:
@@ -159,15 +182,42 @@ def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str
                 raise ConfigError("MUSTER_VAR_DIR", f"the development key {str(key_file)!r} is damaged",
                                   "delete that file (a new key is generated) or set MUSTER_SECRET_KEY")
             return key
+        _refuse_key_for_existing_database(database_url, key_file)
         _make_folder(var_dir, "MUSTER_VAR_DIR")
         key = secrets.token_urlsafe(48)
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
+        log.warning("first run: generated a new development secret key in %s (keep it: stored credentials "
+                    "cannot be read without it; set MUSTER_SECRET_KEY in production)", key_file)
     except OSError as exc:
         raise ConfigError("MUSTER_VAR_DIR", f"cannot read or write the development key {str(key_file)!r} "
                           f"({exc.strerror or exc})",
                           "point MUSTER_VAR_DIR at a folder Muster may write to, or set MUSTER_SECRET_KEY") from None
     return key
+
+
+def _refuse_key_for_existing_database(database_url: str, key_file: Path) -> None:
+    """A new development key is generated on the first run only: never for a SQLite database that already
+    holds credentials encrypted with another key (a wrong MUSTER_VAR_DIR: the new key could not read them).
+    """
+    path = database_url.removeprefix("sqlite:///")
+    if ":memory:" in database_url or not database_url.startswith("sqlite:///") or not path:
+        return
+    db_file = Path(path)
+    if not db_file.is_file() or db_file.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM google_connection WHERE refresh_token_encrypted IS NOT NULL LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error:
+        return  # not a Muster database yet (or not migrated): nothing encrypted to lose
+    if row is not None:
+        raise ConfigError("MUSTER_VAR_DIR", f"there is no development key {str(key_file)!r}, but the database "
+                          f"{str(db_file)!r} holds Google credentials encrypted with another key (a new key "
+                          "could not read them)", "point MUSTER_VAR_DIR at the folder that holds its secret.key, "
+                          "or set MUSTER_SECRET_KEY to the key it was created with")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -183,20 +233,67 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+class _Reads(Mapping[str, str]):
+    """``env`` remembering which names were looked up, so an unknown ``MUSTER_*`` variable can be named."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.asked: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return self._env[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return self._env.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+def _refuse_unknown(env: Mapping[str, str], known: set[str]) -> None:
+    """:class:`ConfigError` for a ``MUSTER_*`` variable Muster never reads (a typo would be silently ignored)."""
+    known = known | TEST_ONLY_VARIABLES
+    for name in sorted(env):
+        if name.startswith("MUSTER_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(n for n in known if n.startswith("MUSTER_")), n=1)
+            fix = f"did you mean {close[0]}? Rename it" if close else "remove it (see README.md, Configuration)"
+            raise ConfigError(name, "is not a variable Muster knows", f"{fix}, or unset it")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build :class:`Settings` from ``env`` (default ``os.environ``); raise :class:`ConfigError` if bad."""
-    env = os.environ if env is None else env
+    """Build :class:`Settings` from ``env`` (default ``os.environ``); raise :class:`ConfigError` if bad.
+
+    Every ``MUSTER_*`` variable in ``env`` must be one this function reads (or a test-only one).
+    """
+    reads = _Reads(os.environ if env is None else env)
+    settings = _load(reads)
+    _refuse_unknown(reads, reads.asked)
+    return settings
+
+
+def _load(env: Mapping[str, str]) -> Settings:
     var_dir = Path(env.get("MUSTER_VAR_DIR", "").strip() or DEFAULT_VAR_DIR)
     database_url = _database_url(env, var_dir)
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         folder = Path(database_url.removeprefix("sqlite:///")).parent
-        variable = "MUSTER_DATABASE_URL" if env.get("MUSTER_DATABASE_URL", "").strip() else "MUSTER_VAR_DIR"
-        _make_folder(folder, variable)
+        if env.get("MUSTER_DATABASE_URL", "").strip():
+            # A chosen path is never created: a typo would silently start an empty database.
+            if not folder.is_dir():
+                raise ConfigError("MUSTER_DATABASE_URL",
+                                  f"the folder {str(folder)!r} of the SQLite file does not exist",
+                                  f"correct the path, or create the folder first (mkdir -p {folder})")
+        else:
+            _make_folder(folder, "MUSTER_VAR_DIR")
     base_url = _optional_url(env, "MUSTER_BASE_URL", ("http", "https"), "https://muster.example.com")
     oauth_id, oauth_secret = _oauth_client(env)
     return Settings(
         database_url=database_url,
-        redis_url=_optional_url(env, "MUSTER_REDIS_URL", ("redis", "rediss"), "redis://127.0.0.1:6379/0"),
+        redis_url=_redis_url(env),
         google_root_url=_optional_url(env, "MUSTER_GOOGLE_ROOT_URL", ("http", "https"), "http://127.0.0.1:8765/"),
         secret_key=_secret_key(env, database_url, var_dir),
         base_url=(base_url or "http://127.0.0.1:8000").rstrip("/"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,7 @@ def test_unusable_sqlite_folder_names_the_database_url(tmp_path: Path) -> None:
 
 def test_unreadable_or_damaged_development_key_names_var_dir(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'db' / 'muster.db'}"
+    (tmp_path / "db").mkdir()  # a chosen SQLite path is never created (see test_missing_sqlite_folder_is_loud)
     (tmp_path / "secret.key").mkdir()  # a folder where the key file should be
     with pytest.raises(ConfigError) as caught:
         load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": db})
@@ -95,3 +98,60 @@ def test_retry_backoff_bounds_must_be_ordered(tmp_path: Path) -> None:
     assert (raised_floor.retry_min_backoff_ms, raised_floor.retry_max_backoff_ms) == (900_000, 900_000)
     default = load_settings(base)
     assert (default.retry_min_backoff_ms, default.retry_max_backoff_ms) == (1_000, 300_000)
+
+
+def test_missing_sqlite_folder_is_loud(tmp_path: Path) -> None:
+    typo = tmp_path / "vra" / "muster.db"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_DATABASE_URL": f"sqlite:///{typo}"})
+    assert caught.value.variable == "MUSTER_DATABASE_URL"
+    assert "does not exist" in str(caught.value) and f"mkdir -p {typo.parent}" in str(caught.value)
+    assert not typo.parent.exists()  # nothing was created
+    # The default location is created on the first run
+    assert load_settings({"MUSTER_VAR_DIR": str(tmp_path / "fresh")}).database_url.endswith("fresh/muster.db")
+
+
+def test_a_new_key_is_generated_only_on_the_first_run_and_announced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"MUSTER_VAR_DIR": str(tmp_path / "var")}
+    with caplog.at_level("WARNING", logger="muster.settings"):
+        first = load_settings(env)
+    assert any("generated a new development secret key" in r.getMessage() for r in caplog.records)
+    db_file = Path(first.database_url.removeprefix("sqlite:///"))
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:  # the database now holds an encrypted token
+        conn.execute("CREATE TABLE google_connection (refresh_token_encrypted TEXT)")
+        conn.execute("INSERT INTO google_connection VALUES ('gAAAA-ciphertext')")
+        conn.commit()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="muster.settings"):
+        assert load_settings(env).secret_key == first.secret_key  # the same key next time, silently
+    assert caplog.records == []
+    # A wrong MUSTER_VAR_DIR next to that database: refused, never a fresh key that cannot read the token
+    db = first.database_url
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path / "elsewhere"), "MUSTER_DATABASE_URL": db})
+    assert caught.value.variable == "MUSTER_VAR_DIR" and "encrypted with another key" in str(caught.value)
+    assert not (tmp_path / "elsewhere" / "secret.key").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [("MUSTER_DATABASE_ULR", "MUSTER_DATABASE_URL"), ("MUSTER_SWEEP_INTERVAL", "MUSTER_SWEEP_INTERVAL_S"),
+     ("MUSTER_REDIS_URI", "MUSTER_REDIS_URL")],
+)
+def test_unknown_muster_variable_names_the_closest_known_one(tmp_path: Path, name: str, suggestion: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), name: "x"})
+    assert caught.value.variable == name and f"did you mean {suggestion}?" in str(caught.value)
+    # Test-only variables and other programs' variables are not Muster's business
+    load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_TEST_REDIS_URL": "redis://x/3", "MUSTERX": "1"})
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/abc", "redis://:pw@127.0.0.1:6379/1x"])
+def test_redis_url_with_a_non_numeric_db_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_REDIS_URL": url})
+    assert caught.value.variable == "MUSTER_REDIS_URL" and "is not a number" in str(caught.value)
+    assert ":pw@" not in str(caught.value)
+    assert load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_REDIS_URL": "redis://h:6379/3"}).redis_url
