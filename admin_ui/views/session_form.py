@@ -3,8 +3,11 @@
 Where it sits: parses the form with :mod:`admin_ui.services.session_form`, then saves through
 :func:`engine.ingest.sessions.upsert_session`, the data function behind ``PUT /v1/sessions/{id}``, inside one
 unit of work; the session is enqueued for sync only after the commit. A validation error re-renders the
-form with a message per field (status 400), never a 500. In delegation mode an organizer without a
-working Google connection is sent to connect first, since their events cannot be written without it.
+form with a message per field (status 400), never a 500. A session the learning platform wrote through the
+REST API (``platform_owned``) is shown read-only, and a post to it saves nothing (409): the platform's next
+``PUT`` would replace every field, so an edit made here would be lost silently. In delegation mode an
+organizer without a working Google connection is sent to connect first, since their events cannot be
+written without it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
 
+#: Why a platform-owned session's fields cannot be saved here.
+PLATFORM_OWNED = (
+    "the learning platform owns this session: its next update replaces these fields, so nothing is saved "
+    "here; change the session in the platform"
+)
+
 VIDEO_CHOICES = {
     VideoChoice.MEET.value: "Google Meet link (created by Google)",
     VideoChoice.MANUAL.value: "A link I paste (Zoom, Teams, …)",
@@ -54,6 +63,7 @@ def _context(
     errors: dict[str, str],
     editing: uuid.UUID | None,
     search_rooms: bool = False,
+    platform_owned: bool = False,
 ) -> dict[str, Any]:
     with unit_of_work(db_engine(request)) as uow:
         tenant = uow.db.get(Tenant, user.tenant_id)
@@ -83,6 +93,7 @@ def _context(
         "mode": mode,
         "rooms": rooms,
         "meet_available": mode == IntegrationMode.DELEGATION.value,
+        "platform_owned": platform_owned,
     }
 
 
@@ -117,7 +128,10 @@ def edit_session(
     return render(
         request,
         "admin/sessions/edit.html",
-        _context(request, user, values=values, errors={}, editing=detail.session.id),
+        _context(
+            request, user, values=values, errors={}, editing=detail.session.id,
+            platform_owned=detail.session.platform_owned,
+        ),
     )
 
 
@@ -222,5 +236,17 @@ def update_session(
     detail = load_visible_detail(request, user, session_id)
     if detail.session.deleted_at is not None:
         raise PermissionDenied("This session was removed by the platform; it can no longer be edited here.")
+    if detail.session.platform_owned:
+        # The platform's next PUT replaces every field of this form: an edit here would be lost silently.
+        values = initial_from_session(detail.session, [(h.person.email, h.role) for h in detail.hosts])
+        return render(
+            request,
+            "admin/sessions/edit.html",
+            _context(
+                request, user, values=values, editing=detail.session.id, platform_owned=True,
+                errors={"form": PLATFORM_OWNED},
+            ),
+            status_code=409,
+        )
     organizer = next((h.person.email for h in detail.hosts if h.role == "organizer"), user.email)
     return _save(request, user, form, detail.session.id, detail.session.external_id, organizer)

@@ -261,9 +261,13 @@ def _set_hosts(db: Session, *, session: LiveSession, data: SessionCreate) -> set
 
 
 def upsert_session(
-    *, db: Session, tenant_id: uuid.UUID, external_id: str, data: SessionCreate, actor: str
+    *, db: Session, tenant_id: uuid.UUID, external_id: str, data: SessionCreate, actor: str, platform: bool = False
 ) -> WriteResult:
-    """Create or replace the session ``external_id`` with ``data`` (idempotent; restores a removed one)."""
+    """Create or replace the session ``external_id`` with ``data`` (idempotent; restores a removed one).
+
+    ``platform`` marks a write by the learning platform (the REST API): the session becomes
+    ``platform_owned`` and the admin UI stops offering to edit its fields.
+    """
     if data.external_id is not None and data.external_id != external_id:
         raise IngestError(
             f"externalId {data.external_id!r} differs from the id in the path {external_id!r}; "
@@ -285,6 +289,9 @@ def upsert_session(
             if getattr(session, name) != value:
                 setattr(session, name, value)
                 changed = True
+    if platform and not session.platform_owned:
+        session.platform_owned = True  # not a change of what Google should hold: no revision, no sync
+        db.add(session)
     host_ids = _set_hosts(db, session=session, data=data)
     if host_ids is not None:
         changed = True

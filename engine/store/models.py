@@ -19,6 +19,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -207,6 +208,9 @@ class LiveSession(SQLModel, table=True):
     manual_join_link: str | None = Field(default=None, max_length=2000)
     #: The platform's own page for this session (linked from the event's description); None: no link.
     platform_url: str | None = Field(default=None, max_length=2000)
+    #: The learning platform has written this session through the REST API: its fields are the platform's,
+    #: so the admin UI's session form shows them read-only (the platform's next PUT would replace any edit).
+    platform_owned: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     capacity: int | None = Field(default=None)
     status: str = Field(default=SessionStatus.SCHEDULED.value, max_length=16)
     room_wanted: bool = Field(default=False)

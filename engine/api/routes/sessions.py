@@ -57,7 +57,12 @@ def put_session(
 
     def work() -> tuple[bool, SessionPublic]:
         result = ingest.upsert_session(
-            db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, data=body, actor=caller.actor
+            db=uow.db,
+            tenant_id=caller.tenant.id,
+            external_id=external_id,
+            data=body,
+            actor=caller.actor,
+            platform=True,
         )
         if result.changed or ingest.sync_needs_retry(db=uow.db, session=result.session):
             uow.enqueue_session(result.session.id)
