@@ -23,7 +23,7 @@ demo: $(STAMP)  ## Run Muster on SQLite with the embedded worker and the Google 
 test: $(STAMP)  ## Run the whole test suite (PostgreSQL and Redis tests skip when absent)
 	$(BIN)/pytest -q
 
-lint: $(STAMP)  ## ruff, mypy (strict for engine, policies, connectors) and import-linter
+lint: $(STAMP)  ## ruff, mypy (strict for engine, policies, connectors, admin_ui) and import-linter
 	$(BIN)/ruff check engine admin_ui connectors policies tests bench
 	$(BIN)/mypy engine policies connectors admin_ui
 	$(BIN)/lint-imports

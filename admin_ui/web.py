@@ -8,7 +8,6 @@ Where it sits: ``muster serve`` runs ``admin_ui.web:create_web_app`` (uvicorn fa
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,23 +23,12 @@ from starlette.responses import Response
 from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
 from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
+from engine.api.app import create_api
 from engine.settings import Settings, get_settings
 from engine.store.migrations import UPGRADE_HINT, is_schema_error
 from engine.store.unit_of_work import get_engine
 
 log = logging.getLogger(__name__)
-
-def _rest_api(settings: Settings) -> FastAPI | None:
-    """The REST API app if :mod:`engine.api.app` is present (it is built alongside the admin UI)."""
-    try:
-        module = importlib.import_module("engine.api.app")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("engine.api.app", "engine.api"):
-            raise
-        log.warning("engine.api.app is not available: the REST API is not mounted")
-        return None
-    api: FastAPI = module.create_api(settings)
-    return api
 
 
 @asynccontextmanager
@@ -135,7 +123,5 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
     def _root() -> RedirectResponse:
         return RedirectResponse("/admin/", status_code=303)
 
-    api = _rest_api(settings)
-    if api is not None:
-        app.mount("/", api)
+    app.mount("/", create_api(settings))
     return app

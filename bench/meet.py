@@ -33,8 +33,8 @@ from sqlmodel import Session, SQLModel, select  # noqa: E402
 from connectors.google_emulator.server import EmulatorServer  # noqa: E402
 from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E402
 from engine.delegation.hooks import DelegationHooks  # noqa: E402
-from engine.runtime.calendar_access import build_port_factory  # noqa: E402
 from engine.runtime.ratelimit import MemoryRateLimiter  # noqa: E402
+from engine.runtime.wiring import build_port_factory, google_kit  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.store.models import (  # noqa: E402
     CalendarBinding,
@@ -119,7 +119,7 @@ def meet_calls_per_session(n: int = N, delay_s: float = DELAY_S) -> dict[str, fl
                 db.add(SessionHost(session_id=s.id, person_id=pid, role=HostRole.ORGANIZER.value, position=0))
                 sids.append((s.id, email))
             db.commit()
-        hooks = DelegationHooks(settings, engine)
+        hooks = DelegationHooks(settings, engine, kit=google_kit())
         reconciler = SessionReconciler(
             engine=engine,
             calendars=build_port_factory(settings, limiter=MemoryRateLimiter(), oauth=hooks.oauth_source),

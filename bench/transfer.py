@@ -44,7 +44,7 @@ from engine.ingest.tenants import create_tenant  # noqa: E402
 from engine.lifecycle.departure import announce_departure  # noqa: E402
 from engine.lifecycle.run import build_wiring, sweep  # noqa: E402
 from engine.runtime import ratelimit  # noqa: E402
-from engine.runtime.calendar_access import build_port_factory  # noqa: E402
+from engine.runtime.wiring import build_port_factory, google_kit, lifecycle_kit  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.store.models import ConnectionKind, ConnectionStatus, GoogleConnection, Person  # noqa: E402
 from engine.store.unit_of_work import make_engine, unit_of_work  # noqa: E402
@@ -128,7 +128,7 @@ def measure(n_sessions: int = 200, *, suspend: bool = False) -> TransferFigures:
                                             kind=ConnectionKind.OAUTH.value, scopes=[CAL],
                                             refresh_token_encrypted=encrypt(settings.secret_key, rt.token),
                                             status=ConnectionStatus.CONNECTED.value))
-        hooks = DelegationHooks(settings, engine)
+        hooks = DelegationHooks(settings, engine, kit=google_kit())
         calendars = build_port_factory(settings, limiter=ratelimit.build(None), oauth=hooks.oauth_source)
         reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                        resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
@@ -136,7 +136,8 @@ def measure(n_sessions: int = 200, *, suspend: bool = False) -> TransferFigures:
         for sid in ids:
             reconciler.reconcile(sid)
         wiring = build_wiring(settings, engine, calendars=calendars, credentials=hooks.credentials,
-                              reconcile=reconciler.reconcile, poll_interval_s=0.02, poll_timeout_s=30)
+                              reconcile=reconciler.reconcile, kit=lifecycle_kit(),
+                              poll_interval_s=0.02, poll_timeout_s=30)
         if suspend:
             _control(url, "POST", f"users/{ORGANIZER}/suspend", {})
         else:

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from admin_ui.optional import engine_module
+from engine.admin.connection_check import ADMIN_CONSOLE
 from engine.admin.tenant_setup import admin_console_scopes
+from engine.runtime.wiring import check_tenant
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import Tenant
 
@@ -33,11 +34,8 @@ class SetupFacts:
 
 
 def setup_facts(settings: Settings, tenant: Tenant) -> SetupFacts:
-    check = engine_module("admin.connection_check")
     scopes = list(admin_console_scopes())
-    console = str(
-        getattr(check, "ADMIN_CONSOLE", "Google Admin console > Security > API controls > Domain-wide delegation")
-    )
+    console = ADMIN_CONSOLE
     client_id = sa_email = problem = None
     if settings.google_service_account_file is not None:
         try:
@@ -62,7 +60,6 @@ def setup_facts(settings: Settings, tenant: Tenant) -> SetupFacts:
 
 @dataclass
 class CheckView:
-    available: bool
     ok: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
@@ -70,15 +67,11 @@ class CheckView:
 
 
 def run_check(settings: Settings, engine: Engine, tenant_id: uuid.UUID) -> CheckView:
-    check = engine_module("admin.connection_check")
-    if check is None:
-        return CheckView(available=False, message="The connection check is not available yet in this build.")
     with Session(engine) as db:
-        report = check.check_tenant_id(db, tenant_id, settings)
+        report = check_tenant(db, tenant_id, settings)
         db.commit()  # the check may record when connections were last verified
     data = report.as_dict()
     return CheckView(
-        available=True,
         ok=bool(data["ok"]),
         steps=list(data["steps"]),
         method=data.get("method"),

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from admin_ui.optional import engine_module
+from engine.delegation import mode_switch
 from engine.settings import Settings
 from engine.store.models import IntegrationMode, ModeSwitch, ModeSwitchStatus, Tenant
 from engine.store.unit_of_work import get_engine, unit_of_work
@@ -26,7 +26,6 @@ class SwitchOutcome:
     ok: bool
     message: str
     target: str = ""
-    available: bool = True
     plan: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     switch_id: str | None = None
@@ -34,14 +33,7 @@ class SwitchOutcome:
 
 @dataclass
 class SwitchStatus:
-    available: bool
-    latest: Any = None  #: the latest ModeSwitch row, if any
-
-
-def _unavailable(target: str) -> SwitchOutcome:
-    return SwitchOutcome(
-        ok=False, available=False, target=target, message="Switching modes is not available yet in this build."
-    )
+    latest: ModeSwitch | None = None  #: the latest ModeSwitch row, if any
 
 
 def _validate_target(engine: Engine, tenant_id: uuid.UUID, target: str) -> SwitchOutcome | None:
@@ -61,16 +53,13 @@ def preview_switch(
     bad = _validate_target(engine, tenant_id, target)
     if bad is not None:
         return bad
-    module = engine_module("delegation.mode_switch")
-    if module is None:
-        return _unavailable(target)
     try:
         with unit_of_work(engine) as uow:
             tenant = uow.db.get(Tenant, tenant_id)
             assert tenant is not None
-            switch = module.preview(uow.db, tenant=tenant, target=target, settings=settings, requested_by=actor)
-            plan, summary, switch_id = list(switch.plan), module.summary(switch), str(switch.id)
-    except module.ModeSwitchError as exc:
+            switch = mode_switch.preview(uow.db, tenant=tenant, target=target, settings=settings, requested_by=actor)
+            plan, summary, switch_id = list(switch.plan), mode_switch.summary(switch), str(switch.id)
+    except mode_switch.ModeSwitchError as exc:
         return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1])
     return SwitchOutcome(
         ok=True,
@@ -97,9 +86,6 @@ def apply_switch(
 
     Progress is read back with :func:`switch_status` (refreshed from the bindings on each page view).
     """
-    module = engine_module("delegation.mode_switch")
-    if module is None:
-        return _unavailable(target)
     if confirm.strip().lower() != target:
         return SwitchOutcome(
             ok=False, target=target, message=f"Type {target} in the confirmation box to apply the switch."
@@ -113,11 +99,11 @@ def apply_switch(
             switch = uow.db.get(ModeSwitch, sid)
             if switch is None or switch.tenant_id != tenant_id or switch.to_mode != target:
                 return SwitchOutcome(ok=False, target=target, message="Preview the switch first, then apply it.")
-            module.start(uow.db, switch=switch, actor=actor)
-            ids = module.enqueue_all(uow.db, switch=switch)
+            mode_switch.start(uow.db, switch=switch, actor=actor)
+            ids = mode_switch.enqueue_all(uow.db, switch=switch)
             for session_id in ids:
                 uow.enqueue_session(session_id)
-    except module.ModeSwitchError as exc:
+    except mode_switch.ModeSwitchError as exc:
         return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1])
     return SwitchOutcome(
         ok=True,
@@ -129,12 +115,11 @@ def apply_switch(
 
 def switch_status(settings: Settings, tenant: Tenant) -> SwitchStatus:
     """The tenant's latest switch; a running one has its progress recomputed from the bindings first."""
-    module = engine_module("delegation.mode_switch")
     engine = get_engine(settings)
     with Session(engine) as db:
         latest = db.exec(
             select(ModeSwitch).where(ModeSwitch.tenant_id == tenant.id).order_by(col(ModeSwitch.created_at).desc())
         ).first()
-    if latest is not None and module is not None and latest.status == ModeSwitchStatus.RUNNING.value:
-        latest = module.refresh_progress(engine, switch_id=latest.id)
-    return SwitchStatus(available=module is not None, latest=latest)
+    if latest is not None and latest.status == ModeSwitchStatus.RUNNING.value:
+        latest = mode_switch.refresh_progress(engine, switch_id=latest.id)
+    return SwitchStatus(latest=latest)

@@ -21,9 +21,11 @@ from collections.abc import Iterable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from admin_ui.optional import engine_module
+from connectors.ports.calendar import Actor
+from engine.runtime.wiring import delegation_hooks
 from engine.settings import Settings
 from engine.store.models import IntegrationMode, Tenant
+from policies.rooms import RoomCandidate
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +51,11 @@ def clear() -> None:
 
 
 def _read_directory(settings: Settings, engine: Engine, tenant: Tenant) -> dict[str, str] | None:
-    hooks_module = engine_module("delegation.hooks")
-    if hooks_module is None or not tenant.directory_admin_email:
+    if not tenant.directory_admin_email:
         return None
-    from connectors.ports.calendar import Actor
-    from policies.rooms import RoomCandidate
-
     actor = Actor(kind="delegated", email=tenant.directory_admin_email.lower(), tenant_id=tenant.id)
     try:
-        directory = hooks_module.DelegationHooks(settings, engine).directory_for(tenant, actor)
+        directory = delegation_hooks(settings, engine).directory_for(tenant, actor)
         if directory is None:
             return None
         rooms = [RoomCandidate.from_directory(item) for item in directory.list_rooms()]

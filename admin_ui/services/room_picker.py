@@ -18,10 +18,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from admin_ui.optional import engine_module
 from admin_ui.services.room_names import remember
+from connectors.ports.calendar import Actor
+from engine.admin.queries import connections_by_person
+from engine.delegation.rooms import free_rooms, policy_for
+from engine.runtime.wiring import delegation_hooks
 from engine.settings import Settings
 from engine.store.models import ConnectionKind, DelegationMethod, IntegrationMode, Person, Tenant
+from policies.rooms import RoomNeeds
 
 
 @dataclass
@@ -55,14 +59,6 @@ def room_options(
     *,
     search: bool,
 ) -> RoomOptions:
-    rooms = engine_module("delegation.rooms")
-    hooks_module = engine_module("delegation.hooks")
-    if rooms is None or hooks_module is None:
-        return RoomOptions(
-            available=False,
-            message="The room picker is not available in this build: save the "
-            "requirements and a fitting free room is booked when the session syncs.",
-        )
     with Session(engine) as db:
         tenant = db.get(Tenant, tenant_id)
         person = db.get(Person, person_id)
@@ -75,15 +71,10 @@ def room_options(
     window = _window(values)
     if window is None:
         return RoomOptions(available=True, searched=True, message="Give a valid date, start and end time first.")
-    from connectors.ports.calendar import Actor
-    from policies.rooms import RoomNeeds
-
     organizer = (values.get("organizer") or person.email).lower()
     if tenant.delegation_method == DelegationMethod.DOMAIN_WIDE.value:
         actor = Actor(kind="delegated", email=organizer, tenant_id=tenant.id)
     else:
-        from engine.admin.queries import connections_by_person
-
         with Session(engine) as db:
             conn = connections_by_person(db=db, tenant_id=tenant.id, person_ids=[person.id]).get(person.id)
         actor = Actor(
@@ -92,8 +83,7 @@ def room_options(
             tenant_id=tenant.id,
             connection_id=conn.id if conn else None,
         )
-    hooks = hooks_module.DelegationHooks(settings, engine)
-    directory = hooks.directory_for(tenant, actor)
+    directory = delegation_hooks(settings, engine).directory_for(tenant, actor)
     if directory is None:
         return RoomOptions(
             available=True,
@@ -105,9 +95,7 @@ def room_options(
     features = frozenset(f.strip() for f in values.get("room_features", "").split(",") if f.strip())
     needs = RoomNeeds(seats=seats, building=values.get("room_building") or None, features=features)
     try:
-        found = rooms.free_rooms(
-            directory, needs=needs, start=window[0], end=window[1], policy=rooms.policy_for(tenant)
-        )
+        found = free_rooms(directory, needs=needs, start=window[0], end=window[1], policy=policy_for(tenant))
     except Exception as exc:
         return RoomOptions(available=True, searched=True, message=f"Google did not answer the room search: {exc}")
     remember(tenant.id, {r.email: r.name for r in found})

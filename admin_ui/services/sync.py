@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from admin_ui.optional import engine_module
+from engine.runtime import metrics
 from engine.store.unit_of_work import UnitOfWork
 
 
@@ -26,9 +26,8 @@ def request_resync(uow: UnitOfWork, session_id: uuid.UUID) -> str:
 
 @dataclass
 class MetricsView:
-    """The sync engine's numbers for one tenant, or ``available=False`` when it keeps none yet."""
+    """The sync engine's numbers (process-wide counters, the queue depth when this process knows it)."""
 
-    available: bool
     queue_depth: int | None = None
     reconciles_per_minute: float | None = None
     errors_by_class: dict[str, int] = field(default_factory=dict)
@@ -58,13 +57,6 @@ def _rate_per_minute(tenant_id: uuid.UUID, total: int) -> float | None:
 
 def metrics_snapshot(tasks: Any, tenant_id: uuid.UUID) -> MetricsView:
     """The sync engine's counters for ``tenant_id`` only, and the queue depth of ``tasks`` if set."""
-    metrics = engine_module("runtime.metrics")
-    if metrics is None:
-        return MetricsView(
-            available=False,
-            message="The sync engine's live metrics are not available in this "
-            "build; the figures below come from the database.",
-        )
     snap: dict[str, int] = metrics.snapshot(tenant_id)
     reconciles = sum(v for k, v in snap.items() if k.startswith("reconcile.") and k != "reconcile.lock_busy")
     quota: dict[str, Any] = {}
@@ -75,7 +67,6 @@ def metrics_snapshot(tasks: Any, tenant_id: uuid.UUID) -> MetricsView:
     last_sweep = snap.get("sweep.last_at")
     depth = tasks.queue_depth() if tasks is not None else None
     view = MetricsView(
-        available=True,
         queue_depth=depth if depth is None or depth >= 0 else None,
         reconciles_per_minute=_rate_per_minute(tenant_id, reconciles),
         errors_by_class={k.removeprefix("error."): v for k, v in snap.items() if k.startswith("error.") and v},

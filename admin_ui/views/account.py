@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, load_user, require
-from admin_ui.optional import engine_module
 from admin_ui.templating import flash, redirect, render
 from engine.admin.queries import connections_by_person, list_sessions
 from engine.admin.roles import Need
+from engine.delegation import oauth
+from engine.runtime.wiring import google_kit
 from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 
@@ -30,7 +31,6 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONN
         if conn is not None:
             uow.db.expunge(conn)
         rows, pager = list_sessions(db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10)
-    oauth = engine_module("delegation.oauth")
     return render(
         request,
         "admin/account/detail.html",
@@ -39,9 +39,9 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONN
             "mode": user.integration_mode,
             "hosted": pager.total,
             "rows": rows,
-            "connect_available": oauth is not None and bool(settings.google_oauth_client_id),
+            "connect_available": bool(settings.google_oauth_client_id),
             "connect_message": None
-            if oauth is not None and settings.google_oauth_client_id
+            if settings.google_oauth_client_id
             else "Connecting Google is not configured on this server (MUSTER_GOOGLE_OAUTH_CLIENT_ID).",
         },
     )
@@ -51,16 +51,14 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONN
 def connect_google(
     request: Request, user: CurrentUser = Depends(require(Need.CONNECT_GOOGLE)), _form: object = Depends(csrf_form)
 ) -> Response:
-    oauth = engine_module("delegation.oauth")
-    if oauth is None:
-        flash(request, "Connecting Google is not available in this build.", "bad")
-        return redirect("/admin/account")
     with unit_of_work(db_engine(request)) as uow:
         tenant = uow.db.get(Tenant, user.tenant_id)
         person = uow.db.get(Person, user.person_id)
         assert tenant is not None and person is not None
         try:
-            url = oauth.start_url(settings=request.app.state.settings, tenant=tenant, person=person)
+            url = oauth.start_url(
+                settings=request.app.state.settings, tenant=tenant, person=person, kit=google_kit()
+            )
         except oauth.OAuthError as exc:
             flash(request, str(exc), "bad")
             return redirect("/admin/account")
@@ -78,9 +76,6 @@ def google_callback(request: Request, state: str = "", code: str | None = None, 
     When someone is signed in, the state must name that same person (a link started by someone else is
     refused). Every failure is a flashed message with the fix, never a 500.
     """
-    oauth = engine_module("delegation.oauth")
-    if oauth is None:
-        return render(request, "admin/errors/404.html", {"what": "page"}, status_code=404)
     settings = request.app.state.settings
     user = load_user(request)
     try:
@@ -92,7 +87,9 @@ def google_callback(request: Request, state: str = "", code: str | None = None, 
                 code="other_person",
             )
         with unit_of_work(db_engine(request)) as uow:
-            result = oauth.complete(uow=uow, settings=settings, state=state, code=code, error=error)
+            result = oauth.complete(
+                uow=uow, settings=settings, state=state, code=code, error=error, kit=google_kit()
+            )
     except oauth.OAuthError as exc:
         flash(request, str(exc), "bad")
         return redirect("/admin/account" if user is not None else "/admin/login")

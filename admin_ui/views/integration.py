@@ -33,6 +33,7 @@ from admin_ui.services.setup_form import (
 from admin_ui.templating import flash, redirect, render
 from engine.admin.roles import Need
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, settings_problem
+from engine.runtime.wiring import google_kit
 from engine.store.models import IntegrationMode, Tenant
 from engine.store.unit_of_work import unit_of_work
 
@@ -160,7 +161,7 @@ def save_setup(
         return render(request, "admin/integration/detail.html", ctx, status_code=400)
     if result.directory_admin_changed:
         with unit_of_work(db_engine(request)) as uow:
-            steps = check_directory_admin(uow.db, user.tenant_id, request.app.state.settings)
+            steps = check_directory_admin(uow.db, user.tenant_id, request.app.state.settings, kit=google_kit())
         return render(
             request, "admin/integration/detail.html", _page_context(request, user, directory_check=steps)
         )

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, db_engine, require
-from admin_ui.optional import engine_module
 from admin_ui.templating import render
 from engine.admin.queries import organizer_rows
 from engine.admin.roles import Need
+from engine.lifecycle.spof import spof_report
 from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 
@@ -25,10 +25,9 @@ router = APIRouter()
 def organizers_page(request: Request, user: CurrentUser = Depends(require(Need.READ_TENANT))) -> Response:
     now = utcnow()
     settings = request.app.state.settings
-    spof_module = engine_module("lifecycle.spof")
     with unit_of_work(db_engine(request)) as uow:
         rows = organizer_rows(db=uow.db, tenant_id=user.tenant_id, now=now)
-        spof = spof_module.spof_report(db=uow.db, now=now, tenant_id=user.tenant_id) if spof_module else None
+        spof = spof_report(db=uow.db, now=now, tenant_id=user.tenant_id)
     problems = [r for r in rows if r.needs_action]
     return render(
         request,
@@ -36,7 +35,6 @@ def organizers_page(request: Request, user: CurrentUser = Depends(require(Need.R
         {
             "rows": rows,
             "spof": spof,
-            "spof_available": spof_module is not None,
             "problem_count": len(problems),
             "reconnect_url": settings.base_url.rstrip("/") + "/admin/account",
         },

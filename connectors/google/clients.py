@@ -1,7 +1,8 @@
 """The one place that builds real Google API clients and credentials, for Google or any emulator URL.
 
 Where it sits: ``connectors.google``; production adapters and tests both call :func:`build_service`.
-It uses the discovery documents bundled with google-api-python-client (no network) and, when a
+It uses the discovery documents bundled with google-api-python-client (no network;
+:func:`connectors.discovery.discovery_doc`) and, when a
 ``root_url`` is given, replaces the document's ``rootUrl`` (dropping ``mtlsRootUrl``) so that normal
 calls *and* ``new_batch_http_request()`` reach the same server (reference §1.2; ``client_options``'s
 ``api_endpoint`` would leave batches pointed at www.googleapis.com).
@@ -10,35 +11,16 @@ calls *and* ``new_batch_http_request()`` reach the same server (reference §1.2;
 from __future__ import annotations
 
 import copy
-import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from google.oauth2 import credentials as user_creds
 from google.oauth2 import service_account
 from googleapiclient.discovery import build_from_document
-from googleapiclient.discovery_cache import get_static_doc
+
+from connectors.discovery import discovery_doc
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
-
-_docs: dict[tuple[str, str], dict[str, Any]] = {}
-_docs_lock = threading.Lock()
-
-
-def discovery_doc(api: str, version: str) -> dict[str, Any]:
-    """The bundled discovery document, parsed once per process (it is large). Do not mutate."""
-    key = (api, version)
-    with _docs_lock:
-        doc = _docs.get(key)
-        if doc is None:
-            text = get_static_doc(api, version)
-            if text is None:
-                raise ValueError(f"no bundled discovery document for {api} {version}")
-            doc = json.loads(text)
-            _docs[key] = doc
-        return doc
-
 
 def build_service(
     api: str, version: str, *, root_url: str | None, credentials: Any = None, http: Any = None

@@ -1,7 +1,7 @@
 """The Google implementation of :class:`connectors.ports.delegation.GoogleKit` (this module *is* the kit).
 
-Where it sits: ``connectors.google``; the engine loads it by name through
-:func:`engine.runtime.google_kit.google_kit` and only sees the Protocol. It gathers the consent flow
+Where it sits: ``connectors.google``; the composition root hands it out through
+:func:`engine.runtime.wiring.google_kit` and only sees the Protocol. It gathers the consent flow
 (:mod:`~connectors.google.oauth_flow`), the check's probes (:mod:`~connectors.google.probe`), room
 listing and free/busy (:mod:`~connectors.google.directory`), and builds the sync's credential source and
 calendar port factory for delegation mode: delegated actors through Muster's service account

@@ -1,8 +1,8 @@
 """The organizer lifecycle's Google implementation: Directory users, Data Transfer and calendar sharing.
 
 Where it sits: ``connectors.google``; implements :class:`connectors.ports.lifecycle.LifecycleKit`. The
-engine loads it by module name (:func:`engine.lifecycle.google.lifecycle_kit`), like
-:mod:`connectors.google.kit`, so its import graph stays free of ``googleapiclient``. Directory and Data
+composition root hands it out (:func:`engine.runtime.wiring.lifecycle_kit`), like
+:mod:`connectors.google.kit`. Directory and Data
 Transfer calls act as the tenant's Directory admin through domain-wide delegation (``sub`` = the admin);
 calendar sharing acts as the calendar's owner through the sync's own credential source.
 """

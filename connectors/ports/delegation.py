@@ -5,7 +5,7 @@ modules (:mod:`engine.delegation.oauth`, :mod:`engine.admin.connection_check`, :
 :mod:`engine.delegation.rooms`) depend
 only on these types; :mod:`connectors.google.kit` implements :class:`GoogleKit` with the real Google
 clients. Keeping the value types here lets the engine stay free of ``googleapiclient`` even indirectly
-(import-linter contract); the engine reaches the implementation through :func:`engine.runtime.google_kit.google_kit`.
+(import-linter contract); the engine reaches the implementation through :func:`engine.runtime.wiring.google_kit`.
 """
 
 from __future__ import annotations

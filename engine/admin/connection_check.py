@@ -35,7 +35,6 @@ from sqlmodel import Session, col, select
 from connectors.ports.delegation import GoogleKit
 from engine.crypto import DecryptionError, decrypt
 from engine.delegation.oauth import CALENDAR_SCOPE, DIRECTORY_ROOMS_SCOPE, mark_broken
-from engine.runtime.google_kit import google_kit
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import (
     ConnectionKind,
@@ -93,15 +92,9 @@ class CheckReport:
     tenant: str
     mode: str
     method: str | None
-    steps: list[CheckStep] = field(default_factory=list)
     #: The Google implementation the steps call (injected; not part of the report's data).
-    kit: GoogleKit | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def probe(self) -> GoogleKit:
-        if self.kit is None:
-            self.kit = google_kit()
-        return self.kit
+    kit: GoogleKit = field(repr=False, compare=False)
+    steps: list[CheckStep] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -191,7 +184,7 @@ def _sa_info(report: CheckReport, settings: Settings) -> dict[str, str] | None:
 
 
 def _calendar_and_meet(report: CheckReport, creds: Any, settings: Settings, identity: str) -> None:
-    cal = report.probe.calendar(creds, root_url=settings.google_root_url)
+    cal = report.kit.calendar(creds, root_url=settings.google_root_url)
     if not cal.ok:
         fix = (
             f"{identity} is suspended or has no Google Calendar: unsuspend the user or pick another organizer"
@@ -203,7 +196,7 @@ def _calendar_and_meet(report: CheckReport, creds: Any, settings: Settings, iden
         report.add("calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", fix, identity)
         return
     report.add("calendar access", Outcome.OK, "primary calendar readable", identity=identity)
-    meet = report.probe.meet_allowed(cal.data or {})
+    meet = report.kit.meet_allowed(cal.data or {})
     if meet.ok:
         report.add("Meet allowed", Outcome.OK, "Google Meet links can be created", identity=identity)
     else:
@@ -219,8 +212,8 @@ def _calendar_and_meet(report: CheckReport, creds: Any, settings: Settings, iden
 
 def _dwd_token(report: CheckReport, info: dict[str, str], settings: Settings, subject: str) -> Any | None:
     root = settings.google_root_url
-    creds = report.probe.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=subject, root_url=root)
-    result = report.probe.token(creds)
+    creds = report.kit.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=subject, root_url=root)
+    result = report.kit.token(creds)
     if result.ok:
         report.add(
             "token as organizer",
@@ -231,13 +224,13 @@ def _dwd_token(report: CheckReport, info: dict[str, str], settings: Settings, su
         return creds
     client_id = info["client_id"]
     if result.code == "unauthorized_client":
-        plain = report.probe.token(
-            report.probe.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=None, root_url=root)
+        plain = report.kit.token(
+            report.kit.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=None, root_url=root)
         )
         granted = [
             s
             for s in DWD_SCOPES[1:]
-            if report.probe.token(report.probe.sa_credentials(info, scopes=[s], subject=subject, root_url=root)).ok
+            if report.kit.token(report.kit.sa_credentials(info, scopes=[s], subject=subject, root_url=root)).ok
         ]
         if plain.ok and not granted:
             report.add(
@@ -276,10 +269,10 @@ def _rooms_via_dwd(report: CheckReport, info: dict[str, str], settings: Settings
             "set the tenant's Directory admin (an admin e-mail of the customer's Workspace)",
         )
         return
-    creds = report.probe.sa_credentials(
+    creds = report.kit.sa_credentials(
         info, scopes=[DIRECTORY_ROOMS_SCOPE], subject=admin, root_url=settings.google_root_url
     )
-    tok = report.probe.token(creds)
+    tok = report.kit.token(creds)
     if not tok.ok:
         message = (
             f"the client id {info['client_id']} is not authorized for scope {DIRECTORY_ROOMS_SCOPE} in Google Admin"
@@ -315,8 +308,8 @@ def _lifecycle_scopes(report: CheckReport, info: dict[str, str] | None, settings
         return
     refused: list[tuple[str, str]] = []
     for scope, without in LIFECYCLE_SCOPES:
-        creds = report.probe.sa_credentials(info, scopes=[scope], subject=admin, root_url=settings.google_root_url)
-        tok = report.probe.token(creds)
+        creds = report.kit.sa_credentials(info, scopes=[scope], subject=admin, root_url=settings.google_root_url)
+        tok = report.kit.token(creds)
         if not tok.ok:
             refused.append((scope, without if tok.code == "unauthorized_client" else f"{tok.code}: {tok.detail}"))
     if not refused:
@@ -335,7 +328,7 @@ def _lifecycle_scopes(report: CheckReport, info: dict[str, str] | None, settings
 
 
 def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: str) -> None:
-    rooms = report.probe.rooms(creds, root_url=settings.google_root_url)
+    rooms = report.kit.rooms(creds, root_url=settings.google_root_url)
     if rooms.ok:
         count = (rooms.data or {}).get("count", 0)
         report.add(
@@ -413,7 +406,7 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
         )
     admin_creds: Any = None
     for conn, person in rows:
-        creds = _oauth_creds(conn, settings, report.probe)
+        creds = _oauth_creds(conn, settings, report.kit)
         if creds is None:
             report.add(
                 "token as organizer",
@@ -423,7 +416,7 @@ def _check_oauth(db: Session, report: CheckReport, tenant: Tenant, settings: Set
                 person.email,
             )
             continue
-        tok = report.probe.token(creds)
+        tok = report.kit.token(creds)
         if not tok.ok:
             fix = (
                 "the organizer must reconnect Google (Connect Google on their page)"
@@ -511,8 +504,8 @@ def _check_vendor(report: CheckReport, tenant: Tenant, settings: Settings) -> No
     if info is None:
         return
     if not tenant.vendor_owner_emails:
-        plain = report.probe.token(
-            report.probe.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=None, root_url=settings.google_root_url)
+        plain = report.kit.token(
+            report.kit.sa_credentials(info, scopes=[CALENDAR_SCOPE], subject=None, root_url=settings.google_root_url)
         )
         report.add(
             "vendor owner accounts",
@@ -527,7 +520,7 @@ def _check_vendor(report: CheckReport, tenant: Tenant, settings: Settings) -> No
     for owner in tenant.vendor_owner_emails:
         creds = _dwd_token(report, info, settings, owner)
         if creds is not None:
-            cal = report.probe.calendar(creds, root_url=settings.google_root_url)
+            cal = report.kit.calendar(creds, root_url=settings.google_root_url)
             if cal.ok:
                 report.add("calendar access", Outcome.OK, "owner calendar readable and writable", identity=owner)
             else:
@@ -539,8 +532,8 @@ def run_check(
     *,
     tenant: Tenant,
     settings: Settings,
+    kit: GoogleKit,
     organizer_email: str | None = None,
-    kit: GoogleKit | None = None,
 ) -> CheckReport:
     """Run every step for ``tenant`` and return the report. Makes real calls; never raises for Google."""
     mode = tenant.integration_mode
@@ -560,8 +553,8 @@ def run_check_for_slug(
     *,
     slug: str,
     settings: Settings,
+    kit: GoogleKit,
     organizer_email: str | None = None,
-    kit: GoogleKit | None = None,
 ) -> CheckReport:
     tenant = db.exec(select(Tenant).where(Tenant.slug == slug.strip().lower())).first()
     if tenant is None:
@@ -569,9 +562,9 @@ def run_check_for_slug(
     return run_check(db, tenant=tenant, settings=settings, organizer_email=organizer_email, kit=kit)
 
 
-def check_tenant_id(db: Session, tenant_id: uuid.UUID, settings: Settings) -> CheckReport:
+def check_tenant_id(db: Session, tenant_id: uuid.UUID, settings: Settings, *, kit: GoogleKit) -> CheckReport:
     """For the admin UI's button (it knows the tenant id)."""
     tenant = db.get(Tenant, tenant_id)
     if tenant is None:
         raise LookupError("tenant not found")
-    return run_check(db, tenant=tenant, settings=settings)
+    return run_check(db, tenant=tenant, settings=settings, kit=kit)

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from connectors.ports.delegation import GoogleKit
 from engine.admin.queries import record_audit
 from engine.api.schemas import normalize_email
 from engine.settings import ConfigError, Settings, read_service_account_key
@@ -241,17 +242,20 @@ def _admin_console() -> str:
     return ADMIN_CONSOLE
 
 
-def check_directory_admin(db: Session, tenant_id: uuid.UUID, settings: Settings) -> list[dict[str, Any]]:
+def check_directory_admin(
+    db: Session, tenant_id: uuid.UUID, settings: Settings, *, kit: GoogleKit
+) -> list[dict[str, Any]]:
     """Live check of the tenant's Directory admin (rooms readable, Directory scan, Data Transfer).
 
     Makes real calls to Google; call it after the commit. Returns the check steps (name, outcome, message,
-    fix, identity); an empty list when the tenant has no Directory admin.
+    fix, identity); an empty list when the tenant has no Directory admin. ``kit`` is the Google implementation
+    (:func:`engine.runtime.wiring.google_kit`).
     """
     from engine.admin.connection_check import CheckReport, directory_admin_steps
 
     tenant = db.get(Tenant, tenant_id)
     if tenant is None or not tenant.directory_admin_email:
         return []
-    report = CheckReport(tenant.slug, tenant.integration_mode, tenant.delegation_method)
+    report = CheckReport(tenant.slug, tenant.integration_mode, tenant.delegation_method, kit=kit)
     directory_admin_steps(report, settings, tenant.directory_admin_email)
     return list(report.as_dict()["steps"])

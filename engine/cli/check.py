@@ -15,6 +15,7 @@ import click
 from sqlmodel import Session
 
 from engine.admin.connection_check import run_check_for_slug
+from engine.runtime.wiring import google_kit
 from engine.settings import get_settings
 from engine.store.unit_of_work import get_engine
 
@@ -33,7 +34,9 @@ def check_command(tenant_slug: str, organizer: str | None, as_json: bool) -> Non
     settings = get_settings()
     with Session(get_engine(settings)) as db:
         try:
-            report = run_check_for_slug(db, slug=tenant_slug, settings=settings, organizer_email=organizer)
+            report = run_check_for_slug(
+                db, slug=tenant_slug, settings=settings, kit=google_kit(), organizer_email=organizer
+            )
         except LookupError as exc:
             raise click.UsageError(str(exc)) from None
         db.commit()  # a refused stored token is marked, so the organizer sees the reconnect prompt

@@ -68,13 +68,14 @@ def lifecycle_group() -> None:
 @click.option("--no-scan", is_flag=True, help="Skip the Directory scan; only run due transfers.")
 def sweep_command(tenant_slug: str | None, no_scan: bool) -> None:
     """Scan the Directory for suspended/deleted organizers and run every due transfer now."""
-    from engine.lifecycle.run import sweep, wiring_from_settings
+    from engine.lifecycle.run import sweep
+    from engine.runtime.wiring import lifecycle_wiring
 
     settings = get_settings()
     engine = get_engine(settings)
     with Session(engine) as db:
         tenant_id = _tenant_id(db, tenant_slug)
-    report = sweep(engine, wiring_from_settings(settings, engine), now=datetime.now(UTC), tenant_id=tenant_id,
+    report = sweep(engine, lifecycle_wiring(settings, engine), now=datetime.now(UTC), tenant_id=tenant_id,
                    scan=not no_scan)
     for slug, scan in report.scans.items():
         click.echo(f"{slug}: Directory scan: {len(scan.suspended)} newly suspended, {len(scan.deleted)} "

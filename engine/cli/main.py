@@ -16,10 +16,8 @@ import logging
 import os
 import pkgutil
 import sys
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 import dramatiq
@@ -46,20 +44,6 @@ class CommandError(click.ClickException):
 
 def _settings() -> Settings:
     return get_settings()
-
-
-def _optional_entry(module: str, attr: str, what: str) -> Callable[..., Any]:
-    """``module.attr`` if that part of Muster is installed, else a clear error (no traceback)."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            raise CommandError(f"{what} is not available in this build ({module} is missing)") from None
-        raise
-    entry = getattr(mod, attr, None)
-    if not callable(entry):
-        raise CommandError(f"{what} is not available in this build ({module}.{attr} is missing)")
-    return entry  # type: ignore[no-any-return]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -135,7 +119,8 @@ def worker(ctx: click.Context) -> None:
 
     Run several on several machines; extra arguments are passed to the worker.
     """
-    run = _optional_entry("engine.runtime.worker", "run", "the sync worker (`muster worker`)")
+    from engine.runtime.worker import run
+
     code = run(_settings(), list(ctx.args))
     if isinstance(code, int) and code:
         raise CommandError(f"a worker process exited with status {code}; see the log above")
@@ -180,7 +165,8 @@ def demo(var_dir: Path, host: str, port: int, emulator_port: int, exit_after_see
     Starts the emulator seeded from ../shared/data/acme-workspace.json, creates the tenant from
     acme-catalog.json, ingests its sessions through the REST API, then serves until Ctrl-C.
     """
-    from engine.demo.main import DemoContext, DemoError, run
+    from engine.demo.context import DemoContext, DemoError
+    from engine.demo.main import run
 
     ctx = DemoContext(var_dir=var_dir, host=host, port=port, emulator_port=emulator_port, echo=click.echo,
                       suspend_email=suspend_email)
@@ -253,28 +239,6 @@ def tenant_list() -> None:
         click.echo("No tenants yet; create one with `muster tenant create --slug ... --name ...`.")
     for row in rows:
         click.echo(f"{row.slug}\t{row.integration_mode}\t{row.google_domain or '-'}\t{row.name}")
-
-
-@cli.command()
-@click.option("--session", "session_id", default=None, metavar="ID", help="Muster's session id (a UUID).")
-@click.option("--all", "all_sessions", is_flag=True, help="Every session that is not in sync.")
-def reconcile(session_id: str | None, all_sessions: bool) -> None:
-    """Reconcile one session (--session ID) or all (--all) with Google now, in this process."""
-    if (session_id is None) == (not all_sessions):
-        raise click.UsageError("give exactly one of --session ID or --all")
-    parsed: uuid.UUID | None = None
-    if session_id is not None:
-        try:
-            parsed = uuid.UUID(session_id)
-        except ValueError:
-            raise click.BadParameter(
-                f"{session_id!r} is not a session id (a UUID as shown by the API's `id`)",
-                param_hint="--session",
-            ) from None
-    entry = _optional_entry("engine.sync.reconciler", "run_cli", "reconciling (`muster reconcile`)")
-    failed = entry(_settings(), session_id=parsed, all_sessions=all_sessions, echo=click.echo)
-    if isinstance(failed, int) and failed:
-        raise CommandError(f"{failed} session(s) did not reconcile; see above")
 
 
 @cli.command()

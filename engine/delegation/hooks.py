@@ -3,7 +3,7 @@
 Where it sits: composition, called where the reconciler is built (``engine.runtime.wiring``, the demo,
 tests). One :class:`DelegationHooks` per process::
 
-    hooks = DelegationHooks(settings, engine)
+    hooks = DelegationHooks(settings, engine, kit=google_kit())
     ports = build_port_factory(settings, limiter=..., oauth=hooks.oauth_source)
     reconciler = SessionReconciler(engine=engine, calendars=ports,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
@@ -53,7 +53,6 @@ from engine.domain.desired import Placement, SessionFacts
 from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.lifecycle.detect import on_identity_error
 from engine.lifecycle.dispatch import request_transfer_after_commit
-from engine.runtime.google_kit import google_kit
 from engine.settings import Settings
 from engine.store.models import (
     CalendarBinding,
@@ -71,10 +70,10 @@ NEXT_HOST_DELAY = timedelta(seconds=1)
 
 
 class DelegationHooks:
-    def __init__(self, settings: Settings, engine: Engine, *, kit: GoogleKit | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, kit: GoogleKit) -> None:
         self.settings = settings
         self.engine = engine
-        self.kit = kit or google_kit()
+        self.kit = kit
         self.credentials = credential_source(settings, self._db, self.kit)
         self.oauth_source: Any = None
         if settings.google_oauth_client_id and settings.google_oauth_client_secret:

@@ -33,7 +33,6 @@ from sqlmodel import Session, col, select
 from connectors.ports.delegation import GoogleKit, OAuthExchangeError, OAuthUnavailable, TokenGrant
 from engine.crypto import encrypt
 from engine.lifecycle.dispatch import request_transfer_after_commit
-from engine.runtime.google_kit import google_kit
 from engine.settings import Settings
 from engine.store.models import (
     AuditEvent,
@@ -103,7 +102,7 @@ def scopes_for(tenant: Tenant, person: Person) -> tuple[str, ...]:
     return ADMIN_SCOPES if admin and admin == person.email.lower() else ORGANIZER_SCOPES
 
 
-def start_url(*, settings: Settings, tenant: Tenant, person: Person, kit: GoogleKit | None = None) -> str:
+def start_url(*, settings: Settings, tenant: Tenant, person: Person, kit: GoogleKit) -> str:
     """Google's consent URL for ``person``; ``state`` binds the answer to this person and tenant."""
     client_id, _ = _client(settings)
     if person.tenant_id != tenant.id:
@@ -111,7 +110,7 @@ def start_url(*, settings: Settings, tenant: Tenant, person: Person, kit: Google
             "This person belongs to another workspace", "sign in to the right workspace", code="wrong_tenant"
         )
     state = _serializer(settings).dumps({"t": str(tenant.id), "p": str(person.id), "n": secrets.token_hex(8)})
-    return (kit or google_kit()).authorization_url(
+    return kit.authorization_url(
         root_url=settings.google_root_url,
         client_id=client_id,
         redirect_uri=redirect_uri(settings),
@@ -150,8 +149,8 @@ def complete(
     state: str,
     code: str | None,
     error: str | None = None,
+    kit: GoogleKit,
     transport: Any = None,
-    kit: GoogleKit | None = None,
 ) -> ConnectResult:
     """Finish the consent: verify ``state``, exchange ``code``, store the connection, enqueue sessions."""
     tenant_id, person_id = read_state(settings, state)
@@ -175,7 +174,6 @@ def complete(
         )
     client_id, client_secret = _client(settings)
     try:
-        kit = kit or google_kit()
         grant = kit.exchange_code(
             root_url=settings.google_root_url,
             client_id=client_id,

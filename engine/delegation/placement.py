@@ -39,7 +39,6 @@ from engine.delegation.oauth import mark_broken
 from engine.domain import meet
 from engine.domain.desired import Placement, PlacementError, SessionFacts
 from engine.domain.event_ids import event_id as deterministic_event_id
-from engine.runtime.google_kit import google_kit
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import (
     CalendarBinding,
@@ -456,36 +455,13 @@ def oauth_lookup(engine_db: Callable[[], Session], settings: Settings) -> Callab
 
 
 def credential_source(
-    settings: Settings, engine_db: Callable[[], Session], kit: GoogleKit | None = None
+    settings: Settings, engine_db: Callable[[], Session], kit: GoogleKit
 ) -> Any:
     """The credential source for delegation-mode sync (service account + stored OAuth tokens)."""
-    return (kit or google_kit()).credential_source(
+    return kit.credential_source(
         service_account_info=service_account_info(settings),
         root_url=settings.google_root_url,
         oauth_lookup=oauth_lookup(engine_db, settings),
         client_id=settings.google_oauth_client_id,
         client_secret=settings.google_oauth_client_secret,
     )
-
-
-def sync_extensions(settings: Settings) -> Any:
-    """What :func:`engine.runtime.wiring.build_runtime` adds for delegation mode (resolver, observer, auth-error
-    hook, OAuth credentials); see :class:`engine.delegation.hooks.DelegationHooks`."""
-    from engine.delegation.hooks import DelegationHooks  # below this module: imported when wiring only
-    from engine.store.unit_of_work import get_engine
-
-    hooks = DelegationHooks(settings, get_engine(settings))
-    return _Extensions(
-        resolvers={"delegation": hooks.resolve},
-        observers=(hooks.observe,),
-        oauth=hooks.oauth_source,
-        on_auth_error=hooks.on_auth_error,
-    )
-
-
-@dataclass(frozen=True)
-class _Extensions:
-    resolvers: dict[str, Any]
-    observers: tuple[Any, ...]
-    oauth: Any
-    on_auth_error: Any

@@ -29,7 +29,7 @@ from engine.store.models import CalendarBinding, DelegationMethod, LiveSession
 from engine.store.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:
-    from engine.demo.main import DemoContext
+    from engine.demo.context import DemoContext
 
 DELEGATED_SLUG = "acme-delegated"
 OAUTH_CLIENT_ID = "muster-demo.apps.googleusercontent.com"
@@ -43,7 +43,7 @@ def _control(ctx: DemoContext, method: str, path: str, **kw: Any) -> Any:
     url = ctx.emulator.url.rstrip("/") + "/_emulator/" + path.lstrip("/")
     resp = httpx.request(method, url, timeout=30, **kw)
     if resp.status_code >= 300:
-        from engine.demo.main import DemoError
+        from engine.demo.context import DemoError
 
         raise DemoError(f"the emulator refused {method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
     return resp.json()

@@ -31,7 +31,7 @@ from engine.store.models import CalendarBinding, LiveSession, Person, SessionHos
 from engine.store.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:
-    from engine.demo.main import DemoContext
+    from engine.demo.context import DemoContext
 
 DATATRANSFER_SCOPE = "https://www.googleapis.com/auth/admin.datatransfer"
 #: How long to wait for the web worker to sync the organizer's sessions before suspending them.
@@ -60,8 +60,9 @@ def suspend_and_transfer(ctx: DemoContext) -> None:
         ctx.notes.append("Organizer lifecycle: `muster demo --suspend ken.allen5@acme.example` suspends an "
                          "organizer and shows their sessions moving to a co-host or the fallback owner.")
         return
-    from engine.demo.main import DemoError
-    from engine.lifecycle.run import sweep, wiring_from_settings
+    from engine.demo.context import DemoError
+    from engine.lifecycle.run import sweep
+    from engine.runtime.wiring import lifecycle_wiring
 
     if ctx.settings is None or ctx.emulator is None or ctx.settings.google_service_account_file is None:
         raise DemoError("--suspend needs the demo's emulator and service-account key")
@@ -77,7 +78,7 @@ def suspend_and_transfer(ctx: DemoContext) -> None:
     if not ids:
         raise DemoError(f"--suspend {email}: this person organizes none of {DELEGATED_SLUG}'s sessions "
                         "(try ken.allen5@acme.example)")
-    wiring = wiring_from_settings(ctx.settings, ctx.db_engine)
+    wiring = lifecycle_wiring(ctx.settings, ctx.db_engine)
     deadline = time.monotonic() + SYNC_WAIT_S
     while ctx.web is not None and not _synced(ctx, ids) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -22,78 +22,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from engine.demo import accounts as demo_accounts
 from engine.demo import delegation as demo_delegation
 from engine.demo import lifecycle as demo_lifecycle
+from engine.demo.context import (
+    CATALOG_FILE,
+    DEMO_KEY_NAME,
+    WORKSPACE_FILE,
+    DemoContext,
+    DemoError,
+    Step,
+)
+from engine.demo.sync import wait_for_sync
 from engine.ingest.tenants import ensure_tenant, issue_api_key
-from engine.settings import Settings, load_settings
-from engine.store.unit_of_work import get_engine, unit_of_work
+from engine.settings import load_settings
+from engine.store.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
-
-#: The sample customer lives beside the repository (``<repo>/../shared/data``), in a clone as in CI.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-WORKSPACE_FILE = "acme-workspace.json"
-CATALOG_FILE = "acme-catalog.json"
-DEMO_SLUG = "acme"
-#: Name of the demo's API key; each run revokes the previous one and prints a fresh key.
-DEMO_KEY_NAME = "demo"
-
-
-class DemoError(Exception):
-    """The demo cannot run; the message says why and what to do."""
-
-
-@dataclass
-class DemoContext:
-    """What the steps share. ``settings`` exists once :func:`configure` ran."""
-
-    var_dir: Path
-    data_dir: Path = SHARED_DATA
-    host: str = "127.0.0.1"
-    port: int = 8000
-    emulator_port: int = 0
-    emulator: Any = None  #: the running ``EmulatorServer``
-    settings: Settings | None = None
-    workspace: dict[str, Any] = field(default_factory=dict)
-    catalog: dict[str, Any] = field(default_factory=dict)
-    tenant_slug: str = DEMO_SLUG
-    api_key: str | None = None
-    ingested: int = 0
-    notes: list[str] = field(default_factory=list)
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
-    echo: Callable[[str], None] = print
-    exit_after_seed: bool = False
-    #: Extra MUSTER_* variables for :func:`configure` (e.g. a service-account key file a step wrote).
-    env: dict[str, str] = field(default_factory=dict)
-    web: tuple[Any, threading.Thread] | None = None  #: the running uvicorn server and its thread
-    #: ``--suspend EMAIL``: suspend this organizer once synced and show the transfer (engine.demo.lifecycle).
-    suspend_email: str | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def db_engine(self) -> Engine:
-        if self.settings is None:
-            raise DemoError("internal: settings are not configured yet")
-        return get_engine(self.settings)
-
-
-Step = Callable[[DemoContext], None]
-
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
@@ -179,6 +132,10 @@ def ensure_demo_tenant(ctx: DemoContext) -> None:
             tenant.fallback_owner_email = str(tenant_info["fallbackCalendarOwner"]).lower()
             uow.db.add(tenant)
         ctx.api_key = issue_api_key(db=uow.db, tenant_id=tenant.id, name=DEMO_KEY_NAME, revoke_same_name=True)
+
+
+#: The web app factory, as ``muster serve`` runs it.
+WEB_APP = "admin_ui.web:create_web_app"
 
 
 def start_web(ctx: DemoContext) -> None:
@@ -305,12 +262,11 @@ def wait_until_interrupted(ctx: DemoContext) -> None:
 
 
 def _web_factory() -> Callable[..., Any]:
-    """The web composition root (``admin_ui.web:create_web_app``), looked up by name: engine sits below
-    admin_ui and must not import it."""
-    import importlib
+    """The web composition root, named as ``muster serve`` names it (``admin_ui.web:create_web_app``, resolved
+    by uvicorn's app-reference loader): engine sits below admin_ui and must not import it."""
+    from uvicorn.importer import import_from_string
 
-    module = importlib.import_module("admin_ui.web")
-    factory: Callable[..., Any] = module.create_web_app
+    factory: Callable[..., Any] = import_from_string(WEB_APP)
     return factory
 
 
@@ -336,11 +292,4 @@ def run(ctx: DemoContext, *, exit_after_seed: bool = False) -> DemoContext:
                 log.exception("demo clean-up failed")
 
 
-def _register_sync_step() -> None:
-    """The sync engine's summary step (after the catalog is ingested); see :mod:`engine.demo.sync`."""
-    from engine.demo.sync import wait_for_sync
-
-    add_step(wait_for_sync, after=ingest_catalog)
-
-
-_register_sync_step()
+add_step(wait_for_sync, after=ingest_catalog)  # the sync engine's summary step; see engine.demo.sync

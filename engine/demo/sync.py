@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from engine.demo.main import DemoContext, DemoError
+from engine.demo.context import DemoContext, DemoError
 
 #: Longest the demo waits for the catalog to be in the emulator before printing its summary.
 SYNC_WAIT_S = 120.0

@@ -7,13 +7,12 @@ service-account key are configured), then runs :func:`~engine.lifecycle.transfer
 every person whose transfer is due and who still owns upcoming events. A transfer that could not finish
 (no connected successor) is simply found again next time, and completes once someone connects.
 
-The Google implementation is loaded by module name (:data:`KIT_MODULE`), so the engine's import graph
-stays free of ``googleapiclient``.
+The Google implementation (:class:`~connectors.ports.lifecycle.LifecycleKit`) is passed in by the composition
+root (:func:`engine.runtime.wiring.lifecycle_wiring`), which also builds the wiring of a worker's runtime.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import uuid
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -38,18 +37,9 @@ from engine.runtime.locks import held
 from engine.settings import Settings, read_service_account_key
 from engine.store.models import IntegrationMode, Person, Tenant
 from engine.store.unit_of_work import unit_of_work
-from engine.sync.reconciler import reconcile_leased
 from policies.successor import GONE_STATES, affected
 
 log = logging.getLogger(__name__)
-
-#: The Google implementation of :class:`connectors.ports.lifecycle.LifecycleKit`.
-KIT_MODULE = "connectors.google.lifecycle_kit"
-
-
-def lifecycle_kit() -> LifecycleKit:
-    return cast(LifecycleKit, importlib.import_module(KIT_MODULE))
-
 
 @dataclass
 class LifecycleWiring:
@@ -60,7 +50,7 @@ class LifecycleWiring:
     credentials: Any  #: the sync's credential source (service account + stored OAuth tokens)
     actor_for: ActorFor
     reconcile: Callable[[uuid.UUID], Any]
-    kit: LifecycleKit = field(default_factory=lifecycle_kit)
+    kit: LifecycleKit  #: the Google implementation (:func:`engine.runtime.wiring.lifecycle_kit`)
     #: The process's lock (:mod:`engine.runtime.locks`): a person is transferred by one worker at a time.
     lock: Any = None
     poll_interval_s: float = 0.5
@@ -100,6 +90,7 @@ def build_wiring(
     calendars: CalendarPortFactory,
     credentials: Any,
     reconcile: Callable[[uuid.UUID], Any],
+    kit: LifecycleKit,
     **kw: Any,
 ) -> LifecycleWiring:
     """Wiring for delegation mode: "can Muster act as this person" comes from the delegation resolver."""
@@ -108,7 +99,7 @@ def build_wiring(
     def actor_for(db: Session, tenant: Tenant, person: Person) -> tuple[Actor | None, str | None]:
         return DelegationResolver(db, settings=settings).actor_for(tenant, person)
 
-    return LifecycleWiring(settings, calendars, credentials, actor_for, reconcile, **kw)
+    return LifecycleWiring(settings, calendars, credentials, actor_for, reconcile, kit, **kw)
 
 
 @dataclass
@@ -170,47 +161,9 @@ def sweep(
     return report
 
 
-def wiring_from_settings(settings: Settings, engine: Engine | None = None, runtime: Any = None) -> LifecycleWiring:
-    """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
-    per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` (an
-    :class:`engine.runtime.wiring.Runtime`) is reused when given, so the lock is the worker's own."""
-    from engine.delegation.hooks import DelegationHooks
-    from engine.delegation.placement import credential_source
-    from engine.runtime.calendar_access import build_port_factory
-    from engine.runtime.wiring import build_runtime
-    from engine.store.unit_of_work import get_engine
-
-    db_engine = engine or (runtime.engine if runtime is not None else get_engine(settings))
-    runtime = runtime or build_runtime(settings, engine=db_engine)
-    hooks = DelegationHooks(settings, db_engine)
-    calendars = build_port_factory(settings, limiter=runtime.limiter, oauth=hooks.oauth_source)
-    credentials = credential_source(settings, lambda: Session(db_engine, expire_on_commit=False))
-
-    def reconcile(session_id: uuid.UUID) -> Any:
-        # A worker reconciling this session right now finishes in moments; if it still holds the lease
-        # after 30 s, it reconciles the session itself (the binding already moved): None.
-        return reconcile_leased(runtime.reconciler, runtime.lock, session_id, settings.lock_ttl_s, wait_s=30)
-
-    return build_wiring(
-        settings, db_engine, calendars=calendars, credentials=credentials, reconcile=reconcile, lock=runtime.lock
-    )
-
-
-_wirings: dict[int, LifecycleWiring] = {}
-_run_lock = threading.Lock()
-
-
-def _wiring_for(runtime: Any) -> LifecycleWiring:
-    with _run_lock:
-        wiring = _wirings.get(id(runtime))
-        if wiring is None:
-            wiring = _wirings[id(runtime)] = wiring_from_settings(runtime.settings, runtime=runtime)
-        return wiring
-
-
-def periodic_pass(runtime: Any) -> SweepReport:
+def periodic_pass(engine: Engine, wiring: LifecycleWiring) -> SweepReport:
     """The worker's periodic lifecycle pass (called by its sweeper, under the sweep lock)."""
-    report = sweep(runtime.engine, _wiring_for(runtime), now=datetime.now(UTC))
+    report = sweep(engine, wiring, now=datetime.now(UTC))
     done = sum(1 for t in report.transfers for s in t.sessions if s.outcome == "transferred")
     log.info("organizer lifecycle: %d transfer(s) checked, %d session(s) transferred", len(report.transfers), done)
     return report
@@ -225,29 +178,31 @@ def transfer_lock_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) ->
     return f"transfer:{tenant_id}:{person_id}"
 
 
-def run_requested(runtime: Any, tenant_id: uuid.UUID, person_id: uuid.UUID) -> TransferReport | None:
+def run_requested(
+    engine: Engine, wiring: LifecycleWiring, tenant_id: uuid.UUID, person_id: uuid.UUID
+) -> TransferReport | None:
     """One requested transfer (the ``transfer_person`` actor's body): idempotent, under the person's lock.
 
     Returns None when another worker is transferring this person right now (the caller tries again a
     little later). Google's failures end as ``deferred`` sessions that the periodic pass retries."""
     key = transfer_lock_key(tenant_id, person_id)
-    with held(runtime.lock, key, TRANSFER_LOCK_TTL_S) as lease:
-        if lease is None:
+    with ExitStack() as stack:
+        if wiring.lock is not None and stack.enter_context(held(wiring.lock, key, TRANSFER_LOCK_TTL_S)) is None:
             return None
-        with Session(runtime.engine) as db:
+        with Session(engine) as db:
             tenant = db.get(Tenant, tenant_id)
         if tenant is None:
             return TransferReport(email="", due=False)
         return transfer_person(
-            engine=runtime.engine,
-            services=_wiring_for(runtime).services_for(tenant),
+            engine=engine,
+            services=wiring.services_for(tenant),
             tenant_id=tenant_id,
             person_id=person_id,
             now=datetime.now(UTC),
         )
 
 
-def install_dispatcher(runtime: Any) -> None:
+def install_dispatcher(engine: Engine, wiring: LifecycleWiring) -> None:
     """Run requested transfers in a background thread of this process (for a process without the task
     layer's ``transfer_person`` actor; the worker and the web app use
     :meth:`engine.runtime.actors.Tasks.enqueue_transfer`).
@@ -255,7 +210,7 @@ def install_dispatcher(runtime: Any) -> None:
 
     def run_one(tenant_id: uuid.UUID, person_id: uuid.UUID) -> None:
         try:
-            run_requested(runtime, tenant_id, person_id)
+            run_requested(engine, wiring, tenant_id, person_id)
         except Exception:  # the periodic pass retries
             log.exception("transfer of person %s failed; the periodic lifecycle pass will retry", person_id)
 

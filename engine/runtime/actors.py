@@ -34,8 +34,9 @@ import dramatiq
 import redis
 
 from connectors.errors import RetriableError
+from engine.lifecycle.run import run_requested
 from engine.runtime import locks, metrics
-from engine.runtime.wiring import Runtime
+from engine.runtime.wiring import Runtime, lifecycle_for
 from engine.store.unit_of_work import log_dispatch_failure
 
 log = logging.getLogger(__name__)
@@ -164,10 +165,9 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
     holder["actor"] = actor
 
     def transfer_person(tenant_id: str, person_id: str) -> None:
-        from engine.lifecycle.run import run_requested  # lifecycle wiring is built on first use
-
         runtime.debouncer.clear(transfer_key(tenant_id, person_id))
-        if run_requested(runtime, uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
+        lifecycle = lifecycle_for(runtime)  # built on first use
+        if run_requested(runtime.engine, lifecycle, uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
             # Another worker is transferring this person; look again once it is done.
             holder["transfer"].send_with_options(args=(tenant_id, person_id), delay=TRANSFER_BUSY_DELAY_MS)
 

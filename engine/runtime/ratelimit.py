@@ -1,6 +1,7 @@
 """Quota pacing: keep Muster under Google's per-minute quotas, per acting identity and per project.
 
-Where it sits: :mod:`engine.runtime.calendar_access` wraps every calendar port in :class:`RateLimitedCalendar`,
+Where it sits: :func:`engine.runtime.wiring.build_port_factory` wraps every calendar port in
+:class:`RateLimitedCalendar`,
 which asks the :class:`RateLimiter` for a slot before each Google call. A short wait is slept inline (the
 backlog then drains at the quota's pace instead of bouncing off 403 ``userRateLimitExceeded``); a long
 wait raises :class:`Throttled`, which the task layer turns into a delayed re-enqueue (it does not count

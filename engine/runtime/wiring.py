@@ -1,40 +1,142 @@
-"""The sync engine's parts wired for one process: reconciler, lock, debouncer, quota limiter.
+"""The composition root: every port, hook and resolver of a process, built from settings with plain imports.
 
-Where it sits: composition, used by :mod:`engine.runtime.worker` and ``muster reconcile``. Redis-backed parts when
-``settings.redis_url`` is set (shared by every worker process), in-memory ones when embedded.
+Where it sits: ``runtime``, below the entry points (:mod:`engine.runtime.worker`, :mod:`engine.cli`, the demo,
+the web app, the admin UI's services) and above everything it assembles. It is the only engine module that
+imports :mod:`connectors.google` (an explicit ``ignore_imports`` in the import-linter contracts of
+``pyproject.toml``); every other engine module receives the Google implementation as a parameter typed by its
+port (:mod:`connectors.ports`).
 
-Extension point for organizer delegation: if ``engine.delegation.placement`` defines
-``sync_extensions(settings) -> SyncExtensions`` its placement resolvers (per integration mode), observers
-and OAuth credential source are added here; nothing else needs to change.
+What it builds:
+
+* :func:`build_port_factory` - ``Actor -> CalendarPort`` (Google itself, or the emulator by root URL), every
+  port wrapped in :class:`~engine.runtime.ratelimit.RateLimitedCalendar` with two buckets: the acting identity
+  (whose per-user quota the call is charged to, via ``quotaUser``) and the project (Muster's service account).
+* :func:`google_kit` / :func:`lifecycle_kit` - the Google implementations of
+  :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`.
+* :func:`delegation_hooks` - organizer delegation's resolver, observer, auth-error hook and OAuth credentials
+  (:class:`~engine.delegation.hooks.DelegationHooks`); :func:`sync_extensions` hands them to the reconciler.
+* :func:`build_runtime` - the reconciler with its lock, debouncer and quota limiter (Redis-backed when
+  ``settings.redis_url`` is set, shared by every worker process; in-memory when embedded).
+* :func:`lifecycle_wiring` / :func:`lifecycle_for` - the organizer lifecycle's transfer services.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+import connectors.google.kit as google_delegation_kit
+import connectors.google.lifecycle_kit as google_lifecycle_kit
+from connectors.google.calendar import GoogleCalendarFactory
+from connectors.google.credentials import CompositeSource, ServiceAccountSource, token_uri_for
+from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory
+from connectors.ports.delegation import GoogleKit
+from connectors.ports.lifecycle import LifecycleKit
+from engine.admin import connection_check
+from engine.delegation.hooks import DelegationHooks
+from engine.delegation.placement import credential_source
+from engine.lifecycle.run import LifecycleWiring, build_wiring
 from engine.runtime import locks, metrics, ratelimit
-from engine.runtime.calendar_access import build_port_factory
-from engine.settings import Settings
+from engine.runtime.ratelimit import Bucket, RateLimitedCalendar, RateLimiter
+from engine.settings import Settings, read_service_account_key
 from engine.store.unit_of_work import get_engine
-from engine.sync.reconciler import DEFAULT_RESOLVERS, Observer, ResolvePlacement, SessionReconciler
+from engine.sync.reconciler import (
+    DEFAULT_RESOLVERS,
+    Observer,
+    ResolvePlacement,
+    SessionReconciler,
+    reconcile_leased,
+)
 
 log = logging.getLogger(__name__)
 
 
+# ---------------------------------------------------------------------------------------------- Google parts
+def google_kit() -> GoogleKit:
+    """The Google implementation of the delegation ports (this module of the connector *is* the kit)."""
+    return cast(GoogleKit, google_delegation_kit)
+
+
+def lifecycle_kit() -> LifecycleKit:
+    """The Google implementation of the organizer lifecycle's ports."""
+    return cast(LifecycleKit, google_lifecycle_kit)
+
+
+def service_account_info(settings: Settings) -> dict[str, str] | None:
+    """Muster's service-account key, or ``None`` when none is configured."""
+    if settings.google_service_account_file is None:
+        return None
+    return read_service_account_key(settings.google_service_account_file)
+
+
+def build_port_factory(
+    settings: Settings, *, limiter: RateLimiter, oauth: Any = None, timeout_s: float = 30.0
+) -> CalendarPortFactory:
+    """``Actor -> CalendarPort`` for this deployment (Google itself, or the emulator by root URL).
+
+    ``oauth`` is the credential source of OAuth actors, which organizer delegation supplies
+    (:attr:`engine.delegation.hooks.DelegationHooks.oauth_source`)."""
+    info = service_account_info(settings)
+    sa_source = None
+    if info is not None:
+        sa_source = ServiceAccountSource(info, token_uri=token_uri_for(settings.google_root_url))
+    source = CompositeSource(service_account=sa_source, oauth=oauth)
+    google = GoogleCalendarFactory(
+        source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=metrics.record_call
+    )
+    project = (info or {}).get("client_email") or "project"
+
+    def factory(actor: Actor) -> CalendarPort:
+        buckets = (
+            Bucket(f"user:{actor.key}", settings.quota_user_per_minute),
+            Bucket(f"project:{project}", settings.quota_project_per_minute, burst=20),
+        )
+        port: CalendarPort = google(actor)
+        return RateLimitedCalendar(port, limiter, buckets)
+
+    return factory
+
+
+# ---------------------------------------------------------------------------------------------- delegation
+def delegation_hooks(settings: Settings, engine: Engine) -> DelegationHooks:
+    """Organizer delegation's hooks for this process, talking to Google through :func:`google_kit`."""
+    return DelegationHooks(settings, engine, kit=google_kit())
+
+
+def check_tenant(db: Session, tenant_id: uuid.UUID, settings: Settings) -> connection_check.CheckReport:
+    """"Test connection" for the admin UI's button (it knows the tenant id), against Google."""
+    return connection_check.check_tenant_id(db, tenant_id, settings, kit=google_kit())
+
+
 @dataclass(frozen=True)
 class SyncExtensions:
+    """What organizer delegation adds to the reconciler (empty: vendor mode only, e.g. in tests)."""
+
     resolvers: Mapping[str, ResolvePlacement] = field(default_factory=dict)
     observers: Sequence[Observer] = ()
     oauth: Any = None  #: a connectors.google.credentials.CredentialSource for ``oauth`` actors
     on_auth_error: Any = None  #: an :data:`engine.sync.reconciler.AuthErrorHook` (try the next host)
 
 
+def sync_extensions(settings: Settings, engine: Engine | None = None) -> SyncExtensions:
+    """Delegation mode's resolver, observer, auth-error hook and OAuth credentials for the reconciler."""
+    hooks = delegation_hooks(settings, engine or get_engine(settings))
+    return SyncExtensions(
+        resolvers={"delegation": hooks.resolve},
+        observers=(hooks.observe,),
+        oauth=hooks.oauth_source,
+        on_auth_error=hooks.on_auth_error,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the sync
 @dataclass
 class Runtime:
     settings: Settings
@@ -45,20 +147,6 @@ class Runtime:
     limiter: ratelimit.RateLimiter
 
 
-def _extensions(settings: Settings) -> SyncExtensions:
-    try:
-        mod = importlib.import_module("engine.delegation.placement")
-    except ModuleNotFoundError as exc:
-        if exc.name != "engine.delegation.placement":
-            raise
-        return SyncExtensions()
-    hook = getattr(mod, "sync_extensions", None)
-    if hook is None:
-        return SyncExtensions()
-    ext = hook(settings)
-    return ext if isinstance(ext, SyncExtensions) else SyncExtensions(**vars(ext))
-
-
 def build_runtime(
     settings: Settings,
     *,
@@ -67,12 +155,12 @@ def build_runtime(
     timeout_s: float = 30.0,
 ) -> Runtime:
     metrics.configure(settings.redis_url, settings.redis_namespace)
-    ext = extensions if extensions is not None else _extensions(settings)
+    db_engine = engine or get_engine(settings)
+    ext = extensions if extensions is not None else sync_extensions(settings, db_engine)
     lock, debouncer = locks.build(settings.redis_url, settings.redis_namespace)
     limiter = ratelimit.build(settings.redis_url, settings.redis_namespace)
     calendars = build_port_factory(settings, limiter=limiter, oauth=ext.oauth, timeout_s=timeout_s)
     resolvers = {**DEFAULT_RESOLVERS, **ext.resolvers}
-    db_engine = engine or get_engine(settings)
     reconciler = SessionReconciler(
         engine=db_engine,
         calendars=calendars,
@@ -81,3 +169,45 @@ def build_runtime(
         on_auth_error=ext.on_auth_error,
     )
     return Runtime(settings, db_engine, reconciler, lock, debouncer, limiter)
+
+
+# ---------------------------------------------------------------------------------------------- lifecycle
+def lifecycle_wiring(
+    settings: Settings, engine: Engine | None = None, runtime: Runtime | None = None
+) -> LifecycleWiring:
+    """The lifecycle wiring of a process (CLI, worker, demo): the runtime's reconciler under its
+    per-session lock, and the same calendar access and credentials the sync uses. ``runtime`` is reused
+    when given, so the lock is the worker's own."""
+    db_engine = engine or (runtime.engine if runtime is not None else get_engine(settings))
+    rt = runtime or build_runtime(settings, engine=db_engine)
+    hooks = delegation_hooks(settings, db_engine)
+    calendars = build_port_factory(settings, limiter=rt.limiter, oauth=hooks.oauth_source)
+    credentials = credential_source(settings, lambda: Session(db_engine, expire_on_commit=False), google_kit())
+
+    def reconcile(session_id: uuid.UUID) -> Any:
+        # A worker reconciling this session right now finishes in moments; if it still holds the lease
+        # after 30 s, it reconciles the session itself (the binding already moved): None.
+        return reconcile_leased(rt.reconciler, rt.lock, session_id, settings.lock_ttl_s, wait_s=30)
+
+    return build_wiring(
+        settings,
+        db_engine,
+        calendars=calendars,
+        credentials=credentials,
+        reconcile=reconcile,
+        kit=lifecycle_kit(),
+        lock=rt.lock,
+    )
+
+
+_lifecycles: dict[int, LifecycleWiring] = {}
+_lifecycles_lock = threading.Lock()
+
+
+def lifecycle_for(runtime: Runtime) -> LifecycleWiring:
+    """The lifecycle wiring of ``runtime``, built on first use and kept for the process's life."""
+    with _lifecycles_lock:
+        wiring = _lifecycles.get(id(runtime))
+        if wiring is None:
+            wiring = _lifecycles[id(runtime)] = lifecycle_wiring(runtime.settings, runtime=runtime)
+        return wiring

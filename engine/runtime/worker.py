@@ -35,10 +35,11 @@ import dramatiq
 from sqlalchemy.engine import Engine
 
 from engine.lifecycle.dispatch import set_transfer_dispatcher
+from engine.lifecycle.run import periodic_pass
 from engine.runtime import metrics, probes
 from engine.runtime.actors import QUEUE, Tasks, declare
 from engine.runtime.broker import build_broker
-from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime
+from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
 from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
 from engine.sync.sweep import enqueue_due_retries, sweep
@@ -106,9 +107,7 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
         log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
 
     def directory_scan(rt: Runtime) -> None:
-        from engine.lifecycle.run import periodic_pass  # organizer lifecycle: scan, then due transfers
-
-        periodic_pass(rt)
+        periodic_pass(rt.engine, lifecycle_for(rt))  # organizer lifecycle: scan, then due transfers
 
     def due_retries(rt: Runtime) -> None:
         if n := enqueue_due_retries(rt.engine, lambda sid: tasks.enqueue(sid)):

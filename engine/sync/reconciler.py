@@ -49,7 +49,6 @@ from engine.domain.plan import ObservedEvent, Op, plan, writes
 from engine.runtime import metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
-from engine.settings import Settings
 from engine.store.models import CalendarBinding
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
@@ -132,8 +131,8 @@ class SessionReconciler:
             try:
                 if resolver is None:
                     raise PlacementError(
-                        f"integration mode {facts.tenant.integration_mode!r} has no sync "
-                        "support in this build"
+                        f"integration mode {facts.tenant.integration_mode!r} has no placement resolver "
+                        "in this process (see engine.runtime.wiring.build_runtime)"
                     )
                 placement = resolver(db, facts, binding)
             except PlacementError as exc:
@@ -394,48 +393,3 @@ def reconcile_leased(
         if lease is None:
             return None
         return reconciler.reconcile(session_id)
-
-
-def run_cli(
-    settings: Settings,
-    *,
-    session_id: uuid.UUID | None,
-    all_sessions: bool,
-    echo: Callable[[str], None] = print,
-) -> int:
-    """``muster reconcile --session ID | --all``: reconcile now, in this process, under the session lock.
-
-    Returns the number of sessions whose reconcile failed (0 = all in sync).
-    """
-    from engine.runtime.wiring import build_runtime
-    from engine.sync.sweep import sweep
-
-    runtime = build_runtime(settings)
-    ids: list[uuid.UUID] = []
-    if session_id is not None:
-        ids = [session_id]
-    elif all_sessions:
-        sweep(runtime.engine, ids.append)
-    failed = 0
-    for sid in ids:
-        try:
-            # A worker reconciling it right now renews its lease while it works: wait for it, bounded.
-            result = reconcile_leased(runtime.reconciler, runtime.lock, sid, settings.lock_ttl_s,
-                                      wait_s=settings.lock_ttl_s + 5)
-            if result is None:
-                echo(f"{sid}: busy (another worker holds its lease)")
-                failed += 1
-                continue
-            if result.outcome == "missing" and session_id is not None:
-                echo(f"{sid}: no such session; use the `id` that GET /v1/sessions shows for it")
-                failed += 1
-                continue
-            echo(f"{sid}: {result.outcome}" + (f" ({', '.join(result.ops)})" if result.ops else "")
-                 + (f": {result.detail}" if result.detail else ""))
-            failed += result.outcome not in ("success", "missing", "requeue_after")
-        except ConnectorError as exc:
-            echo(f"{sid}: {exc.error_class} error: {exc}")
-            failed += 1
-    if not ids:
-        echo("no session to reconcile")
-    return failed

@@ -249,7 +249,6 @@ def test_cli_set_password(world: World, engine_under_test: Engine, monkeypatch: 
 def test_mode_switch_preview_then_apply(
     client_as: Callable[..., TestClient], world: World, engine_under_test: Engine, sent: list[uuid.UUID]
 ) -> None:
-    pytest.importorskip("engine.delegation.mode_switch", reason="the mode-switch module is not in this build")
     client = client_as("admin")
     # Given a delegation-mode tenant, when the admin previews a switch to vendor mode
     preview = client.post(
@@ -296,7 +295,6 @@ def test_mode_switch_preview_then_apply(
 
 
 def test_mode_switch_of_another_tenant_is_refused(client_as: Callable[..., TestClient], world: World) -> None:
-    pytest.importorskip("engine.delegation.mode_switch", reason="the mode-switch module is not in this build")
     acme = client_as("admin")
     outcome = acme.post(
         "/admin/integration/switch/preview", data={"target_mode": "vendor", "csrf_token": csrf_of(acme)}

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connectors.google.clients import discovery_doc
+from connectors.discovery import discovery_doc
 from connectors.google_emulator.errors import ApiError, token_error
 from connectors.google_emulator.state import GOOGLE_TOKEN_AUD, AccessToken, AuthCode, User, World
 

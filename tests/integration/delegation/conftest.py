@@ -29,8 +29,8 @@ from connectors.google_emulator.seed import load_seed
 from connectors.google_emulator.server import EmulatorServer
 from connectors.google_emulator.state import EmulatorOptions, World
 from engine.delegation.hooks import DelegationHooks
-from engine.runtime.calendar_access import build_port_factory
 from engine.runtime.ratelimit import MemoryRateLimiter
+from engine.runtime.wiring import build_port_factory, google_kit
 from engine.settings import Settings, load_settings
 from engine.store.models import (
     CalendarBinding,
@@ -196,7 +196,7 @@ class Platform:
             db.add(tenant)
             db.commit()
             self.tenant_id = tenant.id
-        self.hooks = DelegationHooks(settings, engine)
+        self.hooks = DelegationHooks(settings, engine, kit=google_kit())
         self.reconciler = self.build_reconciler()
 
     def build_reconciler(self) -> SessionReconciler:
@@ -306,7 +306,7 @@ def connect_via_consent_page(
         tenant = db.get(Tenant, tenant_id)
         person = db.exec(select(Person).where(Person.tenant_id == tenant_id, Person.email == email)).one()
         assert tenant is not None
-        url = start_url(settings=settings, tenant=tenant, person=person)
+        url = start_url(kit=google_kit(), settings=settings, tenant=tenant, person=person)
     with httpx.Client(timeout=10, follow_redirects=False) as http:
         page = http.get(url)
         assert page.status_code == 200 and "Choose an account" in page.text
@@ -320,6 +320,7 @@ def connect_via_consent_page(
     assert str(callback).startswith(BASE_URL + "/oauth/google/callback")
     with unit_of_work(engine, dispatcher=(enqueued.extend if enqueued is not None else None)) as uow:
         return complete(
+            kit=google_kit(),
             uow=uow,
             settings=settings,
             state=callback.params["state"],

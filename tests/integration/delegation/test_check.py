@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from engine.admin.connection_check import Outcome, run_check_for_slug
+from engine.runtime.wiring import google_kit
 from engine.settings import Settings
 from engine.store.models import DelegationMethod, IntegrationMode, SyncStatus, Tenant
 from tests.conftest import REPO_ROOT
@@ -32,7 +33,7 @@ def _check(engine: Engine, settings: Settings, platform: Platform) -> dict[str, 
     with Session(engine) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
-        report = run_check_for_slug(db, slug=tenant.slug, settings=settings)
+        report = run_check_for_slug(db, slug=tenant.slug, settings=settings, kit=google_kit())
     assert report.as_text()  # renders for the CLI
     return {s.name: (s.outcome, s.message, s.fix) for s in report.steps}
 
@@ -180,7 +181,7 @@ def test_oauth_check_reports_and_marks_a_revoked_token(
     with Session(sqlite_engine) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
-        report = run_check_for_slug(db, slug=tenant.slug, settings=settings)
+        report = run_check_for_slug(db, slug=tenant.slug, settings=settings, kit=google_kit())
         db.commit()
     by = {(s.name, s.identity): s for s in report.steps}
     assert by[("token as organizer", ok_org)].outcome is Outcome.OK

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from engine.crypto import decrypt
+from engine.runtime.wiring import google_kit
 from engine.settings import Settings
 from engine.store.models import ConnectionStatus, GoogleConnection, LiveSession, SyncStatus
 from tests.integration.delegation.conftest import Google, Platform, connect_via_consent_page, learners, organizers
@@ -102,7 +103,7 @@ def test_consent_as_another_account_is_refused(
         tenant = db.get(Tenant, platform.tenant_id)
         person = db.exec(select(Person).where(Person.email == organizer)).one()
         assert tenant is not None
-        url = start_url(settings=settings, tenant=tenant, person=person)
+        url = start_url(kit=google_kit(), settings=settings, tenant=tenant, person=person)
     params = dict(httpx.QueryParams(url.split("?", 1)[1]))
     params.pop("login_hint")
     answer = httpx.post(google.url + "o/oauth2/v2/auth", data={**params, "user": other, "decision": "allow"})
@@ -111,9 +112,11 @@ def test_consent_as_another_account_is_refused(
         pytest.raises(OAuthError, match=f"signed in to Google as {other}"),
         unit_of_work(sqlite_engine) as uow,
     ):
-        complete(uow=uow, settings=settings, state=callback.params["state"], code=callback.params["code"])
+        complete(
+            kit=google_kit(), uow=uow, settings=settings, state=callback.params["state"], code=callback.params["code"]
+        )
     # A forged or tampered state is refused before any code is spent.
     with pytest.raises(OAuthError, match="does not match"), unit_of_work(sqlite_engine) as uow:
-        complete(uow=uow, settings=settings, state=callback.params["state"] + "x", code="4/whatever")
+        complete(kit=google_kit(), uow=uow, settings=settings, state=callback.params["state"] + "x", code="4/whatever")
     with Session(sqlite_engine) as db:
         assert db.exec(select(GoogleConnection)).all() == []

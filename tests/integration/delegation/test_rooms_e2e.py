@@ -15,6 +15,7 @@ from sqlmodel import Session
 from connectors.ports.calendar import Actor
 from engine.delegation.hooks import DelegationHooks
 from engine.delegation.rooms import free_rooms
+from engine.runtime.wiring import google_kit
 from engine.settings import Settings
 from engine.store.models import DelegationMethod, Enrollment, LiveSession, SessionStatus, Tenant
 from policies.rooms import RoomNeeds
@@ -242,7 +243,7 @@ def test_room_picker_lists_free_fitting_rooms(google: Google, settings: Settings
     )
     platform.sync(sid, pause=0.1)
     taken = platform.binding(sid).room_email
-    hooks = DelegationHooks(settings, sqlite_engine)
+    hooks = DelegationHooks(settings, sqlite_engine, kit=google_kit())
     with Session(sqlite_engine) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None

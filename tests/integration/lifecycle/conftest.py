@@ -27,7 +27,7 @@ from engine.delegation.hooks import DelegationHooks
 from engine.ingest.tenants import create_tenant, issue_api_key
 from engine.lifecycle.run import LifecycleWiring, SweepReport, build_wiring, sweep
 from engine.runtime import ratelimit
-from engine.runtime.calendar_access import build_port_factory
+from engine.runtime.wiring import build_port_factory, google_kit, lifecycle_kit
 from engine.settings import Settings, load_settings
 from engine.store.models import (
     AuditEvent,
@@ -173,14 +173,14 @@ def life(emu: Emu, db_url: str, tmp_path: Path) -> Iterator[Life]:  # noqa: F811
         tenant.fallback_owner_email = FALLBACK
         key = issue_api_key(db=uow.db, tenant_id=tenant.id)
         tenant_id = tenant.id
-    hooks = DelegationHooks(settings, engine)
+    hooks = DelegationHooks(settings, engine, kit=google_kit())
     calendars = build_port_factory(settings, limiter=ratelimit.build(None), oauth=hooks.oauth_source,
                                    timeout_s=10)
     reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
                                    observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
     wiring = build_wiring(settings, engine, calendars=calendars, credentials=hooks.credentials,
-                          reconcile=reconciler.reconcile, poll_interval_s=0.02, poll_timeout_s=10)
+                          reconcile=reconciler.reconcile, kit=lifecycle_kit(), poll_interval_s=0.02, poll_timeout_s=10)
     app = create_api(settings, engine=engine, dispatcher=lambda ids: None)
     yield Life(settings, engine, emu, tenant_id, AsgiClient(app), key, reconciler, wiring)
     _empty_tables(engine)

@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from engine.delegation.oauth import complete, redirect_uri, start_url
 from engine.lifecycle.dispatch import set_transfer_dispatcher
+from engine.runtime.wiring import google_kit
 from engine.settings import load_settings
 from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import set_dispatcher, unit_of_work
@@ -57,7 +58,7 @@ def connect_via_consent(life: Life, email: str) -> None:
             uow.db.add(person)
         assert tenant is not None
         uow.db.flush()
-        url = start_url(settings=life.settings, tenant=tenant, person=person)
+        url = start_url(kit=google_kit(), settings=life.settings, tenant=tenant, person=person)
     with httpx.Client(timeout=10, follow_redirects=False) as http:
         page = http.get(url)
         form = {
@@ -69,7 +70,10 @@ def connect_via_consent(life: Life, email: str) -> None:
     assert answer.status_code == 303, answer.text
     callback = httpx.URL(answer.headers["location"])
     with unit_of_work(life.engine) as uow:
-        complete(uow=uow, settings=life.settings, state=callback.params["state"], code=callback.params["code"])
+        complete(
+            kit=google_kit(), uow=uow, settings=life.settings, state=callback.params["state"],
+            code=callback.params["code"],
+        )
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from engine.delegation.oauth import ADMIN_SCOPES, ORGANIZER_SCOPES, OAuthError, read_state, start_url
+from engine.runtime.wiring import google_kit
 from engine.settings import load_settings
 from engine.store.models import Person, Tenant
 
@@ -29,7 +30,7 @@ def test_start_url_for_google_and_state_round_trip(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     tenant = Tenant(slug="acme", name="Acme", directory_admin_email="admin@acme.example")
     person = Person(tenant_id=tenant.id, email="ada@acme.example")
-    url = urlparse(start_url(settings=settings, tenant=tenant, person=person))
+    url = urlparse(start_url(kit=google_kit(), settings=settings, tenant=tenant, person=person))
     assert f"{url.scheme}://{url.netloc}{url.path}" == "https://accounts.google.com/o/oauth2/v2/auth"
     q = {k: v[0] for k, v in parse_qs(url.query).items()}
     assert (
@@ -39,7 +40,7 @@ def test_start_url_for_google_and_state_round_trip(tmp_path: Path) -> None:
     assert q["scope"].split() == list(ORGANIZER_SCOPES)
     assert read_state(settings, q["state"]) == (tenant.id, person.id)
     admin = Person(tenant_id=tenant.id, email="admin@acme.example")
-    q2 = parse_qs(urlparse(start_url(settings=settings, tenant=tenant, person=admin)).query)
+    q2 = parse_qs(urlparse(start_url(kit=google_kit(), settings=settings, tenant=tenant, person=admin)).query)
     assert q2["scope"][0].split() == list(ADMIN_SCOPES)
 
 
@@ -47,6 +48,7 @@ def test_emulator_urls_follow_the_root_url(tmp_path: Path) -> None:
     settings = _settings(tmp_path, MUSTER_GOOGLE_ROOT_URL="http://127.0.0.1:9999/")
     tenant = Tenant(slug="acme", name="Acme")
     url = start_url(
+        kit=google_kit(),
         settings=settings, tenant=tenant, person=Person(tenant_id=tenant.id, email="a@acme.example")
     )
     assert url.startswith("http://127.0.0.1:9999/o/oauth2/v2/auth?")
@@ -73,5 +75,6 @@ def test_not_configured_names_the_variables(tmp_path: Path) -> None:
     tenant = Tenant(slug="acme", name="Acme")
     with pytest.raises(OAuthError, match="MUSTER_GOOGLE_OAUTH_CLIENT_ID"):
         start_url(
+            kit=google_kit(),
             settings=settings, tenant=tenant, person=Person(tenant_id=tenant.id, email="a@acme.example")
         )
