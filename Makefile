@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint bench clean emulator
+.PHONY: help demo test test-fast lint bench clean emulator witness
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ demo: $(STAMP)  ## Run Muster on SQLite with the embedded worker and the Google 
 test: $(STAMP)  ## Run the whole test suite (PostgreSQL and Redis tests skip when absent)
 	$(BIN)/pytest -q
 
+witness: $(STAMP)  ## Drive the emulator with gcsa and gcalcli (own virtualenv .venv-witness, built on first use)
+	$(BIN)/pytest -q -m witness tests/witness
+
 lint: $(STAMP)  ## ruff, mypy (strict for engine, policies, connectors, admin_ui) and import-linter
 	$(BIN)/ruff check engine admin_ui connectors policies tests bench
 	$(BIN)/mypy engine policies connectors admin_ui
@@ -36,4 +39,4 @@ emulator: $(STAMP)  ## Run the Google Workspace emulator standalone on port 8765
 	$(BIN)/muster emulator --port 8765 --seed ../shared/data/acme-workspace.json
 
 clean:  ## Remove the virtualenv and local state
-	rm -rf $(VENV) var
+	rm -rf $(VENV) .venv-witness var
