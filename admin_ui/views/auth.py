@@ -2,21 +2,31 @@
 
 Where it sits: the only admin views open to anonymous visitors. A successful sign-in starts a fresh
 session (:func:`admin_ui.auth.sign_in`) and goes back to the page that asked for it; a failed one
-re-renders the form with one message that does not say which part was wrong.
+re-renders the form with one message that does not say which part was wrong. Attempts are throttled per
+account and per client address before the password is verified (:mod:`engine.admin.throttle`): a growing
+delay, then a temporary lock answered 429 with the time it ends and an ``auth.locked`` audit entry.
 """
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session, select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from admin_ui.auth import csrf_form, db_engine, load_user, sign_in, sign_out
 from admin_ui.templating import flash, redirect, render
+from engine.admin import throttle
 from engine.admin.accounts import authenticate
+from engine.admin.queries import record_audit
+from engine.store.models import Tenant
+from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 def _safe_next(value: object) -> str:
@@ -55,10 +65,33 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             },
             status_code=400,
         )
+    address = request.client.host if request.client else ""
+    keys = throttle.keys_for(tenant_slug=values["tenant"], email=values["email"], address=address)
+    now = utcnow()
+    refusal: throttle.Verdict | None = None
     with unit_of_work(db_engine(request)) as uow:
-        person = authenticate(db=uow.db, tenant_slug=values["tenant"], email=values["email"], password=password)
+        verdict = throttle.check(db=uow.db, keys=keys, now=now)
+        person = None
+        if verdict.allowed:
+            person = authenticate(db=uow.db, tenant_slug=values["tenant"], email=values["email"], password=password)
         if person is not None:
+            throttle.record_success(db=uow.db, keys=keys)
             sign_in(request, person, uow.db)
+        else:
+            locked = throttle.record_failure(db=uow.db, keys=keys, now=now)
+            _audit_locks(uow.db, values["tenant"], values["email"], address, locked)
+            if not verdict.allowed or locked:  # refused, or this failure locked: say how long from now
+                after = throttle.check(db=uow.db, keys=keys, now=now)
+                refusal = after if not after.allowed else verdict
+    if refusal is not None:
+        response = render(
+            request,
+            "admin/auth/login.html",
+            {"next": _safe_next(values["next"]), "form": values, "error": refusal.message},
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(refusal.retry_after_s)
+        return response
     if person is None:
         return render(
             request,
@@ -72,6 +105,25 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
         )
     flash(request, f"Signed in as {person.email}.")
     return redirect(_safe_next(values["next"]))
+
+
+def _audit_locks(db: Session, tenant_slug: str, email: str, address: str, locked: list[throttle.Locked]) -> None:
+    """One ``auth.locked`` audit entry per lock, in the tenant that was named (if it exists)."""
+    if not locked:
+        return
+    tenant = db.exec(select(Tenant).where(Tenant.slug == tenant_slug.strip().lower())).first()
+    if tenant is None:
+        log.warning("sign-in locked for %s (unknown tenant %r)", ", ".join(lk.scope for lk in locked), tenant_slug)
+        return
+    for lock in locked:
+        record_audit(
+            db=db,
+            tenant_id=tenant.id,
+            actor=f"address:{address or 'unknown'}",
+            action="auth.locked",
+            subject=email.strip().lower(),
+            detail={"scope": lock.scope, "failures": lock.failures, "until": lock.until.isoformat()},
+        )
 
 
 @router.post("/logout")

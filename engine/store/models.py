@@ -409,3 +409,18 @@ class AdminSession(SQLModel, table=True):
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     created_at: datetime = _ts()
     last_seen_at: datetime = _ts()
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per account or client address, for the growing delay and the temporary lock.
+
+    ``key`` is ``account:<tenant slug>:<email>`` or ``address:<client address>``; see :mod:`engine.admin.throttle`.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    key: str = Field(max_length=400, unique=True)
+    failures: int = Field(default=0)
+    last_failure_at: datetime = _ts()
+    locked_until: datetime | None = _ts(nullable=True)
