@@ -131,3 +131,39 @@ def logout(request: Request, _form: FormData = Depends(csrf_form)) -> Response:
     sign_out(request)
     flash(request, "Signed out.")
     return redirect("/admin/login")
+
+
+@router.get("/welcome")
+def welcome_form(request: Request, token: str = "") -> Response:
+    """A one-time sign-in link (``muster user add`` / ``tenant create --admin``): choose a password."""
+    from engine.admin.people import person_for_token
+    from engine.store.models import ApiKeyKind
+
+    with unit_of_work(db_engine(request)) as uow:
+        found = person_for_token(db=uow.db, token=token, kind=ApiKeyKind.SIGN_IN) if token else None
+        email = found[0].email if found else None
+    status = 200 if email else 404
+    return render(request, "admin/auth/welcome.html", {"token": token, "email": email, "error": None},
+                  status_code=status)
+
+
+@router.post("/welcome")
+def welcome(request: Request, form: FormData = Depends(csrf_form)) -> Response:
+    from engine.admin.accounts import AccountError
+    from engine.admin.people import PeopleError, redeem_sign_in_link
+
+    token = str(form.get("token") or "")
+    password = str(form.get("password") or "")
+    if password != str(form.get("password_again") or ""):
+        return render(request, "admin/auth/welcome.html",
+                      {"token": token, "email": "", "error": "The two passwords differ."}, status_code=400)
+    try:
+        with unit_of_work(db_engine(request)) as uow:
+            person = redeem_sign_in_link(db=uow.db, token=token, password=password)
+            email = person.email
+            sign_in(request, person)
+    except (PeopleError, AccountError) as exc:
+        return render(request, "admin/auth/welcome.html", {"token": token, "email": "", "error": exc.message},
+                      status_code=400)
+    flash(request, f"Password set. Signed in as {email}.")
+    return redirect("/admin/")

@@ -28,7 +28,7 @@ from connectors.ports.delegation import GoogleKit
 from engine.admin.queries import record_audit
 from engine.api.schemas import normalize_email
 from engine.settings import ConfigError, Settings, read_service_account_key
-from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Tenant
+from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Person, Tenant
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork
 from policies.schema import SettingError
@@ -84,6 +84,13 @@ def _has_events(db: Session, tenant: Tenant) -> bool:
         ).first()
         is not None
     )
+
+
+def _known(db: Session, tenant: Tenant, email: str) -> None:
+    """Make sure Muster knows the fallback owner as a person (no role: being the fallback grants nothing)."""
+    found = db.exec(select(Person.id).where(Person.tenant_id == tenant.id, Person.email == email)).first()
+    if found is None:
+        db.add(Person(tenant_id=tenant.id, email=email))
 
 
 @dataclass
@@ -175,6 +182,8 @@ def configure(
     tenant.settings = new["settings"]
     tenant.updated_at = utcnow()
     db.add(tenant)
+    if new["fallback_owner_email"] and "fallback_owner_email" in diff:
+        _known(db, tenant, new["fallback_owner_email"])
     record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=diff)
     for session_id in db.exec(
         select(LiveSession.id).where(LiveSession.tenant_id == tenant.id, col(LiveSession.deleted_at).is_(None))

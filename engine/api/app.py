@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
-from engine.api.routes import enrollments, health, people, sessions
+from engine.api.routes import admin, enrollments, health, people, sessions
 from engine.settings import Settings
 from engine.store.unit_of_work import Dispatcher, get_engine
 
@@ -29,6 +29,9 @@ session's sync status.
 Authenticate with the tenant's API key: `Authorization: Bearer mk_...` (`muster tenant create` prints one).
 Writes are idempotent (`PUT` by the platform's external id). Invalid input gets a 422 whose `detail` lists
 each field (`loc`) with a readable `msg`. Request bodies are limited to 1 MiB; a larger one gets a 413.
+
+The admin routes (`/v1/admin/...`: the tenant's set-up and its people) take an admin's token instead
+(`muster user token --tenant SLUG --email ADMIN`); the tenant's ingest key does not open them.
 """
 
 
@@ -48,4 +51,5 @@ def create_api(
     app.include_router(sessions.router)
     app.include_router(enrollments.router)
     app.include_router(people.router)
+    app.include_router(admin.router)
     return app

@@ -199,21 +199,62 @@ def tenant() -> None:
     metavar="EMAIL",
     help="A vendor-owned calendar account that owns events (repeat for a pool). Vendor mode.",
 )
-def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_owners: Sequence[str]) -> None:
-    """Create a tenant and print its first REST API key (shown once)."""
+@click.option(
+    "--delegation-method",
+    type=click.Choice(["oauth", "domain_wide"]),
+    default=None,
+    help="Delegation mode: each organizer's consent (oauth, the default) or the customer's domain-wide delegation.",
+)
+@click.option("--directory-admin", default=None, metavar="EMAIL",
+              help="Delegation mode: the customer's Workspace admin for rooms, the Directory scan and Data Transfer.")
+@click.option("--fallback-owner", default=None, metavar="EMAIL",
+              help="Inherits events when an organizer leaves and no co-host can.")
+@click.option("--admin", "admin_email", default=None, metavar="EMAIL",
+              help="The first admin: prints a one-time sign-in link (or, with --admin-password-prompt, asks for "
+              "a password).")
+@click.option("--admin-password-prompt", is_flag=True, help="Ask for the first admin's password instead of a link.")
+@click.option("--admin-password-stdin", is_flag=True, help="Read the first admin's password from standard input.")
+def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_owners: Sequence[str],
+                  delegation_method: str | None = None, directory_admin: str | None = None,
+                  fallback_owner: str | None = None, admin_email: str | None = None,
+                  admin_password_prompt: bool = False, admin_password_stdin: bool = False) -> None:
+    """Create a tenant and print its first REST API key (shown once), optionally with its first admin."""
+    from engine.cli.user import grant_and_welcome, read_password
+
+    if (admin_password_prompt or admin_password_stdin) and not admin_email:
+        raise click.UsageError("--admin-password-prompt/--admin-password-stdin need --admin EMAIL")
+    if admin_email:
+        from engine.api.schemas import normalize_email
+
+        try:
+            normalize_email(admin_email)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--admin") from None
+    password = read_password(admin_password_stdin) if admin_email and (
+        admin_password_prompt or admin_password_stdin) else None
+    setup = {k: v for k, v in (("delegation_method", delegation_method), ("directory_admin_email", directory_admin),
+                               ("fallback_owner_email", fallback_owner)) if v is not None}
     from engine.ingest.tenants import TenantError, create_tenant, issue_api_key
     from engine.store.unit_of_work import get_engine, unit_of_work
 
     settings = _settings()
+    from engine.admin.tenant_setup import SetupError, configure
+
     try:
         with unit_of_work(get_engine(settings)) as uow:
             created = create_tenant(
                 db=uow.db, slug=slug, name=name, domain=domain, mode=mode, vendor_owners=vendor_owners
             )
+            if setup:
+                configure(uow, created, setup, actor="cli")
             key = issue_api_key(db=uow.db, tenant_id=created.id)
             tenant_id, tenant_slug = created.id, created.slug
     except TenantError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field}") from None
+    except SetupError as exc:
+        raise click.BadParameter(
+            exc.message, param_hint="--" + exc.field.removesuffix("_email").replace("_", "-")
+        ) from None
     click.echo(f"Created tenant {tenant_slug} ({tenant_id}), {mode} mode.")
     if mode == "vendor" and not vendor_owners:
         click.echo(
@@ -223,6 +264,14 @@ def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_ow
         )
     click.echo("API key (shown once, store it now):")
     click.echo(key)
+    if admin_email:
+        _created, url = grant_and_welcome(tenant_slug=tenant_slug, email=admin_email, role="admin",
+                                          display_name=None, password=password, actor="cli")
+        if url:
+            click.echo(f"First admin {admin_email.strip().lower()}: one-time sign-in link (valid for three days):")
+            click.echo(url)
+        else:
+            click.echo(f"First admin {admin_email.strip().lower()}: password set; sign in at /admin/.")
 
 
 @tenant.command("list")

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from engine.api.schemas import normalize_email
 from engine.crypto import api_key_matches, api_key_prefix, new_api_key
-from engine.store.models import ApiKey, IntegrationMode, Tenant
+from engine.store.models import ApiKey, ApiKeyKind, IntegrationMode, Tenant
 from engine.store.types import utcnow
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -123,7 +123,10 @@ def issue_api_key(
     if revoke_same_name:
         for old in db.exec(
             select(ApiKey).where(
-                ApiKey.tenant_id == tenant_id, ApiKey.name == name, col(ApiKey.revoked_at).is_(None)
+                ApiKey.tenant_id == tenant_id,
+                ApiKey.name == name,
+                ApiKey.kind == ApiKeyKind.INGEST.value,
+                col(ApiKey.revoked_at).is_(None),
             )
         ):
             old.revoked_at = utcnow()
@@ -135,11 +138,17 @@ def issue_api_key(
 
 
 def tenant_for_key(*, db: Session, key: str) -> tuple[Tenant, ApiKey] | None:
-    """The tenant a presented key belongs to, or None for an unknown, malformed or revoked key."""
+    """The tenant a presented ingest key belongs to, or None for an unknown, malformed or revoked key.
+
+    Admin tokens and sign-in links (:class:`~engine.store.models.ApiKeyKind`) never open the ingest API."""
     prefix = api_key_prefix(key)
     if prefix is None:
         return None
-    for row in db.exec(select(ApiKey).where(ApiKey.prefix == prefix, col(ApiKey.revoked_at).is_(None))):
+    for row in db.exec(
+        select(ApiKey).where(
+            ApiKey.prefix == prefix, ApiKey.kind == ApiKeyKind.INGEST.value, col(ApiKey.revoked_at).is_(None)
+        )
+    ):
         if api_key_matches(key, row.key_hash):
             tenant = db.get(Tenant, row.tenant_id)
             if tenant is not None:

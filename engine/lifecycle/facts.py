@@ -135,13 +135,18 @@ def session_contexts(db: Session, session_ids: Sequence[uuid.UUID]) -> list[Sess
 
 
 def fallback_facts(db: Session, tenant: Tenant) -> FallbackFacts:
-    """The tenant's fallback owner as the policy sees it (unknown person = not connected)."""
+    """The tenant's fallback owner as the policy sees it (a person Muster never saw counts as connected
+    under domain-wide delegation when they are in the tenant's domain, else as not connected)."""
     email = tenant.fallback_owner_email
     if not email:
         return FallbackFacts(None)
     person = find_person(db, tenant.id, email)
     if person is None:
-        return FallbackFacts(norm_email(email), "active", False)
+        # Never seen as a host: with domain-wide delegation Muster can act as anyone of the domain, so no
+        # "Connect Google" is needed; with per-organizer consent they must connect first.
+        dwd = tenant.delegation_method == DelegationMethod.DOMAIN_WIDE.value
+        domain = (tenant.google_domain or "").lower()
+        return FallbackFacts(norm_email(email), "active", _can_act({}, norm_email(email), dwd, domain))
     return FallbackFacts(person.email, person.status, bool(working_connection_ids(db, tenant, [person])))
 
 

@@ -442,9 +442,11 @@ def _plan(db: Session, services: TransferServices, tenant: Tenant, person: Perso
         why: str | None = decision.needed
         if decision.successor_email:
             if decision.successor_email not in actors:
-                heir = find_person(db, tenant.id, decision.successor_email)
-                actors[decision.successor_email] = services.actor_for(db, tenant, heir) if heir else \
-                    (None, f"{decision.successor_email} is not known to Muster")
+                # A fallback owner Muster never saw as a host has no row yet: under domain-wide delegation
+                # they can act all the same (the resolver decides, from the tenant's method and domain).
+                heir = find_person(db, tenant.id, decision.successor_email) or Person(
+                    tenant_id=tenant.id, email=decision.successor_email)
+                actors[decision.successor_email] = services.actor_for(db, tenant, heir)
             actor, why = actors[decision.successor_email]
         if actor is None or decision.successor_email is None:
             note = why or decision.needed or decision.reason

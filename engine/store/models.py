@@ -142,8 +142,19 @@ class Tenant(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class ApiKeyKind(enum.StrEnum):
+    """What a key opens. Each kind is refused everywhere else (an ingest key never administers)."""
+
+    INGEST = "ingest"  #: the platform's key for the ingest REST API (``/v1/sessions`` ...)
+    ADMIN = "admin"  #: one admin's token for the admin REST API (``/v1/admin/...``), tied to ``person_id``
+    SIGN_IN = "sign_in"  #: a one-time sign-in link: sets ``person_id``'s password once, before ``expires_at``
+
+
 class ApiKey(SQLModel, table=True):
-    """A per-tenant key for the ingest REST API. Only a hash is stored; the key is shown once."""
+    """A per-tenant secret: the platform's ingest key, an admin's token, or a one-time sign-in link.
+
+    Only a hash is stored; the secret is shown once. ``kind`` says what it opens (:class:`ApiKeyKind`).
+    """
 
     __tablename__ = "api_key"
 
@@ -152,8 +163,16 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(default="default", max_length=100)
     prefix: str = Field(max_length=16, index=True)  #: the key's public start, to find the row
     key_hash: str = Field(max_length=128)  #: sha256 hex of the whole key (keys are 256-bit random)
+    kind: str = Field(
+        default=ApiKeyKind.INGEST.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": ApiKeyKind.INGEST.value},
+    )
+    #: The person an admin token or sign-in link belongs to (None for the platform's ingest keys).
+    person_id: uuid.UUID | None = Field(default=None, index=True)
     created_at: datetime = _ts()
     last_used_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
 
 
