@@ -161,7 +161,7 @@ def welcome(request: Request, form: FormData = Depends(csrf_form)) -> Response:
         with unit_of_work(db_engine(request)) as uow:
             person = redeem_sign_in_link(db=uow.db, token=token, password=password)
             email = person.email
-            sign_in(request, person)
+            sign_in(request, person, uow.db)
     except (PeopleError, AccountError) as exc:
         return render(request, "admin/auth/welcome.html", {"token": token, "email": "", "error": exc.message},
                       status_code=400)

@@ -8,7 +8,7 @@ sign-in link sets the first password). Data functions take the caller's ``db`` a
 A role is exactly what an admin granted (``Person.admin_role``, read only by :mod:`engine.admin.roles`):
 adding someone here grants the role named, and nothing else does. Hosting a session never grants one.
 A person added here need not host anything yet. Deactivating removes the admin-side role, the password,
-every admin token and every unused sign-in link; it does not touch the person's platform status
+every admin token, every unused sign-in link and every signed-in admin UI session; it does not touch the person's platform status
 (``leaving``/``suspended`` belong to the organizer lifecycle) or their sessions.
 
 Secrets (admin tokens, sign-in links) are rows of ``api_key`` with their own :class:`ApiKeyKind`, stored
@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from engine.admin import web_sessions
 from engine.admin.accounts import hash_password, validate_password
 from engine.admin.queries import record_audit
 from engine.admin.roles import ADMIN_ROLES, AdminRole, parse_role
@@ -141,6 +142,7 @@ def deactivate(*, db: Session, tenant: Tenant, email: str, actor: str) -> Person
                 "email", f"{address} is the last admin of {tenant.slug}: add another admin first", status_code=409
             )
     revoked = _revoke(db, person, (ApiKeyKind.ADMIN, ApiKeyKind.SIGN_IN))
+    signed_out = web_sessions.end_all(db=db, person_id=person.id)
     old = person.admin_role
     had_password = person.password_hash is not None
     person.admin_role = None
@@ -149,7 +151,8 @@ def deactivate(*, db: Session, tenant: Tenant, email: str, actor: str) -> Person
     db.add(person)
     record_audit(
         db=db, tenant_id=tenant.id, actor=actor, action="person.deactivated", subject=address,
-        detail={"role": [old, None], "password_removed": had_password, "secrets_revoked": revoked},
+        detail={"role": [old, None], "password_removed": had_password, "secrets_revoked": revoked,
+                "sessions_ended": signed_out},
     )
     return person
 
