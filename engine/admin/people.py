@@ -6,10 +6,10 @@ admin REST API (``/v1/admin/people``, :mod:`engine.api.routes.admin`) and the ad
 sign-in link sets the first password). Data functions take the caller's ``db`` and never commit.
 
 A role is exactly what an admin granted (``Person.admin_role``, read only by :mod:`engine.admin.roles`):
-adding someone here grants the role named, and nothing else does. Hosting a session never grants one.
-A person added here need not host anything yet. Deactivating removes the admin-side role, the password,
-every admin token, every unused sign-in link and every signed-in admin UI session; it does not touch the person's platform status
-(``leaving``/``suspended`` belong to the organizer lifecycle) or their sessions.
+adding someone here grants the role named, and nothing else does. Hosting a session never grants one. A person
+added here need not host anything yet. Deactivating removes the admin-side role, the password, every admin
+token, every unused sign-in link and every signed-in admin UI session; it does not touch the person's platform
+status (``leaving``/``suspended`` belong to the organizer lifecycle) or their sessions.
 
 Secrets (admin tokens, sign-in links) are rows of ``api_key`` with their own :class:`ApiKeyKind`, stored
 hashed and shown once, so the platform's ingest key never opens the admin API and the other way round.
