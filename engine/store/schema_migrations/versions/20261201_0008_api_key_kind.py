@@ -1,7 +1,7 @@
 """api_key.kind, person_id, expires_at: admin tokens and one-time sign-in links beside ingest keys
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 10:45:00
 
 NOTE: a migration must not break the *previous* version of the code, which keeps running while it is
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
