@@ -93,6 +93,11 @@ DEFAULTS: dict[str, Any] = {
     "endTimeUnspecified": False,
 }
 SIGNIFICANT = ("start", "end", "location", "recurrence")
+#: EventAttendee.responseStatus: "if more than 200 guests are invited to the event, response status is not
+#: propagated to the guests" - a guest's copy then shows the others as needsAction.
+PROPAGATED_GUESTS = 200
+#: Larger guest lists are refused (Google's help caps guests per event; the exact API message is unknown).
+MAX_GUESTS = 1000
 STATUSES = ("confirmed", "tentative", "cancelled")
 RESOURCE_SUFFIX = "@resource.calendar.google.com"
 
@@ -197,6 +202,13 @@ def is_resource_email(world: World, email: str) -> bool:
     return email.endswith(RESOURCE_SUFFIX) or email in world.resources
 
 
+def check_guest_count(data: dict[str, Any]) -> None:
+    guests = data.get("attendees") or []
+    if isinstance(guests, list) and len(guests) > MAX_GUESTS:
+        raise bad_request(f"Too many attendees: {len(guests)}; an event may have at most {MAX_GUESTS}.",
+                          location="attendees")
+
+
 def normalize_attendees(
     world: World, new: dict[str, Any], old: dict[str, Any] | None, organizer: str
 ) -> None:
@@ -295,10 +307,15 @@ def render(stored: StoredEvent, view_cal: str, ref: CopyRef | None = None) -> di
             person.pop("self", None)
             if str(person.get("email", "")).lower() == view_cal:
                 person["self"] = True
-    for att in out.get("attendees") or []:
+    guests = out.get("attendees") or []
+    hide_answers = ref is not None and len(guests) > PROPAGATED_GUESTS
+    for att in guests:
         att.pop("self", None)
         if att.get("email") == view_cal:
             att["self"] = True
+        elif hide_answers and not att.get("organizer"):
+            att["responseStatus"] = "needsAction"  # "response status is not propagated to the guests"
+            att.pop("comment", None)
     return out
 
 

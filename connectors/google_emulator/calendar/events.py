@@ -137,6 +137,7 @@ def _finish(world: World, new: dict[str, Any], organizer: str, old: dict[str, An
     eventmodel.with_offsets(new)
     if new.get("recurrence") is not None and not isinstance(new["recurrence"], list):
         raise bad_request("Invalid recurrence rule.")
+    eventmodel.check_guest_count(new)
     eventmodel.normalize_attendees(world, new, old, organizer)
     new.setdefault("reminders", {"useDefault": True})
     new.setdefault("eventType", "default")

@@ -135,6 +135,45 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
             user.suspensionReason = reason
         return {"email": user.email, "suspended": True, "suspensionReason": reason}
 
+    def _room_or_404(email: str) -> str:
+        room = email.lower()
+        if room not in world.resources:
+            raise ControlError(404, "email", f"no room {email!r}; rooms are added with POST /_emulator/rooms")
+        return room
+
+    async def room_pending(request: Request) -> Any:
+        """Invitations a room has not answered (what its resource manager would see)."""
+        room = _room_or_404(path_param(request, "email"))
+        pending = []
+        for stored, ref in world.visible_events(room):
+            if ref is None or ref.removed or stored.deleted:
+                continue
+            for att in stored.data.get("attendees") or []:
+                unanswered = att.get("responseStatus", "needsAction") == "needsAction"
+                if str(att.get("email", "")).lower() == room and unanswered:
+                    pending.append({"eventId": stored.id, "calendarId": stored.calendar_id,
+                                    "summary": stored.data.get("summary"), "start": stored.data.get("start")})
+        return {"room": room, "pending": pending}
+
+    async def room_answer(request: Request) -> Any:
+        """Answer an invitation as the room's resource manager (rooms with autoAcceptInvitations: false)."""
+        room = _room_or_404(path_param(request, "email"))
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise _bad("body", 'must be an object like {"eventId": "...", "responseStatus": "accepted"}')
+        status = body.get("responseStatus")
+        if status not in ("accepted", "declined", "tentative", "needsAction"):
+            raise _bad("responseStatus", "must be accepted, declined, tentative or needsAction")
+        comment = body.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise _bad("comment", "must be a string")
+        found = world.copy_source(room, str(body.get("eventId", "")))
+        if found is None or found[0].removed:
+            raise ControlError(404, "eventId", f"room {room} has no invitation with id {body.get('eventId')!r}")
+        stored = found[1]
+        world.set_attendee_response(stored.calendar_id, stored.id, room, str(status), comment)
+        return {"room": room, "calendarId": stored.calendar_id, "eventId": stored.id, "responseStatus": status}
+
     async def unsuspend(request: Request) -> Any:
         user = _user_or_404(world, path_param(request, "email"))
         with world.lock:
@@ -330,6 +369,8 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
               methods=["POST"]),
         Route(f"{p}/refresh-tokens", _wrap(issue_refresh), methods=["POST"]),
         Route(f"{p}/tokens/revoke", _wrap(revoke_token), methods=["POST"]),
+        Route(f"{p}/rooms/{{email}}/pending", _wrap(room_pending), methods=["GET"]),
+        Route(f"{p}/rooms/{{email}}/answer", _wrap(room_answer), methods=["POST"]),
         Route(f"{p}/users/{{email}}/suspend", _wrap(suspend), methods=["POST"]),
         Route(f"{p}/users/{{email}}/unsuspend", _wrap(unsuspend), methods=["POST"]),
         Route(f"{p}/users/{{email}}/revoke-tokens", _wrap(revoke_user_tokens), methods=["POST"]),
