@@ -1,5 +1,8 @@
 """engine package: the sync engine, its REST API, workers and command line.
 
+Where it sits: the middle layer (``admin_ui → engine → (policies | connectors)``); one folder per stage of the
+flow (api → ingest → store → runtime → sync → domain, with delegation and lifecycle beside sync).
+
 :func:`version` is the installed distribution's version (``muster --version``, ``/readyz``, the metrics'
 ``muster_build_info``).
 """

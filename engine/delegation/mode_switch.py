@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from engine.delegation.placement import DelegationResolver, NoConnectedOrganizer, ReconnectNeeded
-from engine.domain.desired import PlacementError, vendor_placement
+from engine.domain.desired import Placement, PlacementError, vendor_placement
 from engine.settings import Settings
 from engine.store.models import (
     AuditEvent,
@@ -88,44 +89,52 @@ def _learners(db: Session, session_id: uuid.UUID) -> int:
     )
 
 
-def _entry(
-    db: Session, tenant: Tenant, target: str, session: LiveSession, settings: Settings
+@dataclass(frozen=True)
+class Unplaceable:
+    """Why the target mode cannot place a session now: ``wait`` (no connected organizer yet; it moves as
+    soon as a host connects) or ``blocked`` (any other placement error)."""
+
+    action: str  #: wait | blocked
+    reason: str
+    could_connect: tuple[str, ...] = ()
+
+
+def plan_entry(
+    *,
+    target: str,
+    session: LiveSession,
+    learners: int,
+    from_calendar: str | None,
+    booked_room: str | None,
+    placement: Placement | None,
+    unplaceable: Unplaceable | None = None,
 ) -> dict[str, Any]:
-    """What will happen to one session (plain JSON for the ModeSwitch row and the admin UI)."""
-    binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session.id)).first()
-    learners = _learners(db, session.id)
-    now_at = (
-        binding.calendar_id if binding and binding.event_id and binding.sync_status != "removed" else None
-    )
+    """Pure: what switching to ``target`` does to one session (plain JSON for the ModeSwitch row and the
+    admin UI), from facts the caller fetched: the enrolled ``learners``, the calendar the event lives on now
+    (``from_calendar``), the room booked now and where the target mode would place the event (or why not)."""
     entry: dict[str, Any] = {
         "session_id": str(session.id),
         "title": session.title,
         "start_at": session.start_at.isoformat(),
-        "from_calendar": now_at,
+        "from_calendar": from_calendar,
         "learners": learners,
     }
-    facts = load_facts(db=db, session_id=session.id)
-    try:
-        if facts is None:
-            raise PlacementError("the session disappeared")
-        if target == IntegrationMode.VENDOR.value:
-            placement = vendor_placement(facts)
-        else:
-            placement = DelegationResolver(db, settings=settings)(facts)
-    except NoConnectedOrganizer as exc:
+    if unplaceable is not None and unplaceable.action == "wait":
         entry.update(
             action="wait",
             to_calendar=None,
-            reason=str(exc),
-            could_connect=list(exc.could_connect),
+            reason=unplaceable.reason,
+            could_connect=list(unplaceable.could_connect),
             emails="none until a host connects; the current event stays",
             quota=None,
         )
         return entry
-    except (ReconnectNeeded, PlacementError) as exc:
-        entry.update(action="blocked", to_calendar=None, reason=str(exc), emails="none", quota=None)
+    if unplaceable is not None or placement is None:
+        reason = unplaceable.reason if unplaceable is not None else "the session cannot be placed"
+        entry.update(action="blocked", to_calendar=None, reason=reason, emails="none", quota=None)
         return entry
     to_cal = placement.calendar_id
+    now_at = from_calendar
     action = "keep" if now_at and now_at.lower() == to_cal.lower() else ("recreate" if now_at else "create")
     entry["action"] = action
     entry["to_calendar"] = to_cal
@@ -157,8 +166,41 @@ def _entry(
             if wants_meet
             else session.video
         )
-        entry["room"] = f"{binding.room_email} is released" if binding and binding.room_email else "none"
+        entry["room"] = f"{booked_room} is released" if booked_room else "none"
     return entry
+
+
+def _entry(
+    db: Session, tenant: Tenant, target: str, session: LiveSession, settings: Settings
+) -> dict[str, Any]:
+    """Fetch one session's facts and where the target mode would place it; :func:`plan_entry` decides."""
+    binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session.id)).first()
+    now_at = (
+        binding.calendar_id if binding and binding.event_id and binding.sync_status != "removed" else None
+    )
+    placement: Placement | None = None
+    unplaceable: Unplaceable | None = None
+    facts = load_facts(db=db, session_id=session.id)
+    try:
+        if facts is None:
+            raise PlacementError("the session disappeared")
+        if target == IntegrationMode.VENDOR.value:
+            placement = vendor_placement(facts)
+        else:
+            placement = DelegationResolver(db, settings=settings)(facts)
+    except NoConnectedOrganizer as exc:
+        unplaceable = Unplaceable("wait", str(exc), tuple(exc.could_connect))
+    except (ReconnectNeeded, PlacementError) as exc:
+        unplaceable = Unplaceable("blocked", str(exc))
+    return plan_entry(
+        target=target,
+        session=session,
+        learners=_learners(db, session.id),
+        from_calendar=now_at,
+        booked_room=binding.room_email if binding else None,
+        placement=placement,
+        unplaceable=unplaceable,
+    )
 
 
 def preview(
@@ -253,14 +295,17 @@ def start(db: Session, *, switch: ModeSwitch, actor: str | None = None) -> None:
     )
 
 
-def _judge(
-    engine: Engine, switch: ModeSwitch, session_id: uuid.UUID, outcome: str, *, background: bool = False
+def judge(
+    *,
+    to_mode: str,
+    outcome: str,
+    session_live: bool,
+    binding: CalendarBinding | None,
+    background: bool = False,
 ) -> str:
-    """``done`` / ``waiting: …`` / ``error: …`` for one session after its reconcile."""
-    with Session(engine) as db:
-        binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).first()
-        session = db.get(LiveSession, session_id)
-    if session is None or session.deleted_at is not None or session.status != SessionStatus.SCHEDULED.value:
+    """Pure: ``done`` / ``pending`` / ``waiting: …`` / ``error: …`` for one session after its reconcile,
+    from the session's state (``session_live``: scheduled and not deleted) and its binding as fetched."""
+    if not session_live:
         return DONE
     if background and (
         binding is None or binding.sync_status in (SyncStatus.PENDING.value, SyncStatus.ERROR.value)
@@ -268,7 +313,7 @@ def _judge(
         return PENDING  # a worker has not (successfully) reconciled it yet; retries are its business
     if binding is None:
         return f"error: no binding after reconcile ({outcome})"
-    moved = (binding.actor_kind == "vendor") == (switch.to_mode == IntegrationMode.VENDOR.value)
+    moved = (binding.actor_kind == "vendor") == (to_mode == IntegrationMode.VENDOR.value)
     if binding.sync_status == SyncStatus.SYNCED.value and moved:
         return DONE
     if background and binding.sync_status == SyncStatus.SYNCED.value:
@@ -277,6 +322,17 @@ def _judge(
     if binding.sync_status == SyncStatus.BLOCKED.value and "no connected organizer" in text:
         return f"{WAITING}: {text}"
     return f"error: {text}"
+
+
+def _judge(
+    engine: Engine, switch: ModeSwitch, session_id: uuid.UUID, outcome: str, *, background: bool = False
+) -> str:
+    """Fetch one session and its binding after its reconcile; :func:`judge` decides."""
+    with Session(engine) as db:
+        binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).first()
+        session = db.get(LiveSession, session_id)
+    live = session is not None and session.deleted_at is None and session.status == SessionStatus.SCHEDULED.value
+    return judge(to_mode=switch.to_mode, outcome=outcome, session_live=live, binding=binding, background=background)
 
 
 def apply(

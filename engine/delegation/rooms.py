@@ -26,7 +26,7 @@ Per session (rules of the issue, §4):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ from sqlmodel import Session, col, func, select
 
 from connectors.errors import ConnectorError
 from connectors.ports.calendar import Actor
-from connectors.ports.delegation import RoomDirectory
+from connectors.ports.delegation import Availability, RoomDirectory
 from engine.delegation import retry
 from engine.store.models import CalendarBinding, Enrollment, EnrollmentStatus, LiveSession, SessionHost, Tenant
 from policies.rooms import (
@@ -140,6 +140,39 @@ class Choice:
     name: str | None = None  #: the Directory's display name of the room
 
 
+def no_fit_error(needs: RoomNeeds, exclude: Sequence[str]) -> str:
+    """Pure: the binding's text when no Directory room fits ``needs`` (declined rooms named)."""
+    what = (
+        f"{needs.seats} seats"
+        + (f" in {needs.building}" if needs.building else "")
+        + (f" with {', '.join(sorted(needs.features))}" if needs.features else "")
+    )
+    tried = f"; declined before: {', '.join(exclude)}" if exclude else ""
+    return f"no room available: no room fits {what}{tried}"
+
+
+def shortlist(ranked: Sequence[RoomCandidate], *, exclude: Sequence[str], policy: RoomPolicy) -> list[RoomCandidate]:
+    """Pure: the ranked rooms whose free/busy is asked, best first: not excluded, at most
+    ``4 * policy.max_attempts`` (one free/busy call covers them all)."""
+    skip = {e.lower() for e in exclude}
+    return [r for r in ranked if r.email not in skip][: max(policy.max_attempts, 1) * 4]
+
+
+def pick_free(
+    candidates: Sequence[RoomCandidate], availability: Mapping[str, Availability], start: datetime, end: datetime
+) -> Choice:
+    """Pure: the first of ``candidates`` (best first) that is free in ``[start, end)``; unknown counts as busy."""
+    for room in candidates:
+        avail = availability.get(room.email)
+        if avail is not None and avail.is_free(start, end):
+            return Choice(room.email, room.capacity, "chosen", name=room.name if room.name != room.email else None)
+    return Choice(
+        None,
+        status="none",
+        error=f"no room available: all {len(candidates)} fitting room(s) are busy at that time",
+    )
+
+
 def choose_room(
     directory: RoomDirectory,
     *,
@@ -149,51 +182,101 @@ def choose_room(
     policy: RoomPolicy,
     exclude: Sequence[str] = (),
 ) -> Choice:
-    """The best free fitting room not in ``exclude``, or ``Choice(None, error=…)`` saying why not."""
-    ranked = [r for r in _candidates(directory, needs, policy) if r.email not in {e.lower() for e in exclude}]
-    if not ranked:
-        what = (
-            f"{needs.seats} seats"
-            + (f" in {needs.building}" if needs.building else "")
-            + (f" with {', '.join(sorted(needs.features))}" if needs.features else "")
+    """The best free fitting room not in ``exclude``, or ``Choice(None, error=…)`` saying why not.
+
+    Fetches the fitting rooms and their free/busy; :func:`shortlist` and :func:`pick_free` decide."""
+    candidates = shortlist(_candidates(directory, needs, policy), exclude=exclude, policy=policy)
+    if not candidates:
+        return Choice(None, status="none", error=no_fit_error(needs, exclude))
+    availability = directory.free_busy([r.email for r in candidates], start, end)
+    return pick_free(candidates, availability, start, end)
+
+
+@dataclass(frozen=True)
+class RoomStep:
+    """What to do about one session's room (a pure decision; :class:`RoomPlanner` carries it out).
+
+    ``action``: ``none`` (no room wanted), ``picked`` / ``picked_declined`` (the organizer's pick),
+    ``keep`` / ``warn`` (the booked room stays; ``warn``: enrollment outgrew it), ``quiet_none`` (nothing
+    fitted at this revision: do not ask the Directory again), ``choose`` (look for the best free room).
+    """
+
+    action: str
+    room: str | None = None
+    message: str | None = None
+
+
+def decide_pick(*, wanted: bool, picked: str, declined: Sequence[str]) -> RoomStep | None:
+    """Pure: the room step decided before any booking is looked at, or None to go on to
+    :func:`decide_booked`. ``picked`` and ``declined`` are lower-case emails."""
+    if not wanted:
+        return RoomStep("none")
+    if not picked:
+        return None
+    if picked in declined:
+        return RoomStep("picked_declined", message=f"the room you picked ({picked}) declined; pick another room")
+    return RoomStep("picked", room=picked)
+
+
+def decide_booked(
+    *,
+    current: str,
+    declined: Sequence[str],
+    capacity: int | None,
+    seats: int,
+    nothing_fitted: bool,
+    policy: RoomPolicy,
+) -> RoomStep:
+    """Pure: keep the booked room ``current`` (or warn that enrollment outgrew it), stay quiet after
+    "nothing fitted" at this revision, or choose a room. ``nothing_fitted``: the last look at this revision
+    found no room, no new decline since, and the retry clock is not due."""
+    if current and current not in declined:
+        verdict = (
+            outgrown_action(room_capacity=capacity, seats=seats, policy=policy)
+            if capacity is not None
+            else OutgrownVerdict.KEEP
         )
-        tried = f"; declined before: {', '.join(exclude)}" if exclude else ""
-        return Choice(None, status="none", error=f"no room available: no room fits {what}{tried}")
-    shortlist = ranked[: max(policy.max_attempts, 1) * 4]
-    availability = directory.free_busy([r.email for r in shortlist], start, end)
-    for room in shortlist:
-        avail = availability.get(room.email)
-        if avail is not None and avail.is_free(start, end):
-            return Choice(room.email, room.capacity, "chosen", name=room.name if room.name != room.email else None)
-    return Choice(
-        None,
-        status="none",
-        error=f"no room available: all {len(shortlist)} fitting room(s) are busy at that time",
-    )
+        if verdict is OutgrownVerdict.KEEP:
+            return RoomStep("keep", room=current)
+        if verdict is OutgrownVerdict.WARN:
+            return RoomStep(
+                "warn",
+                room=current,
+                message=f"enrollment outgrew the room: {seats} seats needed, {current} seats "
+                f"{capacity}; policy is to warn, not to move",
+            )
+    if not current and nothing_fitted:
+        return RoomStep("quiet_none")
+    return RoomStep("choose")
 
 
 class RoomPlanner:
-    """The ``rooms`` callback of :class:`engine.delegation.placement.DelegationResolver` (see module docstring)."""
+    """The ``rooms`` callback of :class:`engine.delegation.placement.DelegationResolver` (see module docstring).
+
+    Fetches the session's room facts, asks :func:`decide_pick` / :func:`decide_booked`, then does what
+    they say (a Directory read only for ``choose`` and a picked room without a stored name)."""
 
     def __init__(self, db: Session, directories: DirectoryFactory) -> None:
         self.db = db
         self.directories = directories
 
     def __call__(self, session: LiveSession, binding: CalendarBinding | None, actor: Actor, notes: Any) -> str | None:
-        if not session.room_wanted and not session.room_email:
+        declined = [d.lower() for d in (binding.rooms_declined if binding else []) or []]
+        wanted = bool(session.room_wanted or session.room_email)
+        step = decide_pick(wanted=wanted, picked=(session.room_email or "").lower(), declined=declined)
+        if step is not None and step.action == "none":
             notes.room_email = None
             return None
         tenant = self.db.get(Tenant, session.tenant_id)
         if tenant is None:
             return None
-        declined = [d.lower() for d in (binding.rooms_declined if binding else []) or []]
-        if session.room_email:
-            picked = session.room_email.lower()
-            if picked in declined:
-                notes.room_email = None
-                notes.room_status = "declined"
-                notes.room_error = f"the room you picked ({picked}) declined; pick another room"
-                return None
+        if step is not None and step.action == "picked_declined":
+            notes.room_email = None
+            notes.room_status = "declined"
+            notes.room_error = step.message
+            return None
+        if step is not None:  # picked
+            picked = step.room or ""
             notes.room_email = picked
             notes.room_name = binding.room_name if binding and (binding.room_email or "").lower() == picked else None
             if notes.room_name is None:
@@ -206,31 +289,27 @@ class RoomPlanner:
         if binding and binding.blocked_detail:
             raw = binding.blocked_detail.get("room_capacity")
             capacity = int(raw) if isinstance(raw, int) else None
-        if current and current not in declined:
-            verdict = (
-                outgrown_action(room_capacity=capacity, seats=needs.seats, policy=policy)
-                if capacity is not None
-                else OutgrownVerdict.KEEP
-            )
-            if verdict is OutgrownVerdict.KEEP:
-                notes.room_email, notes.room_capacity = current, capacity
-                notes.room_name = binding.room_name if binding else None
-                return current
-            if verdict is OutgrownVerdict.WARN:
-                notes.room_email, notes.room_capacity = current, capacity
-                notes.room_name = binding.room_name if binding else None
-                notes.room_error = (
-                    f"enrollment outgrew the room: {needs.seats} seats needed, {current} seats "
-                    f"{capacity}; policy is to warn, not to move"
-                )
-                return current
         detail = (binding.blocked_detail if binding else None) or {}
-        if (
-            not current
-            and detail.get("room_none_revision") == session.revision
+        nothing_fitted = (
+            detail.get("room_none_revision") == session.revision
             and detail.get("rooms_declined_count") == len(declined)
             and not retry.room_due(binding, session.revision)
-        ):
+        )
+        step = decide_booked(
+            current=current,
+            declined=declined,
+            capacity=capacity,
+            seats=needs.seats,
+            nothing_fitted=nothing_fitted,
+            policy=policy,
+        )
+        if step.action in ("keep", "warn"):
+            notes.room_email, notes.room_capacity = current, capacity
+            notes.room_name = binding.room_name if binding else None
+            if step.action == "warn":
+                notes.room_error = step.message
+            return current
+        if step.action == "quiet_none":
             # Nothing fitted at this revision: do not ask the Directory again on every poll; the retry
             # clock (engine.delegation.retry), the next save (new revision) or a new decline looks again.
             notes.room_email = None

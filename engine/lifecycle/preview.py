@@ -32,15 +32,27 @@ PATH_RECREATE = "recreate"  #: neither possible: new event under the successor, 
 PATH_NONE = "none"  #: nobody can inherit yet
 
 
+def transfer_paths(person_status: str) -> tuple[str, ...]:
+    """Pure: the paths a transfer tries for a person in ``person_status``, in order; what one path cannot
+    serve falls through to the next, and ``recreate`` (which always works) comes last.
+
+    A leaving organizer can still act: move, then Data Transfer, then recreate. A suspended one cannot
+    (Calendar answers ``notACalendarUser``): Data Transfer, then recreate. A deleted account (or anyone
+    else): recreate."""
+    if person_status == PersonStatus.LEAVING.value:
+        return (PATH_MOVE, PATH_DATA_TRANSFER, PATH_RECREATE)
+    if person_status == PersonStatus.SUSPENDED.value:
+        return (PATH_DATA_TRANSFER, PATH_RECREATE)
+    return (PATH_RECREATE,)
+
+
 def planned_path(person_status: str, outcome: Outcome) -> str:
-    """The path a transfer would take for a person in ``person_status``."""
+    """The path a transfer would take for a person in ``person_status`` (an active person as if they
+    announced their departure now)."""
     if outcome in (Outcome.BLOCKED, Outcome.NOT_AFFECTED):
         return PATH_NONE
-    if person_status == PersonStatus.SUSPENDED.value:
-        return PATH_DATA_TRANSFER
-    if person_status == PersonStatus.DELETED.value:
-        return PATH_RECREATE
-    return PATH_MOVE
+    status = PersonStatus.LEAVING.value if person_status == PersonStatus.ACTIVE.value else person_status
+    return transfer_paths(status)[0]
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from engine.lifecycle.facts import (
     session_contexts,
     successor_rules,
 )
-from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE
+from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE, transfer_paths
 from engine.runtime.locks import KeyLock, held
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
@@ -484,15 +484,20 @@ def transfer_person(*, engine: Engine, services: TransferServices, tenant_id: uu
         db.expunge_all()
     run = _Run(engine, services, tenant, person, old_actor, _transfer_rules(tenant))
     _record_blocked(engine, run, blocked)
-    if person.status == PersonStatus.LEAVING.value:
-        rest = run.move_all(work)
-        if rest:  # the organizer cannot act (token gone, suspended meanwhile) or Google refused the move
-            rest = run.data_transfer(rest)
-    elif person.status == PersonStatus.SUSPENDED.value:
-        rest = run.data_transfer(work)
-    else:
-        rest = list(work)
-    run.recreate(rest)
+    # What a path cannot serve (the organizer cannot act, Google refused the move, a transfer failed)
+    # falls through to the next; recreate, last, serves the rest.
+    steps: dict[str, Callable[[Sequence[_Work]], list[_Work]]] = {
+        PATH_MOVE: run.move_all,
+        PATH_DATA_TRANSFER: run.data_transfer,
+    }
+    rest = list(work)
+    for index, path in enumerate(transfer_paths(person.status)):
+        if path == PATH_RECREATE:
+            run.recreate(rest)
+            break
+        if index and not rest:
+            continue
+        rest = steps[path](rest)
     report.sessions = run.report + [SessionTransfer(sid, title, "blocked", successor=d.successor_email,
                                                     note=note) for sid, title, d, note in blocked]
     return report
