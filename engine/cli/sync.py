@@ -8,9 +8,14 @@ Redis configured the reconciles go to the workers' queue; without Redis they run
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from engine.settings import get_settings
+
+if TYPE_CHECKING:
+    from engine.sync.strays import StrayReport
 
 
 @click.command("sweep")
@@ -24,6 +29,7 @@ from engine.settings import get_settings
 def sweep_command(timeout_s: float) -> None:
     """Check every session against Google and repair drift (no Google write when nothing drifted)."""
     from engine.runtime.worker import producer, start_embedded
+    from engine.sync.strays import sweep_runtime_strays
     from engine.sync.sweep import sweep
 
     settings = get_settings()
@@ -33,10 +39,12 @@ def sweep_command(timeout_s: float) -> None:
         click.echo(
             f"enqueued {report.enqueued} of {report.scanned} sessions for the workers ({report.seconds:.2f}s)"
         )
+        _echo_strays(sweep_runtime_strays(tasks.runtime, lambda sid: tasks.enqueue(sid, coalesce=False)))
         return
     embedded = start_embedded(settings)
     try:
         report = sweep(embedded.runtime.engine, embedded.tasks.enqueue)
+        strays = sweep_runtime_strays(embedded.runtime, lambda sid: embedded.tasks.enqueue(sid, coalesce=False))
         embedded.join(timeout_s)
     except TimeoutError:
         raise click.ClickException(
@@ -45,6 +53,15 @@ def sweep_command(timeout_s: float) -> None:
     finally:
         embedded.stop()
     click.echo(f"reconciled {report.enqueued} of {report.scanned} sessions")
+    _echo_strays(strays)
+
+
+def _echo_strays(report: StrayReport) -> None:
+    click.echo(
+        f"stray events (Muster's marker, named by no binding) on {report.calendars} calendar(s): "
+        f"{len(report.removed)} removed, {len(report.adopted)} adopted"
+        + (f", {len(report.errors)} calendar(s) not readable: {report.errors[0]}" if report.errors else "")
+    )
 
 
 def register(group: click.Group) -> None:

@@ -72,6 +72,7 @@ from engine.runtime.locks import KeyLock, held
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
+from engine.sync.apply import move_once
 from engine.sync.fence import StaleFence, take_fence
 from policies.schema import SettingError
 from policies.settings import TenantSettings
@@ -264,7 +265,8 @@ class _Run:
                     if fence is None:
                         continue
                     try:
-                        port.move(src, work.event_id, successor, send_updates="none")
+                        # A lost answer (or a retry after one) is recognized by reading the destination.
+                        move_once(port, src, work.event_id, successor, "none", (self.tenant.id, work.session_id))
                     except AuthError as exc:
                         on_identity_error_commit(self.engine, self.tenant.id, mover.email, exc)
                         failed.append(work)

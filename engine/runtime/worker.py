@@ -42,6 +42,7 @@ from engine.runtime.broker import build_broker
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
 from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
+from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
     def drift_sweep(rt: Runtime) -> None:
         report = sweep(rt.engine, lambda sid: tasks.enqueue(sid))
         log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
+        sweep_runtime_strays(rt, lambda sid: tasks.enqueue(sid, coalesce=False))  # Muster's events no binding names
 
     def directory_scan(rt: Runtime) -> None:
         periodic_pass(rt.engine, lifecycle_for(rt))  # organizer lifecycle: scan, then due transfers

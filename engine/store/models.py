@@ -336,6 +336,14 @@ class CalendarBinding(SQLModel, table=True):
     #: Organizer lifecycle: why this event could not leave a departing owner yet and what an admin must do
     #: (None when nothing is pending). Shown beside the sync status; see engine.lifecycle.transfer.
     transfer_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Write-ahead intent (engine.sync.reconciler): where the next first write to a calendar will put the
+    #: event, recorded before the insert or move is sent; read back by the next reconcile (and by the stray
+    #: sweep) so an insert whose answer was lost is found even if the acting identity changed meanwhile.
+    intent_calendar_id: str | None = Field(default=None, max_length=320)
+    intent_event_id: str | None = Field(default=None, max_length=1024)
+    intent_owner_email: str | None = Field(default=None, max_length=320)
+    intent_actor_kind: str | None = Field(default=None, max_length=16)
+    intent_connection_id: uuid.UUID | None = Field(default=None)
     #: The fencing token of the last lease allowed to write this binding (engine.sync.fence): it only grows;
     #: a write carrying a smaller token (a worker whose lease expired) is refused.
     fence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))

@@ -9,19 +9,21 @@ The one recovery done here: an insert that meets ``AlreadyExistsError`` (its ear
 but the answer lost, or another worker won a race) reads the event that holds the id. If it carries
 Muster's marker for the same session it is *adopted*: re-planned against the desired event and
 converged with at most the patches the planner asks for. An id held by an event without the marker is
-a permanent error (Muster never touches events it does not own). Every other error propagates, already
-classified by the connector.
+a permanent error (Muster never touches events it does not own). A move is made idempotent the same way
+(:func:`move_once`): a failed move reads the destination, where a move keeps the id. Every other error
+propagates, already classified by the connector.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory, RemoteEvent
+from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory, RemoteEvent, SendUpdates
 from engine.domain.event_ids import owned_session
 from engine.domain.plan import CreateEvent, DeleteEvent, MoveEvent, Noop, ObservedEvent, Op, PatchEvent, plan
-from engine.errors import AlreadyExistsError, PermanentError
+from engine.errors import AlreadyExistsError, AuthError, ConnectorError, PermanentError
 from policies.notifications import NotificationPolicy
 
 
@@ -94,11 +96,37 @@ def _apply_one(op: Op, ports: _Ports, policy: NotificationPolicy) -> list[OpResu
         ports(op.actor).delete(op.calendar_id, op.event_id, send_updates=op.send_updates)
         return [OpResult(op, "deleted")]
     if isinstance(op, MoveEvent):
-        remote = ports(op.actor).move(
-            op.calendar_id, op.event_id, op.destination, send_updates=op.send_updates
-        )
+        remote = move_once(ports(op.actor), op.calendar_id, op.event_id, op.destination, op.send_updates)
         return [OpResult(op, "moved", remote)]
     raise TypeError(f"unknown op {op!r}")  # pragma: no cover - the Op union is closed
+
+
+def move_once(
+    port: CalendarPort,
+    calendar_id: str,
+    event_id: str,
+    destination: str,
+    send_updates: SendUpdates,
+    owner: tuple[uuid.UUID, uuid.UUID] | None = None,
+) -> RemoteEvent:
+    """``events.move`` made idempotent: when the call fails (its answer lost, or a retry finds the source
+    already cancelled because the first attempt moved it), read the destination (a move keeps the id). The
+    event there, live and carrying Muster's marker (of ``owner``'s session when given), means the move
+    happened: that is the answer. Otherwise the original error propagates; the caller never falls through
+    to recreating an event that may already be where it belongs."""
+    try:
+        return port.move(calendar_id, event_id, destination, send_updates=send_updates)
+    except AuthError:
+        raise
+    except ConnectorError as exc:
+        try:
+            there = port.get(destination, event_id)
+        except ConnectorError:
+            raise exc from None
+        mine = owned_session(there.private) if there is not None else None
+        if there is None or there.is_cancelled or mine is None or (owner is not None and mine != owner):
+            raise
+        return there
 
 
 def apply(

@@ -45,7 +45,7 @@ from engine.domain.desired import (
 )
 from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.domain.event_ids import owned_session
-from engine.domain.plan import ObservedEvent, Op, plan, writes
+from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
 from engine.runtime import metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
@@ -114,6 +114,11 @@ class SessionReconciler:
         self._resolvers = dict(DEFAULT_RESOLVERS if resolvers is None else resolvers)
         self._observers = tuple(observers)
 
+    @property
+    def calendars(self) -> CalendarPortFactory:
+        """The calendar ports this reconciler writes through (quota-paced); the stray sweep uses them too."""
+        return self._calendars
+
     # ------------------------------------------------------------------ steps
     def _load(self, session_id: uuid.UUID) -> _Loaded | None:
         with Session(self._engine, expire_on_commit=False) as db:
@@ -143,12 +148,16 @@ class SessionReconciler:
 
     def _observe(
         self, loaded: _Loaded, desired: Sequence[DesiredEvent], ports: CalendarPortFactory
-    ) -> list[ObservedEvent]:
+    ) -> tuple[list[ObservedEvent], bool]:
+        """What Google holds for the session where it should be, where the binding recorded it and where
+        the write-ahead intent said the last first write would put it. Returns ``(observed, intent_unread)``:
+        an intended place that could not be read (its identity refused) stays recorded for a later look."""
         facts, binding = loaded.facts, loaded.binding
-        # A session Muster never recorded an event for is created without a read first: its deterministic
-        # id makes the insert safe (an event that exists after all answers 409 and is adopted). Any other
-        # session is read where it should be and where the binding says it was (drift repair).
-        never_written = binding is None or binding.event_id is None
+        # A session Muster never recorded or intended an event for is created without a read first: its
+        # deterministic id makes the insert safe (an event that exists after all answers 409 and is adopted).
+        # Any other session is read where it should be, where the binding says it was (drift repair) and
+        # where the intent says it may be (a first write whose answer was lost).
+        never_written = binding is None or (binding.event_id is None and binding.intent_event_id is None)
         where: list[tuple[Actor, str, str]] = (
             [] if never_written else [(d.actor, d.calendar_id, d.event_id) for d in desired]
         )
@@ -162,23 +171,72 @@ class SessionReconciler:
                 )
             )
         if binding is not None and binding.calendar_id and binding.event_id and binding.owner_email:
-            kind: ActorKind = "vendor"
-            if binding.actor_kind in ("delegated", "oauth"):
-                kind = "delegated" if binding.actor_kind == "delegated" else "oauth"
-            actor = Actor(
-                kind=kind,
-                email=binding.owner_email,
-                tenant_id=facts.tenant.id,
-                connection_id=binding.actor_connection_id,
+            actor = binding_actor(
+                facts.tenant.id, binding.actor_kind, binding.owner_email, binding.actor_connection_id
             )
             if all((c, e) != (binding.calendar_id, binding.event_id) for _, c, e in where):
                 where.append((actor, binding.calendar_id, binding.event_id))
+        intended: tuple[Actor, str, str] | None = None
+        b = binding
+        if b is not None and b.intent_calendar_id and b.intent_event_id and b.intent_owner_email:
+            intended = (
+                binding_actor(facts.tenant.id, b.intent_actor_kind, b.intent_owner_email, b.intent_connection_id),
+                b.intent_calendar_id,
+                b.intent_event_id,
+            )
+            if any((c, e) == intended[1:] for _, c, e in where):
+                intended = None
         observed: list[ObservedEvent] = []
         for actor, calendar_id, event_id in where:
             remote = ports(actor).get(calendar_id, event_id)
             if remote is not None and owned_session(remote.private) == (facts.tenant.id, facts.id):
                 observed.append(ObservedEvent(actor, remote))
-        return observed
+        intent_unread = False
+        if intended is not None:
+            actor, calendar_id, event_id = intended
+            try:
+                remote = ports(actor).get(calendar_id, event_id)
+            except (AuthError, PermanentError) as exc:  # e.g. the host whose insert was lost lost access
+                log.warning("session %s: its intended event %s on %s cannot be read now: %s",
+                            facts.id, event_id, calendar_id, exc)
+                remote, intent_unread = None, True
+            if remote is not None and owned_session(remote.private) == (facts.tenant.id, facts.id):
+                observed.append(ObservedEvent(actor, remote))
+        return observed, intent_unread
+
+    def _intend(
+        self,
+        facts: SessionFacts,
+        binding: CalendarBinding | None,
+        desired: Sequence[DesiredEvent],
+        ops: Sequence[Op],
+        fence: int | None,
+    ) -> None:
+        """Write-ahead: before the first write to a calendar (an insert or a move) record where it will put
+        the event, in its own short transaction (no network call inside it)."""
+        target = next(
+            (
+                (op.desired.actor, op.desired.calendar_id, op.desired.event_id)
+                for op in ops
+                if isinstance(op, CreateEvent)
+            ),
+            None,
+        )
+        if target is None:
+            moved = {(op.destination, op.event_id) for op in ops if isinstance(op, MoveEvent)}
+            target = next(
+                ((d.actor, d.calendar_id, d.event_id) for d in desired if (d.calendar_id, d.event_id) in moved), None
+            )
+        if target is None:
+            return
+        actor, calendar_id, event_id = target
+        if binding is not None and (binding.intent_calendar_id, binding.intent_event_id) == (calendar_id, event_id):
+            return
+        with unit_of_work(self._engine) as uow:
+            actions.do_record_intent(
+                db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, actor=actor,
+                calendar_id=calendar_id, event_id=event_id, fence=fence,
+            )
 
     # ------------------------------------------------------------------ the contract
     def reconcile(self, session_id: uuid.UUID, *, fence: int | None = None) -> Result:
@@ -218,10 +276,12 @@ class SessionReconciler:
         results: list[OpResult] = []
         ops: list[Op] = []
         observed: list[ObservedEvent] = []
+        intent_unread = False
         ports = _memo(self._calendars)
         try:
-            observed = self._observe(loaded, desired, ports)
+            observed, intent_unread = self._observe(loaded, desired, ports)
             ops = plan(desired, observed, policy)
+            self._intend(facts, loaded.binding, desired, ops, fence)
             results = apply(ops, ports, policy, results)
         except Throttled as exc:
             self._progress(facts, results, fence)
@@ -241,7 +301,7 @@ class SessionReconciler:
             self._failed(facts, results, exc, exc.error_class, fence=fence)
             metrics.record_reconcile("permanent_error")
             return Result(outcome="permanent_error")
-        return self._succeeded(facts, desired, results, ops, observed, fence)
+        return self._succeeded(facts, desired, results, ops, observed, fence, keep_intent=intent_unread)
 
     # ------------------------------------------------------------------ recording
     def _succeeded(
@@ -252,6 +312,8 @@ class SessionReconciler:
         ops: Sequence[Op],
         observed: Sequence[ObservedEvent] = (),
         fence: int | None = None,
+        *,
+        keep_intent: bool = False,
     ) -> Result:
         # After a Noop Google returned nothing new: observers (Meet polling, room answers) look at the
         # event as it was read at the start of this reconcile.
@@ -267,6 +329,7 @@ class SessionReconciler:
                 results=results,
                 remote=remote,
                 fence=fence,
+                keep_intent=keep_intent,
             )
             for d in desired:
                 actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
@@ -347,6 +410,14 @@ def config_error_message(tenant_slug: str, exc: SettingError) -> str:
         f"save it again on the Integration page, PATCH /v1/admin/tenant, or `muster tenant set --slug "
         f"{tenant_slug} --setting {exc.field.split('.')[0]}=default`"
     )
+
+
+def binding_actor(
+    tenant_id: uuid.UUID, kind: str | None, email: str, connection_id: uuid.UUID | None
+) -> Actor:
+    """The identity a binding (or its intent) names: vendor unless recorded as delegated / oauth."""
+    actor_kind: ActorKind = "delegated" if kind == "delegated" else "oauth" if kind == "oauth" else "vendor"
+    return Actor(kind=actor_kind, email=email, tenant_id=tenant_id, connection_id=connection_id)
 
 
 def _current(observed: Sequence[ObservedEvent], desired: Sequence[DesiredEvent]) -> RemoteEvent | None:

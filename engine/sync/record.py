@@ -78,6 +78,34 @@ def do_record_progress(
     _audit(db, tenant_id, session_id, results)
 
 
+def do_record_intent(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    actor: Actor,
+    calendar_id: str,
+    event_id: str,
+    fence: int | None = None,
+) -> None:
+    """Write-ahead: the next write will put the session's event at ``(calendar_id, event_id)`` acting as
+    ``actor``. Committed before the insert or move is sent, so the next reconcile reads that place too."""
+    binding = _binding(db, tenant_id, session_id, fence)
+    binding.intent_calendar_id = calendar_id
+    binding.intent_event_id = event_id
+    binding.intent_owner_email = actor.email
+    binding.intent_actor_kind = actor.kind
+    binding.intent_connection_id = actor.connection_id
+    binding.updated_at = utcnow()
+    db.add(binding)
+
+
+def clear_intent(binding: CalendarBinding) -> None:
+    binding.intent_calendar_id = binding.intent_event_id = binding.intent_owner_email = None
+    binding.intent_actor_kind = None
+    binding.intent_connection_id = None
+
+
 def do_record_synced(
     *,
     db: Session,
@@ -89,8 +117,10 @@ def do_record_synced(
     remote: RemoteEvent | None,
     now: datetime | None = None,
     fence: int | None = None,
+    keep_intent: bool = False,
 ) -> CalendarBinding:
-    """Google now holds what the platform says: record placement, hash, etag and clear errors."""
+    """Google now holds what the platform says: record placement, hash, etag and clear errors (and the
+    write-ahead intent, unless ``keep_intent``: its place could not be read and is looked at again later)."""
     now = now or utcnow()
     binding = _binding(db, tenant_id, session_id, fence)
     if desired is not None:
@@ -105,6 +135,8 @@ def do_record_synced(
     binding.error_class = None
     binding.last_error = None
     binding.attempts = 0
+    if not keep_intent:  # what was intended is now observed and recorded (or superseded and deleted)
+        clear_intent(binding)
     binding.synced_revision = revision
     binding.last_synced_at = now
     binding.next_attempt_at = None
