@@ -159,6 +159,36 @@ def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endp
             cal.deleted = True
         return None
 
+    async def transfer_ownership(request: Request, caller: Caller, _: Any) -> None:
+        """``calendars.transferOwnership``: an administrator makes another user of the organization the
+        data owner of a secondary calendar (discovery: admin access only, ``useAdminAccess=true``; active
+        secondary calendars only). The previous owner keeps no access unless an ACL rule gives it."""
+        qp = request.query_params
+        if q_bool(request, "useAdminAccess") is not True:
+            raise bad_request("This method only supports admin access: set useAdminAccess=true.",
+                              location="useAdminAccess")
+        new_owner = str(qp.get("newDataOwner") or "").lower()
+        if not new_owner:
+            raise required("newDataOwner")
+        with world.lock:
+            admin = world.find_user(caller.email)
+            cal = world.calendar_for(path_param(request, "calendarId"))
+            if admin is None or not admin.isAdmin or caller.is_plain_sa:
+                raise ApiError(403, "forbidden", "Administrator privileges (Manage Calendars) are required.")
+            if cal is None or cal.deleted or cal.owner.rsplit("@", 1)[-1] not in world.domains:
+                raise not_found()
+            if cal.is_primary or cal.is_resource:
+                raise bad_request("Only secondary calendars can be transferred.", location="calendarId")
+            target = world.find_user(new_owner)
+            if target is None or target.deleted or target.suspended or target.domain not in world.domains:
+                raise bad_request(f"{new_owner} is not an active user of the organization.", location="newDataOwner")
+            if target.email == cal.owner:
+                raise bad_request(f"{new_owner} already owns this calendar.", location="newDataOwner")
+            cal.acl.pop(target.email, None)
+            cal.owner = target.email
+            cal.etag = new_etag(world.now())
+        return None
+
     async def clear(request: Request, caller: Caller, _: Any) -> None:
         with world.lock:
             cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="owner")
@@ -247,6 +277,11 @@ def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endp
             f"{base}/calendars/{{calendarId}}",
             endpoint(world, "calendar.calendars.delete", delete),
             methods=["DELETE"],
+        ),
+        Route(
+            f"{base}/calendars/{{calendarId}}/transferOwnership",
+            endpoint(world, "calendar.calendars.transferOwnership", transfer_ownership),
+            methods=["POST"],
         ),
         Route(
             f"{base}/calendars/{{calendarId}}/clear",

@@ -7,6 +7,9 @@ Where it sits: wraps the Google-imitating routes (inside the fault middleware). 
 * enforces Google's sliding one-minute quotas: per user (default 600/min) answering 403
   ``userRateLimitExceeded`` and per project (default 10000/min) answering 403 ``rateLimitExceeded``,
   both in the ``usageLimits`` domain (or 429 when configured);
+* enforces a project's daily quota when ``per_project_per_day`` is set (off by default): 403
+  ``dailyLimitExceeded`` "Daily Limit Exceeded" in ``usageLimits``, which no client retries (the
+  quota only comes back the next day);
 * enforces the Calendar *product* use limits: events created per user in a window and invitations to
   external guests per user, answering 403 ``quotaExceeded`` "Calendar usage limits exceeded." (which the
   Python client does not retry, reference §1.6).
@@ -59,6 +62,7 @@ class QuotaConfig:
 
     per_user_per_minute: int | None = 600
     per_project_per_minute: int | None = 10_000
+    per_project_per_day: int | None = None  # Google's Calendar default is 1,000,000/day; off unless set
     rate_limit_status: int = 403  # 403 (usageLimits) or 429
     events_created_per_user: int | None = 10_000
     events_created_window_s: float = 3600.0
@@ -124,6 +128,7 @@ class QuotaTracker:
         self.lock = threading.Lock()
         self.user_window = SlidingWindow()
         self.project_window = SlidingWindow()
+        self.day_window = SlidingWindow()
         self.created_window = SlidingWindow()
         self.external_window = SlidingWindow()
         self.by_identity: Counter[str] = Counter()
@@ -153,6 +158,11 @@ class QuotaTracker:
             ):
                 self.rejected["rateLimitExceeded"] += 1
                 return cfg.rate_limit_status, "rateLimitExceeded", "Rate Limit Exceeded"
+            if cfg.per_project_per_day is not None:
+                if self.day_window.count(who.project, now, 86_400.0) >= cfg.per_project_per_day:
+                    self.rejected["dailyLimitExceeded"] += 1
+                    return 403, "dailyLimitExceeded", "Daily Limit Exceeded"
+                self.day_window.add(who.project, now)
             self.user_window.add(who.quota_user, now)
             self.project_window.add(who.project, now)
             return None
