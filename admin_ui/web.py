@@ -4,6 +4,7 @@ Where it sits: ``muster serve`` runs ``admin_ui.web:create_web_app`` (uvicorn fa
 (:func:`engine.api.app.create_api`) is mounted as built by the engine; the admin pages live under
 ``/admin/`` with their static files under ``/admin/static/``. Sessions are signed cookies (key:
 ``settings.secret_key``; HttpOnly and SameSite=Lax always, ``Secure`` when ``MUSTER_BASE_URL`` is https).
+Every answer carries the security headers of :mod:`engine.api.security_headers`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
 from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
 from engine.api.app import create_api
+from engine.api.security_headers import SecurityHeaders, install_access_log_filter
 from engine.settings import Settings, get_settings
 from engine.store.migrations import UPGRADE_HINT, is_schema_error
 from engine.store.unit_of_work import get_engine
@@ -67,6 +69,7 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
     app.state.tasks = None
     app.state.settings = settings
     app.state.db_engine = get_engine(settings)
+    install_access_log_filter()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -124,4 +127,5 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
         return RedirectResponse("/admin/", status_code=303)
 
     app.mount("/", create_api(settings))
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))  # last: outermost
     return app

@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from engine.private_files import make_folder, write_private
+
 #: Where a newcomer's state lives by default (SQLite file, generated development key).
 DEFAULT_VAR_DIR = Path("var")
 #: ``MUSTER_*`` variables read by the test suite only (never by Muster itself); not refused as unknown.
@@ -185,8 +187,7 @@ def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str
         _refuse_key_for_existing_database(database_url, key_file)
         _make_folder(var_dir, "MUSTER_VAR_DIR")
         key = secrets.token_urlsafe(48)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+        write_private(key_file, key + "\n")
         log.warning("first run: generated a new development secret key in %s (keep it: stored credentials "
                     "cannot be read without it; set MUSTER_SECRET_KEY in production)", key_file)
     except OSError as exc:
@@ -338,7 +339,7 @@ def _meet_retry_max(env: Mapping[str, str]) -> int:
 def _make_folder(folder: Path, variable: str) -> None:
     """Create ``folder`` for local state; :class:`ConfigError` naming ``variable`` when that is impossible."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     except OSError as exc:
         raise ConfigError(variable, f"cannot create the folder {str(folder)!r} ({exc.strerror or exc})",
                           "point it at a folder Muster may write to") from None

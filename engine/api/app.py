@@ -18,6 +18,7 @@ from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
 from engine.api.routes import admin, enrollments, health, people, sessions
+from engine.api.security_headers import SecurityHeaders
 from engine.settings import Settings
 from engine.store.unit_of_work import Dispatcher, get_engine
 
@@ -46,7 +47,8 @@ def create_api(
         settings=settings, engine=engine or get_engine(settings), dispatcher=dispatcher
     )
     errors.install(app)
-    app.add_middleware(BodySizeLimit)  # added last: outermost, before any body is read
+    app.add_middleware(BodySizeLimit)  # before any body is read
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))  # last: outermost
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(enrollments.router)

@@ -25,6 +25,7 @@ import httpx
 from sqlmodel import Session, col, select
 
 from engine.ingest.tenants import ensure_tenant, issue_api_key
+from engine.private_files import make_folder, write_private
 from engine.store.models import CalendarBinding, DelegationMethod, LiveSession
 from engine.store.unit_of_work import unit_of_work
 
@@ -58,9 +59,8 @@ def emulator_credentials(ctx: DemoContext) -> None:
     if not sa:
         return
     key_file = ctx.var_dir / "service-account.json"
-    ctx.var_dir.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(json.dumps(_control(ctx, "GET", f"service-accounts/{sa}/key"), indent=2))
-    key_file.chmod(0o600)
+    make_folder(ctx.var_dir)
+    write_private(key_file, json.dumps(_control(ctx, "GET", f"service-accounts/{sa}/key"), indent=2))
     ctx.env.setdefault("MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE", str(key_file))
     _control(
         ctx,

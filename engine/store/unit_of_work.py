@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
+from engine.private_files import ensure_private
 from engine.settings import Settings, get_settings
 
 #: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.runtime.actors`.
@@ -51,6 +53,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """A new engine for ``url`` with Muster's connection settings."""
     if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and ":memory:" not in path and not path.startswith("file:"):
+            ensure_private(Path(path.split("?", 1)[0]))  # created 0600 before SQLite opens it
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
