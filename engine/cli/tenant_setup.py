@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, describe
 from engine.ingest.tenants import get_tenant
+from engine.runtime.wiring import google_kit
 from engine.settings import get_settings
 from engine.store.unit_of_work import get_engine, unit_of_work
 
@@ -126,7 +127,7 @@ def tenant_set(slug: str, mode: str | None, delegation_method: str | None, direc
     click.echo(f"Saved for {slug}: " + ", ".join(sorted(result.changes)) + ".")
     if result.directory_admin_changed:
         with Session(engine) as db:
-            steps = check_directory_admin(db, tenant_id, settings)
+            steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())
         if steps:
             click.echo("Directory admin check:")
             _print_steps(steps)

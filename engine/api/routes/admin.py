@@ -32,6 +32,7 @@ from engine.admin.tenant_setup import SetupError, check_directory_admin, configu
 from engine.api.deps import Uow, context
 from engine.api.schemas import ApiModel, normalize_email
 from engine.ingest import sessions as ingest
+from engine.runtime.wiring import google_kit
 from engine.store.models import ApiKeyKind, Person, Tenant
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -174,7 +175,7 @@ def patch_tenant_setup(
     uow.commit()
     check = None
     if result.directory_admin_changed:
-        check = check_directory_admin(uow.db, tenant.id, context(request).settings)
+        check = check_directory_admin(uow.db, tenant.id, context(request).settings, kit=google_kit())
     return _public(request, tenant, check)
 
 
