@@ -62,7 +62,7 @@ DEFAULT_VAR_DIR = Path("var")
 #: ``MUSTER_*`` variables read by the test suite only (never by Muster itself); not refused as unknown.
 TEST_ONLY_VARIABLES = frozenset(
     {"MUSTER_TEST_POSTGRES_URL", "MUSTER_TEST_REDIS_URL", "MUSTER_REQUIRE_SERVICES", "MUSTER_SCREENSHOTS",
-     "MUSTER_CHROMIUM"}
+     "MUSTER_CHROMIUM", "MUSTER_TEST_FUZZ_EXAMPLES"}
 )
 
 log = logging.getLogger("muster.settings")

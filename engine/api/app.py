@@ -11,6 +11,8 @@ session ids → a reconcile of each session.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
@@ -18,6 +20,7 @@ from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
 from engine.api.routes import admin, enrollments, health, people, sessions
+from engine.api.schemas import ErrorBody
 from engine.api.security_headers import SecurityHeaders
 from engine.settings import Settings
 from engine.store.unit_of_work import Dispatcher, get_engine
@@ -36,6 +39,27 @@ The admin routes (`/v1/admin/...`: the tenant's set-up and its people) take an a
 """
 
 
+def _error(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"model": ErrorBody, "description": description}
+    if retry_after:
+        answer["headers"] = {"Retry-After": {"description": "seconds to wait before retrying",
+                                             "schema": {"type": "integer"}}}
+    return answer
+
+
+#: The error answers of every ``/v1`` operation (422 is FastAPI's own, with the same ``detail`` list).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not JSON or not UTF-8."),
+    401: {**_error("No API key, or a wrong or revoked one."),
+          "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
+    409: _error("A write to a removed session, or a concurrent write to the same data (retry).", retry_after=True),
+    404: _error("No such session, learner or person in this tenant (operations with one in the path)."),
+    413: _error("The body is larger than 1 MiB."),
+    503: _error("The database is unavailable (retry), or not migrated (run `muster db upgrade`).",
+                retry_after=True),
+}
+
+
 def create_api(
     settings: Settings, *, dispatcher: Dispatcher | None = None, engine: Engine | None = None
 ) -> FastAPI:
@@ -50,8 +74,7 @@ def create_api(
     app.add_middleware(BodySizeLimit)  # before any body is read
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))  # last: outermost
     app.include_router(health.router)
-    app.include_router(sessions.router)
-    app.include_router(enrollments.router)
-    app.include_router(people.router)
+    for router in (sessions.router, enrollments.router, people.router):
+        app.include_router(router, responses=ERRORS)
     app.include_router(admin.router)
     return app

@@ -30,6 +30,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     field_validator,
 )
@@ -47,10 +48,12 @@ MAX_DURATION = timedelta(days=14)
 #: Most co-hosts/presenters on one session.
 MAX_HOSTS = 50
 MAX_EMAIL_LENGTH = 320
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+#: An email address as Muster accepts it (also the OpenAPI ``pattern`` of every email field).
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+_EMAIL = re.compile(EMAIL_PATTERN)
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -65,7 +68,12 @@ def normalize_email(value: str) -> str:
     return email
 
 
-Email = Annotated[str, AfterValidator(normalize_email)]
+Email = Annotated[
+    str,
+    AfterValidator(normalize_email),
+    Field(json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN, "maxLength": MAX_EMAIL_LENGTH,
+                             "examples": ["ada@acme.example"]}),
+]
 
 
 @lru_cache(maxsize=1)
@@ -83,6 +91,57 @@ def check_time_zone(value: str) -> str:
             f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"
         )
     return value
+
+
+#: OpenAPI documentation of the rules enforced in code (the document says what the validators check).
+#: Text: no control characters other than tab and line breaks.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+#: Required text: the same, with at least one character that is not whitespace (text is trimmed).
+NONBLANK_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+#: A moment with a UTC offset in the years 1971 to 2098 (the API accepts 1970 to 2099 in UTC).
+DATETIME_PATTERN = (
+    r"^(197[1-9]|19[89][0-9]|20[0-8][0-9]|209[0-8])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
+)
+#: Recurrence lines the document promises to accept (the API accepts more RFC 5545, see the description).
+RECURRENCE_PATTERN = (
+    r"^(RRULE:FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(;INTERVAL=[1-9])?(;COUNT=[1-9][0-9]?)?"
+    r"|EXDATE:20[3-8][0-9](0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])T[01][0-9][0-5][0-9][0-5][0-9]Z)$"
+)
+HTTPS_PATTERN = r"^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(/[A-Za-z0-9._~/-]*)?$"
+WEB_URL_PATTERN = r"^https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(/[A-Za-z0-9._~/-]*)?$"
+
+
+def zone_names() -> list[JsonValue]:
+    """Every IANA zone name the API accepts (the OpenAPI ``enum`` of ``timeZone``)."""
+    return list(sorted(_known_zones() - _NOT_ZONES))
+
+
+def _document_strings(schema: dict[str, Any], pattern: str) -> None:
+    """Give every plain string in ``schema`` (a property, an array's items, a nullable's branch) ``pattern``."""
+    if schema.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & schema.keys()):
+        schema["pattern"] = NONBLANK_PATTERN if schema.get("minLength", 0) >= 1 else pattern
+    for branch in schema.get("anyOf", []):
+        _document_strings(branch, pattern)
+    if isinstance(schema.get("items"), dict):
+        _document_strings(schema["items"], pattern)
+
+
+def _document_model(schema: dict[str, Any], cls: type[Any]) -> None:
+    """OpenAPI for a request model: the text rule on every string field (answers are not checked)."""
+    if getattr(cls, "check_text", True):
+        for prop in schema.get("properties", {}).values():
+            _document_strings(prop, TEXT_PATTERN)
+    if cls.__name__ in ("SessionCreate", "SessionBase"):
+        # video 'manual' needs manualJoinLink; any other video has none (JSON Schema if/then/else).
+        schema["allOf"] = [
+            {
+                "if": {"properties": {"video": {"const": "manual"}}, "required": ["video"]},
+                "then": {"required": ["manualJoinLink"],
+                         "properties": {"manualJoinLink": {"type": "string", "pattern": HTTPS_PATTERN}}},
+                "else": {"properties": {"manualJoinLink": {"type": "null"}}},
+            }
+        ]
 
 
 def _https_url(value: str) -> str:
@@ -116,7 +175,11 @@ class ApiModel(BaseModel):
     """camelCase on the wire, unknown fields refused, strings trimmed, no control characters."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=_document_model,
     )
     #: False on answers built from stored rows: what is already saved is shown, never refused.
     check_text: ClassVar[bool] = True
@@ -201,18 +264,39 @@ def _check_unique_emails(items: list[EnrollmentCreate]) -> None:
         seen[item.email] = index
 
 
+RecurrenceLine = Annotated[str, Field(max_length=500, json_schema_extra={"pattern": RECURRENCE_PATTERN})]
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer but 422: what went wrong and what to do."""
+
+    detail: str = Field(examples=["no session 's-42' in this tenant"])
+
+
 class SessionBase(ApiModel):
     """The fields a platform owns. Field order matters: later checks read earlier fields."""
 
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=8_000)
     time_zone: Annotated[str, AfterValidator(check_time_zone)] = Field(
-        max_length=64, description="IANA zone the session is held in; recurrences keep local time there."
+        max_length=64,
+        description="IANA zone the session is held in; recurrences keep local time there.",
+        json_schema_extra={"enum": zone_names(), "examples": ["Europe/Berlin"]},
     )
-    start: AwareDatetime = Field(description="ISO 8601 with a UTC offset, e.g. 2026-11-30T09:30:00+01:00.")
-    end: AwareDatetime
-    recurrence: list[Annotated[str, Field(max_length=500)]] | None = Field(
-        default=None, max_length=10, description='RFC 5545 lines, e.g. ["RRULE:FREQ=WEEKLY;COUNT=6"].'
+    start: AwareDatetime = Field(
+        description="RFC 3339 with a UTC offset, e.g. 2026-11-30T09:30:00+01:00; within the years 1970 to 2099.",
+        json_schema_extra={"pattern": DATETIME_PATTERN, "examples": ["2026-11-30T09:30:00+01:00"]},
+    )
+    end: AwareDatetime = Field(
+        description="RFC 3339 with a UTC offset; after start, and at most 14 days after it.",
+        json_schema_extra={"pattern": DATETIME_PATTERN, "examples": ["2026-11-30T11:00:00+01:00"]},
+    )
+    recurrence: list[RecurrenceLine] | None = Field(
+        default=None,
+        max_length=10,
+        description='RFC 5545 lines, e.g. ["RRULE:FREQ=WEEKLY;COUNT=6"]: RRULE, EXRULE, RDATE and EXDATE lines, '
+        "at most one RRULE, no rule more frequent than daily, 500 characters in all. The pattern shows the "
+        "common forms.",
     )
     location: str | None = Field(default=None, max_length=500)
     status: SessionStatus = SessionStatus.SCHEDULED
@@ -221,14 +305,15 @@ class SessionBase(ApiModel):
         default=None,
         max_length=2_000,
         validate_default=True,
-        description="Required when video is 'manual'; https only.",
+        description="Required when video is 'manual' (an https:// URL), and only then.",
+        json_schema_extra={"format": "uri", "pattern": HTTPS_PATTERN},
     )
     url: Annotated[str, AfterValidator(_web_url)] | None = Field(
         default=None,
         max_length=2_000,
         description="The platform's own page for this session (http or https). The event's description "
         "links to it; without it the description has no link.",
-        json_schema_extra={"format": "uri"},
+        json_schema_extra={"format": "uri", "pattern": WEB_URL_PATTERN},
     )
     capacity: int | None = Field(default=None, ge=1, le=100_000)
     room: RoomNeed | None = None

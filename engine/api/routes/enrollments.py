@@ -28,6 +28,7 @@ from engine.api.deps import Caller, Uow
 from engine.api.read import list_enrollments
 from engine.api.routes.sessions import ExternalId
 from engine.api.schemas import (
+    EMAIL_PATTERN,
     EnrollmentBase,
     EnrollmentBulkCreate,
     EnrollmentBulkPublic,
@@ -43,7 +44,11 @@ router = APIRouter(prefix="/v1/sessions/{external_id}/enrollments", tags=["enrol
 
 EmailPath = Annotated[
     str,
-    Path(max_length=320, description="The learner's email (case-insensitive)."),
+    Path(
+        max_length=320,
+        description="The learner's email (case-insensitive).",
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+    ),
     AfterValidator(normalize_email),
 ]
 

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body, Path, Response, status
 from pydantic import AfterValidator
 
 from engine.api.deps import Caller, Uow
-from engine.api.schemas import ApiModel, normalize_email
+from engine.api.schemas import EMAIL_PATTERN, ApiModel, normalize_email
 from engine.ingest import sessions as ingest
 from engine.lifecycle import dispatch
 from engine.lifecycle.departure import (
@@ -41,7 +41,11 @@ router = APIRouter(tags=["organizer lifecycle"])
 
 EmailPath = Annotated[
     str,
-    Path(max_length=320, description="The person's email (case-insensitive)."),
+    Path(
+        max_length=320,
+        description="The person's email (case-insensitive).",
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+    ),
     AfterValidator(normalize_email),
 ]
 
