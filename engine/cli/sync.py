@@ -3,7 +3,8 @@
 Where it sits: a CLI extension loaded by :mod:`engine.cli.main` (``register(group)``). The work is
 :func:`engine.sync.sweep.sweep`, the same batch walk the workers run every ``MUSTER_SWEEP_INTERVAL_S``. With
 Redis configured the reconciles go to the workers' queue; without Redis they run here, in this process
-(an embedded worker is started for the duration of the command).
+(an embedded worker is started for the duration of the command). A session whose "reconcile scheduled"
+marker is stale (its message was lost) is enqueued anyway; the count printed is of messages really sent.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ def sweep_command(timeout_s: float) -> None:
     settings = get_settings()
     if settings.redis_url:
         tasks = producer(settings)
-        report = sweep(tasks.runtime.engine, tasks.enqueue)
+        report = sweep(tasks.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True))
+        merged = f", {report.coalesced} already scheduled" if report.coalesced else ""
         click.echo(
-            f"enqueued {report.enqueued} of {report.scanned} sessions for the workers ({report.seconds:.2f}s)"
+            f"enqueued {report.enqueued} of {report.scanned} sessions for the workers{merged} "
+            f"({report.seconds:.2f}s)"
         )
         _echo_strays(sweep_runtime_strays(tasks.runtime, lambda sid: tasks.enqueue(sid, coalesce=False)))
         return
     embedded = start_embedded(settings)
     try:
-        report = sweep(embedded.runtime.engine, embedded.tasks.enqueue)
+        report = sweep(embedded.runtime.engine, lambda sid: embedded.tasks.enqueue(sid, take_over_stale=True))
         strays = sweep_runtime_strays(embedded.runtime, lambda sid: embedded.tasks.enqueue(sid, coalesce=False))
         embedded.join(timeout_s)
     except TimeoutError:
@@ -52,7 +55,7 @@ def sweep_command(timeout_s: float) -> None:
         ) from None
     finally:
         embedded.stop()
-    click.echo(f"reconciled {report.enqueued} of {report.scanned} sessions")
+    click.echo(f"reconciled {report.enqueued + report.coalesced} of {report.scanned} sessions")
     _echo_strays(strays)
 
 

@@ -50,6 +50,10 @@ LOCK_BUSY_DELAY_MS = 1_000
 TRANSFER_BUSY_DELAY_MS = 5_000
 #: Retries of one message before it is dropped (the periodic sweep picks the session up again).
 MAX_RETRIES = 20
+#: A "reconcile scheduled" marker older than this (beyond its debounce delay) is taken over by the sweep
+#: and the outbox relay: its message should have started by then, so it was lost (a killed worker, a
+#: Redis restart). The worst case of a wrong guess is one extra, harmless reconcile.
+STALE_MARKER_S = 60.0
 
 
 @dataclass
@@ -59,11 +63,23 @@ class Tasks:
     reconcile_session: Any  # dramatiq.Actor (untyped library)
     transfer_person: Any = None  # dramatiq.Actor: the organizer lifecycle's requested transfers
 
-    def enqueue(self, session_id: uuid.UUID | str, *, delay_ms: int | None = None, coalesce: bool = True) -> bool:
-        """Schedule a reconcile; returns False when one is already scheduled (merged into it)."""
+    def enqueue(
+        self,
+        session_id: uuid.UUID | str,
+        *,
+        delay_ms: int | None = None,
+        coalesce: bool = True,
+        take_over_stale: bool = False,
+    ) -> bool:
+        """Schedule a reconcile; returns False when one is already scheduled (merged into it).
+
+        ``take_over_stale`` (the sweep, the outbox relay): a marker older than :data:`STALE_MARKER_S`
+        does not count as scheduled, so a lost message never blocks a session for the marker's lifetime.
+        """
         key = str(session_id)
         delay = self.runtime.settings.debounce_ms if delay_ms is None else delay_ms
-        if coalesce and not self.runtime.debouncer.claim(key, PENDING_TTL_S + delay / 1000):
+        stale = STALE_MARKER_S + delay / 1000 if take_over_stale else None
+        if coalesce and not self.runtime.debouncer.claim(key, PENDING_TTL_S + delay / 1000, stale_after_s=stale):
             metrics.incr("enqueue.coalesced")
             return False
         try:
@@ -89,11 +105,12 @@ class Tasks:
         metrics.incr("enqueue.transfer_sent")
         return True
 
-    def dispatch(self, ids: Iterable[uuid.UUID]) -> None:
+    def dispatch(self, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
         """The after-commit dispatcher (:data:`engine.store.unit_of_work.Dispatcher`).
 
         Tries every id; those the broker refused (Redis down) are logged as one warning line, without a
-        traceback, and left to the periodic sweep. Never raises: the caller's data is already committed.
+        traceback, and returned: the unit of work leaves them to the outbox relay. Never raises: the
+        caller's data is already committed.
         """
         pending = list(ids)
         failed: list[uuid.UUID] = []
@@ -111,6 +128,7 @@ class Tasks:
                 error = error or exc
         if error is not None:
             log_dispatch_failure(failed, error)
+        return failed
 
     def queue_depth(self) -> int:
         """Messages waiting (ready + delayed) on the sync queue."""

@@ -15,7 +15,10 @@ debouncer whether a reconcile is already scheduled before sending another.
   (:mod:`engine.sync.fence`), not here: it must keep growing across a Redis restart that loses data.
 * :class:`Debouncer` - ``claim(key, ttl_s) -> bool`` marks "a reconcile is scheduled"; ``clear(key)`` is
   called when that reconcile starts, *before* it reads the database, so a change committed after the
-  read always schedules a new reconcile (level-triggered: nothing is lost, bursts are merged).
+  read always schedules a new reconcile (level-triggered: nothing is lost, bursts are merged). The
+  marker holds the time it was claimed: ``claim(key, ttl_s, stale_after_s=S)`` also takes over a marker
+  older than ``S`` seconds (its message was lost with a killed worker or a Redis restart), so the sweep
+  and the outbox relay are never blocked by a marker whose reconcile will not come.
 
 Build both with :func:`build(redis_url)`; ``None`` gives the in-memory versions.
 """
@@ -50,7 +53,7 @@ class KeyLock(Protocol):
 
 
 class Debouncer(Protocol):
-    def claim(self, key: str, ttl_s: float) -> bool: ...
+    def claim(self, key: str, ttl_s: float, stale_after_s: float | None = None) -> bool: ...
 
     def clear(self, key: str) -> None: ...
 
@@ -62,11 +65,12 @@ class _Expiring:
         self._items: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def set_nx(self, key: str, value: str, ttl_s: float) -> bool:
+    def set_nx(self, key: str, value: str, ttl_s: float, replace_if_before: float | None = None) -> bool:
+        """Set unless held; ``replace_if_before``: also replace a held numeric value lower than it."""
         now = time.monotonic()
         with self._lock:
             held = self._items.get(key)
-            if held is not None and held[1] > now:
+            if held is not None and held[1] > now and not _older(held[0], replace_if_before):
                 return False
             self._items[key] = (value, now + ttl_s)
             return True
@@ -85,6 +89,16 @@ class _Expiring:
             held = self._items.get(key)
             if held is not None and (value is None or held[0] == value):
                 del self._items[key]
+
+
+def _older(value: str | bytes | None, before: float | None) -> bool:
+    """Whether a marker ``value`` (a claim time) is older than ``before``; a marker without one counts as old."""
+    if before is None or value is None:
+        return False
+    try:
+        return float(value) < before
+    except ValueError:
+        return True
 
 
 class MemoryLock:
@@ -106,8 +120,10 @@ class MemoryDebouncer:
     def __init__(self) -> None:
         self._store = _Expiring()
 
-    def claim(self, key: str, ttl_s: float) -> bool:
-        return self._store.set_nx(key, "1", ttl_s)
+    def claim(self, key: str, ttl_s: float, stale_after_s: float | None = None) -> bool:
+        now = time.time()
+        before = None if stale_after_s is None else now - stale_after_s
+        return self._store.set_nx(key, repr(now), ttl_s, replace_if_before=before)
 
     def clear(self, key: str) -> None:
         self._store.delete_if(key, None)
@@ -137,8 +153,18 @@ class RedisDebouncer:
         self._r = client
         self._prefix = prefix
 
-    def claim(self, key: str, ttl_s: float) -> bool:
-        return bool(self._r.set(self._prefix + key, "1", nx=True, px=max(1, int(ttl_s * 1000))))
+    def claim(self, key: str, ttl_s: float, stale_after_s: float | None = None) -> bool:
+        now = time.time()
+        ttl_ms = max(1, int(ttl_s * 1000))
+        if self._r.set(self._prefix + key, repr(now), nx=True, px=ttl_ms):
+            return True
+        if stale_after_s is None:
+            return False
+        held = self._r.get(self._prefix + key)
+        if held is not None and not _older(held, now - stale_after_s):
+            return False
+        # a stale marker: its message is gone; take it over (the worst case is one extra reconcile)
+        return bool(self._r.set(self._prefix + key, repr(now), px=ttl_ms))
 
     def clear(self, key: str) -> None:
         self._r.delete(self._prefix + key)

@@ -7,14 +7,16 @@ reconciler; only the broker differs (:mod:`engine.runtime.broker`).
   ``threads`` threads on the Redis broker, plus three clocks, each run by one process at a time under its
   own Redis lock: the drift sweep (every ``sweep_interval_s``), the organizer lifecycle pass, whose
   Directory scan notices suspended or deleted organizers (every ``directory_scan_interval_s``), and the
-  retry clock that requeues sessions whose Meet link or room is due for another try.
-  Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing (its unacknowledged message is
-  requeued, its session lease, no longer renewed, expires after ``lock_ttl_s``). Started while Redis is
-  down, it waits for Redis with backoff (:func:`wait_for_redis`, one log line) instead of exiting.
+  retry clock that requeues sessions whose Meet link or room is due for another try; and in every
+  process the outbox relay (:mod:`engine.runtime.relay`), which sends committed sync requests the
+  after-commit hand-over could not. Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing
+  (its unacknowledged message is requeued, its session lease, no longer renewed, expires after
+  ``lock_ttl_s``). Started while Redis is down, it waits for Redis with backoff (:func:`wait_for_redis`,
+  one log line) instead of exiting.
 * :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
   process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
-  same three clocks. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until the queue is
-  drained) and ``stop()``.
+  same three clocks and the outbox relay. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until
+  the queue is drained) and ``stop()``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from engine.lifecycle.run import periodic_pass
 from engine.runtime import metrics, probes
 from engine.runtime.actors import QUEUE, Tasks, declare
 from engine.runtime.broker import build_broker
+from engine.runtime.relay import Relay
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
 from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
@@ -47,7 +50,9 @@ from engine.sync.sweep import enqueue_due_retries, sweep
 
 log = logging.getLogger(__name__)
 
-#: Longest delay of a clock's first pass after a worker starts (then every interval).
+#: Longest delay of a clock's first pass after a worker starts (then every interval). The drift sweep
+#: is the exception: its first pass comes one full ``sweep_interval_s`` after start-up, since what was
+#: committed while no worker ran is in the outbox, which the relay sends at once.
 FIRST_SWEEP_DELAY_S = 30.0
 #: How long stopping the embedded worker waits for a clock's pass that is under way.
 CLOCK_STOP_TIMEOUT_S = 30.0
@@ -68,17 +73,26 @@ class _Periodic(threading.Thread):
     (a 15-minute sweep does not delay noticing a suspended organizer).
     """
 
-    def __init__(self, tasks: Tasks, interval_s: float, *, name: str, job: Callable[[Runtime], None]) -> None:
+    def __init__(
+        self,
+        tasks: Tasks,
+        interval_s: float,
+        *,
+        name: str,
+        job: Callable[[Runtime], None],
+        first_delay_s: float | None = None,
+    ) -> None:
         super().__init__(name=f"muster-{name}", daemon=True)
         self._tasks = tasks
         self._interval = interval_s
+        self._first = min(interval_s, FIRST_SWEEP_DELAY_S) if first_delay_s is None else first_delay_s
         self._lock_key = name
         self._job = job
         self._halt = threading.Event()
 
     def run(self) -> None:
-        # The first pass soon after start-up catches what changed while no worker ran; then periodic.
-        wait = min(self._interval, FIRST_SWEEP_DELAY_S)
+        # The first pass soon after start-up (see FIRST_SWEEP_DELAY_S); then periodic.
+        wait = self._first
         while not self._halt.wait(wait):
             wait = self._interval
             rt = self._tasks.runtime
@@ -99,13 +113,19 @@ def retry_clock_s(settings: Settings) -> int:
     return max(1, min(settings.meet_retry_min_s, RETRY_CLOCK_MAX_S))
 
 
-def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
-    """The worker's clocks: the drift sweep, the organizer lifecycle pass (Directory scan) and the retry
-    clock (:func:`engine.sync.sweep.enqueue_due_retries`)."""
+def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
+    """The worker's clocks: the drift sweep, the organizer lifecycle pass (Directory scan), the retry
+    clock (:func:`engine.sync.sweep.enqueue_due_retries`) and the outbox relay (every process)."""
 
     def drift_sweep(rt: Runtime) -> None:
-        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid))
-        log.info("drift sweep enqueued %d of %d sessions", report.enqueued, report.scanned)
+        # a stale "scheduled" marker (its message lost) never makes the sweep skip a session
+        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True))
+        log.info(
+            "drift sweep enqueued %d of %d sessions (%d already scheduled)",
+            report.enqueued,
+            report.scanned,
+            report.coalesced,
+        )
         sweep_runtime_strays(rt, lambda sid: tasks.enqueue(sid, coalesce=False))  # Muster's events no binding names
 
     def directory_scan(rt: Runtime) -> None:
@@ -115,10 +135,13 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
         if n := enqueue_due_retries(rt.engine, lambda sid: tasks.enqueue(sid)):
             log.info("retry clock enqueued %d session(s) whose Meet link or room is due for another try", n)
 
-    clocks = [
-        _Periodic(tasks, settings.sweep_interval_s, name="sweep", job=drift_sweep),
+    clocks: list[_Periodic | Relay] = [
+        _Periodic(
+            tasks, settings.sweep_interval_s, name="sweep", job=drift_sweep, first_delay_s=settings.sweep_interval_s
+        ),
         _Periodic(tasks, settings.directory_scan_interval_s, name="directory-scan", job=directory_scan),
         _Periodic(tasks, retry_clock_s(settings), name="retry-clock", job=due_retries),
+        Relay(tasks.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True)),
     ]
     for clock in clocks:
         clock.start()
@@ -129,7 +152,7 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic]:
 class EmbeddedWorker:
     tasks: Tasks
     worker: dramatiq.Worker
-    clocks: list[_Periodic]
+    clocks: list[_Periodic | Relay]
 
     @property
     def runtime(self) -> Runtime:

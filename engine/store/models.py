@@ -451,3 +451,24 @@ class SignInThrottle(SQLModel, table=True):
     failures: int = Field(default=0)
     last_failure_at: datetime = _ts()
     locked_until: datetime | None = _ts(nullable=True)
+
+
+class SyncRequest(SQLModel, table=True):
+    """The transactional outbox of sync requests: "session X needs a reconcile at revision N".
+
+    Written in the same transaction as the change (:meth:`engine.store.unit_of_work.UnitOfWork.commit`),
+    one row per session (a later request replaces an earlier one). ``sent_at`` is when the request was
+    last handed to the broker (None: not yet, or the hand-over failed); the relay
+    (:mod:`engine.runtime.relay`) sends what is unsent, re-sends what was sent long ago and still is not
+    synced, and deletes what the session's binding shows synced. See :mod:`engine.store.outbox`.
+    """
+
+    __tablename__ = "sync_outbox"
+    __table_args__ = (Index("ix_sync_outbox_sent_at", "sent_at"),)
+
+    session_id: uuid.UUID = Field(foreign_key="live_session.id", primary_key=True)
+    revision: int = Field(default=1)
+    requested_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)
+    #: How many times the request was handed to the broker (re-sends stop after a few; the sweep remains).
+    sends: int = Field(default=0)

@@ -9,9 +9,12 @@ rolled-back request therefore never triggers a reconcile of data that does not e
 SQLite (the embedded default) runs in WAL mode with a busy timeout so the in-process worker thread and
 the API can share the file; PostgreSQL uses a pre-pinged pool.
 
-A dispatcher that fails after the commit (Redis down) never undoes or breaks the committed request: the
-failure is logged as one warning line and the periodic drift sweep (:mod:`engine.sync.sweep`) enqueues the
-sessions later, since every session that is not ``blocked`` or already removed is swept.
+The ids are also written, in the same transaction, to the sync outbox (:mod:`engine.store.outbox`): "session
+X needs a reconcile at revision N" is committed with the change or not at all. A dispatcher that fails after
+the commit (Redis down) never undoes or breaks the committed request: the failure is logged as one warning
+line, the outbox rows are flagged unsent, and the relay in each worker (:mod:`engine.runtime.relay`) sends
+them as soon as the broker answers again; the periodic drift sweep (:mod:`engine.sync.sweep`) stays the
+backstop.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from sqlmodel import Session, create_engine
 import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
 from engine.private_files import ensure_private
 from engine.settings import Settings, get_settings
+from engine.store import outbox
 
 #: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.runtime.actors`.
-Dispatcher = Callable[[list[uuid.UUID]], None]
+#: May return the ids it could not hand to the broker (they are left to the outbox relay).
+Dispatcher = Callable[[list[uuid.UUID]], "list[uuid.UUID] | None"]
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +83,11 @@ def set_dispatcher(dispatcher: Dispatcher | None) -> None:
 
 
 def log_dispatch_failure(ids: list[uuid.UUID], exc: BaseException) -> None:
-    """One warning line: which sessions were saved but not queued, that the sweep will, and why."""
+    """One warning line: which sessions were saved but not queued, that the relay will, and why."""
     reason = str(exc).splitlines()[0] if str(exc) else ""
     log.warning(
-        "saved but could not queue a sync of session(s) %s; the periodic sweep will pick them up (%s%s)",
+        "saved but could not queue a sync of session(s) %s; the outbox relay sends them once the broker "
+        "answers, else the periodic sweep will pick them up (%s%s)",
         ", ".join(str(i) for i in ids),
         type(exc).__name__,
         f": {reason}" if reason else "",
@@ -101,20 +107,29 @@ class UnitOfWork:
         self._pending[session_id] = None
 
     def commit(self) -> list[uuid.UUID]:
-        """Commit, then send the collected ids. Returns the ids handed to the dispatcher.
+        """Write the collected ids to the outbox, commit, then send them. Returns the ids sent.
 
-        A dispatcher error is logged (one warning line, no traceback) and swallowed: the data is
-        committed and the periodic sweep picks the sessions up.
+        A dispatcher error is logged (one warning line, no traceback) and swallowed: the data and its
+        outbox rows are committed, and the rows it could not send are left to the relay.
         """
-        self.db.commit()
         ids = list(self._pending)
-        self._pending.clear()
         dispatcher = self._dispatcher or _dispatcher
+        if ids:
+            outbox.record(db=self.db, session_ids=ids, sent=dispatcher is not None)
+        self.db.commit()
+        self._pending.clear()
         if ids and dispatcher is not None:
+            failed: list[uuid.UUID] | None
             try:
-                dispatcher(ids)
+                failed = dispatcher(ids)
             except Exception as exc:
                 log_dispatch_failure(ids, exc)
+                failed = ids
+            if failed:
+                try:
+                    outbox.mark_unsent(self.db.get_bind(), failed)  # type: ignore[arg-type]
+                except Exception as exc:  # the relay re-sends after outbox.RESEND_AFTER instead
+                    log.warning("could not flag unsent sync requests %s: %s", failed, exc)
         return ids
 
     def rollback(self) -> None:

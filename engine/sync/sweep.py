@@ -13,6 +13,11 @@ skipped: no blind retries.
 
 :func:`enqueue_due_retries` is the worker's retry clock: synced sessions whose Meet link or room Muster
 retries by itself (:mod:`engine.delegation.retry`) are enqueued once their try is due.
+
+The report counts real sends: ``enqueue`` returning ``False`` means the session's reconcile was already
+scheduled (merged), and is counted as ``coalesced``. The worker and ``muster sweep`` enqueue with
+``take_over_stale`` (:meth:`engine.runtime.actors.Tasks.enqueue`), so a marker whose message was lost never
+makes the sweep skip a session.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ BATCH_SIZE = 500
 @dataclass(frozen=True)
 class SweepReport:
     scanned: int
-    enqueued: int
+    enqueued: int  #: messages really sent
     seconds: float
+    coalesced: int = 0  #: sessions whose reconcile was already scheduled
 
 
 def sweep(
@@ -52,7 +58,7 @@ def sweep(
     """Enqueue every session that may need a reconcile; returns counts."""
     started = time.monotonic()
     last: uuid.UUID | None = None
-    scanned = enqueued = 0
+    scanned = enqueued = coalesced = 0
     postgres = engine.dialect.name == "postgresql"
     while True:
         with Session(engine) as db, db.begin():
@@ -84,15 +90,19 @@ def sweep(
             if not rows:
                 break
             for session_id, _status in rows:
-                enqueue(session_id)
-                enqueued += 1
+                if enqueue(session_id) is False:
+                    coalesced += 1
+                else:
+                    enqueued += 1
             scanned += len(rows)
             last = rows[-1][0]
         if len(rows) < batch_size:
             break
     metrics.set_value("sweep.last_at", int(time.time()))
     metrics.set_value("sweep.enqueued", enqueued)
-    return SweepReport(scanned=scanned, enqueued=enqueued, seconds=time.monotonic() - started)
+    return SweepReport(
+        scanned=scanned, enqueued=enqueued, seconds=time.monotonic() - started, coalesced=coalesced
+    )
 
 
 def enqueue_due_retries(

@@ -130,3 +130,14 @@ def test_a_busy_key_yields_no_lease_and_a_lost_one_is_reported(backend: str | No
         assert lock.renew(key, lease.token, 5) is False  # never extends someone else's key
     assert intruder is not None and lock.acquire(key, 5) is None  # the intruder keeps its key
     lock.release(key, intruder)
+
+
+def test_memory_debouncer_takes_over_only_a_stale_marker() -> None:
+    from engine.runtime.locks import MemoryDebouncer
+
+    deb = MemoryDebouncer()
+    assert deb.claim("s", 60) is True
+    assert deb.claim("s", 60, stale_after_s=30) is False  # fresh: a reconcile is scheduled
+    time.sleep(0.02)
+    assert deb.claim("s", 60, stale_after_s=0.01) is True  # older than 10 ms: taken over
+    assert deb.claim("s", 60) is False
