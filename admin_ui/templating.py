@@ -56,6 +56,7 @@ BADGES = {
     "not_needed": "muted",
     "deleted": "muted",
     "warn": "warn",
+    "unsupported": "warn",
     "running": "info",
     "done": "ok",
     "paused": "warn",

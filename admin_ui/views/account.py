@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, load_user, require
 from admin_ui.templating import flash, redirect, render
-from engine.admin.queries import connections_by_person, list_sessions
+from engine.admin.queries import CONNECTION_PROBLEMS, connection_status_of, connections_by_person, list_sessions
 from engine.admin.roles import Need
 from engine.delegation import oauth
 from engine.runtime.wiring import google_kit
@@ -28,6 +28,10 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONN
     with unit_of_work(db_engine(request)) as uow:
         conns = connections_by_person(db=uow.db, tenant_id=user.tenant_id, person_ids=[user.person_id])
         conn = conns.get(user.person_id)
+        tenant = uow.db.get(Tenant, user.tenant_id)
+        person = uow.db.get(Person, user.person_id)
+        assert person is not None
+        status = connection_status_of(tenant, person, conn)
         if conn is not None:
             uow.db.expunge(conn)
         rows, pager = list_sessions(db=uow.db, tenant_id=user.tenant_id, host_person_id=user.person_id, page_size=10)
@@ -36,6 +40,8 @@ def account_page(request: Request, user: CurrentUser = Depends(require(Need.CONN
         "admin/account/detail.html",
         {
             "connection": conn,
+            "status": status,
+            "needs_connect": status in CONNECTION_PROBLEMS,
             "mode": user.integration_mode,
             "hosted": pager.total,
             "rows": rows,

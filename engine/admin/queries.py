@@ -334,6 +334,13 @@ class OrganizerRow:
         return self.connection_status in CONNECTION_PROBLEMS
 
 
+def connection_status_of(tenant: Tenant | None, person: Person, connection: GoogleConnection | None) -> str:
+    """One person's Google connection as the Organizers page and My Google both show it: the connection's
+    own status, else what "no connection" means in the tenant's set-up (``not_needed`` in vendor mode,
+    ``domain_wide`` under domain-wide delegation, ``not_connected`` when each organizer must consent)."""
+    return OrganizerRow(person, connection, 0, _without_connection(tenant)).connection_status
+
+
 def _without_connection(tenant: Tenant | None) -> str:
     if tenant is None or tenant.integration_mode != IntegrationMode.DELEGATION.value:
         return "not_needed"

@@ -482,13 +482,20 @@ class SyncPublic(ApiModel):
     event_id: str | None = None
     owner_email: str | None = None
     meet_link: str | None = None
-    meet_status: str | None = None
+    meet_status: str | None = Field(
+        default=None,
+        description="pending | success | failure (delegation); unsupported: vendor mode cannot create Meet links "
+        "(meetError says what to do)",
+    )
     meet_error: str | None = Field(
         default=None, description="why there is no Meet link, ending with when Muster tries again by itself"
     )
     room_email: str | None = None
     room_name: str | None = Field(default=None, description="the booked room's Directory name")
-    room_status: str | None = None
+    room_status: str | None = Field(
+        default=None,
+        description="needsAction | accepted | declined (delegation); unsupported: vendor mode cannot book rooms",
+    )
     room_error: str | None = Field(
         default=None,
         description="e.g. 'no room available: …' or a declined room; when Muster retries by itself it ends "

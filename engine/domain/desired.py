@@ -86,6 +86,8 @@ class SessionFacts:
     video: str = "none"  #: meet | manual | none
     manual_join_link: str | None = None
     room_email: str | None = None
+    #: The session asks for a room (delegation books one; vendor mode says it cannot).
+    room_wanted: bool = False
     #: The platform's own page for this session (the optional ``url`` of the session PUT).
     url: str | None = None
     hosts: tuple[HostFacts, ...] = ()

@@ -64,6 +64,7 @@ def load_facts(*, db: Session, session_id: uuid.UUID) -> SessionFacts | None:
         video=row.video,
         manual_join_link=row.manual_join_link,
         room_email=row.room_email,
+        room_wanted=bool(row.room_wanted),
         url=row.platform_url,
         hosts=tuple(
             HostFacts(

@@ -49,7 +49,7 @@ from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, 
 from engine.runtime import metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
-from engine.store.models import CalendarBinding
+from engine.store.models import CalendarBinding, IntegrationMode, VideoChoice
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
 from engine.sync.apply import OpResult, apply, final_remote
@@ -337,6 +337,11 @@ class SessionReconciler:
                 wait = observer(uow.db, facts, binding, remote)
                 if wait is not None:
                     requeue = wait if requeue is None else min(requeue, wait)
+            if facts.tenant.integration_mode == IntegrationMode.VENDOR.value and desired:
+                actions.do_note_vendor_limits(
+                    db=uow.db, binding=binding, wants_meet=facts.video == VideoChoice.MEET.value,
+                    wants_room=facts.room_wanted,
+                )
         for res in results:
             metrics.incr(f"ops.{res.outcome}")
         metrics.record_reconcile("requeue_after" if requeue else "success")

@@ -333,3 +333,29 @@ def do_set_transfer_note(
     binding.updated_at = utcnow()
     db.add(binding)
     return True
+
+
+#: ``meet_status`` / ``room_status`` of a session whose wish vendor mode cannot fulfil.
+UNSUPPORTED = "unsupported"
+#: Why, in the words REST and the admin UI show.
+VENDOR_LIMIT_REASON = (
+    "vendor mode cannot create Meet links or book rooms: paste a link, or switch this workspace to delegation"
+)
+
+
+def do_note_vendor_limits(*, db: Session, binding: CalendarBinding, wants_meet: bool, wants_room: bool) -> None:
+    """Vendor mode: say on the binding that a Meet link or a room was asked for and cannot be provided.
+
+    Called after every successful vendor-mode reconcile, so a session never shows "Meet pending" next to
+    "synced"; a wish the platform withdrew clears the note."""
+    meet = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_meet else (None, None)
+    room = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_room else (None, None)
+    if not wants_meet and binding.meet_status != UNSUPPORTED:
+        meet = (binding.meet_status, binding.meet_error)
+    if not wants_room and binding.room_status != UNSUPPORTED:
+        room = (binding.room_status, binding.room_error)
+    if (binding.meet_status, binding.meet_error, binding.room_status, binding.room_error) == (*meet, *room):
+        return
+    binding.meet_status, binding.meet_error = meet
+    binding.room_status, binding.room_error = room
+    db.add(binding)
