@@ -348,8 +348,8 @@ def do_note_vendor_limits(*, db: Session, binding: CalendarBinding, wants_meet: 
 
     Called after every successful vendor-mode reconcile, so a session never shows "Meet pending" next to
     "synced"; a wish the platform withdrew clears the note."""
-    meet = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_meet else (None, None)
-    room = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_room else (None, None)
+    meet: tuple[str | None, str | None] = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_meet else (None, None)
+    room: tuple[str | None, str | None] = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_room else (None, None)
     if not wants_meet and binding.meet_status != UNSUPPORTED:
         meet = (binding.meet_status, binding.meet_error)
     if not wants_room and binding.room_status != UNSUPPORTED:
