@@ -5,7 +5,8 @@ engine receives the factory by injection). Every call goes through :func:`connec
 so the engine only ever sees :mod:`connectors.errors` classes. No hidden retries: ``num_retries=0`` and a
 transport that never re-sends (:mod:`connectors.google.transport`); the task layer owns retrying.
 
-Per call it sends ``quotaUser`` = the acting calendar user, so Google charges the per-user quota to that
+Per call it sends ``quotaUser`` = the acting calendar user (:attr:`connectors.ports.calendar.Actor.quota_user`:
+the email, or a hash of it past Google's 40-character limit), so Google charges the per-user quota to that
 user rather than to the service account (reference §7.4), matching Muster's own per-identity limiter.
 ``on_call(actor_key, method, outcome)`` (optional) observes each call for metrics. Writes always send
 ``conferenceDataVersion=1`` so a patch never drops a Meet conference created earlier.
@@ -117,7 +118,7 @@ class GoogleCalendar:
     def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:
         try:
             data = self._run(
-                "get", lambda ev: ev.get(calendarId=calendar_id, eventId=event_id, quotaUser=self.actor.key)
+                "get", lambda ev: ev.get(calendarId=calendar_id, eventId=event_id, quotaUser=self.actor.quota_user)
             )
         except PermanentError as exc:
             if exc.status in (404, 410):
@@ -139,7 +140,7 @@ class GoogleCalendar:
                     showDeleted=True,
                     maxResults=2500,
                     pageToken=page_token,
-                    quotaUser=self.actor.key,
+                    quotaUser=self.actor.quota_user,
                 )
 
             page = self._run("list", request)
@@ -169,7 +170,7 @@ class GoogleCalendar:
                 body=body,
                 sendUpdates=send_updates,
                 conferenceDataVersion=1,
-                quotaUser=self.actor.key,
+                quotaUser=self.actor.quota_user,
             ),
         )
         return parsed_event(calendar_id, data)
@@ -195,7 +196,7 @@ class GoogleCalendar:
                 body=body,
                 sendUpdates=send_updates,
                 conferenceDataVersion=1,
-                quotaUser=self.actor.key,
+                quotaUser=self.actor.quota_user,
             ),
         )
         return parsed_event(calendar_id, data)
@@ -208,7 +209,7 @@ class GoogleCalendar:
                     calendarId=calendar_id,
                     eventId=event_id,
                     sendUpdates=send_updates,
-                    quotaUser=self.actor.key,
+                    quotaUser=self.actor.quota_user,
                 ),
             )
         except PermanentError as exc:
@@ -226,7 +227,7 @@ class GoogleCalendar:
                 eventId=event_id,
                 destination=destination,
                 sendUpdates=send_updates,
-                quotaUser=self.actor.key,
+                quotaUser=self.actor.quota_user,
             ),
         )
         return parsed_event(destination, data)
@@ -235,7 +236,7 @@ class GoogleCalendar:
         try:
             self._run(
                 "list",
-                lambda ev: ev.list(calendarId=self.actor.email, maxResults=1, quotaUser=self.actor.key),
+                lambda ev: ev.list(calendarId=self.actor.email, maxResults=1, quotaUser=self.actor.quota_user),
             )
         except ConnectorError as exc:
             return CheckResult(False, str(exc))

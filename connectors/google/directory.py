@@ -88,7 +88,7 @@ class GoogleRoomDirectory:
         service = self._service("admin", "directory_v1", actor, DIRECTORY_SCOPES)
         resources = service.resources().calendars()
         # quotaUser: charge the per-user quota to the acting user, as the calendar connector does.
-        kwargs: dict[str, Any] = {"customer": self._customer, "maxResults": PAGE_SIZE, "quotaUser": actor.key}
+        kwargs: dict[str, Any] = {"customer": self._customer, "maxResults": PAGE_SIZE, "quotaUser": actor.quota_user}
         if building_id:
             kwargs["query"] = f"buildingId={building_id}"
         request = resources.list(**kwargs)
@@ -118,7 +118,7 @@ class GoogleRoomDirectory:
                 "items": [{"id": e} for e in chunk],
             }
             self.calls += 1
-            query = service.freebusy().query(body=body, quotaUser=self._cal_actor.key)
+            query = service.freebusy().query(body=body, quotaUser=self._cal_actor.quota_user)
             answer: dict[str, Any] = call(partial(query.execute, num_retries=0), self._cal_actor.email)
             cals = {k.lower(): v for k, v in (answer.get("calendars") or {}).items()}
             for email in chunk:
@@ -141,7 +141,7 @@ class GoogleRoomDirectory:
         service = self._service("calendar", "v3", self._cal_actor, CALENDAR_SCOPES)
         events = service.events()
         request = events.instances(
-            calendarId=calendar_id, eventId=event_id, maxResults=250, quotaUser=self._cal_actor.key
+            calendarId=calendar_id, eventId=event_id, maxResults=250, quotaUser=self._cal_actor.quota_user
         )
         out: list[tuple[str, str]] = []
         room = room_email.lower()
@@ -171,7 +171,7 @@ class GoogleRoomDirectory:
         service = self._service("calendar", "v3", self._cal_actor, CALENDAR_SCOPES)
         events = service.events()
         request = events.instances(
-            calendarId=calendar_id, eventId=event_id, maxResults=250, quotaUser=self._cal_actor.key
+            calendarId=calendar_id, eventId=event_id, maxResults=250, quotaUser=self._cal_actor.quota_user
         )
         out: list[SeriesInstance] = []
         pages = 0
@@ -209,7 +209,7 @@ class GoogleRoomDirectory:
             body={"attendees": [dict(a) for a in attendees]},
             sendUpdates="none",
             conferenceDataVersion=1,
-            quotaUser=self._cal_actor.key,
+            quotaUser=self._cal_actor.quota_user,
         )
         self.calls += 1
         call(partial(request.execute, num_retries=0), self._cal_actor.email)

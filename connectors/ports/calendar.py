@@ -23,6 +23,7 @@ Errors are the classes of :mod:`connectors.errors`.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,29 @@ class Actor:
     def key(self) -> str:
         """Stable identity key for quotas, metrics and health (lower-cased email)."""
         return self.email.lower()
+
+    @property
+    def quota_user(self) -> str:
+        """The ``quotaUser`` Google charges this identity's per-user quota to: see :func:`quota_user_for`."""
+        return quota_user_for(self.email)
+
+
+#: Google's limit on the ``quotaUser`` parameter (discovery documents: "up to 40 characters").
+QUOTA_USER_MAX = 40
+
+
+def quota_user_for(email: str) -> str:
+    """A stable ``quotaUser`` of at most :data:`QUOTA_USER_MAX` characters for the identity ``email``.
+
+    The lower-cased email when it fits (readable in Google's and the emulator's per-user figures);
+    otherwise ``u-`` and the first 38 hex digits of its SHA-256 (still one bucket per identity: Google
+    would refuse the longer value with 400, and a shared fallback would put every long address in one
+    bucket).
+    """
+    key = email.lower()
+    if len(key) <= QUOTA_USER_MAX:
+        return key
+    return "u-" + hashlib.sha256(key.encode()).hexdigest()[: QUOTA_USER_MAX - 2]
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,26 @@ def test_lost_part_loses_the_whole_batch_answer(workspace: Workspace) -> None:
     workspace.control("DELETE", "/_emulator/faults")
     got = cal.events().get(calendarId="primary", eventId="batchlost00001").execute()
     assert got["summary"] == "In a batch"
+
+
+def test_quota_user_over_40_characters_is_a_400_and_one_of_40_gets_its_own_bucket(workspace: Workspace) -> None:
+    cal = workspace.calendar(USER)
+    with pytest.raises(HttpError) as exc:
+        cal.events().list(calendarId="primary", quotaUser="q" * 41).execute()
+    status, _domain, reason, message = _err(exc)
+    assert (status, reason) == (400, "invalidParameter") and "quotaUser" in message and "40" in message
+    cal.events().list(calendarId="primary", quotaUser="q" * 40).execute()
+    counters = workspace.control("GET", "/_emulator/counters")[1]
+    assert counters["by_identity"]["q" * 40] == 1
+
+
+def test_the_connector_sends_a_quota_user_google_accepts_for_any_address_length() -> None:
+    from connectors.ports.calendar import QUOTA_USER_MAX, Actor, quota_user_for
+
+    short = "organizer@acme.example"
+    long_one = "a.very.long.organizer.name.for.testing@subsidiary.acme.example"
+    assert quota_user_for(short) == short and Actor("vendor", short.upper()).quota_user == short
+    hashed = quota_user_for(long_one)
+    assert len(hashed) == QUOTA_USER_MAX and hashed.startswith("u-")
+    assert hashed == quota_user_for(long_one.upper())  # stable per identity
+    assert hashed != quota_user_for(long_one.replace("very", "vary"))  # one bucket per identity

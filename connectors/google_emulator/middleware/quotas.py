@@ -15,9 +15,11 @@ Where it sits: wraps the Google-imitating routes (inside the fault middleware). 
   Python client does not retry, reference §1.6).
 
 Who is "the user": the ``quotaUser`` parameter or ``x-goog-quota-user`` header when given, else the
-token's identity. For a service account with domain-wide delegation Google charges the per-user quota
-to the service account itself (reference §7.4), so all impersonated users share one 600/min bucket —
-the stricter reading. The product use limits are charged to the calendar user (the impersonated user).
+token's identity; a ``quotaUser`` over 40 characters is refused with 400 ``invalidParameter``, as Google
+refuses it (its discovery documents allow "up to 40 characters"). For a service account with domain-wide
+delegation Google charges the per-user quota to the service account itself (reference §7.4), so all
+impersonated users share one 600/min bucket — the stricter reading. The product use limits are charged
+to the calendar user (the impersonated user).
 """
 
 from __future__ import annotations
@@ -250,6 +252,19 @@ def _project_of(world: World, tok: AccessToken) -> str:
     return f"oauth-client:{tok.client_id}"
 
 
+#: Google's limit on ``quotaUser`` (discovery documents: "up to 40 characters"); longer is a 400.
+QUOTA_USER_MAX = 40
+
+
+def _overlong_quota_user(scope: Scope) -> str | None:
+    """Google's message when the request's ``quotaUser`` (parameter or header) is over 40 characters."""
+    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    value = (query.get("quotaUser") or [""])[0] or header(scope, "x-goog-quota-user") or ""
+    if len(value) <= QUOTA_USER_MAX:
+        return None
+    return f"Invalid value for quotaUser: it is {len(value)} characters long; at most {QUOTA_USER_MAX} are allowed"
+
+
 def principal_for(world: World, scope: Scope) -> Principal | None:
     token = bearer_token(scope)
     tok = world.identity_for_token(token) if token else None
@@ -341,6 +356,11 @@ class QuotasMiddleware:
             await self.app(scope, receive, send)
             return
         tracker = tracker_for(self.world)
+        too_long = _overlong_quota_user(scope)
+        if too_long is not None:
+            tracker.record(f"{scope['method']} {path}", 400)
+            await send_error(send, 400, "invalidParameter", too_long, "global")
+            return
         who = principal_for(self.world, scope)
         refusal = tracker.admit(who)
         method: str = scope["method"]
