@@ -39,7 +39,7 @@ from connectors.google_emulator.state import EmulatorOptions, World  # noqa: E40
 from engine.api.schemas import SessionCreate  # noqa: E402
 from engine.crypto import encrypt  # noqa: E402
 from engine.delegation.hooks import DelegationHooks  # noqa: E402
-from engine.ingest import sessions as ingest  # noqa: E402
+from engine.ingest.sessions import upsert_session  # noqa: E402
 from engine.ingest.tenants import create_tenant  # noqa: E402
 from engine.lifecycle.departure import announce_departure  # noqa: E402
 from engine.lifecycle.run import build_wiring, sweep  # noqa: E402
@@ -118,7 +118,7 @@ def measure(n_sessions: int = 200, *, suspend: bool = False) -> TransferFigures:
                     "end": (start + timedelta(hours=2 * i + 1)).isoformat(),
                     "organizer": ORGANIZER, "coHosts": [CO_HOST], "video": "meet",
                     "enrollments": [{"email": e} for e in LEARNERS]})
-                ids.append(ingest.upsert_session(db=uow.db, tenant_id=tenant_id, external_id=f"b-{i}",
+                ids.append(upsert_session(db=uow.db, tenant_id=tenant_id, external_id=f"b-{i}",
                                                  data=body, actor="bench").session.id)
             uow.db.flush()
             for email in (ORGANIZER, CO_HOST):

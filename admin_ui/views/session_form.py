@@ -28,7 +28,8 @@ from admin_ui.templating import flash, redirect, render
 from admin_ui.views.sessions import load_visible_detail
 from engine.admin.queries import connections_by_person, people_with_role
 from engine.admin.roles import Need
-from engine.ingest.sessions import IngestError, find_session, upsert_session
+from engine.ingest.common import IngestError
+from engine.ingest.sessions import find_session, upsert_session
 from engine.store.models import ConnectionStatus, IntegrationMode, Role, SessionStatus, Tenant, VideoChoice
 from engine.store.unit_of_work import unit_of_work
 

@@ -4,7 +4,7 @@ Where it sits: :func:`install` is called by :func:`engine.api.app.create_api`. I
 
 * request validation errors into 422 ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` with
   messages a person can act on (pydantic's wording is rewritten per error type);
-* :class:`engine.ingest.sessions.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
+* :class:`engine.ingest.common.IngestError` into 422 (same shape), 404 or 409 (``{"detail": "..."}``);
 * database trouble into 409 with ``Retry-After`` (a concurrent write won: a deadlock, a serialization
   failure or a unique key that :func:`engine.api.transaction.write` could not get past; retry) or 503
   (database unavailable; retry later, or, for a missing table or column, "run `muster db upgrade`"
@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api.transaction import RETRY_AFTER_S, Busy, is_contention
-from engine.ingest.sessions import IngestError
+from engine.ingest.common import IngestError
 from engine.store.migrations import UPGRADE_HINT, is_schema_error
 
 log = logging.getLogger(__name__)

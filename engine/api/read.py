@@ -22,7 +22,7 @@ from engine.api.schemas import (
     SessionPublic,
     SyncPublic,
 )
-from engine.ingest.sessions import counts
+from engine.ingest.enrollments import counts
 from engine.store.models import (
     CalendarBinding,
     Enrollment,

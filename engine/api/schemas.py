@@ -1,7 +1,7 @@
 """Request and response shapes of the ingest REST API, with every validation rule in one place.
 
 Where it sits: FastAPI validates request bodies against the ``*Create`` models here before a route runs,
-so :mod:`engine.ingest.sessions` only ever sees well-formed input; routes answer with the ``*Public`` models.
+so :mod:`engine.ingest` only ever sees well-formed input; routes answer with the ``*Public`` models.
 JSON field names are camelCase (``timeZone``, ``coHosts``, ``manualJoinLink``), as a learning platform
 sends them (see ``acme-catalog.json``); snake_case names are accepted too.
 

@@ -31,7 +31,7 @@ from engine.admin.roles import ADMIN_ROLES, AdminRole
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, describe
 from engine.api.deps import Uow, context
 from engine.api.schemas import ApiModel, normalize_email
-from engine.ingest import sessions as ingest
+from engine.ingest.common import Conflict, IngestError, NotFound
 from engine.runtime.wiring import google_kit
 from engine.store.models import ApiKeyKind, Person, Tenant
 
@@ -138,8 +138,8 @@ class TenantSetupPatch(ApiModel):
     )
 
 
-def _setup_error(exc: SetupError) -> ingest.IngestError:
-    return ingest.IngestError(exc.message, loc=["body", *_camel_path(exc.field)])
+def _setup_error(exc: SetupError) -> IngestError:
+    return IngestError(exc.message, loc=["body", *_camel_path(exc.field)])
 
 
 def _camel_path(field: str) -> list[str]:
@@ -216,14 +216,14 @@ def _person(p: Person) -> PersonPublic:
     )
 
 
-def _people_error(exc: people_data.PeopleError | AccountError) -> ingest.IngestError:
+def _people_error(exc: people_data.PeopleError | AccountError) -> IngestError:
     loc = ["path", "email"] if exc.field == "email" else ["body", exc.field]
     code = getattr(exc, "status_code", 422)
     if code == 404:
-        return ingest.NotFound(exc.message, loc=loc)
+        return NotFound(exc.message, loc=loc)
     if code == 409:
-        return ingest.Conflict(exc.message, loc=loc)
-    return ingest.IngestError(exc.message, loc=loc)
+        return Conflict(exc.message, loc=loc)
+    return IngestError(exc.message, loc=loc)
 
 
 @router.get("/people", response_model=list[PersonPublic], summary="People with a role (all=true: everyone)")

@@ -1,7 +1,7 @@
 """Enrollment routes of the ingest REST API: one learner at a time, or many at once.
 
 Where it sits: beside :mod:`engine.api.routes.sessions`, with the same steps (validate, write through
-:mod:`engine.ingest.sessions`, enqueue the session when something changed, commit). Semantics:
+:mod:`engine.ingest.enrollments`, enqueue the session when something changed, commit). Semantics:
 
 * ``PUT /v1/sessions/{id}/enrollments/{email}``: enroll or waitlist one learner (body optional;
   default ``enrolled``). Idempotent. 201 when the learner was not listed before.
@@ -37,7 +37,7 @@ from engine.api.schemas import (
     normalize_email,
 )
 from engine.api.transaction import write
-from engine.ingest import sessions as ingest
+from engine.ingest import enrollments, sessions
 from engine.store.models import EnrollmentStatus, LiveSession
 
 router = APIRouter(prefix="/v1/sessions/{external_id}/enrollments", tags=["enrollments"])
@@ -60,7 +60,7 @@ def get_enrollments(
     caller: Caller,
     include_cancelled: Annotated[bool, Query(alias="includeCancelled")] = False,
 ) -> list[EnrollmentPublic]:
-    session = ingest.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
+    session = sessions.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
     return list_enrollments(db=uow.db, session=session, include_cancelled=include_cancelled)
 
 
@@ -69,10 +69,10 @@ def _bulk(
 ) -> EnrollmentBulkPublic:
 
     def work() -> EnrollmentBulkPublic:
-        session = ingest.get_session_or_404(
+        session = sessions.get_session_or_404(
             db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
         )
-        changed = ingest.set_enrollments(
+        changed = enrollments.set_enrollments(
             db=uow.db, session=session, items=body.enrollments, replace=replace, actor=caller.actor
         )
         if changed:
@@ -83,7 +83,7 @@ def _bulk(
 
 
 def _summary(uow: Uow, session: LiveSession, changed: int) -> EnrollmentBulkPublic:
-    tally = ingest.counts(db=uow.db, session_ids=[session.id])[session.id]
+    tally = enrollments.counts(db=uow.db, session_ids=[session.id])[session.id]
     return EnrollmentBulkPublic(
         external_id=session.external_id,
         changed=changed,
@@ -127,10 +127,10 @@ def put_enrollment(
     item = EnrollmentCreate(email=email, status=base.status, display_name=base.display_name)
 
     def work() -> tuple[bool, EnrollmentPublic]:
-        session = ingest.get_session_or_404(
+        session = sessions.get_session_or_404(
             db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
         )
-        done = ingest.put_enrollment(db=uow.db, session=session, item=item, actor=caller.actor)
+        done = enrollments.put_enrollment(db=uow.db, session=session, item=item, actor=caller.actor)
         if done.changed:
             uow.enqueue_session(session.id)
         public = EnrollmentPublic(
@@ -155,10 +155,10 @@ def put_enrollment(
 def delete_enrollment(external_id: ExternalId, email: EmailPath, uow: Uow, caller: Caller) -> Response:
 
     def work() -> None:
-        session = ingest.get_session_or_404(
+        session = sessions.get_session_or_404(
             db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
         )
-        if ingest.cancel_enrollment(db=uow.db, session=session, email=email, actor=caller.actor):
+        if enrollments.cancel_enrollment(db=uow.db, session=session, email=email, actor=caller.actor):
             uow.enqueue_session(session.id)
 
     write(uow, work)

@@ -24,7 +24,7 @@ from pydantic import AfterValidator
 
 from engine.api.deps import Caller, Uow
 from engine.api.schemas import EMAIL_PATTERN, ApiModel, normalize_email
-from engine.ingest import sessions as ingest
+from engine.ingest.common import Conflict, IngestError, NotFound
 from engine.lifecycle import dispatch
 from engine.lifecycle.departure import (
     DepartureError,
@@ -66,10 +66,10 @@ class DeparturePublic(ApiModel):
 def _raise(exc: DepartureError) -> None:
     loc = ["path", "email"] if exc.field == "email" else ["body", exc.field]
     if exc.status_code == 404:
-        raise ingest.NotFound(exc.message, loc=loc) from exc
+        raise NotFound(exc.message, loc=loc) from exc
     if exc.status_code == 409:
-        raise ingest.Conflict(exc.message, loc=loc) from exc
-    raise ingest.IngestError(exc.message, loc=loc) from exc
+        raise Conflict(exc.message, loc=loc) from exc
+    raise IngestError(exc.message, loc=loc) from exc
 
 
 @router.put(
@@ -124,7 +124,7 @@ def delete_departure(email: EmailPath, uow: Uow, caller: Caller) -> Response:
 def get_transfer_preview(email: EmailPath, uow: Uow, caller: Caller) -> dict[str, Any]:
     preview = transfer_preview(db=uow.db, tenant=caller.tenant, email=email, now=utcnow())
     if preview is None:
-        raise ingest.NotFound(f"no person {email!r} in this tenant", loc=["path", "email"])
+        raise NotFound(f"no person {email!r} in this tenant", loc=["path", "email"])
     return {
         "email": preview.email,
         "status": preview.status,

@@ -18,7 +18,7 @@ from engine.api.deps import Caller, Uow
 from engine.api.read import list_sessions, to_public
 from engine.api.schemas import SessionCreate, SessionList, SessionPublic, StatusUpdate
 from engine.api.transaction import write
-from engine.ingest import sessions as ingest
+from engine.ingest import sessions
 from engine.store.models import LiveSession, SessionStatus, SyncStatus
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -56,7 +56,7 @@ def put_session(
     """
 
     def work() -> tuple[bool, SessionPublic]:
-        result = ingest.upsert_session(
+        result = sessions.upsert_session(
             db=uow.db,
             tenant_id=caller.tenant.id,
             external_id=external_id,
@@ -64,7 +64,7 @@ def put_session(
             actor=caller.actor,
             platform=True,
         )
-        if result.changed or ingest.sync_needs_retry(db=uow.db, session=result.session):
+        if result.changed or sessions.sync_needs_retry(db=uow.db, session=result.session):
             uow.enqueue_session(result.session.id)
         return result.created, _public(uow, result.session)
 
@@ -99,7 +99,7 @@ def get_sessions(
 @router.get("/{external_id}", response_model=SessionPublic, summary="Get a session and its sync status")
 def get_session(external_id: ExternalId, uow: Uow, caller: Caller) -> SessionPublic:
     """The session (removed ones too, with ``deletedAt``) and its binding: event, Meet link, room, errors."""
-    session = ingest.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
+    session = sessions.get_session_or_404(db=uow.db, tenant_id=caller.tenant.id, external_id=external_id)
     return _public(uow, session)
 
 
@@ -113,10 +113,10 @@ def delete_session(external_id: ExternalId, uow: Uow, caller: Caller) -> Respons
     """Mark the session removed; the sync engine deletes its event. Repeating it is harmless."""
 
     def work() -> None:
-        session = ingest.get_session_or_404(
+        session = sessions.get_session_or_404(
             db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, lock=True
         )
-        if ingest.mark_deleted(db=uow.db, session=session, actor=caller.actor):
+        if sessions.mark_deleted(db=uow.db, session=session, actor=caller.actor):
             uow.enqueue_session(session.id)
 
     write(uow, work)
@@ -128,10 +128,10 @@ def _set_status(
 ) -> SessionPublic:
 
     def work() -> SessionPublic:
-        session = ingest.get_session_or_404(
+        session = sessions.get_session_or_404(
             db=uow.db, tenant_id=caller.tenant.id, external_id=external_id, writable=True
         )
-        if ingest.set_status(
+        if sessions.set_status(
             db=uow.db, session=session, status=new, actor=caller.actor, reason=body.reason if body else None
         ):
             uow.enqueue_session(session.id)

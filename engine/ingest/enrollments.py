@@ -1,0 +1,244 @@
+"""Data functions behind the enrollment routes: replace, merge, put and cancel a session's learners; counts.
+
+Where it sits: :mod:`engine.api.routes.enrollments` (and the session PUT's optional ``enrollments`` list, through
+:mod:`engine.ingest.sessions`) call these inside a unit of work; the session id is enqueued after the commit
+when something changed. Every roster write runs on the session's locked row (see
+:func:`engine.ingest.sessions.find_session`), so the attendee cap is counted on a roster nobody else is changing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from engine.api.schemas import (
+    EnrollmentCreate,
+    check_attendee_cap,
+)
+from engine.ingest.common import IngestError, NotFound, audit, bump, host_person_ids
+from engine.ingest.people import ensure_people
+from engine.store.models import (
+    Enrollment,
+    EnrollmentStatus,
+    LiveSession,
+    Person,
+    Role,
+)
+from engine.store.types import utcnow
+
+
+def apply_enrollments(
+    db: Session,
+    *,
+    session: LiveSession,
+    items: Sequence[EnrollmentCreate],
+    replace: bool,
+    loc: Sequence[str | int],
+    hosts: set[uuid.UUID] | None = None,
+    check_cap: bool = True,
+) -> int:
+    """Upsert ``items``; with ``replace`` cancel everyone else. Returns how many rows changed."""
+    return _upsert_enrollments(
+        db, session=session, items=items, replace=replace, loc=loc, hosts=hosts, check_cap=check_cap
+    ).changed
+
+
+@dataclass(frozen=True)
+class _Applied:
+    changed: int
+    people: dict[str, Person]
+    rows: dict[uuid.UUID, Enrollment]  #: by person id, after the write
+    existed: frozenset[uuid.UUID]  #: person ids that had a row (any status) before the write
+
+
+def _upsert_enrollments(
+    db: Session,
+    *,
+    session: LiveSession,
+    items: Sequence[EnrollmentCreate],
+    replace: bool,
+    loc: Sequence[str | int],
+    hosts: set[uuid.UUID] | None = None,
+    check_cap: bool = True,
+) -> _Applied:
+    """:func:`apply_enrollments` with what it read and wrote.
+
+    Reads only the listed learners' rows unless ``replace`` needs the whole roster; the cap is counted
+    (one query) only when someone became enrolled.
+    """
+    names = {i.email: i.display_name for i in items}
+    people = ensure_people(
+        db=db, tenant_id=session.tenant_id, emails=[i.email for i in items], role=Role.LEARNER, names=names
+    )
+    if hosts is None:
+        hosts = host_person_ids(db, session)
+    for index, item in enumerate(items):
+        if people[item.email].id in hosts and item.status != EnrollmentStatus.CANCELLED:
+            raise IngestError(
+                f"{item.email} is a host of session {session.external_id!r} and cannot also be enrolled",
+                loc=loc if loc[0] == "path" else (*loc, index, "email"),
+            )
+    query = select(Enrollment).where(Enrollment.session_id == session.id)
+    if not replace:
+        query = query.where(col(Enrollment.person_id).in_([people[i.email].id for i in items]))
+    rows = {e.person_id: e for e in db.exec(query)}
+    existed = frozenset(rows)
+    changed = 0
+    enrolled_more = False
+    now = utcnow()
+    listed: set[uuid.UUID] = set()
+    for item in items:
+        person = people[item.email]
+        listed.add(person.id)
+        row = rows.get(person.id)
+        if row is None:
+            if item.status == EnrollmentStatus.CANCELLED:
+                continue
+            row = Enrollment(session_id=session.id, person_id=person.id, status=item.status.value)
+            rows[person.id] = row
+        elif row.status == item.status.value:
+            continue
+        else:
+            row.status, row.updated_at = item.status.value, now
+        enrolled_more = enrolled_more or item.status == EnrollmentStatus.ENROLLED
+        db.add(row)
+        changed += 1
+    if replace:
+        for person_id, row in rows.items():
+            if person_id not in listed and row.status != EnrollmentStatus.CANCELLED.value:
+                row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, now
+                db.add(row)
+                changed += 1
+    if changed:
+        db.flush()
+    if enrolled_more and check_cap:
+        enforce_cap(db, session=session, hosts=len(hosts), loc=loc)
+    return _Applied(changed=changed, people=people, rows=rows, existed=existed)
+
+
+def enforce_cap(db: Session, *, session: LiveSession, hosts: int, loc: Sequence[str | int]) -> None:
+    """Refuse the write when hosts + enrolled learners (+ a room) exceed the cap.
+
+    Counted inside the caller's transaction, which holds the session's row lock: no concurrent write
+    can add a learner between this count and the commit.
+    """
+    enrolled = counts(db=db, session_ids=[session.id])[session.id][0]
+    total = hosts + enrolled + (1 if session.room_wanted else 0)
+    try:
+        check_attendee_cap(total)
+    except ValueError as exc:
+        raise IngestError(str(exc), loc=loc) from None
+
+
+def set_enrollments(
+    *, db: Session, session: LiveSession, items: Sequence[EnrollmentCreate], replace: bool, actor: str
+) -> int:
+    """Bulk write: ``replace`` makes ``items`` the whole list (others cancelled), else merges them."""
+    changed = apply_enrollments(
+        db, session=session, items=items, replace=replace, loc=("body", "enrollments")
+    )
+    if changed:
+        bump(session)
+        db.add(session)
+        audit(
+            db,
+            session=session,
+            actor=actor,
+            action="enrollment.replace" if replace else "enrollment.merge",
+            detail={"changed": changed, "listed": len(items)},
+        )
+        db.flush()
+    return changed
+
+
+@dataclass(frozen=True)
+class EnrollmentWrite:
+    """What :func:`put_enrollment` did: whether anything changed, and whether the learner was listed before."""
+
+    changed: bool
+    existed: bool
+    enrollment: Enrollment
+    person: Person
+
+
+def put_enrollment(*, db: Session, session: LiveSession, item: EnrollmentCreate, actor: str) -> EnrollmentWrite:
+    """Enroll, waitlist or cancel one learner (idempotent).
+
+    Cancelling a learner who was never enrolled is :class:`NotFound` (as ``DELETE`` answers), raised
+    before anything is written.
+    """
+    if item.status == EnrollmentStatus.CANCELLED:
+        person, row = _enrollment_of(db, session=session, email=item.email)
+        changed = cancel_enrollment(db=db, session=session, email=item.email, actor=actor, found=(person, row))
+        return EnrollmentWrite(changed=changed, existed=True, enrollment=row, person=person)
+    applied = _upsert_enrollments(db, session=session, items=[item], replace=False, loc=("path", "email"))
+    person = applied.people[item.email]
+    changed = applied.changed > 0
+    if changed:
+        bump(session)
+        db.add(session)
+        audit(db, session=session, actor=actor, action=f"enrollment.{item.status.value}", subject=item.email)
+        db.flush()
+    return EnrollmentWrite(
+        changed=changed, existed=person.id in applied.existed, enrollment=applied.rows[person.id], person=person
+    )
+
+
+def _enrollment_of(db: Session, *, session: LiveSession, email: str) -> tuple[Person, Enrollment]:
+    """The person ``email`` and their enrollment row in ``session``; :class:`NotFound` if never enrolled."""
+    found = db.exec(
+        select(Person, Enrollment)
+        .join(Enrollment, col(Enrollment.person_id) == col(Person.id))
+        .where(Person.tenant_id == session.tenant_id, Person.email == email, Enrollment.session_id == session.id)
+    ).first()
+    if found is None:
+        raise NotFound(f"{email} is not enrolled in session {session.external_id!r}", loc=("path", "email"))
+    return found[0], found[1]
+
+
+def cancel_enrollment(
+    *,
+    db: Session,
+    session: LiveSession,
+    email: str,
+    actor: str,
+    found: tuple[Person, Enrollment] | None = None,
+) -> bool:
+    """Cancel ``email``'s enrollment (the row stays, for audit). :class:`NotFound` if never enrolled."""
+    _person, row = found or _enrollment_of(db, session=session, email=email)
+    if row.status == EnrollmentStatus.CANCELLED.value:
+        return False
+    row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, utcnow()
+    db.add(row)
+    bump(session)
+    db.add(session)
+    audit(db, session=session, actor=actor, action="enrollment.cancelled", subject=email)
+    db.flush()
+    return True
+
+
+def counts(*, db: Session, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
+    """``{session_id: (enrolled, waitlisted)}`` for ``session_ids`` in one query."""
+    result = {sid: (0, 0) for sid in session_ids}
+    if not session_ids:
+        return result
+    rows = db.exec(
+        select(Enrollment.session_id, Enrollment.status, func.count())
+        .where(
+            col(Enrollment.session_id).in_(list(session_ids)),
+            col(Enrollment.status).in_([EnrollmentStatus.ENROLLED.value, EnrollmentStatus.WAITLISTED.value]),
+        )
+        .group_by(col(Enrollment.session_id), col(Enrollment.status))
+    ).all()
+    for session_id, status, number in rows:
+        enrolled, waitlisted = result[session_id]
+        if status == EnrollmentStatus.ENROLLED.value:
+            enrolled = number
+        else:
+            waitlisted = number
+        result[session_id] = (enrolled, waitlisted)
+    return result
