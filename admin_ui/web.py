@@ -58,7 +58,11 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
     decide."""
     if start_worker is None:
         start_worker = settings is None
-    settings = settings or get_settings()
+    if settings is None:  # `muster serve`: each web process logs in the configured format
+        from engine.runtime import logs
+
+        settings = get_settings()
+        logs.configure(settings.log_format, logging.INFO)
     app = FastAPI(
         title="Muster",
         docs_url=None,

@@ -36,6 +36,11 @@ Variables:
 ``MUSTER_SESSION_MAX_HOURS``         ... and this many hours after signing in, whatever the activity (12).
 ``MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE`` Path of the service account's JSON key (domain-wide delegation and the
                                      vendor owner accounts). Read and checked at start-up.
+``MUSTER_WORKER_HOST`` / ``_PORT``   Where ``muster worker`` serves /metrics, /livez, /readyz (127.0.0.1 / 9465,
+                                     or a free port when 9465 is taken; 0: any free port; announced in Redis).
+``MUSTER_LOG_FORMAT``                ``text`` (default) or ``json`` (one JSON object per line).
+``MUSTER_METRICS_DIR``               Empty folder for the metrics files of one command's processes (default: a
+                                     fresh temporary folder, removed at exit).
 =============================  ==========================================================================
 """
 
@@ -110,6 +115,14 @@ class Settings:
     #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    #: Where each ``muster worker`` serves /metrics, /livez and /readyz (port 0: any free port; None: 9465,
+    #: or any free port when another worker command on the machine holds 9465).
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int | None = None
+    #: Log lines as JSON objects (``json``) or readable text (``text``).
+    log_format: str = "text"
+    #: Folder for the metrics of a command's processes (None: a fresh temporary folder per command).
+    metrics_dir: Path | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -315,7 +328,24 @@ def _load(env: Mapping[str, str]) -> Settings:
         retry_max_backoff_ms=_retry_max(env),
         session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
         session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
+        worker_health_host=env.get("MUSTER_WORKER_HOST", "").strip() or "127.0.0.1",
+        worker_health_port=_int(env, "MUSTER_WORKER_PORT", 0, 0, 65535) if env.get("MUSTER_WORKER_PORT", "").strip()
+        else None,
+        log_format=_log_format(env),
+        metrics_dir=Path(env["MUSTER_METRICS_DIR"].strip()) if env.get("MUSTER_METRICS_DIR", "").strip() else None,
     )
+
+
+def log_format_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``MUSTER_LOG_FORMAT`` alone (the command line sets up logging before it loads the other settings)."""
+    return _log_format(os.environ if env is None else env)
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    raw = env.get("MUSTER_LOG_FORMAT", "").strip().lower() or "text"
+    if raw not in ("text", "json"):
+        raise ConfigError("MUSTER_LOG_FORMAT", f"unknown format {raw!r}", "set it to json or text, or unset it")
+    return raw
 
 
 def _retry_max(env: Mapping[str, str]) -> int:

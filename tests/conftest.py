@@ -65,10 +65,22 @@ def redis_url() -> str:
 _schema_ready: dict[str, Engine] = {}
 
 
+def _stamp_head(engine: Engine) -> None:
+    from alembic import command
+
+    from engine.store.migrations import alembic_config
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.stamp(config, "head")
+
+
 def _engine_for(url: str) -> Engine:
     if url not in _schema_ready:
         engine = make_engine(url)
         SQLModel.metadata.create_all(engine)
+        _stamp_head(engine)  # built from the models, which match the migrations (test_migrations): at head
         _schema_ready[url] = engine
     return _schema_ready[url]
 

@@ -1,6 +1,7 @@
 """How the admin UI asks the sync engine for work and reads its metrics.
 
 Where it sits: between the views and the sync engine (:mod:`engine.runtime.actors`, :mod:`engine.runtime.metrics`).
+The figures are the same Prometheus series ``/metrics`` shows, for the signed-in tenant.
 A resync is requested through the unit of work (:meth:`engine.store.unit_of_work.UnitOfWork.enqueue_session`), so it is
 sent only after the request's commit, through the dispatcher the task layer installs.
 """
@@ -55,9 +56,13 @@ def _rate_per_minute(tenant_id: uuid.UUID, total: int) -> float | None:
     return max(0.0, (total - n0) * 60.0 / (now - t0))
 
 
-def metrics_snapshot(tasks: Any, tenant_id: uuid.UUID) -> MetricsView:
-    """The sync engine's counters for ``tenant_id`` only, and the queue depth of ``tasks`` if set."""
-    snap: dict[str, int] = metrics.snapshot(tenant_id)
+def metrics_snapshot(tasks: Any, tenant_id: uuid.UUID, tenant_slug: str | None = None) -> MetricsView:
+    """The sync engine's figures for ``tenant_id`` only, and the queue depth of ``tasks`` if set.
+
+    They are the Prometheus series of :mod:`engine.runtime.metrics` (this web process's and every live
+    worker's, read from their ``/metrics``) restricted to the tenant's label, so every web process shows the
+    same numbers."""
+    snap: dict[str, int] = metrics.snapshot(tenant_id, tenant_slug)
     reconciles = sum(v for k, v in snap.items() if k.startswith("reconcile.") and k != "reconcile.lock_busy")
     quota: dict[str, Any] = {}
     for key, value in snap.items():

@@ -24,7 +24,7 @@ router = APIRouter()
 def health_page(request: Request, user: CurrentUser = Depends(require(Need.READ_TENANT))) -> Response:
     with unit_of_work(db_engine(request)) as uow:
         counts = health_counts(db=uow.db, tenant_id=user.tenant_id)
-    metrics = metrics_snapshot(getattr(request.app.state, "tasks", None), user.tenant_id)
+    metrics = metrics_snapshot(getattr(request.app.state, "tasks", None), user.tenant_id, user.tenant_slug)
     problems = counts.by_status.get("error", 0) + counts.by_status.get("blocked", 0)
     verdict = "ok" if problems == 0 and not metrics.stale else ("warn" if problems < 5 else "bad")
     return render(

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
-from engine.api.routes import admin, enrollments, health, people, sessions
+from engine.api.routes import admin, enrollments, health, metrics, people, sessions
 from engine.api.schemas import ErrorBody
 from engine.api.security_headers import SecurityHeaders
 from engine.settings import Settings
@@ -74,6 +74,7 @@ def create_api(
     app.add_middleware(BodySizeLimit)  # before any body is read
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))  # last: outermost
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in (sessions.router, enrollments.router, people.router):
         app.include_router(router, responses=ERRORS)
     app.include_router(admin.router)

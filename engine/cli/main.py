@@ -25,7 +25,7 @@ import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine import version
-from engine.settings import ConfigError, Settings, get_settings
+from engine.settings import ConfigError, Settings, get_settings, log_format_from_env
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,9 @@ def cli(verbose: bool) -> None:
 
     Configuration comes from MUSTER_* environment variables (see README.md). Start with `muster demo`.
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from engine.runtime import logs
+
+    logs.configure(log_format_from_env(), logging.INFO if verbose else logging.WARNING)
 
 
 @cli.group()
@@ -100,16 +99,20 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.UsageError(
             "--workers > 1 needs MUSTER_REDIS_URL: the embedded worker runs in one process"
         )
-    click.echo(f"Muster on http://{host}:{port}/ (API docs /docs, admin UI /admin/)")
-    uvicorn.run(
-        "admin_ui.web:create_web_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_level="info",
-    )
+    from engine.runtime import metrics
+
+    click.echo(f"Muster on http://{host}:{port}/ (API docs /docs, admin UI /admin/, metrics /metrics)")
+    with metrics.command_folder(settings.metrics_dir):  # the web processes add up their metrics
+        uvicorn.run(
+            "admin_ui.web:create_web_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+            log_config=None,  # uvicorn's loggers go through Muster's handler (MUSTER_LOG_FORMAT)
+        )
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

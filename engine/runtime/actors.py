@@ -35,7 +35,7 @@ import redis
 
 from connectors.errors import RetriableError
 from engine.lifecycle.run import run_requested
-from engine.runtime import locks, metrics
+from engine.runtime import locks, logs, metrics
 from engine.runtime.wiring import Runtime, lifecycle_for
 from engine.store.unit_of_work import log_dispatch_failure
 
@@ -145,6 +145,17 @@ class Tasks:
         return 0
 
 
+def redis_queue_depth(redis_url: str | None, namespace: str) -> int | None:
+    """Messages waiting (ready + delayed) on the Redis sync queue; None without Redis or when it is down."""
+    if redis_url is None:
+        return None
+    try:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
+        return int(client.llen(f"{namespace}:{QUEUE}")) + int(client.llen(f"{namespace}:{QUEUE}.DQ"))
+    except (redis.RedisError, OSError):
+        return None
+
+
 def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
     """The debouncer's key of a scheduled transfer (distinct from session ids)."""
     return f"transfer-queued:{tenant_id}:{person_id}"
@@ -156,10 +167,15 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
     holder: dict[str, Any] = {}
 
     def reconcile_session(session_id: str) -> None:
+        with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id):
+            _reconcile_session(session_id)
+
+    def _reconcile_session(session_id: str) -> None:
         actor = holder["actor"]
         runtime.debouncer.clear(session_id)
         with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
             if lease is None:
+                log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
                 metrics.record_reconcile("lock_busy")
                 actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
                 return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from engine.runtime.message_metrics import MessageMetrics
 from engine.settings import Settings
 
 #: Chance, per million broker commands, that one also requeues the messages of workers whose heartbeat
@@ -38,5 +39,6 @@ def build_broker(settings: Settings, *, heartbeat_timeout_ms: int = 60_000) -> d
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
+    broker.add_middleware(MessageMetrics())
     dramatiq.set_broker(broker)
     return broker

@@ -4,7 +4,7 @@ Where it sits: below the entry points (:mod:`engine.api.routes.health`, :mod:`en
 :mod:`engine.cli.status`). Each probe answers in about a second at most and never raises: it returns a
 :class:`Probe` whose ``detail`` says what is wrong and what to do.
 
-* :func:`database` - reachable, and migrated to this build's head (else "run `muster db upgrade`").
+* :func:`database` - reachable, and migrated to this build's head or newer (else "run `muster db upgrade`").
 * :func:`broker` - Redis answers a PING (``embedded`` when no Redis is configured).
 """
 
@@ -44,9 +44,12 @@ def database(engine: Engine) -> Probe:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.warning("readiness: database unreachable: %s", reason)
         return Probe(False, "unreachable", f"cannot reach the database ({reason}); check MUSTER_DATABASE_URL")
-    if not state.current:
+    if state.behind:
         found = state.revision or "none"
         return Probe(False, "not_migrated", f"{UPGRADE_HINT} (database at {found}, this build needs {state.head})")
+    if state.ahead:
+        newer = f"schema at {state.revision}, newer than this build's {state.head} (an upgrade is rolling out)"
+        return Probe(True, "ok", newer)
     return Probe(True, "ok", f"schema at {state.head}")
 
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from connectors.errors import RetriableError
 from connectors.ports.calendar import Actor, CalendarPort, CheckResult, EventSpec, RemoteEvent, SendUpdates
+from engine.runtime import metrics
 
 _GCRA = """
 local t = redis.call('TIME')
@@ -116,9 +117,11 @@ def acquire(
             if wait <= 0:
                 break
             if waited + wait > max_inline_wait_s:
+                metrics.record_quota_wait(bucket.key, "deferred")
                 raise Throttled(
                     f"quota for {bucket.key} is used up for {wait:.1f}s", delay=wait, reason="throttled"
                 )
+            metrics.record_quota_wait(bucket.key, "slept")
             sleep(wait)
             waited += wait
 

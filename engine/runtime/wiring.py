@@ -76,6 +76,19 @@ def service_account_info(settings: Settings) -> dict[str, str] | None:
     return read_service_account_key(settings.google_service_account_file)
 
 
+def observe_call(identity: str, method: str, outcome: str) -> None:
+    """Each Google call: counted (:func:`engine.runtime.metrics.record_call`) and logged with the context of
+    the reconcile that made it (:mod:`engine.runtime.logs`: ``reconcile_id``, ``tenant``, ``session``)."""
+    metrics.record_call(identity, method, outcome)
+    log.log(
+        logging.INFO if outcome == "ok" else logging.WARNING,
+        "google calendar.events.%s: %s",
+        method,
+        outcome,
+        extra={"op": f"calendar.events.{method}", "outcome": outcome, "google_identity": identity},
+    )
+
+
 def build_port_factory(
     settings: Settings, *, limiter: RateLimiter, oauth: Any = None, timeout_s: float = 30.0
 ) -> CalendarPortFactory:
@@ -89,7 +102,7 @@ def build_port_factory(
         sa_source = ServiceAccountSource(info, token_uri=token_uri_for(settings.google_root_url))
     source = CompositeSource(service_account=sa_source, oauth=oauth)
     google = GoogleCalendarFactory(
-        source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=metrics.record_call
+        source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=observe_call
     )
     project = (info or {}).get("client_email") or "project"
 

@@ -38,12 +38,13 @@ from sqlalchemy.engine import Engine
 
 from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.lifecycle.run import periodic_pass
-from engine.runtime import metrics, probes
-from engine.runtime.actors import QUEUE, Tasks, declare
+from engine.runtime import logs, metrics, probes
+from engine.runtime.actors import QUEUE, Tasks, declare, redis_queue_depth
 from engine.runtime.broker import build_broker
 from engine.runtime.relay import Relay
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
-from engine.settings import Settings
+from engine.runtime.worker_health import WorkerHealthServer
+from engine.settings import ConfigError, Settings
 from engine.store.unit_of_work import set_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
@@ -62,6 +63,8 @@ RETRY_CLOCK_MAX_S = 15
 WORKER_POLL_MS = 100
 #: Seconds one start-up PING waits for Redis to answer.
 REDIS_CHECK_TIMEOUT_S = 3.0
+#: Port of a worker command's /metrics, /livez, /readyz unless configured (MUSTER_WORKER_PORT, --metrics-port).
+DEFAULT_HEALTH_PORT = 9465
 #: Longest pause between two start-up PINGs while Redis is down.
 MAX_REDIS_BACKOFF_S = 30.0
 
@@ -214,8 +217,7 @@ def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
 
 
 def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    logging.getLogger().setLevel(logging.INFO)  # a worker logs what it does, whatever the CLI default
+    logs.configure(settings.log_format, logging.INFO)  # a worker logs what it does, whatever the CLI default
     runtime = build_runtime(settings)
     broker = build_broker(settings, heartbeat_timeout_ms=heartbeat_timeout_ms)
     tasks = declare(broker, runtime)
@@ -238,6 +240,7 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
         clock.stop()
     worker.stop(timeout=10_000)
     broker.close()
+    metrics.mark_process_dead()
 
 
 def wait_for_redis(
@@ -277,7 +280,16 @@ def parse_args(args: Sequence[str]) -> argparse.Namespace:
         default=60_000,
         help="after this long without a heartbeat a dead worker's messages are requeued",
     )
+    parser.add_argument(
+        "--metrics-host", default=None, help="interface of /metrics, /livez, /readyz (MUSTER_WORKER_HOST, 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="port of /metrics, /livez, /readyz (MUSTER_WORKER_PORT, "
+        "9465; 0: any free port)"
+    )
     ns = parser.parse_args(list(args))
+    if ns.metrics_port is not None and not 0 <= ns.metrics_port <= 65535:
+        parser.error("--metrics-port must be from 0 to 65535")
     for name in ("processes", "threads", "heartbeat_timeout_ms"):
         if getattr(ns, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -316,6 +328,39 @@ def run(
         log.warning("muster worker stopped before Redis became reachable")
         return 0
     metrics.configure(settings.redis_url, settings.redis_namespace)
+    host = ns.metrics_host or settings.worker_health_host
+    port = settings.worker_health_port if ns.metrics_port is None else ns.metrics_port
+    with metrics.command_folder(settings.metrics_dir):
+        health = _health_server(settings, host, port)
+        health.start()
+        try:
+            return _run_processes(settings, processes, threads, heartbeat_timeout_ms)
+        finally:
+            health.stop()
+
+
+def _health_server(settings: Settings, host: str, port: int | None) -> WorkerHealthServer:
+    """The endpoint on ``port``; with no port configured, :data:`DEFAULT_HEALTH_PORT` or else any free one."""
+    namespace = settings.redis_namespace
+
+    def depth() -> int | None:
+        return redis_queue_depth(settings.redis_url, namespace)
+
+    try:
+        return WorkerHealthServer(settings, host, DEFAULT_HEALTH_PORT if port is None else port, queue_depth=depth)
+    except OSError as exc:
+        if port is not None:
+            raise ConfigError(
+                "MUSTER_WORKER_PORT",
+                f"cannot serve the worker's health endpoint on {host}:{port} ({exc.strerror or exc})",
+                "give each worker command on a machine its own --metrics-port (or 0 for any free port)",
+            ) from None
+    server = WorkerHealthServer(settings, host, 0, queue_depth=depth)
+    log.warning("port %d is taken (another worker command?): health and metrics on %s", DEFAULT_HEALTH_PORT, server.url)
+    return server
+
+
+def _run_processes(settings: Settings, processes: int, threads: int, heartbeat_timeout_ms: int) -> int:
     if processes <= 1:
         _serve(settings, threads, heartbeat_timeout_ms)
         return 0
@@ -337,4 +382,5 @@ def run(
     signal.signal(signal.SIGINT, forward)
     for child in children:
         child.join()
+        metrics.mark_process_dead(child.pid)
     return max((c.exitcode or 0) for c in children)

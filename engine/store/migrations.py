@@ -47,21 +47,37 @@ def head_revision() -> str | None:
 
 @dataclass(frozen=True)
 class SchemaState:
-    """The database's migration revision against this build's head; ``current`` when they match."""
+    """The database's migration revision against this build's head.
+
+    ``current``: at head. ``ahead``: at a revision this build does not know, i.e. migrated by a newer
+    release during a rolling upgrade (this build keeps working: migrations are additive). ``behind``:
+    no revision, or an older one this build knows: run ``muster db upgrade``.
+    """
 
     revision: str | None
     head: str | None
+    known: bool
 
     @property
     def current(self) -> bool:
         return self.revision is not None and self.revision == self.head
+
+    @property
+    def ahead(self) -> bool:
+        return self.revision is not None and not self.known
+
+    @property
+    def behind(self) -> bool:
+        return not self.current and not self.ahead
 
 
 def schema_state(engine: Engine) -> SchemaState:
     """Read ``alembic_version`` (raises ``SQLAlchemyError`` when the database cannot be reached)."""
     with engine.connect() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
-    return SchemaState(revision=revision, head=head_revision())
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = revision is not None and any(s.revision == revision for s in scripts.walk_revisions())
+    return SchemaState(revision=revision, head=scripts.get_current_head(), known=known)
 
 
 def upgrade_head(settings: Settings | None = None) -> None:

@@ -25,6 +25,7 @@ successful apply with ``(db, facts, binding, remote)`` and may return a ``requeu
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from engine.domain.desired import (
 from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.domain.event_ids import owned_session
 from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
-from engine.runtime import metrics
+from engine.runtime import logs, metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, VideoChoice
@@ -260,8 +261,13 @@ class SessionReconciler:
         if loaded is None:
             metrics.record_reconcile("success")
             return Result(outcome="missing")
-        with metrics.tenant_scope(loaded.facts.tenant.id):
-            return self._reconcile_loaded(loaded, fence)
+        started = time.perf_counter()
+        tenant = loaded.facts.tenant
+        with metrics.tenant_scope(tenant.id, tenant.slug), logs.bind(tenant=tenant.slug, session=session_id):
+            try:
+                return self._reconcile_loaded(loaded, fence)
+            finally:
+                metrics.observe_reconcile(time.perf_counter() - started)
 
     def _reconcile_loaded(self, loaded: _Loaded, fence: int | None) -> Result:
         facts = loaded.facts
@@ -290,6 +296,7 @@ class SessionReconciler:
         except RetriableError as exc:
             self._failed(facts, results, exc, "retryable", fence=fence)
             metrics.record_reconcile("retryable_error")
+            metrics.record_retry(exc.error_class)
             raise
         except AuthError as exc:
             wait = self._failed(
@@ -347,7 +354,10 @@ class SessionReconciler:
         metrics.record_reconcile("requeue_after" if requeue else "success")
         n = len(writes(ops))
         log.info(
-            "reconciled session %s: %s", facts.id, ", ".join(r.outcome for r in results) or "nothing to do"
+            "reconciled session %s: %s",
+            facts.id,
+            ", ".join(r.outcome for r in results) or "nothing to do",
+            extra={"outcome": "requeue_after" if requeue else "success"},
         )
         return Result(
             requeue_after=requeue, outcome="success", writes=n, ops=tuple(r.outcome for r in results)
@@ -371,7 +381,9 @@ class SessionReconciler:
         actor: Actor | None = None,
         fence: int | None = None,
     ) -> timedelta | None:
-        log.warning("reconcile of session %s failed (%s): %s", facts.id, error_class, exc)
+        log.warning(
+            "reconcile of session %s failed (%s): %s", facts.id, error_class, exc, extra={"outcome": error_class}
+        )
         with unit_of_work(self._engine) as uow:
             if results:
                 actions.do_record_progress(

@@ -97,3 +97,16 @@ def test_readyz_follows_the_broker(tmp_path: Path, redis_url: str) -> None:
     assert down.status_code == 503
     broker = down.json()["checks"]["broker"]
     assert broker["state"] == "unreachable" and "pw-secret" not in down.text and ":***@" in broker["detail"]
+
+
+def test_readyz_stays_ready_on_a_database_migrated_by_a_newer_release(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade_head(load_settings({"MUSTER_DATABASE_URL": url, "MUSTER_VAR_DIR": str(tmp_path)}))
+    engine = make_engine(url)
+    with engine.begin() as conn:  # what a newer release's `muster db upgrade` leaves behind
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    resp = _client(url, tmp_path).get("/readyz")
+    assert resp.status_code == 200, resp.text
+    assert "newer than this build" in resp.json()["checks"]["database"]["detail"]

@@ -1,0 +1,130 @@
+"""The installable package: build the wheel, install it in a clean virtualenv outside the checkout, and sync.
+
+Where it sits: ``tests/integration/sync`` (it borrows the run's emulator and its service-account key). Nothing of
+the checkout is importable by the installed commands: they run from a temporary folder with a virtualenv of
+their own, against a fresh PostgreSQL database and Redis. ``muster db upgrade`` must find the migrations inside
+the wheel; ``muster serve`` and ``muster worker`` then sync a session written through the REST API, and
+``muster --version`` and ``/readyz`` report the wheel's version.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO_ROOT, throwaway_postgres_database
+from tests.integration.sync.conftest import OWNERS, WORKER_ENV_KEYS, Emu, _env, organizers, people, session_body
+from tests.integration.sync.test_prometheus import free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+def run(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 600) -> str:
+    out = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, (args, out.stdout[-3000:], out.stderr[-3000:])
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bin/`` of a fresh virtualenv with only the built wheel (and its pinned dependencies) installed."""
+    root = tmp_path_factory.mktemp("wheel")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PIP_INDEX_URL", "PIP_CACHE_DIR")}
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPO_ROOT)],
+        env=env, cwd=root)
+    wheels = list((root / "dist").glob("muster-*.whl"))
+    assert len(wheels) == 1, wheels
+    run([sys.executable, "-m", "venv", str(root / "venv")], env=env, cwd=root)
+    bin_dir = root / "venv" / "bin"
+    run([str(bin_dir / "pip"), "install", "-q", "-c", str(REPO_ROOT / "constraints.txt"), str(wheels[0])],
+        env=env, cwd=root)
+    return bin_dir
+
+
+@pytest.fixture
+def services(emu: Emu, redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with ExitStack() as stack:
+        db_url = stack.enter_context(throwaway_postgres_database())
+        env = {k: v for k, v in os.environ.items() if k in WORKER_ENV_KEYS and k != "PYTHONPATH"}
+        env.update(_env(db_url, emu, tmp_path, redis_url))
+        env["MUSTER_REDIS_NAMESPACE"] = f"muster-wheel-{uuid.uuid4().hex[:8]}"
+        yield env
+
+
+def test_the_wheel_installs_migrates_serves_and_syncs(
+    installed: Path, services: dict[str, str], emu: Emu, tmp_path: Path
+) -> None:
+    env, cwd = services, tmp_path  # cwd outside the checkout: nothing of it can be imported
+    where = run([str(installed / "python"), "-c", "import engine, alembic; print(engine.__file__)"], env=env, cwd=cwd)
+    assert where.strip().startswith(str(installed.parent)), where
+    version = run([str(installed / "python"), "-c", "import engine; print(engine.version())"], env=env, cwd=cwd)
+    assert run([str(installed / "muster"), "--version"], env=env, cwd=cwd).strip() == f"muster {version.strip()}"
+
+    assert "up to date" in run([str(installed / "muster"), "db", "upgrade"], env=env, cwd=cwd)
+    created = run(
+        [str(installed / "muster"), "tenant", "create", "--slug", "acme", "--name", "Acme", "--domain", "acme.example",
+         "--mode", "vendor", *[a for o in OWNERS for a in ("--vendor-owner", o)]],
+        env=env, cwd=cwd,
+    )
+    key = created.strip().splitlines()[-1]
+    assert key.startswith("mk_"), created
+
+    port = free_port()
+    logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("serve", "worker")}  # noqa: SIM115
+    procs = [
+        subprocess.Popen([str(installed / "muster"), "serve", "--port", str(port)], env=env, cwd=cwd,
+                         stdout=logs["serve"], stderr=subprocess.STDOUT),
+        subprocess.Popen([str(installed / "muster"), "worker", "--threads", "2", "--metrics-port", "0"], env=env,
+                         cwd=cwd, stdout=logs["worker"], stderr=subprocess.STDOUT),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"{base}/readyz", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        assert ready is not None and ready.status_code == 200, (tmp_path / "serve.log").read_text(errors="replace")
+        assert ready.json()["version"] == version.strip()
+
+        body = session_body(hosts=organizers()[:1], enrolled=people("l", 2, start=500))
+        put = httpx.put(f"{base}/v1/sessions/wheel-1", json=body, headers={"Authorization": f"Bearer {key}"},
+                        timeout=10)
+        assert put.status_code == 201, put.text
+        status = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            got = httpx.get(f"{base}/v1/sessions/wheel-1", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+            status = got.json()
+            if (status.get("sync") or {}).get("status") == "synced":
+                break
+            time.sleep(0.5)
+        assert status is not None and status["sync"]["status"] == "synced", (
+            status, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+        )
+        session_id = put.json()["id"]
+        assert len(emu.events_of(uuid.UUID(session_id))) == 1
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for f in logs.values():
+            f.close()
