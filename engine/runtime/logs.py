@@ -4,7 +4,7 @@ Where it sits: every entry point calls :func:`configure` once (``muster`` comman
 ``muster serve`` with uvicorn's own loggers routed here). The ``reconcile_session`` actor opens
 :func:`bind` with a fresh ``reconcile_id`` and the ``session``; the reconciler adds the ``tenant``; each
 Google call is logged with its ``op``, ``outcome`` and ``google_identity``
-(:func:`engine.runtime.calendar_access.observe_call`). A :class:`contextvars.ContextVar` carries the context,
+(:func:`engine.runtime.wiring.observe_call`). A :class:`contextvars.ContextVar` carries the context,
 so every line logged inside the block, by any module, carries the same fields.
 
 Formats (``MUSTER_LOG_FORMAT``): ``text`` (the default; readable in a terminal, context appended as
