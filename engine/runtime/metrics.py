@@ -392,6 +392,31 @@ def sessions_collector(count: Callable[[], Iterable[tuple[str, str, int]]]) -> C
     return _Sessions()
 
 
+def outbox_collector(read: Callable[[], Any]) -> Collector:
+    """``muster_outbox_unsent``, ``muster_outbox_waiting``, ``muster_outbox_oldest_unsent_seconds`` from
+    ``read() -> engine.store.outbox.Backlog`` (read per scrape; absent while the database is down)."""
+
+    class _Outbox(Collector):
+        def collect(self) -> Iterable[Metric]:
+            try:
+                backlog = read()
+            except Exception as exc:
+                log.warning("metrics: cannot read the outbox: %s", str(exc).splitlines()[0] if str(exc) else exc)
+                return
+            yield GaugeMetricFamily(
+                "muster_outbox_unsent", "Sync requests committed but not handed to the broker", value=backlog.unsent
+            )
+            yield GaugeMetricFamily(
+                "muster_outbox_waiting", "Sync requests whose session is not shown synced yet", value=backlog.waiting
+            )
+            yield GaugeMetricFamily(
+                "muster_outbox_oldest_unsent_seconds", "Age of the oldest unsent sync request (0 when none)",
+                value=backlog.oldest_unsent_s or 0.0,
+            )
+
+    return _Outbox()
+
+
 def queue_depth_collector(depth: Callable[[], int | None]) -> Collector:
     class _Depth(Collector):
         def collect(self) -> Iterable[Metric]:

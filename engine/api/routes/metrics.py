@@ -3,8 +3,8 @@
 Where it sits: mounted with the REST API (:func:`engine.api.app.create_api`), unauthenticated like ``/readyz``:
 keep it off the public proxy and let only Prometheus reach it (docs/operations.md). Besides the series of
 :mod:`engine.runtime.metrics` it reads, per scrape, ``muster_sessions{tenant,sync_status}`` from the
-database (sessions the platform has not removed; ``unsynced`` for those never reconciled) and, with
-Redis, ``muster_queue_depth``.
+database (sessions the platform has not removed; ``unsynced`` for those never reconciled), the outbox
+backlog (``muster_outbox_*``, :func:`engine.store.outbox.backlog`) and, with Redis, ``muster_queue_depth``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from engine.api.deps import context
 from engine.runtime import metrics
 from engine.runtime.actors import redis_queue_depth
+from engine.store import outbox
 from engine.store.models import CalendarBinding, LiveSession, Tenant
 
 router = APIRouter()
@@ -47,6 +48,7 @@ def prometheus_metrics(request: Request) -> Response:
     ctx = context(request)
     body = metrics.exposition(
         metrics.sessions_collector(lambda: list(sessions_by_status(ctx.engine))),
+        metrics.outbox_collector(lambda: outbox.backlog(ctx.engine)),
         metrics.queue_depth_collector(
             lambda: redis_queue_depth(ctx.settings.redis_url, ctx.settings.redis_namespace)
         ),

@@ -18,8 +18,12 @@ NAME = re.compile(r"\bmuster_[a-z_]+\b")
 
 def exported() -> set[str]:
     metrics.series()
+    from engine.store.outbox import Backlog
+
     registry = metrics.registry_for_scrape(
-        metrics.sessions_collector(lambda: []), metrics.queue_depth_collector(lambda: 0)
+        metrics.sessions_collector(lambda: []),
+        metrics.queue_depth_collector(lambda: 0),
+        metrics.outbox_collector(lambda: Backlog(unsent=0, oldest_unsent_s=None, waiting=0)),
     )
     names: set[str] = set()
     for family in registry.collect():
@@ -43,7 +47,8 @@ def test_dashboard_and_alert_rules_use_exported_series() -> None:
     for name in ("muster_reconciles_total", "muster_queue_wait_seconds_bucket", "muster_google_requests_total",
                  "muster_quota_waits_total", "muster_sessions", "muster_queue_depth"):
         assert any(name in e for e in exprs), name
-    for alert in ("MusterSyncErrorsRising", "MusterQueueWaitHigh", "MusterQuotaSaturated", "MusterBrokerDown"):
+    for alert in ("MusterSyncErrorsRising", "MusterQueueWaitHigh", "MusterQuotaSaturated", "MusterBrokerDown",
+                  "MusterOutboxBacklog"):
         assert f"alert: {alert}" in rules
 
 
