@@ -15,6 +15,7 @@ MANUAL = "c_manual@resource.calendar.google.com"
 def test_manual_room_waits_then_its_manager_answers(ws: Ws) -> None:
     ws.world.add_resource({"resourceEmail": MANUAL, "resourceId": "222", "resourceName": "Board room",
                            "autoAcceptInvitations": False})
+    assert ws.as_user(ALICE).calendars().get(calendarId=MANUAL).execute()["autoAcceptInvitations"] is False
     events = ws.as_user(ALICE).events()
     booking = events.insert(calendarId="primary", body={
         "summary": "Board", **timed("2027-03-10T10:00:00Z", "2027-03-10T11:00:00Z"),

@@ -24,7 +24,7 @@ from connectors.google_emulator.oauth.auth import Caller
 from connectors.google_emulator.state import MEET, Calendar, World, new_etag
 
 
-def calendar_json(cal: Calendar) -> dict[str, Any]:
+def calendar_json(cal: Calendar, world: World | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": "calendar#calendar",
         "etag": cal.etag,
@@ -38,7 +38,8 @@ def calendar_json(cal: Calendar) -> dict[str, Any]:
     if cal.location is not None:
         out["location"] = cal.location
     if cal.is_resource:
-        out["autoAcceptInvitations"] = True
+        room = world.resources.get(cal.id) if world is not None else None
+        out["autoAcceptInvitations"] = not (room is not None and room.data.get("autoAcceptInvitations") is False)
     if not cal.is_primary and not cal.is_resource:
         out["dataOwner"] = cal.owner
     return out
@@ -118,7 +119,7 @@ def _apply(cal: Calendar, body: dict[str, Any], *, replace: bool) -> None:
 
 def routes(world: World) -> list[BaseRoute]:  # noqa: C901 (one closure per endpoint)
     async def get(request: Request, caller: Caller, _: Any) -> dict[str, Any]:
-        return calendar_json(resolve_calendar(world, caller, path_param(request, "calendarId")))
+        return calendar_json(resolve_calendar(world, caller, path_param(request, "calendarId")), world)
 
     async def insert(request: Request, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("summary"):
