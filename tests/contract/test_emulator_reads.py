@@ -108,3 +108,6 @@ def test_time_zone_parameter_on_get_and_list(ws: Ws) -> None:
     with pytest.raises(HttpError) as exc:
         alice.get(calendarId="primary", eventId=event["id"], timeZone="Mars/Olympus").execute()
     assert exc.value.resp.status == 400 and "timeZone" in exc.value.content.decode()
+    with pytest.raises(HttpError) as exc:  # longer than any file name: still a 400, never a 500
+        alice.list(calendarId="primary", timeZone="Europe/" + "x" * 300).execute()
+    assert exc.value.resp.status == 400

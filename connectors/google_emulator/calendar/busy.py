@@ -36,7 +36,7 @@ class Piece:
 def zone_of(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         return ZoneInfo("UTC")
 
 

@@ -112,7 +112,7 @@ def _apply(cal: Calendar, body: dict[str, Any], *, replace: bool) -> None:
 
         try:
             ZoneInfo(str(body["timeZone"]))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise bad_request("Invalid time zone definition for calendar.", location="timeZone") from None
         cal.timeZone = str(body["timeZone"])
 

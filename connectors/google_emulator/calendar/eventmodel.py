@@ -111,7 +111,7 @@ def check_client_id(event_id: Any) -> str:
 def zone(name: str | None, fallback: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or fallback)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise bad_request("Invalid time zone definition for start time.", location="start.timeZone") from None
 
 

@@ -72,7 +72,7 @@ def query(world: World, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     if tz is not None:
         try:
             ZoneInfo(str(tz))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise bad_request(f"Invalid time zone: {tz}", location="timeZone") from None
     limit = _int_field(body, "calendarExpansionMax", MAX_CALENDARS) or MAX_CALENDARS
     _int_field(body, "groupExpansionMax", MAX_GROUP)

@@ -101,7 +101,7 @@ def _zone_param(head: str) -> str | None:
         if name.upper() == "TZID":
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 raise invalid() from None
             tzid = value
         elif name.upper() != "VALUE" or value.upper() not in ("DATE", "DATE-TIME"):

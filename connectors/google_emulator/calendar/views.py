@@ -48,7 +48,7 @@ class ReadView:
         if raw_zone is not None:
             try:
                 self.zone = ZoneInfo(raw_zone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 raise bad_request(f"Invalid time zone definition: {raw_zone}", location="timeZone") from None
         self.zone_name = raw_zone
         self.reader = reader.lower()
