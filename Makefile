@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)  ## Run Muster on SQLite with the embedded worker and the Google emulator
-	$(BIN)/muster demo
+demo: $(STAMP)  ## Run Muster on SQLite with the embedded worker and the Google emulator (PORT=, EMULATOR_PORT=)
+	$(BIN)/muster demo $(if $(PORT),--port $(PORT)) $(if $(EMULATOR_PORT),--emulator-port $(EMULATOR_PORT))
 
 test: $(STAMP)  ## Run the whole test suite (PostgreSQL and Redis tests skip when absent)
 	$(BIN)/pytest -q

@@ -2,7 +2,8 @@
 
 Where it sits: :func:`create_api` is the API's composition root. The web composition root
 (``admin_ui.web.create_web_app``) mounts or extends the app it returns; tests call it directly with an
-engine and a recording dispatcher. OpenAPI lives at ``/openapi.json``, the interactive docs at ``/docs``.
+engine and a recording dispatcher. OpenAPI lives at ``/openapi.json``, the interactive docs at ``/docs``
+(Swagger UI served from Muster's own files: it works offline).
 
 Data flow of a write: route → :mod:`engine.ingest.sessions` (no commit) → ``UnitOfWork.commit()`` → the dispatcher
 (:func:`engine.store.unit_of_work.set_dispatcher`, installed by the task layer; or the one given here) receives the
@@ -11,9 +12,14 @@ session ids → a reconcile of each session.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from engine.api import errors
@@ -60,13 +66,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: Swagger UI's files, served by Muster itself so /docs works without internet (fastapi-offline ships them).
+DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
+
+
+def serve_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from Muster's own ``/docs/static`` files, never from a CDN."""
+    app.mount("/docs/static", StaticFiles(directory=str(DOCS_STATIC)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Muster ingest API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon.png",
+        )
+
+
 def create_api(
     settings: Settings, *, dispatcher: Dispatcher | None = None, engine: Engine | None = None
 ) -> FastAPI:
     """The REST API for ``settings``. ``dispatcher`` overrides the after-commit dispatcher (tests)."""
-    app = FastAPI(
-        title="Muster ingest API", version="1", description=DESCRIPTION, docs_url="/docs", redoc_url=None
-    )
+    app = FastAPI(title="Muster ingest API", version="1", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    serve_docs(app)
     app.state.muster = ApiContext(
         settings=settings, engine=engine or get_engine(settings), dispatcher=dispatcher
     )

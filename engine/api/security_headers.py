@@ -6,8 +6,8 @@ for the API served on its own. Headers are set, not appended, so the two never d
 
 * ``Content-Security-Policy``: ``default-src 'self'`` (the admin UI has no inline script or style), no
   framing (``frame-ancestors 'none'``), no plugins, forms only to this site. The interactive API docs
-  (``/docs``) load Swagger UI from its CDN and start it with an inline script, so that one page allows
-  exactly those.
+  (``/docs``) load Swagger UI from Muster's own ``/docs/static`` files and start it with an inline
+  script, so that one page allows exactly that.
 * ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``,
   ``Cross-Origin-Opener-Policy: same-origin``, and ``Strict-Transport-Security`` when ``MUSTER_BASE_URL``
   is https.
@@ -27,10 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSP = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-#: Swagger UI (FastAPI's /docs): its CDN bundle, its inline start-up script, FastAPI's favicon.
+#: Swagger UI (/docs): Muster serves its files itself (no CDN); only its inline start-up script is extra.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"

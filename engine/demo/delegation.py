@@ -9,8 +9,9 @@ Where it sits: two steps of ``muster demo`` (:data:`engine.demo.main.STEPS`):
   service account act for Muster's own vendor owner accounts (vendor mode) as a real vendor's Workspace
   admin would, if the seed did not.
 * :func:`delegation_tenant` (after the catalog was ingested): a second tenant, ``acme-delegated``, in
-  delegation mode with domain-wide delegation, receives the catalog's sessions that want Meet or a room
-  through the REST API; the in-process worker syncs them onto each organizer's own calendar with unique
+  delegation mode with domain-wide delegation, receives the catalog's sessions that want Meet or a room,
+  without their learners (the vendor-mode tenant invites them: no learner sees a session twice), through
+  the REST API; the in-process worker syncs them onto each organizer's own calendar with unique
   Meet links and booked rooms. The summary lists a few of them once synced.
 """
 
@@ -109,7 +110,9 @@ def delegation_tenant(ctx: DemoContext) -> None:
         tenant.directory_admin_email = admin
         uow.db.add(tenant)
         key = issue_api_key(db=uow.db, tenant_id=tenant.id, name="demo", revoke_same_name=True)
-    sessions = [s for s in ctx.catalog.get("sessions") or [] if _wanted(s)]
+    # The same Workspace's learners are already invited by the vendor-mode tenant 'acme': the delegated
+    # copies carry no learners, so no learner sees a session twice (its hosts see both tenants' events).
+    sessions = [{**s, "enrollments": []} for s in ctx.catalog.get("sessions") or [] if _wanted(s)]
     transport: httpx.AsyncBaseTransport | None = None
     if ctx.web is None:
         from engine.api.app import create_api
@@ -129,7 +132,7 @@ def delegation_tenant(ctx: DemoContext) -> None:
     sent = asyncio.run(send_all())
     ctx.notes.append(
         f"Tenant '{DELEGATED_SLUG}' (delegation mode, domain-wide delegation): {sent} sessions with "
-        "Meet or a room, each on its organizer's own calendar."
+        "Meet or a room, each on its organizer's own calendar (hosts only: learners are invited by 'acme')."
     )
     if ctx.web is not None:
         _report(ctx, tenant.id, sent)

@@ -3,13 +3,16 @@
 Where it sits: registered into :data:`engine.demo.main.STEPS` after ``ingest_catalog`` (see the bottom of
 :mod:`engine.demo.main`). Muster's service-account key comes from the emulator in an earlier step
 (:func:`engine.demo.delegation.emulator_credentials`); the in-process worker started with the web app
-syncs every session the REST API ingested; this step waits for it and says how many events landed on
-the vendor owner calendars.
+syncs every session the REST API ingested. This step then reconciles every session once more (the demo's
+choice for "the emulator and the database agree": a second run starts a fresh, empty emulator while the
+database says every session is synced, so each session is reconciled, and recreated in the emulator,
+before anything is printed), waits for it, and says how many events landed on the vendor owner calendars.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -31,7 +34,8 @@ def _control(ctx: DemoContext, method: str, path: str, body: Any = None) -> Any:
     return resp.json() if resp.content else None
 
 
-def _settled(ctx: DemoContext) -> bool:
+def _settled(ctx: DemoContext, since: datetime) -> bool:
+    """Every session was reconciled during this run (or stopped on an error someone must fix)."""
     from sqlmodel import Session, select
 
     from engine.store.models import CalendarBinding, LiveSession
@@ -39,8 +43,13 @@ def _settled(ctx: DemoContext) -> bool:
     with Session(ctx.db_engine) as db:
         sessions = db.exec(select(LiveSession.id, LiveSession.revision)).all()
         done = {b.session_id: b for b in db.exec(select(CalendarBinding)).all()}
+
+    def reconciled(binding: CalendarBinding, revision: int) -> bool:
+        at = binding.last_synced_at
+        return binding.synced_revision == revision and at is not None and at >= since
+
     return all(
-        sid in done and (done[sid].synced_revision == rev or done[sid].sync_status in ("error", "blocked"))
+        sid in done and (reconciled(done[sid], rev) or done[sid].sync_status in ("error", "blocked"))
         for sid, rev in sessions
     )
 
@@ -53,16 +62,28 @@ def wait_for_sync(ctx: DemoContext) -> None:
     """
     if ctx.emulator is None or ctx.settings is None:
         return
+    from engine.store.types import utcnow
+    from engine.store.unit_of_work import unit_of_work
+    from engine.sync.sweep import sweep
+
+    # Reconcile every session before printing, so what the summary says is what the emulator holds: on a
+    # second run the database already says "synced" while this process's emulator started empty.
+    since = utcnow()
     embedded = None
     if ctx.web is None:
         from engine.runtime.worker import start_embedded
-        from engine.sync.sweep import sweep
 
         embedded = start_embedded(ctx.settings, engine=ctx.db_engine)
         sweep(ctx.db_engine, embedded.tasks.enqueue)
+    else:
+        ids: list[Any] = []
+        sweep(ctx.db_engine, ids.append)
+        with unit_of_work(ctx.db_engine) as uow:  # sent to the web app's worker after the commit
+            for sid in ids:
+                uow.enqueue_session(sid)
     deadline = time.monotonic() + SYNC_WAIT_S
     try:
-        while not _settled(ctx) and time.monotonic() < deadline:
+        while not _settled(ctx, since) and time.monotonic() < deadline:
             time.sleep(0.25)
     finally:
         if embedded is not None:
@@ -74,7 +95,7 @@ def wait_for_sync(ctx: DemoContext) -> None:
         counts[owner] = len(data.get("events") or [])
     total = sum(counts.values())
     spread = ", ".join(f"{o.split('@')[0]}: {n}" for o, n in counts.items())
-    state = "" if _settled(ctx) else " (still syncing in the background; see the admin UI's health page)"
+    state = "" if _settled(ctx, since) else " (still syncing in the background; see the admin UI's health page)"
     ctx.notes.append(f"Sync (vendor mode): {total} events on the vendor owner calendars ({spread}){state}")
     emu = ctx.emulator.url.rstrip("/")
     if owners:

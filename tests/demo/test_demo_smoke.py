@@ -55,6 +55,13 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
     second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert second.returncode == 0, second.stderr
     second_counts = table_counts(db_file)
+    # Each run's emulator starts empty: the second run reconciles every session before printing, so the
+    # events it reports are in its own emulator, as many as the first run's.
+    events = [re.search(r"Sync \(vendor mode\): (\d+) events", run.stdout) for run in (first, second)]
+    assert events[0] is not None and events[1] is not None, second.stdout
+    assert int(events[0][1]) > 0 and events[1][1] == events[0][1]
+    # The deliberately suspended organizer's expected warning is one readable line, not the Google client's too
+    assert "googleapiclient" not in second.stderr + second.stdout
     for table in ("tenant", "live_session", "person", "session_host", "enrollment"):
         assert second_counts[table] == first_counts[table], table
     engine = sa.create_engine(f"sqlite:///{db_file}")
@@ -88,6 +95,12 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
         )
         assert waitlisted.scalar_one() == 50
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+        # The two demo tenants share one Workspace: no learner is enrolled in both tenants' copy of a session
+        twice = conn.execute(sa.text(
+            "SELECT count(*) FROM enrollment e JOIN live_session s ON s.id = e.session_id "
+            "JOIN tenant t ON t.id = s.tenant_id WHERE t.slug = 'acme-delegated'"
+        )).scalar_one()
+        assert twice == 0
     engine.dispose()
 
     # The second run printed fresh credentials (the first run's password no longer works).
