@@ -19,6 +19,15 @@ Figures:
   is Q requests/minute (emulator and Muster configured alike); time from the first to the last write
   divided by the quota-bound optimum (B-1)/(Q/60). Bound 1.0. ``backlog_rejected`` counts 403/429 quota
   refusals during the drain (bound 0).
+* ``attendee_cap_violations`` - 250 concurrent single-enrollment PUTs to a session with one host: guests
+  past 200 on its Google event (bound 0), with how many PUTs were accepted (199) and refused (51).
+* ``ingest_sessions_per_s`` - new session PUTs (3 learners each) per second with 8 concurrent clients
+  through the REST app in this process (the workers syncing them meanwhile); ``ingest_sql_per_new_session``
+  the SQL statements each such PUT ran.
+* ``sql_statements_per_noop_reconcile`` / ``cpu_ms_per_noop_reconcile`` - reconciles of synced, unchanged
+  sessions run in this process: SQL statements each (BEGIN/COMMIT not counted) and CPU of the reconciling
+  thread each (the emulator's threads excluded).
+* ``redis_keys_left`` - keys of the benchmark's Redis namespace left after the run (bound 0).
 * ``meet_calls_per_session`` - delegation mode: API calls to get a working Meet link (the insert with the
   ``createRequest`` plus one read per poll while ``pending``; bound ``1 + polls``), from ``bench/meet.py``.
 """
@@ -314,6 +323,8 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=150)
     parser.add_argument("--quota", type=int, default=600, help="per-user quota for the backlog drain")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--ingest-sessions", type=int, default=200, help="new sessions for ingest_sessions_per_s")
+    parser.add_argument("--noop-reconciles", type=int, default=200, help="reconciles for the no-op cost figures")
     parser.add_argument(
         "--transfer-sessions",
         type=int,
@@ -339,6 +350,7 @@ def main() -> None:
             client = redis.Redis.from_url(REDIS)
             for k in client.scan_iter(f"{NS}:*"):
                 client.delete(k)
+            print(f"redis_keys_left: {sum(1 for _ in client.scan_iter(f'{NS}:*'))} (bound 0)")
 
     # Organizer lifecycle: API calls per session when one organizer's sessions are transferred.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -494,6 +506,111 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     )
     print(f"backlog_rejected: {rejected} (bound 0)")
     b.control("DELETE", "quotas")
+
+    attendee_cap(b, app, hosts[:1])
+    ingest_rate(b, app, hosts, args.ingest_sessions)
+    noop_reconcile_cost(b, args.noop_reconciles)
+
+
+def attendee_cap(b: Bench, app: Any, hosts: list[str]) -> None:
+    """250 concurrent single enrollments on a one-host session: the event must end with 200 guests."""
+    key = b.tenant("bench-cap", b.owners)
+    b.puts(app, key, [("/v1/sessions/cap", b.body("cap", hosts, []))])
+    codes: list[int] = []
+
+    async def run() -> None:
+        transport = httpx.ASGITransport(app=app)
+        sem = asyncio.Semaphore(50)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {key}"}, timeout=120
+        ) as c:
+
+            async def one(i: int) -> None:
+                async with sem:
+                    codes.append((await c.put(f"/v1/sessions/cap/enrollments/cap{i:03d}@acme.example")).status_code)
+
+            await asyncio.gather(*(one(i) for i in range(250)))
+
+    asyncio.run(run())
+    b.idle()
+    with Session(b.engine) as db:
+        sid = db.exec(select(LiveSession.id).where(LiveSession.external_id == "cap")).one()
+        binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == sid)).one()
+    events = b.control("GET", f"calendars/{binding.calendar_id}/events")["events"]
+    (event,) = [e["event"] for e in events if e["event"]["id"] == binding.event_id]
+    guests = len(event.get("attendees") or [])
+    accepted = sum(1 for c in codes if c in (200, 201))
+    refused = sum(1 for c in codes if c == 422)
+    print(
+        f"attendee_cap_violations: {max(0, guests - 200)} (bound 0; {guests} guests on the event, "
+        f"{accepted} PUTs accepted, {refused} refused 422, of 250 concurrent on a one-host session)"
+    )
+
+
+def ingest_rate(b: Bench, app: Any, hosts: list[str], n: int) -> None:
+    """New session PUTs per second with 8 concurrent clients, and SQL statements per PUT."""
+    from sqlalchemy import event
+
+    key = b.tenant("bench-ingest", b.owners)
+    calls = [
+        (f"/v1/sessions/ingest-{i}", b.body(f"ingest-{i}", hosts, b.learners[(i * 3) % 150 : (i * 3) % 150 + 3]))
+        for i in range(n)
+    ]
+    b.puts(app, key, calls[:8], width=8)  # warm-up: the people exist, the app's caches are filled
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(b.engine, "before_cursor_execute", count)
+    started = time.monotonic()
+    try:
+        b.puts(app, key, calls[8:], width=8)
+    finally:
+        event.remove(b.engine, "before_cursor_execute", count)
+    elapsed = time.monotonic() - started
+    done = len(calls) - 8
+    print(f"ingest_sessions_per_s: {done / elapsed:.0f} (goal >= 250; {done} new sessions, 8 concurrent clients)")
+    print(f"ingest_sql_per_new_session: {statements[0] / done:.1f} (goal <= 6)")
+    b.idle()
+
+
+def noop_reconcile_cost(b: Bench, n: int) -> None:
+    """SQL statements and reconciling-thread CPU per reconcile of a synced, unchanged session."""
+    from sqlalchemy import event
+
+    from engine.runtime.wiring import build_runtime
+    from engine.store.models import SyncStatus
+
+    runtime = build_runtime(load_settings(b.env()), engine=b.engine)
+    with Session(b.engine) as db:
+        sids = list(
+            db.exec(
+                select(CalendarBinding.session_id).where(CalendarBinding.sync_status == SyncStatus.SYNCED.value)
+            ).all()
+        )[:n]
+    for sid in sids[:5]:  # warm-up: clients and credentials built, caches filled
+        runtime.reconciler.reconcile(sid)
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    b.reset_counters()
+    event.listen(b.engine, "before_cursor_execute", count)
+    cpu = time.thread_time()
+    try:
+        for sid in sids:
+            runtime.reconciler.reconcile(sid)
+    finally:
+        cpu = time.thread_time() - cpu
+        event.remove(b.engine, "before_cursor_execute", count)
+    writes = b.writes(b.counters())
+    print(
+        f"sql_statements_per_noop_reconcile: {statements[0] / len(sids):.1f} (goal <= 3; {len(sids)} reconciles, "
+        f"{writes} Google writes)"
+    )
+    print(f"cpu_ms_per_noop_reconcile: {cpu * 1000 / len(sids):.1f} (goal <= 4)")
 
 
 if __name__ == "__main__":
