@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 from urllib.parse import quote
 
+import itsdangerous
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
@@ -31,6 +34,26 @@ from engine.store.migrations import UPGRADE_HINT, is_schema_error
 from engine.store.unit_of_work import get_engine
 
 log = logging.getLogger(__name__)
+
+
+class RotatingSessionMiddleware(SessionMiddleware):
+    """Starlette's signed-cookie middleware, verifying with every configured key (``MUSTER_SECRET_KEY``
+    may list several, newest first) and signing with the first, so rotating the key signs nobody out."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: str,
+        secret_keys: tuple[str, ...],
+        session_cookie: str,
+        max_age: int,
+        same_site: Literal["lax", "strict", "none"],
+        https_only: bool,
+    ) -> None:
+        super().__init__(
+            app, secret_key, session_cookie=session_cookie, max_age=max_age, same_site=same_site, https_only=https_only
+        )
+        self.signer = itsdangerous.TimestampSigner(list(reversed(secret_keys)))  # oldest first, signs with last
 
 
 @asynccontextmanager
@@ -75,7 +98,8 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
     app.state.db_engine = get_engine(settings)
     install_access_log_filter()
     app.add_middleware(
-        SessionMiddleware,
+        RotatingSessionMiddleware,
+        secret_keys=settings.all_secret_keys,
         secret_key=settings.secret_key,
         session_cookie="muster_admin",
         max_age=settings.session_max_hours * 3600,  # the server-side session ends first (see admin_ui.auth)

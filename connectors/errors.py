@@ -80,6 +80,14 @@ class AuthError(PermanentError):
         self.identity = identity
 
 
+class ConfigurationError(PermanentError):
+    """Muster's own set-up is at fault, not Google and not the identity (e.g. a stored credential cannot be
+    decrypted with the configured keys). Nobody's connection is blamed or marked expired; the session
+    records a ``config`` error and the periodic sweep tries again, so it heals once the set-up is fixed."""
+
+    error_class = "config"
+
+
 class AlreadyExistsError(PermanentError):
     """An insert met an existing object with the same id (Google 409 ``duplicate``)."""
 

@@ -1,8 +1,11 @@
-"""Encryption of credentials at rest, and hashing of API keys.
+"""Encryption of credentials at rest (with key rotation), and hashing of API keys.
 
 Where it sits: :class:`~engine.store.models.GoogleConnection` stores refresh tokens only as Fernet ciphertext
 made here from ``MUSTER_SECRET_KEY``; the connector layer receives plaintext only in memory, at the
-moment it builds credentials. API keys are random 256-bit strings, so a plain SHA-256 is the right
+moment it builds credentials. ``MUSTER_SECRET_KEY`` may hold several keys (comma-separated, newest first):
+the first encrypts, every one decrypts (cryptography's ``MultiFernet``), and :func:`rotate` re-encrypts a
+ciphertext with the first key (``muster secrets rotate`` does it for every stored credential), after
+which the older keys can be removed. API keys are random 256-bit strings, so a plain SHA-256 is the right
 hash (a slow password hash would add nothing but latency to every request).
 """
 
@@ -12,8 +15,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 #: API keys look like ``mk_<prefix>_<secret>``; the prefix finds the row, the whole key is hashed.
 API_KEY_PREFIX_LEN = 8
@@ -28,18 +32,54 @@ def _fernet(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def encrypt(secret_key: str, plaintext: str) -> str:
-    return _fernet(secret_key).encrypt(plaintext.encode()).decode()
+def _keys(secret_keys: str | Sequence[str]) -> list[str]:
+    keys = [secret_keys] if isinstance(secret_keys, str) else list(secret_keys)
+    if not keys:
+        raise ValueError("no secret key configured")
+    return keys
 
 
-def decrypt(secret_key: str, ciphertext: str) -> str:
+def _multi(secret_keys: str | Sequence[str]) -> MultiFernet:
+    return MultiFernet([_fernet(k) for k in _keys(secret_keys)])
+
+
+def encrypt(secret_keys: str | Sequence[str], plaintext: str) -> str:
+    """Ciphertext of ``plaintext`` under the first key."""
+    return _multi(secret_keys).encrypt(plaintext.encode()).decode()
+
+
+def _undecryptable(count: int) -> DecryptionError:
+    keys = "the configured key" if count == 1 else f"any of the {count} configured keys"
+    return DecryptionError(
+        f"stored credential cannot be decrypted with {keys} (MUSTER_SECRET_KEY): it was saved with a key "
+        "that is no longer configured; put that key back in MUSTER_SECRET_KEY (after the new one, "
+        "comma-separated), then run `muster secrets rotate`"
+    )
+
+
+def decrypt(secret_keys: str | Sequence[str], ciphertext: str) -> str:
+    """Plaintext of ``ciphertext``, trying every key; :class:`DecryptionError` names the key problem."""
     try:
-        return _fernet(secret_key).decrypt(ciphertext.encode()).decode()
+        return _multi(secret_keys).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
-        raise DecryptionError(
-            "stored credential cannot be decrypted: MUSTER_SECRET_KEY differs from the key it was saved "
-            "with; restore the old key or ask the person to reconnect Google"
-        ) from None
+        raise _undecryptable(len(_keys(secret_keys))) from None
+
+
+def encrypted_with_first(secret_keys: str | Sequence[str], ciphertext: str) -> bool:
+    """True when ``ciphertext`` is already under the first key (nothing to rotate)."""
+    try:
+        _fernet(_keys(secret_keys)[0]).decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(secret_keys: str | Sequence[str], ciphertext: str) -> str:
+    """``ciphertext`` re-encrypted under the first key (readable by any configured key before)."""
+    try:
+        return _multi(secret_keys).rotate(ciphertext.encode()).decode()
+    except InvalidToken:
+        raise _undecryptable(len(_keys(secret_keys))) from None
 
 
 def new_api_key() -> tuple[str, str, str]:

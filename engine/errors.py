@@ -20,11 +20,19 @@ a valid event (no vendor owner account, no service-account key). It blocks the b
 
 from __future__ import annotations
 
-from connectors.errors import AlreadyExistsError, AuthError, ConnectorError, PermanentError, RetriableError
+from connectors.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ConfigurationError,
+    ConnectorError,
+    PermanentError,
+    RetriableError,
+)
 
 __all__ = [
     "AlreadyExistsError",
     "AuthError",
+    "ConfigurationError",
     "ConnectorError",
     "PermanentError",
     "RetriableError",

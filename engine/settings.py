@@ -13,8 +13,9 @@ Variables:
 ``MUSTER_GOOGLE_ROOT_URL``     Root URL of Google's APIs. Unset: Google itself. The emulator's URL in
                                the demo and tests, e.g. ``http://127.0.0.1:8765/``.
 ``MUSTER_SECRET_KEY``          Key used to encrypt credentials at rest and sign admin sessions. At least
-                               32 characters. Unset: a development key is generated under ``./var/`` (only
-                               allowed with a SQLite database).
+                               32 characters. Several keys, comma-separated and newest first, rotate
+                               keys: the first encrypts and signs, all decrypt and verify. Unset: a
+                               development key is generated under ``./var/`` (only with SQLite).
 ``MUSTER_BASE_URL``            Public URL of Muster, used in OAuth redirects.
 ``MUSTER_VAR_DIR``             Folder for local state: the default SQLite file and development key (./var).
 ``MUSTER_DEBOUNCE_MS``         Coalescing window for reconciles of one session (default 500).
@@ -86,7 +87,7 @@ class Settings:
     database_url: str
     redis_url: str | None
     google_root_url: str | None
-    secret_key: str
+    secret_key: str  #: the first (current) key: encrypts credentials, signs cookies and OAuth state
     base_url: str = "http://127.0.0.1:8000"
     debounce_ms: int = 500
     var_dir: Path = field(default=DEFAULT_VAR_DIR)
@@ -113,6 +114,8 @@ class Settings:
     retry_min_backoff_ms: int = 1_000
     retry_max_backoff_ms: int = 300_000
     #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
+    #: Every configured key, newest first (``MUSTER_SECRET_KEY="new,old"``): all decrypt and verify.
+    secret_keys: tuple[str, ...] = ()
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     #: Where each ``muster worker`` serves /metrics, /livez and /readyz (port 0: any free port; None: 9465,
@@ -123,6 +126,11 @@ class Settings:
     log_format: str = "text"
     #: Folder for the metrics of a command's processes (None: a fresh temporary folder per command).
     metrics_dir: Path | None = None
+
+    @property
+    def all_secret_keys(self) -> tuple[str, ...]:
+        """The keys that decrypt and verify, newest first (just ``secret_key`` unless several are set)."""
+        return self.secret_keys or (self.secret_key,)
 
     @property
     def is_postgres(self) -> bool:
@@ -172,17 +180,31 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return url
 
 
-def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str:
+def secret_keys_of(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``MUSTER_SECRET_KEY`` split into keys (comma-separated, newest first); empty when unset."""
     raw = env.get("MUSTER_SECRET_KEY", "").strip()
-    if raw:
-        if len(raw) < 32:
+    if not raw:
+        return ()
+    keys = tuple(k.strip() for k in raw.split(","))
+    for n, key in enumerate(keys, 1):
+        if len(key) < 32:
+            which = "" if len(keys) == 1 else f"key {n} of {len(keys)} "
             raise ConfigError(
                 "MUSTER_SECRET_KEY",
-                f"too short ({len(raw)} characters)",
-                "use at least 32 random characters, e.g. "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
+                f"{which}too short ({len(key)} characters)",
+                "use at least 32 random characters per key, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`; several keys are "
+                "comma-separated, the newest first",
             )
-        return raw
+    if len(set(keys)) != len(keys):
+        raise ConfigError("MUSTER_SECRET_KEY", "the same key is listed twice", "list each key once, newest first")
+    return keys
+
+
+def _secret_key(env: Mapping[str, str], database_url: str, var_dir: Path) -> str:
+    keys = secret_keys_of(env)
+    if keys:
+        return keys[0]
     if not database_url.startswith("sqlite"):
         raise ConfigError(
             "MUSTER_SECRET_KEY",
@@ -310,6 +332,7 @@ def _load(env: Mapping[str, str]) -> Settings:
         redis_url=_redis_url(env),
         google_root_url=_optional_url(env, "MUSTER_GOOGLE_ROOT_URL", ("http", "https"), "http://127.0.0.1:8765/"),
         secret_key=_secret_key(env, database_url, var_dir),
+        secret_keys=secret_keys_of(env),
         base_url=(base_url or "http://127.0.0.1:8000").rstrip("/"),
         debounce_ms=_int(env, "MUSTER_DEBOUNCE_MS", 500, 0, 60_000),
         var_dir=var_dir,

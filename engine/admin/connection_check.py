@@ -469,7 +469,7 @@ def _oauth_creds(conn: GoogleConnection, settings: Settings, probe: GoogleKit) -
     if not conn.refresh_token_encrypted:
         return None
     try:
-        refresh = decrypt(settings.secret_key, conn.refresh_token_encrypted)
+        refresh = decrypt(settings.all_secret_keys, conn.refresh_token_encrypted)
     except DecryptionError:
         return None
     return probe.oauth_credentials(

@@ -94,7 +94,8 @@ def _client(settings: Settings) -> tuple[str, str]:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+    # itsdangerous takes keys oldest first: it signs with the last, verifies with each.
+    return URLSafeTimedSerializer(list(reversed(settings.all_secret_keys)), salt=_SALT)
 
 
 def scopes_for(tenant: Tenant, person: Person) -> tuple[str, ...]:
@@ -233,7 +234,7 @@ def _store(
             kind=ConnectionKind.OAUTH.value,
         )
     conn.google_email = google_email
-    conn.refresh_token_encrypted = encrypt(settings.secret_key, grant.refresh_token or "")
+    conn.refresh_token_encrypted = encrypt(settings.all_secret_keys, grant.refresh_token or "")
     conn.scopes = list(grant.scopes) or list(scopes_for(tenant, person))
     conn.status = ConnectionStatus.CONNECTED.value
     conn.last_error = None

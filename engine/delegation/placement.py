@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from connectors.errors import AuthError, ConnectorError
+from connectors.errors import AuthError, ConfigurationError, ConnectorError
 from connectors.ports.calendar import Actor, RemoteEvent
 from connectors.ports.delegation import GoogleKit, OAuthSecret
 from engine.crypto import DecryptionError, decrypt
@@ -446,9 +446,10 @@ def oauth_lookup(engine_db: Callable[[], Session], settings: Settings) -> Callab
                     reason="invalid_grant",
                 )
             try:
-                token = decrypt(settings.secret_key, conn.refresh_token_encrypted)
+                token = decrypt(settings.all_secret_keys, conn.refresh_token_encrypted)
             except DecryptionError as exc:
-                raise AuthError(str(exc), identity=actor.email, reason="invalid_grant") from None
+                # Muster's key is wrong, not the person's grant: never mark the connection expired.
+                raise ConfigurationError(f"{actor.email}: {exc}", reason="secret_key") from None
             return OAuthSecret(token, tuple(conn.scopes or ()))
 
     return lookup

@@ -7,6 +7,7 @@ another, as an attacker who read it would.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -153,3 +154,26 @@ def test_timeouts_are_configurable(engine_under_test: Engine, world: World, tmp_
         with pytest.raises(ConfigError) as err:
             load_settings({name: raw, "MUSTER_SECRET_KEY": "k" * 40, "MUSTER_VAR_DIR": str(tmp_path)})
         assert name in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_rotating_the_secret_key_signs_nobody_out_until_the_old_key_is_removed(
+    engine_under_test: Engine, world: World, tmp_path: Path
+) -> None:
+    url = engine_under_test.url.render_as_string(hide_password=False)
+    old, new = "o" * 40, "n" * 40
+    def keyed(*keys: str) -> FastAPI:
+        return create_web_app(dataclasses.replace(settings_for(url), secret_key=keys[0], secret_keys=keys))
+
+    before = keyed(old)
+    cookie = sign_in(TestClient(before), "acme", world.acme.emails["admin"]).cookies[COOKIE]
+    rotated = keyed(new, old)
+    assert _opens(_replay(rotated, cookie))  # verified with the old key
+    fresh = sign_in(TestClient(rotated), "acme", world.acme.emails["viewer"]).cookies[COOKIE]
+    only_new = keyed(new)
+    assert _opens(_replay(only_new, fresh))  # signed with the first key
+    assert not _opens(_replay(only_new, cookie))
+    parsed = load_settings({"MUSTER_SECRET_KEY": f"{new}, {old}", "MUSTER_VAR_DIR": str(tmp_path)})
+    assert parsed.secret_key == new and parsed.all_secret_keys == (new, old)
+    with pytest.raises(ConfigError) as err:
+        load_settings({"MUSTER_SECRET_KEY": f"{new},short", "MUSTER_VAR_DIR": str(tmp_path)})
+    assert "key 2 of 2 too short" in str(err.value)

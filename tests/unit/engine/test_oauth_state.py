@@ -78,3 +78,15 @@ def test_not_configured_names_the_variables(tmp_path: Path) -> None:
             kit=google_kit(),
             settings=settings, tenant=tenant, person=Person(tenant_id=tenant.id, email="a@acme.example")
         )
+
+
+def test_a_state_signed_before_a_key_rotation_still_reads(tmp_path: Path) -> None:
+    old = _settings(tmp_path)
+    tenant = Tenant(slug="acme", name="Acme")
+    person = Person(tenant_id=tenant.id, email="ada@acme.example")
+    url = urlparse(start_url(kit=google_kit(), settings=old, tenant=tenant, person=person))
+    state = parse_qs(url.query)["state"][0]
+    rotated = _settings(tmp_path, MUSTER_SECRET_KEY="n" * 40 + "," + "k" * 40)
+    assert read_state(rotated, state) == (tenant.id, person.id)
+    with pytest.raises(OAuthError):
+        read_state(_settings(tmp_path, MUSTER_SECRET_KEY="n" * 40), state)
