@@ -6,33 +6,16 @@ Where it sits: ``tests/integration/sync``; both stacks, the vendor-mode tenant o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from starlette.testclient import TestClient
 
-from admin_ui.web import create_web_app
-from engine.admin.accounts import set_password
-from engine.store.models import Person
-from engine.store.unit_of_work import unit_of_work
 from engine.sync.record import VENDOR_LIMIT_REASON
-from tests.admin_ui.conftest import sign_in
 from tests.integration.sync.conftest import Stack, organizers, people, session_body
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def admin_ui(stack: Stack) -> Iterator[TestClient]:
-    with unit_of_work(stack.engine) as uow:
-        uow.db.add(Person(tenant_id=stack.tenant_id, email="it-admin@acme.example"))
-        uow.db.flush()
-        set_password(db=uow.db, tenant_slug="acme", email="it-admin@acme.example", password=PASSWORD, role="admin")
-    with TestClient(create_web_app(stack.settings, start_worker=False), base_url="https://muster.test") as client:
-        yield sign_in(client, "acme", "it-admin@acme.example", PASSWORD)
+from tests.integration.sync.test_settings_sync import admin_ui  # noqa: F401  (the signed-in admin UI fixture)
 
 
-def test_meet_and_room_wishes_in_vendor_mode_carry_a_status_and_a_reason(stack: Stack, admin_ui: TestClient) -> None:
+def test_meet_and_room_wishes_in_vendor_mode_carry_a_status_and_a_reason(
+    stack: Stack, admin_ui: TestClient  # noqa: F811
+) -> None:
     body = session_body(hosts=organizers()[:1], enrolled=people("l", 2, start=90), video="meet",
                         room={"minCapacity": 4})
     body.pop("manualJoinLink")
