@@ -43,3 +43,23 @@ def test_under_consent_an_unseen_fallback_owner_still_must_connect(life: Life) -
         tenant = db.get(Tenant, life.tenant_id)
         assert tenant is not None and tenant.delegation_method == "oauth"
         assert fallback_facts(db, tenant).connected is False
+
+
+def test_a_bad_stored_setting_stops_a_transfer_before_it_starts(life: Life) -> None:
+    life.connect(RADIA)
+    life.connect(FALLBACK)
+    sid = life.put_session("s-bad-setting", hosts=[RADIA], room=False)
+    assert life.settle(sid).outcome == "success"
+    before = life.binding(sid)
+    # Given a setting an older version stored, and a departure that makes the transfer due
+    life.set_tenant(settings={"successor": {"eligible": ["co_host"]}})
+    assert life.request("PUT", f"/v1/people/{RADIA}/departure", {}).status_code == 200
+    report = life.sweep()
+    # Then nothing moves, and the sweep says why in one line naming the setting
+    assert report.transfers == []
+    [error] = report.errors
+    assert "config_error: tenant setting successor.eligible" in error and RADIA in error, error
+    after = life.binding(sid)
+    assert (after.owner_email, after.event_id, after.calendar_id) == (before.owner_email, before.event_id,
+                                                                      before.calendar_id)
+    assert life.audit("lifecycle.transferred") == []
