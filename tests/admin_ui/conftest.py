@@ -8,6 +8,7 @@ on the per-test SQLite database (or both stacks through ``db_url`` where a test 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 import engine.admin.accounts
 from admin_ui.web import create_web_app
 from engine.settings import Settings
+from engine.store.unit_of_work import set_dispatcher
 from tests.admin_ui.factories import FAST_HASHER, PASSWORD, World, build_world
 
 SECRET = "s" * 48
@@ -86,3 +88,12 @@ def csrf_of(client: TestClient) -> str:
     """The signed-in session's CSRF token (read from any page's context)."""
     token: str = client.get("/admin/login").context["csrf_token"]
     return token
+
+
+@pytest.fixture
+def sent() -> Iterator[list[uuid.UUID]]:
+    """The session ids handed to the after-commit dispatcher during the test (what a worker would sync)."""
+    ids: list[uuid.UUID] = []
+    set_dispatcher(ids.extend)
+    yield ids
+    set_dispatcher(None)

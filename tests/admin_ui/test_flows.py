@@ -8,7 +8,7 @@ checked in the database, enqueues through a recording after-commit dispatcher.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -18,20 +18,10 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from engine.store.models import AuditEvent, LiveSession, Person, Tenant
-from engine.store.unit_of_work import set_dispatcher
 from policies.notifications import NotificationPolicy
 from policies.privacy import PrivacyPolicy
 from tests.admin_ui.conftest import csrf_of, post_login
 from tests.admin_ui.factories import World
-
-
-@pytest.fixture
-def sent() -> Iterator[list[uuid.UUID]]:
-    ids: list[uuid.UUID] = []
-    set_dispatcher(ids.extend)
-    yield ids
-    set_dispatcher(None)
-
 
 FORM = {
     "title": "Weekly SQL clinic",

@@ -45,7 +45,7 @@ from engine.store.models import (
     ModeSwitch,
     Person,
 )
-from engine.store.unit_of_work import set_dispatcher, unit_of_work
+from engine.store.unit_of_work import unit_of_work
 from tests.admin_ui.conftest import csrf_of
 from tests.admin_ui.factories import World
 
@@ -57,11 +57,9 @@ def engine_under_test(db_engine: Engine) -> Engine:
 
 
 @pytest.fixture(autouse=True)
-def recording_dispatcher() -> Iterator[list[uuid.UUID]]:
-    ids: list[uuid.UUID] = []
-    set_dispatcher(ids.extend)
-    yield ids
-    set_dispatcher(None)
+def recording_dispatcher(sent: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Writes of the walk are handed to a recorder, never to a worker."""
+    return sent
 
 
 @dataclass

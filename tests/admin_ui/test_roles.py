@@ -8,7 +8,7 @@ session views, through the real app. The viewer who becomes a co-host does so th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,17 +19,9 @@ from starlette.testclient import TestClient
 from engine.admin.roles import GRANTS, AdminRole, Need, Scope, allows
 from engine.ingest.tenants import issue_api_key
 from engine.store.models import LiveSession, Person
-from engine.store.unit_of_work import set_dispatcher, unit_of_work
+from engine.store.unit_of_work import unit_of_work
 from tests.admin_ui.conftest import csrf_of
 from tests.admin_ui.factories import World
-
-
-@pytest.fixture
-def sent() -> Iterator[list[uuid.UUID]]:
-    ids: list[uuid.UUID] = []
-    set_dispatcher(ids.extend)
-    yield ids
-    set_dispatcher(None)
 
 
 def _make_viewer_cohost(client: TestClient, engine: Engine, world: World) -> None:

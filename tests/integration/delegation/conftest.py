@@ -199,14 +199,16 @@ class Platform:
         self.hooks = DelegationHooks(settings, engine, kit=google_kit())
         self.reconciler = self.build_reconciler()
 
-    def build_reconciler(self) -> SessionReconciler:
-        ports = build_port_factory(self.settings, limiter=MemoryRateLimiter(), oauth=self.hooks.oauth_source)
+    def build_reconciler(self, settings: Settings | None = None) -> SessionReconciler:
+        """The reconciler a worker builds; with ``settings``, one configured differently (e.g. other keys)."""
+        hooks = self.hooks if settings is None else DelegationHooks(settings, self.engine, kit=google_kit())
+        ports = build_port_factory(settings or self.settings, limiter=MemoryRateLimiter(), oauth=hooks.oauth_source)
         return SessionReconciler(
             engine=self.engine,
             calendars=ports,
-            resolvers={**DEFAULT_RESOLVERS, "delegation": self.hooks.resolve},
-            observers=[self.hooks.observe],
-            on_auth_error=self.hooks.on_auth_error,
+            resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
+            observers=[hooks.observe],
+            on_auth_error=hooks.on_auth_error,
         )
 
     def person(self, db: Session, email: str) -> Person:

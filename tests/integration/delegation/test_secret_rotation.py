@@ -16,12 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from engine.cli.main import cli
-from engine.delegation.hooks import DelegationHooks
-from engine.runtime.ratelimit import MemoryRateLimiter
-from engine.runtime.wiring import build_port_factory, google_kit
 from engine.settings import Settings
 from engine.store.models import CalendarBinding, GoogleConnection, GoogleIdentityStatus
-from engine.sync.reconciler import DEFAULT_RESOLVERS, SessionReconciler
 from tests.integration.delegation.conftest import Google, Platform, connect_via_consent_page, learners, organizers
 
 OLD = "s" * 40  # the key the delegation fixtures store credentials with
@@ -33,22 +29,13 @@ def _with_keys(settings: Settings, *keys: str) -> Settings:
     return dataclasses.replace(settings, secret_key=keys[0], secret_keys=tuple(keys))
 
 
-def _reconcile(settings: Settings, engine: Engine, session_id: uuid.UUID) -> CalendarBinding:
-    """One reconcile as a worker configured with ``settings`` would run it."""
-    hooks = DelegationHooks(settings, engine, kit=google_kit())
-    reconciler = SessionReconciler(
-        engine=engine,
-        calendars=build_port_factory(settings, limiter=MemoryRateLimiter(), oauth=hooks.oauth_source),
-        resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
-        observers=[hooks.observe],
-        on_auth_error=hooks.on_auth_error,
-    )
+def _reconcile(settings: Settings, platform: Platform, session_id: uuid.UUID) -> CalendarBinding:
+    """Reconcile as a worker configured with ``settings`` would (again while it asks to)."""
+    reconciler = platform.build_reconciler(settings)
     for _ in range(10):
         if reconciler.reconcile(session_id).requeue_after is None:
             break
-    with Session(engine, expire_on_commit=False) as db:
-        binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).one()
-        return binding
+    return platform.binding(session_id)
 
 
 def _connection(engine: Engine, email: str) -> GoogleConnection:
@@ -65,11 +52,11 @@ def connected(google: Google, settings: Settings, sqlite_engine: Engine, platfor
 
 
 def test_a_wrong_key_is_a_configuration_error_that_heals_when_the_key_is_back(
-    connected: tuple[str, uuid.UUID], settings: Settings, sqlite_engine: Engine, google: Google
+    connected: tuple[str, uuid.UUID], settings: Settings, sqlite_engine: Engine, google: Google, platform: Platform
 ) -> None:
     organizer, sid = connected
     # Given Muster restarted with a wrong key, when it syncs the organizer's session
-    broken = _reconcile(_with_keys(settings, WRONG), sqlite_engine, sid)
+    broken = _reconcile(_with_keys(settings, WRONG), platform, sid)
     # Then the session records a configuration error naming the key problem...
     assert broken.sync_status == "error" and broken.error_class == "config"
     assert "MUSTER_SECRET_KEY" in (broken.last_error or "")
@@ -81,7 +68,7 @@ def test_a_wrong_key_is_a_configuration_error_that_heals_when_the_key_is_back(
         assert flagged is None or flagged.status == "ok"
     assert google.events(organizer) == []
     # When the right key is back, the next reconcile (the sweep's) syncs, with no reconnect
-    healed = _reconcile(settings, sqlite_engine, sid)
+    healed = _reconcile(settings, platform, sid)
     assert healed.sync_status == "synced" and healed.error_class is None
     assert len(google.events(organizer)) == 1
 
@@ -91,6 +78,7 @@ def test_secrets_rotate_lets_the_old_key_go(
     settings: Settings,
     sqlite_engine: Engine,
     google: Google,
+    platform: Platform,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     organizer, sid = connected
@@ -113,7 +101,7 @@ def test_secrets_rotate_lets_the_old_key_go(
     again = rotate_with(NEW, OLD)
     assert "Re-encrypted 0" in again.output and "1 already used it" in again.output  # type: ignore[attr-defined]
     # The old key removed: every connection still works
-    synced = _reconcile(_with_keys(settings, NEW), sqlite_engine, sid)
+    synced = _reconcile(_with_keys(settings, NEW), platform, sid)
     assert synced.sync_status == "synced", synced.last_error
     assert len(google.events(organizer)) == 1
     assert _connection(sqlite_engine, organizer).status == "connected"
