@@ -5,9 +5,10 @@ static files, error pages and the mounted REST API all get it) and by :func:`eng
 for the API served on its own. Headers are set, not appended, so the two never double up.
 
 * ``Content-Security-Policy``: ``default-src 'self'`` (the admin UI has no inline script or style), no
-  framing (``frame-ancestors 'none'``), no plugins, forms only to this site. The interactive API docs
-  (``/docs``) load Swagger UI from Muster's own ``/docs/static`` files and start it with an inline
-  script, so that one page allows exactly that.
+  framing (``frame-ancestors 'none'``), no plugins, no ``<base>``. No ``form-action``: "Connect Google" is a
+  form whose answer redirects to Google's consent page, and browsers apply ``form-action`` to that
+  redirect. The interactive API docs (``/docs``) load Swagger UI from Muster's own ``/docs/static``
+  files and start it with an inline script, so that one page allows exactly that.
 * ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``,
   ``Cross-Origin-Opener-Policy: same-origin``, and ``Strict-Transport-Security`` when ``MUSTER_BASE_URL``
   is https.
@@ -25,12 +26,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 #: Swagger UI (/docs): Muster serves its files itself (no CDN); only its inline start-up script is extra.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
 
