@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlmodel import Session, col, select
 
+from engine.admin.tenant_setup import configure
 from engine.ingest.tenants import ensure_tenant, issue_api_key
 from engine.private_files import make_folder, write_private
 from engine.store.models import CalendarBinding, DelegationMethod, LiveSession
@@ -106,9 +107,9 @@ def delegation_tenant(ctx: DemoContext) -> None:
             domain=domain,
             mode="delegation",
         )
-        tenant.delegation_method = DelegationMethod.DOMAIN_WIDE.value
-        tenant.directory_admin_email = admin
-        uow.db.add(tenant)
+        # The tenant set-up write path of `muster tenant set` and PATCH /v1/admin/tenant (validated, audited)
+        configure(uow, tenant, {"delegation_method": DelegationMethod.DOMAIN_WIDE.value,
+                                "directory_admin_email": admin}, actor="demo")
         key = issue_api_key(db=uow.db, tenant_id=tenant.id, name="demo", revoke_same_name=True)
     # The same Workspace's learners are already invited by the vendor-mode tenant 'acme': the delegated
     # copies carry no learners, so no learner sees a session twice (its hosts see both tenants' events).

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from engine.admin.tenant_setup import configure
 from engine.demo.delegation import DELEGATED_SLUG, _control
 from engine.store.models import CalendarBinding, LiveSession, Person, SessionHost, Tenant
 from engine.store.unit_of_work import unit_of_work
@@ -71,8 +72,8 @@ def suspend_and_transfer(ctx: DemoContext) -> None:
         if tenant is None:
             raise DemoError(f"--suspend: the delegation-mode tenant {DELEGATED_SLUG!r} was not created")
         if not tenant.fallback_owner_email:
-            tenant.fallback_owner_email = (ctx.catalog.get("tenant") or {}).get("fallbackCalendarOwner")
-            uow.db.add(tenant)
+            configure(uow, tenant, {"fallback_owner_email": (ctx.catalog.get("tenant") or {}).get(
+                "fallbackCalendarOwner")}, actor="demo")
         tenant_id, fallback = tenant.id, tenant.fallback_owner_email
     ids = _their_sessions(ctx, tenant_id, email)
     if not ids:

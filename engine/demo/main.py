@@ -30,6 +30,7 @@ import httpx
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
+from engine.admin import tenant_setup
 from engine.demo import accounts as demo_accounts
 from engine.demo import delegation as demo_delegation
 from engine.demo import lifecycle as demo_lifecycle
@@ -129,8 +130,10 @@ def ensure_demo_tenant(ctx: DemoContext) -> None:
             vendor_owners=owners,
         )
         if tenant_info.get("fallbackCalendarOwner"):
-            tenant.fallback_owner_email = str(tenant_info["fallbackCalendarOwner"]).lower()
-            uow.db.add(tenant)
+            # The tenant set-up write path of `muster tenant set` and PATCH /v1/admin/tenant (validated, audited)
+            tenant_setup.configure(
+                uow, tenant, {"fallback_owner_email": str(tenant_info["fallbackCalendarOwner"])}, actor="demo"
+            )
         ctx.api_key = issue_api_key(db=uow.db, tenant_id=tenant.id, name=DEMO_KEY_NAME, revoke_same_name=True)
 
 
