@@ -46,5 +46,5 @@ def test_suspended_organizer_is_noticed_by_the_scan_clock_not_the_sweep(life: Li
     assert _status(life, KEN) == "suspended"
     assert _status(life, LINUS) == "active"
     names = {clock.name: clock for clock in worker.clocks}
-    assert set(names) == {"muster-sweep", "muster-directory-scan", "muster-retry-clock"}
+    assert {"muster-sweep", "muster-directory-scan", "muster-retry-clock"} <= set(names)
     assert metrics.snapshot().get("sweep.last_at") == sweeps_before
