@@ -66,6 +66,7 @@ from engine.api.app import create_api  # noqa: E402
 from engine.ingest.tenants import create_tenant, issue_api_key  # noqa: E402
 from engine.runtime.worker import producer  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
+from engine.store.migrations import stamp_head_on  # noqa: E402
 from engine.store.models import CalendarBinding, LiveSession  # noqa: E402
 from engine.store.unit_of_work import make_engine, unit_of_work  # noqa: E402
 from engine.sync.sweep import sweep  # noqa: E402
@@ -120,6 +121,7 @@ class Bench:
         )
         self.engine = make_engine(db_url)
         SQLModel.metadata.create_all(self.engine)
+        stamp_head_on(self.engine)  # the models are the head schema; `muster worker` waits for a migrated one
         self.seen: dict[tuple[str, str], float] = {}
         self.write_times: list[tuple[float, str]] = []
         self.world.after_event_write.append(self._on_write)

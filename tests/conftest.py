@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import engine.store.models  # noqa: F401  (registers tables)
+from engine.store.migrations import stamp_head_on
 from engine.store.unit_of_work import make_engine
 from tests.services import PG_ADMIN_URL, REDIS_URL, require
 
@@ -65,22 +66,11 @@ def redis_url() -> str:
 _schema_ready: dict[str, Engine] = {}
 
 
-def _stamp_head(engine: Engine) -> None:
-    from alembic import command
-
-    from engine.store.migrations import alembic_config
-
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.stamp(config, "head")
-
-
 def _engine_for(url: str) -> Engine:
     if url not in _schema_ready:
         engine = make_engine(url)
         SQLModel.metadata.create_all(engine)
-        _stamp_head(engine)  # built from the models, which match the migrations (test_migrations): at head
+        stamp_head_on(engine)  # built from the models, which match the migrations (test_migrations): at head
         _schema_ready[url] = engine
     return _schema_ready[url]
 

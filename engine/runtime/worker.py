@@ -243,6 +243,24 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     metrics.mark_process_dead()
 
 
+def _wait_until(
+    problem: Callable[[], str | None], waiting: str, ready: str, stop: threading.Event, max_backoff_s: float
+) -> bool:
+    """Retry ``problem()`` (None = fine) with doubling backoff; one log line to wait, one when it is fine."""
+    reason = problem()
+    if reason is None:
+        return True
+    started = time.monotonic()
+    log.warning("%s (%s): retrying with backoff up to %.0fs", waiting, reason, max_backoff_s)
+    backoff = 0.5
+    while not stop.wait(backoff):
+        if problem() is None:
+            log.warning("%s after %.1fs; starting", ready, time.monotonic() - started)
+            return True
+        backoff = min(max_backoff_s, backoff * 2)
+    return False
+
+
 def wait_for_redis(
     url: str, stop: threading.Event | None = None, *, max_backoff_s: float = MAX_REDIS_BACKOFF_S
 ) -> bool:
@@ -251,22 +269,27 @@ def wait_for_redis(
 
     Returns False if ``stop`` was set while waiting (SIGTERM during start-up), True once Redis answers.
     """
-    stop = stop or threading.Event()
-    reason = probes.ping_redis(url, REDIS_CHECK_TIMEOUT_S)
-    if reason is None:
-        return True
-    started = time.monotonic()
-    log.warning(
-        "waiting for Redis at %s (%s): retrying with backoff up to %.0fs; start Redis or correct MUSTER_REDIS_URL",
-        probes.redacted_redis_url(url), reason, max_backoff_s,
+    return _wait_until(
+        lambda: probes.ping_redis(url, REDIS_CHECK_TIMEOUT_S),
+        f"waiting for Redis at {probes.redacted_redis_url(url)}; start Redis or correct MUSTER_REDIS_URL",
+        "Redis is reachable",
+        stop or threading.Event(),
+        max_backoff_s,
     )
-    backoff = 0.5
-    while not stop.wait(backoff):
-        if probes.ping_redis(url, REDIS_CHECK_TIMEOUT_S) is None:
-            log.warning("Redis is reachable after %.1fs; starting", time.monotonic() - started)
-            return True
-        backoff = min(max_backoff_s, backoff * 2)
-    return False
+
+
+def wait_for_schema(settings: Settings, stop: threading.Event, *, max_backoff_s: float = MAX_REDIS_BACKOFF_S) -> bool:
+    """Block until the database is reachable and migrated (:func:`engine.runtime.probes.database`): a worker
+    started before ``muster db upgrade`` says "run `muster db upgrade`" once instead of failing every message."""
+    from engine.store.unit_of_work import get_engine
+
+    engine = get_engine(settings)
+
+    def problem() -> str | None:
+        probe = probes.database(engine)
+        return None if probe.ok else probe.detail
+
+    return _wait_until(problem, "waiting for the database", "the database is ready", stop, max_backoff_s)
 
 
 def parse_args(args: Sequence[str]) -> argparse.Namespace:
@@ -332,8 +355,11 @@ def run(
     port = settings.worker_health_port if ns.metrics_port is None else ns.metrics_port
     with metrics.command_folder(settings.metrics_dir):
         health = _health_server(settings, host, port)
-        health.start()
+        health.start()  # answers while the worker waits for the migrations, too
         try:
+            if not wait_for_schema(settings, waiting):
+                log.warning("muster worker stopped before the database was migrated")
+                return 0
             return _run_processes(settings, processes, threads, heartbeat_timeout_ms)
         finally:
             health.stop()

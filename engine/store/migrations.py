@@ -94,8 +94,13 @@ def upgrade_head(settings: Settings | None = None) -> None:
 
 def stamp_head(settings: Settings) -> None:
     """Record that the database (created from the models) is at the latest migration."""
+    stamp_head_on(get_engine(settings))
+
+
+def stamp_head_on(engine: Engine) -> None:
+    """:func:`stamp_head` on an engine (benchmarks and tests that build the schema from the models)."""
     config = alembic_config()
-    with get_engine(settings).begin() as connection:
+    with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.stamp(config, "head")
 

@@ -41,11 +41,19 @@ def total(samples: Iterable[metrics.Sample], name: str, **labels: str) -> float:
     return sum(s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
-def worker_samples(expected: int) -> list[metrics.Sample]:
+def wait_for_workers(expected: int) -> list[dict[str, object]]:
+    """The workers announced in Redis, once at least ``expected`` are (they announce every few seconds)."""
     deadline = time.monotonic() + 20
-    while len(metrics.registered_workers()) < expected and time.monotonic() < deadline:
+    workers = metrics.registered_workers()
+    while len(workers) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(metrics.registered_workers()) >= expected, metrics.registered_workers()
+        workers = metrics.registered_workers()
+    assert len(workers) >= expected, workers
+    return workers
+
+
+def worker_samples(expected: int) -> list[metrics.Sample]:
+    wait_for_workers(expected)
     return metrics.remote_samples()
 
 
@@ -123,13 +131,7 @@ def test_serve_and_worker_metrics_show_the_sync(postgres_stack: Stack, serve: st
 
 
 def test_worker_health_endpoint(postgres_stack: Stack) -> None:
-    workers = metrics.registered_workers()
-    deadline = time.monotonic() + 20
-    while len(workers) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        workers = metrics.registered_workers()
-    assert len(workers) >= 2
-    for worker in workers:
+    for worker in wait_for_workers(2):
         url = str(worker["url"])
         assert httpx.get(url + "livez", timeout=2).json()["status"] == "ok"
         ready = httpx.get(url + "readyz", timeout=2)
@@ -139,9 +141,7 @@ def test_worker_health_endpoint(postgres_stack: Stack) -> None:
 
 def test_muster_status_lists_the_live_workers(postgres_stack: Stack) -> None:
     env = dict(postgres_stack.extra["workers"].env)
-    deadline = time.monotonic() + 20
-    while len(metrics.registered_workers()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_workers(2)
     out = subprocess.run(
         [str(REPO_ROOT / ".venv" / "bin" / "muster"), "status", "--json"],
         env=env, capture_output=True, text=True, cwd=str(REPO_ROOT), timeout=60,

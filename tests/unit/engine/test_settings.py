@@ -155,3 +155,19 @@ def test_redis_url_with_a_non_numeric_db_is_refused(tmp_path: Path, url: str) ->
     assert caught.value.variable == "MUSTER_REDIS_URL" and "is not a number" in str(caught.value)
     assert ":pw@" not in str(caught.value)
     assert load_settings({"MUSTER_VAR_DIR": str(tmp_path), "MUSTER_REDIS_URL": "redis://h:6379/3"}).redis_url
+
+
+def test_operations_settings(tmp_path: Path) -> None:
+    base = {"MUSTER_VAR_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert (defaults.log_format, defaults.worker_health_port) == ("text", None)
+    assert defaults.worker_health_host == "127.0.0.1"
+    assert defaults.metrics_dir is None
+    chosen = load_settings({**base, "MUSTER_LOG_FORMAT": "JSON", "MUSTER_WORKER_PORT": "0",
+                            "MUSTER_WORKER_HOST": "0.0.0.0", "MUSTER_METRICS_DIR": str(tmp_path / "m")})
+    assert (chosen.log_format, chosen.worker_health_port, chosen.worker_health_host) == ("json", 0, "0.0.0.0")
+    assert chosen.metrics_dir == tmp_path / "m"
+    with pytest.raises(ConfigError, match=r"MUSTER_LOG_FORMAT.*json or text"):
+        load_settings({**base, "MUSTER_LOG_FORMAT": "yaml"})
+    with pytest.raises(ConfigError, match="MUSTER_WORKER_PORT"):
+        load_settings({**base, "MUSTER_WORKER_PORT": "70000"})
