@@ -32,6 +32,7 @@ Series (``_total`` is added to counters by the exposition format):
 ``muster_errors_total{tenant,error_class}``     Google calls that failed, by error class
 ``muster_sync_ops_total{tenant,op}``            what the executor did (created, updated, deleted, ...)
 ``muster_enqueues_total{kind,result}``          reconcile/transfer requests ``sent`` or ``coalesced``
+``muster_events_total{event}``                  other engine events by their dotted name in the code
 ``muster_messages_total{actor,outcome}``        broker messages handled: ok, retry, error
 ``muster_messages_in_progress{actor}``          messages being handled now
 ``muster_worker_last_message_timestamp_seconds`` when a worker last finished a message
@@ -55,6 +56,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -128,6 +130,8 @@ class _Series:
         self.errors = Counter("muster_errors", "Failed Google calls by error class", ["tenant", "error_class"], **kw)
         self.ops = Counter("muster_sync_ops", "Executor results by op", ["tenant", "op"], **kw)
         self.enqueues = Counter("muster_enqueues", "Reconcile and transfer requests", ["kind", "result"], **kw)
+        self.events = Counter("muster_events", "Other engine events by name (outbox.sent, strays.removed, ...)",
+                              ["event"], **kw)
         self.messages = Counter("muster_messages", "Broker messages handled", ["actor", "outcome"], **kw)
         self.in_progress = Gauge(
             "muster_messages_in_progress", "Messages being handled", ["actor"], multiprocess_mode="livesum", **kw
@@ -253,16 +257,24 @@ def record_call(identity: str, method: str, outcome: str) -> None:
         _identity_use.add(scope[0], identity, failed=outcome != "ok")
 
 
+#: What :func:`incr` accepts as an ``event`` label: a dotted name written in the code, never data.
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
 def incr(name: str, by: int = 1) -> None:
-    """``enqueue.<sent|coalesced|transfer_sent|transfer_coalesced>`` or ``ops.<op>``."""
+    """``enqueue.<sent|coalesced|transfer_sent|transfer_coalesced>``, ``ops.<op>``, or any other dotted
+    event name of the code (``outbox.sent``, ``strays.removed``, ...) as ``muster_events_total{event}``.
+    Never raises (metrics never break a sync): a name that is not a plain dotted name is logged and dropped."""
     group, _, what = name.partition(".")
     if group == "enqueue":
         kind, _, result = what.rpartition("_")
         series().enqueues.labels(kind or "reconcile", result).inc(by)
     elif group == "ops":
         series().ops.labels(current_tenant(), what).inc(by)
+    elif _EVENT_NAME.match(name):
+        series().events.labels(name).inc(by)
     else:
-        raise ValueError(f"unknown metric {name!r}")
+        log.warning("metrics: %r is not an event name; not counted", name)
 
 
 def set_value(name: str, value: int) -> None:

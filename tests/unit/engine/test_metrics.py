@@ -72,8 +72,10 @@ def test_enqueue_ops_sweep_and_quota_series() -> None:
     assert total("muster_reconcile_duration_seconds_bucket", tenant="globex", le="0.5") == 1
     snap = metrics.snapshot()
     assert snap["enqueue.sent"] == 1 and snap["enqueue.transfer_sent"] == 1 and snap["sweep.last_at"] == 1_700_000_000
-    with pytest.raises(ValueError, match="unknown metric"):
-        metrics.incr("identity.ada@acme.example.calls")
+    metrics.incr("outbox.sent", 3)  # other events of the code, by name
+    assert total("muster_events_total", event="outbox.sent") == 3
+    metrics.incr("identity.ada@acme.example.calls")  # data in a name: dropped, never a label, never raised
+    assert "ada@acme.example" not in metrics.exposition().decode()
 
 
 CHILD = """
