@@ -25,7 +25,6 @@ import redis
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from engine.runtime import metrics
 from engine.store import outbox
 
 log = logging.getLogger(__name__)
@@ -70,8 +69,6 @@ def relay_once(engine: Engine, enqueue: Callable[[str], bool], *, batch: int = B
     if handed:
         with Session(engine) as db, db.begin():
             outbox.mark_sent(db=db, sent=handed)
-    if sent:
-        metrics.incr("outbox.sent", sent)
     return RelayRound(len(rows), sent, coalesced, failed)
 
 
@@ -79,11 +76,19 @@ class Relay(threading.Thread):
     """Runs :func:`relay_once` every ``interval_s`` until stopped (a daemon thread)."""
 
     def __init__(
-        self, engine: Engine, enqueue: Callable[[str], bool], *, interval_s: float = INTERVAL_S
+        self,
+        engine: Engine,
+        enqueue: Callable[[str], bool],
+        *,
+        interval_s: float = INTERVAL_S,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(name="muster-outbox-relay", daemon=True)
         self._engine = engine
         self._enqueue = enqueue
+        #: Whether this relay's task layer is still the process's (see :func:`engine.runtime.worker._clocks`);
+        #: a relay whose task layer was replaced or torn down idles instead of sending for it.
+        self._active = active or (lambda: True)
         self._interval = interval_s
         self._halt = threading.Event()
         self._broker_down = False
@@ -91,6 +96,8 @@ class Relay(threading.Thread):
     def run(self) -> None:
         rounds = 0
         while not self._halt.wait(self._interval):
+            if not self._active():
+                continue  # another task layer is installed now (or none): not ours to send for
             rounds += 1
             try:
                 result = relay_once(self._engine, self._enqueue)

@@ -45,7 +45,7 @@ from engine.runtime.relay import Relay
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
 from engine.runtime.worker_health import WorkerHealthServer
 from engine.settings import ConfigError, Settings
-from engine.store.unit_of_work import set_dispatcher
+from engine.store.unit_of_work import current_dispatcher, set_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
 
@@ -144,7 +144,11 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
         ),
         _Periodic(tasks, settings.directory_scan_interval_s, name="directory-scan", job=directory_scan),
         _Periodic(tasks, retry_clock_s(settings), name="retry-clock", job=due_retries),
-        Relay(tasks.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True)),
+        Relay(
+            tasks.runtime.engine,
+            lambda sid: tasks.enqueue(sid, take_over_stale=True),
+            active=lambda: current_dispatcher() == tasks.dispatch,  # this process's task layer, still
+        ),
     ]
     for clock in clocks:
         clock.start()

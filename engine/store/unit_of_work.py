@@ -82,6 +82,11 @@ def set_dispatcher(dispatcher: Dispatcher | None) -> None:
     _dispatcher = dispatcher
 
 
+def current_dispatcher() -> Dispatcher | None:
+    """The dispatcher installed by :func:`set_dispatcher` (None when none is)."""
+    return _dispatcher
+
+
 def log_dispatch_failure(ids: list[uuid.UUID], exc: BaseException) -> None:
     """One warning line: which sessions were saved but not queued, that the relay will, and why."""
     reason = str(exc).splitlines()[0] if str(exc) else ""
