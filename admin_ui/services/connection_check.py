@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from engine.admin.connection_check import ADMIN_CONSOLE
 from engine.admin.tenant_setup import admin_console_scopes
 from engine.runtime.wiring import check_tenant
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import Tenant
+from engine.store.unit_of_work import network_session
 
 
 @dataclass
@@ -67,7 +67,7 @@ class CheckView:
 
 
 def run_check(settings: Settings, engine: Engine, tenant_id: uuid.UUID) -> CheckView:
-    with Session(engine) as db:
+    with network_session(engine) as db:  # each step calls Google: no transaction is held meanwhile
         report = check_tenant(db, tenant_id, settings)
         db.commit()  # the check may record when connections were last verified
     data = report.as_dict()

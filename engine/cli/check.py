@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 
 import click
-from sqlmodel import Session
 
 from engine.admin.connection_check import run_check_for_slug
 from engine.runtime.wiring import google_kit
 from engine.settings import get_settings
-from engine.store.unit_of_work import get_engine
+from engine.store.unit_of_work import get_engine, network_session
 
 
 @click.command("check")
@@ -32,7 +31,7 @@ from engine.store.unit_of_work import get_engine
 def check_command(tenant_slug: str, organizer: str | None, as_json: bool) -> None:
     """Test the tenant's Google setup step by step (token, calendar, Meet, rooms) and print the fixes."""
     settings = get_settings()
-    with Session(get_engine(settings)) as db:
+    with network_session(get_engine(settings)) as db:  # each step calls Google: no transaction held meanwhile
         try:
             report = run_check_for_slug(
                 db, slug=tenant_slug, settings=settings, kit=google_kit(), organizer_email=organizer

@@ -46,7 +46,7 @@ from engine.store.models import (
     Tenant,
 )
 from engine.store.types import utcnow
-from engine.store.unit_of_work import UnitOfWork
+from engine.store.unit_of_work import UnitOfWork, end_reads
 from policies.successor import GONE_STATES
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -174,6 +174,7 @@ def complete(
             code="unknown_person",
         )
     client_id, client_secret = _client(settings)
+    end_reads(db)  # the code exchange and the calendar read below talk to Google: no transaction held meanwhile
     try:
         grant = kit.exchange_code(
             root_url=settings.google_root_url,

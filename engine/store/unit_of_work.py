@@ -67,6 +67,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def network_session(engine: Engine) -> Session:
+    """A session for code that makes network calls (Google) between its queries: each statement commits on
+    its own (``AUTOCOMMIT``), so no database transaction, and none of its row locks or SQLite's write lock,
+    is held while Google answers. Not for writes that must land together: those go through a
+    :func:`unit_of_work` that makes no network call."""
+    return Session(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+def end_reads(db: Session) -> None:
+    """End the read transaction of ``db`` before a network call (nothing is written; loaded rows stay usable).
+
+    Raises when the session holds unflushed or flushed-but-uncommitted writes: those must not wait for Google.
+    """
+    if db.new or db.dirty or db.deleted:
+        raise RuntimeError("end_reads: the session has pending writes; make the network call before them")
+    if db.in_transaction():
+        db.commit()
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     """The process-wide engine for the configured database (one per URL)."""
     url = (settings or get_settings()).database_url

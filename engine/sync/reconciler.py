@@ -51,7 +51,7 @@ from engine.runtime import logs, metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, VideoChoice
-from engine.store.unit_of_work import unit_of_work
+from engine.store.unit_of_work import network_session, unit_of_work
 from engine.sync import record as actions
 from engine.sync.apply import OpResult, apply, final_remote
 from engine.sync.fence import StaleFence, take_fence
@@ -122,7 +122,9 @@ class SessionReconciler:
 
     # ------------------------------------------------------------------ steps
     def _load(self, session_id: uuid.UUID) -> _Loaded | None:
-        with Session(self._engine, expire_on_commit=False) as db:
+        # The placement resolver may call Google (free/busy, the room Directory) between its queries: no
+        # transaction stays open meanwhile.
+        with network_session(self._engine) as db:
             facts = load_facts(db=db, session_id=session_id)
             if facts is None:
                 return None

@@ -15,6 +15,7 @@ from engine.admin.connection_check import Outcome, run_check_for_slug
 from engine.runtime.wiring import google_kit
 from engine.settings import Settings
 from engine.store.models import DelegationMethod, IntegrationMode, SyncStatus, Tenant
+from engine.store.unit_of_work import network_session
 from tests.conftest import REPO_ROOT
 from tests.integration.delegation.conftest import DOMAIN, Google, Platform, learners, organizers
 
@@ -30,7 +31,7 @@ def _dwd_platform(engine: Engine, settings: Settings) -> Platform:
 
 
 def _check(engine: Engine, settings: Settings, platform: Platform) -> dict[str, tuple[Outcome, str, str | None]]:
-    with Session(engine) as db:
+    with network_session(engine) as db:  # as `muster check` and the admin UI open it
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
         report = run_check_for_slug(db, slug=tenant.slug, settings=settings, kit=google_kit())
@@ -178,7 +179,7 @@ def test_oauth_check_reports_and_marks_a_revoked_token(
     for email in (ok_org, gone_org):
         connect_via_consent_page(google, settings, sqlite_engine, platform.tenant_id, email)
     google.control("POST", f"users/{gone_org}/revoke-tokens")
-    with Session(sqlite_engine) as db:
+    with network_session(sqlite_engine) as db:  # as `muster check` and the admin UI open it
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
         report = run_check_for_slug(db, slug=tenant.slug, settings=settings, kit=google_kit())
