@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import google_auth_httplib2
-import httplib2
 
 from connectors.errors import PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
+from connectors.google.transport import SingleShotHttp
 from connectors.ports.calendar import Actor
 
 
@@ -38,7 +38,7 @@ class GoogleCalendarSharing:
         if self._service is None:
             creds = call(lambda: self._credentials.credentials_for(self.actor, CALENDAR_SCOPES),
                          self.actor.email)
-            http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=self._timeout_s))
+            http = google_auth_httplib2.AuthorizedHttp(creds, http=SingleShotHttp(self._timeout_s))
             self._service = build_service("calendar", "v3", root_url=self._root_url, http=http)
         return self._service.acl()
 

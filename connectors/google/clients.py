@@ -14,21 +14,31 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
+import google_auth_httplib2
 from google.oauth2 import credentials as user_creds
 from google.oauth2 import service_account
 from googleapiclient.discovery import build_from_document
 
 from connectors.discovery import discovery_doc
+from connectors.google.transport import SingleShotHttp
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 def build_service(
-    api: str, version: str, *, root_url: str | None, credentials: Any = None, http: Any = None
+    api: str,
+    version: str,
+    *,
+    root_url: str | None,
+    credentials: Any = None,
+    http: Any = None,
+    timeout_s: float = 30.0,
 ) -> Any:
     """A googleapiclient ``Resource`` for ``api``/``version``.
 
     ``root_url`` like ``"http://127.0.0.1:8765/"`` points every call (batch included) at that server;
-    ``None`` means Google itself. Pass either ``credentials`` or an authorized ``http``, not both.
+    ``None`` means Google itself. Pass either ``credentials`` or an authorized ``http``, not both. With
+    ``credentials`` the requests go through :class:`~connectors.google.transport.SingleShotHttp` (sent
+    exactly once, never silently re-sent), as every other Google client of Muster's does.
     """
     base = discovery_doc(api, version)
     doc = dict(base)  # shallow copy: only top-level keys are replaced
@@ -42,7 +52,7 @@ def build_service(
     if http is not None:
         kwargs["http"] = http
     elif credentials is not None:
-        kwargs["credentials"] = credentials
+        kwargs["http"] = google_auth_httplib2.AuthorizedHttp(credentials, http=SingleShotHttp(timeout_s))
     return build_from_document(copy.copy(doc), **kwargs)
 
 

@@ -26,12 +26,12 @@ from functools import partial
 from typing import Any
 
 import google_auth_httplib2
-import httplib2
 
 from connectors.errors import AuthError, PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
+from connectors.google.transport import SingleShotHttp
 from connectors.ports.calendar import Actor
 from connectors.ports.delegation import Availability, SeriesInstance
 
@@ -74,7 +74,7 @@ class GoogleRoomDirectory:
 
     def _service(self, api: str, version: str, actor: Actor, scopes: tuple[str, ...]) -> Any:
         creds = call(lambda: self._credentials.credentials_for(actor, scopes), actor.email)
-        http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=30))
+        http = google_auth_httplib2.AuthorizedHttp(creds, http=SingleShotHttp(30.0))
         return build_service(api, version, root_url=self._root, http=http)
 
     def list_rooms(self, *, building_id: str | None = None) -> list[dict[str, Any]]:

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import google_auth_httplib2
-import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
 from connectors.google.clients import build_service, service_account_credentials, user_credentials
+from connectors.google.transport import SingleShotHttp
 from connectors.ports.delegation import Probe
 
 MEET = "hangoutsMeet"
@@ -66,7 +66,7 @@ def oauth_credentials(
 def token(credentials: Any) -> Probe:
     """Mint an access token (JWT-bearer for a service account, refresh grant for OAuth)."""
     try:
-        credentials.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=15)))
+        credentials.refresh(google_auth_httplib2.Request(SingleShotHttp(15.0)))
     except RefreshError as exc:
         return _refresh_failure(exc)
     except (TransportError, OSError) as exc:
