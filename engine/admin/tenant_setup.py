@@ -30,7 +30,7 @@ from engine.api.schemas import normalize_email
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Person, Tenant
 from engine.store.types import utcnow
-from engine.store.unit_of_work import UnitOfWork
+from engine.store.unit_of_work import UnitOfWork, end_reads
 from policies.schema import SettingError
 from policies.settings import SECTIONS, TenantSettings, merged
 
@@ -265,6 +265,8 @@ def check_directory_admin(
     tenant = db.get(Tenant, tenant_id)
     if tenant is None or not tenant.directory_admin_email:
         return []
+    admin_email = tenant.directory_admin_email
     report = CheckReport(tenant.slug, tenant.integration_mode, tenant.delegation_method, kit=kit)
-    directory_admin_steps(report, settings, tenant.directory_admin_email)
+    end_reads(db)  # the check calls Google: no database transaction may stay open meanwhile
+    directory_admin_steps(report, settings, admin_email)
     return list(report.as_dict()["steps"])
