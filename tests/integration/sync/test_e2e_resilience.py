@@ -163,11 +163,14 @@ def test_drift_in_google_is_repaired_and_a_clean_sweep_writes_nothing(stack: Sta
 def test_refused_identity_blocks_only_its_sessions(stack: Stack) -> None:
     stack.emu.control("POST", f"users/{OWNERS[0]}/suspend")
     hosts = organizers()[:1]
-    for i in range(9):
+    # Sessions spread over the owner pool by their (random) ids: with 30 of them, the chance that none lands
+    # on the suspended owner is (2/3)**30, about 5e-6 (with 9 it was 2.6 %, and the test then failed).
+    n = 30
+    for i in range(n):
         stack.put_session(f"s-auth-{i}", session_body(hosts=hosts, enrolled=people("l", 2, start=130 + i)))
     stack.idle()
     blocked = synced = 0
-    for i in range(9):
+    for i in range(n):
         b = stack.binding(stack.session_id(f"s-auth-{i}"))
         assert b is not None
         if b.owner_email == OWNERS[0] or b.sync_status == "blocked":
