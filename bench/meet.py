@@ -125,6 +125,7 @@ def meet_calls_per_session(n: int = N, delay_s: float = DELAY_S) -> dict[str, fl
             calendars=build_port_factory(settings, limiter=MemoryRateLimiter(), oauth=hooks.oauth_source),
             resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
             observers=[hooks.observe],
+            after_record=[hooks.after_record],
             on_auth_error=hooks.on_auth_error,
         )
         per_session: list[int] = []

@@ -132,7 +132,8 @@ def measure(n_sessions: int = 200, *, suspend: bool = False) -> TransferFigures:
         calendars = build_port_factory(settings, limiter=ratelimit.build(None), oauth=hooks.oauth_source)
         reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                        resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
-                                       observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
+                                       observers=[hooks.observe], after_record=[hooks.after_record],
+                                       on_auth_error=hooks.on_auth_error)
         for sid in ids:
             reconciler.reconcile(sid)
         wiring = build_wiring(settings, engine, calendars=calendars, credentials=hooks.credentials,

@@ -7,12 +7,15 @@ tests). One :class:`DelegationHooks` per process::
     ports = build_port_factory(settings, limiter=..., oauth=hooks.oauth_source)
     reconciler = SessionReconciler(engine=engine, calendars=ports,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
-                                   observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
+                                   observers=[hooks.observe], after_record=[hooks.after_record],
+                                   on_auth_error=hooks.on_auth_error)
 
 * :meth:`DelegationHooks.resolve` - ``(db, facts, binding) -> Placement`` (whose calendar, Meet, room).
 * :meth:`DelegationHooks.observe` - stores Meet/room state after the write; returns ``requeue_after``
   while Meet is ``pending`` or a room has not answered / declined, and schedules Muster's own retry
   of a failed Meet link or room (:mod:`engine.delegation.retry`).
+* :meth:`DelegationHooks.after_record` - after that transaction committed, reads a recurring session's dates
+  and books a room on each date the series room declined (Google calls, no transaction open).
 * :meth:`DelegationHooks.on_auth_error` - marks the failed connection/user and asks for one requeue
   when another host may work (bounded: each round removes one identity).
 * :attr:`DelegationHooks.oauth_source` - credentials of ``oauth`` actors from stored refresh tokens.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -45,7 +49,7 @@ from engine.delegation.placement import (
     record_outcome,
     service_account_info,
 )
-from engine.delegation.room_exceptions import DateRoom, reconcile_series_rooms
+from engine.delegation.room_exceptions import DateRoom, SeriesRooms, reconcile_series_rooms
 from engine.delegation.room_exceptions import summary as room_summary
 from engine.delegation.rooms import RoomPlanner, needs_for, policy_for
 from engine.domain import meet
@@ -64,6 +68,8 @@ from engine.store.models import (
     Person,
     Tenant,
 )
+from engine.store.unit_of_work import unit_of_work
+from engine.sync.fence import check_fence
 
 #: Requeue after an identity was marked failed, so the next host is tried.
 NEXT_HOST_DELAY = timedelta(seconds=1)
@@ -84,6 +90,8 @@ class DelegationHooks:
                 root_url=settings.google_root_url,
             )
         self._notes: dict[uuid.UUID, Notes] = {}
+        #: Series whose dates :meth:`after_record` reads once the recording transaction has committed.
+        self._series_due: dict[uuid.UUID, _SeriesCheck] = {}
         self._lock = threading.Lock()
         #: Directory/free-busy calls made while choosing rooms (benchmarks).
         self.directory_calls = 0
@@ -141,6 +149,7 @@ class DelegationHooks:
             return None
         with self._lock:
             notes = self._notes.pop(facts.id, None)
+            self._series_due.pop(facts.id, None)
         request_id = None
         if remote is not None and facts.video == "meet" and notes is not None:
             eid = binding.event_id or deterministic_event_id(facts.tenant.id, facts.id, remote.calendar_id)
@@ -151,8 +160,7 @@ class DelegationHooks:
             _clear_delegation_mark(db, facts.tenant.id, binding.owner_email)
         requeue = outcome.requeue_after
         if facts.recurrence and binding.room_email and binding.room_status == "accepted" and remote is not None:
-            again = self._series_room(db, facts, binding)
-            requeue = again if requeue is None else (requeue if again is None else min(requeue, again))
+            self._series_room(db, facts, binding)
         elif (binding.blocked_detail or {}).get("room_exceptions"):
             detail = dict(binding.blocked_detail)
             for key in ("room_exceptions", "series_checked", "series_declined_dates", "series_polls"):
@@ -171,9 +179,11 @@ class DelegationHooks:
         db.add(binding)
         return requeue
 
-    def _series_room(self, db: Session, facts: SessionFacts, binding: CalendarBinding) -> timedelta | None:
+    def _series_room(self, db: Session, facts: SessionFacts, binding: CalendarBinding) -> None:
         """One room for the whole series; each date it declines gets another room of its own
-        (:mod:`engine.delegation.room_exceptions`). Returns when to look again while a date room has not answered."""
+        (:mod:`engine.delegation.room_exceptions`). Inside the recording transaction this only decides whether
+        the series' dates must be read: that read (and any date-room booking) is left to :meth:`after_record`,
+        which the reconciler calls once the transaction has committed."""
         detail = dict(binding.blocked_detail or {})
         series_room = (binding.room_email or "").lower()
         previous = [DateRoom.from_json(d) for d in detail.get("room_exceptions") or [] if isinstance(d, dict)]
@@ -181,54 +191,70 @@ class DelegationHooks:
         if detail.get("series_checked") == key or not binding.owner_email or not binding.event_id:
             _room_summary(binding, series_room, previous, detail.get("series_total"))
             db.add(binding)
-            return None
-        tenant = db.get(Tenant, facts.tenant.id)
-        session = db.get(LiveSession, facts.id)
-        if tenant is None or session is None:
-            return None
+            return
         actor = Actor(
             kind="oauth" if binding.actor_kind == "oauth" else "delegated",
             email=binding.owner_email,
             tenant_id=facts.tenant.id,
             connection_id=binding.actor_connection_id,
         )
-        directory = self.directory_for(tenant, actor) or self.kit.room_directory(
-            self.credentials, root_url=self.settings.google_root_url, directory_actor=None, calendar_actor=actor
+        check = _SeriesCheck(
+            key=key,
+            series_room=series_room,
+            actor=actor,
+            calendar_id=binding.calendar_id or actor.email,
+            event_id=binding.event_id,
+            previous=tuple(previous),
         )
-        policy = policy_for(tenant)
+        with self._lock:
+            self._series_due[facts.id] = check
+
+    def after_record(self, facts: SessionFacts, fence: int | None) -> timedelta | None:
+        """After the reconcile's recording transaction committed: read the series' dates and book a room on
+        each date the series room declined (network calls, no transaction open), then store the result in a
+        short transaction of its own, fenced like every binding write. Returns when to look again while a
+        date room has not answered."""
+        with self._lock:
+            check = self._series_due.pop(facts.id, None)
+        if check is None:
+            return None
+        with self._db() as db:
+            tenant = db.get(Tenant, facts.tenant.id)
+            session = db.get(LiveSession, facts.id)
+            if tenant is None or session is None:
+                return None
+            policy = policy_for(tenant)
+            needs = needs_for(db, session, policy)
+            db.expunge(tenant)
+        directory = self.directory_for(tenant, check.actor) or self.kit.room_directory(
+            self.credentials, root_url=self.settings.google_root_url, directory_actor=None,
+            calendar_actor=check.actor,
+        )
+        error: str | None = None
+        result = None
         try:
             result = reconcile_series_rooms(
                 directory,
-                calendar_id=binding.calendar_id or actor.email,
-                event_id=binding.event_id,
-                series_room=series_room,
-                needs=needs_for(db, session, policy),
+                calendar_id=check.calendar_id,
+                event_id=check.event_id,
+                series_room=check.series_room,
+                needs=needs,
                 policy=policy,
-                previous=previous,
+                previous=check.previous,
             )
         except ConnectorError as exc:
-            binding.room_error = f"could not check the series' dates for the room: {exc}"
-            db.add(binding)
-            return None
+            error = f"could not check the series' dates for the room: {exc}"
         finally:
             with self._lock:
                 self.directory_calls += int(getattr(directory, "calls", 0))
-        detail["room_exceptions"] = [d.to_json() for d in result.dates]
-        detail["series_declined_dates"] = result.series_declined
-        detail["series_total"] = result.total
-        polls = int(detail.get("series_polls") or 0)
-        again: timedelta | None = None
-        if result.pending and polls < ROOM_MAX_POLLS:
-            detail["series_polls"] = polls + 1
-            detail.pop("series_checked", None)
-            again = ROOM_ANSWER_DELAY
-        else:
-            detail["series_polls"] = 0
-            detail["series_checked"] = key
-        binding.blocked_detail = detail
-        _room_summary(binding, series_room, result.dates, result.total)
-        db.add(binding)
-        return again
+        with unit_of_work(self.engine) as uow:
+            check_fence(uow.db, facts.id, fence)
+            binding = uow.db.exec(select(CalendarBinding).where(CalendarBinding.session_id == facts.id)).first()
+            if binding is None or binding.event_id != check.event_id or (
+                (binding.room_email or "").lower() != check.series_room
+            ):
+                return None  # the event or its room changed meanwhile: the next reconcile decides again
+            return _store_series_result(binding, check, result, error, uow.db)
 
     def on_auth_error(self, db: Session, facts: SessionFacts, actor: Actor | None, err: AuthError) -> timedelta | None:
         if facts.tenant.integration_mode != IntegrationMode.DELEGATION.value or actor is None:
@@ -249,6 +275,45 @@ class DelegationHooks:
             conn = db.get(GoogleConnection, actor.connection_id) if actor.connection_id else None
             changed = changed or (conn is not None and conn.status != ConnectionStatus.CONNECTED.value)
         return NEXT_HOST_DELAY if changed else None
+
+
+@dataclass(frozen=True)
+class _SeriesCheck:
+    """What :meth:`DelegationHooks.after_record` needs to check a series' dates, taken from the binding."""
+
+    key: str  #: ``revision:series room``, stored as ``series_checked`` once every date has an answer
+    series_room: str
+    actor: Actor
+    calendar_id: str
+    event_id: str
+    previous: tuple[DateRoom, ...]
+
+
+def _store_series_result(
+    binding: CalendarBinding, check: _SeriesCheck, result: SeriesRooms | None, error: str | None, db: Session
+) -> timedelta | None:
+    """Record the series' dates on the binding (or why they could not be read)."""
+    if result is None:
+        binding.room_error = error
+        db.add(binding)
+        return None
+    detail = dict(binding.blocked_detail or {})
+    detail["room_exceptions"] = [d.to_json() for d in result.dates]
+    detail["series_declined_dates"] = result.series_declined
+    detail["series_total"] = result.total
+    polls = int(detail.get("series_polls") or 0)
+    again: timedelta | None = None
+    if result.pending and polls < ROOM_MAX_POLLS:
+        detail["series_polls"] = polls + 1
+        detail.pop("series_checked", None)
+        again = ROOM_ANSWER_DELAY
+    else:
+        detail["series_polls"] = 0
+        detail["series_checked"] = check.key
+    binding.blocked_detail = detail
+    _room_summary(binding, check.series_room, result.dates, result.total)
+    db.add(binding)
+    return again
 
 
 def _forget_delegation_state(db: Session, binding: CalendarBinding) -> None:

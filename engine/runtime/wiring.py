@@ -49,6 +49,7 @@ from engine.settings import Settings, read_service_account_key
 from engine.store.unit_of_work import get_engine
 from engine.sync.reconciler import (
     DEFAULT_RESOLVERS,
+    AfterRecord,
     Observer,
     ResolvePlacement,
     SessionReconciler,
@@ -134,6 +135,7 @@ class SyncExtensions:
 
     resolvers: Mapping[str, ResolvePlacement] = field(default_factory=dict)
     observers: Sequence[Observer] = ()
+    after_record: Sequence[AfterRecord] = ()
     oauth: Any = None  #: a connectors.google.credentials.CredentialSource for ``oauth`` actors
     on_auth_error: Any = None  #: an :data:`engine.sync.reconciler.AuthErrorHook` (try the next host)
 
@@ -144,6 +146,7 @@ def sync_extensions(settings: Settings, engine: Engine | None = None) -> SyncExt
     return SyncExtensions(
         resolvers={"delegation": hooks.resolve},
         observers=(hooks.observe,),
+        after_record=(hooks.after_record,),
         oauth=hooks.oauth_source,
         on_auth_error=hooks.on_auth_error,
     )
@@ -179,6 +182,7 @@ def build_runtime(
         calendars=calendars,
         resolvers=resolvers,
         observers=ext.observers,
+        after_record=ext.after_record,
         on_auth_error=ext.on_auth_error,
     )
     return Runtime(settings, db_engine, reconciler, lock, debouncer, limiter)

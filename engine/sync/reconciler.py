@@ -19,7 +19,10 @@ Errors arrive classified (:mod:`engine.errors`) and are handled by class only:
 
 Extension points (organizer delegation): ``resolvers`` maps an integration mode to a
 :data:`ResolvePlacement` (``(db, facts, binding) -> Placement``); ``observers`` are called after a
-successful apply with ``(db, facts, binding, remote)`` and may return a ``requeue_after`` (Meet polling).
+successful apply with ``(db, facts, binding, remote)``, inside the transaction that records it, and may
+return a ``requeue_after`` (Meet polling); they make no network call. ``after_record`` hooks are called with
+``(facts, fence)`` once that transaction has committed, with no transaction open, for follow-up Google calls
+(a series' per-date rooms); they write in short transactions of their own and may return a ``requeue_after``.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ log = logging.getLogger(__name__)
 ResolvePlacement = Callable[[Session, SessionFacts, CalendarBinding | None], Placement]
 #: Looks at the written event (Meet status, room answer), may update the binding, may ask for a requeue.
 Observer = Callable[[Session, SessionFacts, CalendarBinding, RemoteEvent | None], timedelta | None]
+#: Runs after the recording transaction committed (no transaction open: it may call Google); may ask for a requeue.
+AfterRecord = Callable[[SessionFacts, "int | None"], timedelta | None]
 #: Told about an ``AuthError`` (inside the unit of work that records it); may mark the identity's
 #: connection and ask for one requeue so the next host is tried (organizer delegation).
 AuthErrorHook = Callable[[Session, SessionFacts, Actor | None, AuthError], timedelta | None]
@@ -107,6 +112,7 @@ class SessionReconciler:
         calendars: CalendarPortFactory,
         resolvers: Mapping[str, ResolvePlacement] | None = None,
         observers: Sequence[Observer] = (),
+        after_record: Sequence[AfterRecord] = (),
         on_auth_error: AuthErrorHook | None = None,
     ) -> None:
         self._engine = engine
@@ -114,6 +120,7 @@ class SessionReconciler:
         self._calendars = calendars
         self._resolvers = dict(DEFAULT_RESOLVERS if resolvers is None else resolvers)
         self._observers = tuple(observers)
+        self._after_record = tuple(after_record)
 
     @property
     def calendars(self) -> CalendarPortFactory:
@@ -351,6 +358,10 @@ class SessionReconciler:
                     db=uow.db, binding=binding, wants_meet=facts.video == VideoChoice.MEET.value,
                     wants_room=facts.room_wanted,
                 )
+        for follow_up in self._after_record:
+            wait = follow_up(facts, fence)
+            if wait is not None:
+                requeue = wait if requeue is None else min(requeue, wait)
         for res in results:
             metrics.incr(f"ops.{res.outcome}")
         metrics.record_reconcile("requeue_after" if requeue else "success")

@@ -208,6 +208,7 @@ class Platform:
             calendars=ports,
             resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
             observers=[hooks.observe],
+            after_record=[hooks.after_record],
             on_auth_error=hooks.on_auth_error,
         )
 

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -23,12 +22,6 @@ from policies.rooms import RoomNeeds
 from tests.integration.delegation.conftest import ADMIN, WORKSPACE, Google, Platform, learners, organizers
 
 T0 = datetime(2027, 3, 2, 10, 0, tzinfo=UTC)
-
-
-SERIES_CHECK_IN_UOW = (
-    "the series room check (engine/delegation/hooks.py _series_room) still calls Google inside the unit of "
-    "work that records the reconcile"
-)
 
 
 def _rooms() -> list[dict[str, Any]]:
@@ -297,7 +290,6 @@ def _series(platform: Platform, organizer: str, start: datetime, **room: Any) ->
     )
 
 
-@pytest.mark.http_in_transaction(SERIES_CHECK_IN_UOW)
 def test_series_keeps_one_room_and_books_another_on_a_declined_date(
     google: Google, settings: Settings, sqlite_engine: Engine
 ) -> None:
@@ -379,7 +371,6 @@ def test_series_keeps_one_room_and_books_another_on_a_declined_date(
     assert patches == 0, patches
 
 
-@pytest.mark.http_in_transaction(SERIES_CHECK_IN_UOW)
 def test_series_date_without_a_free_room_is_reported(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
     platform = _dwd(sqlite_engine, settings)
     start = T0 + timedelta(days=120)

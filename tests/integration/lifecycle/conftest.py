@@ -178,7 +178,8 @@ def life(emu: Emu, db_url: str, tmp_path: Path) -> Iterator[Life]:  # noqa: F811
                                    timeout_s=10)
     reconciler = SessionReconciler(engine=engine, calendars=calendars,
                                    resolvers={**DEFAULT_RESOLVERS, "delegation": hooks.resolve},
-                                   observers=[hooks.observe], on_auth_error=hooks.on_auth_error)
+                                   observers=[hooks.observe], after_record=[hooks.after_record],
+                                   on_auth_error=hooks.on_auth_error)
     wiring = build_wiring(settings, engine, calendars=calendars, credentials=hooks.credentials,
                           reconcile=reconciler.reconcile, kit=lifecycle_kit(), poll_interval_s=0.02, poll_timeout_s=10)
     app = create_api(settings, engine=engine, dispatcher=lambda ids: None)
