@@ -1,11 +1,12 @@
 """Running Alembic from code: ``muster db upgrade``, readiness's schema check and the demo's preparation.
 
 Where it sits: below :mod:`engine.cli.main`, :mod:`engine.api.routes.health` and :mod:`engine.demo.main`. The
-migration scripts ship inside the package (``engine/store/schema_migrations``: ``env.py``, ``versions/``), so an
-installed wheel migrates its database without a source checkout; no ``alembic.ini`` is needed (the checkout's
-``alembic.ini`` points the ``alembic`` command at the same folder). ``env.py`` reads the database URL from the
-settings, or from the connection handed over in ``config.attributes`` (used here so a caller's explicit
-:class:`~engine.settings.Settings` win over the environment).
+migration scripts live in the checkout's top-level ``alembic/`` folder (``env.py``, ``script.py.mako``,
+``versions/``) and ship inside the wheel as the data package ``muster_migrations`` (``pyproject.toml`` maps it
+onto ``alembic/``), so an installed wheel migrates its database without a source checkout; no ``alembic.ini`` is
+needed (the checkout's ``alembic.ini`` points the ``alembic`` command at the same folder). ``env.py`` reads
+the database URL from the settings, or from the connection handed over in ``config.attributes`` (used here so
+a caller's explicit :class:`~engine.settings.Settings` win over the environment).
 
 Stable interface: :func:`alembic_config`, :func:`upgrade_head`, :func:`stamp_head`, :func:`head_revision`,
 :func:`schema_state` and :data:`UPGRADE_HINT`, the one sentence every entry point prints for an unmigrated
@@ -26,10 +27,30 @@ from sqlalchemy.engine import Engine
 from engine.settings import Settings
 from engine.store.unit_of_work import get_engine
 
-#: The packaged migration scripts (package data, see ``[tool.setuptools.package-data]``).
-SCRIPTS_DIR = Path(__file__).resolve().parent / "schema_migrations"
+#: The checkout's migration folder, used when the ``muster_migrations`` data package is not installed.
+CHECKOUT_SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "alembic"
 #: What to do about a database whose schema is missing or behind the code.
 UPGRADE_HINT = "the database schema is missing or out of date: run `muster db upgrade`"
+
+
+def scripts_dir() -> Path:
+    """The folder holding ``env.py`` and ``versions/``: the installed ``muster_migrations`` package (the wheel's
+    copy, or the checkout's ``alembic/`` through an editable install), else the checkout's ``alembic/``."""
+    candidates: list[Path] = []
+    try:
+        import muster_migrations
+    except ImportError:
+        pass
+    else:
+        candidates.extend(Path(entry) for entry in muster_migrations.__path__)
+    candidates.append(CHECKOUT_SCRIPTS_DIR)
+    for candidate in candidates:
+        if (candidate / "env.py").is_file() and (candidate / "versions").is_dir():
+            return candidate
+    raise RuntimeError(f"the migration scripts are missing (looked in {', '.join(map(str, candidates))})")
+
+
+SCRIPTS_DIR = scripts_dir()
 
 
 def alembic_config() -> Config:
@@ -82,7 +103,7 @@ def schema_state(engine: Engine) -> SchemaState:
 
 def upgrade_head(settings: Settings | None = None) -> None:
     """Apply every pending migration. With ``settings``, on that database; else on the configured one
-    (taking the PostgreSQL migration lock in ``schema_migrations/env.py``)."""
+    (taking the PostgreSQL migration lock in ``alembic/env.py``)."""
     config = alembic_config()
     if settings is None:
         command.upgrade(config, "head")
