@@ -88,6 +88,7 @@ class EmulatorOptions:
     push_timeout_s: float = 2.0
     push_retry_base_s: float = 1.0  # receiver answered 500/502/503/504: retry after base, 2*base, 4*base ...
     push_max_retries: int = 5
+    sync_token_ttl_s: float = 0.0  # > 0: sync tokens older than this answer 410 fullSyncRequired
     empty_pages: bool = False  # events.list answers an empty page (with nextPageToken) before each page
     allow_http_push_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     extra: dict[str, Any] = field(default_factory=dict)

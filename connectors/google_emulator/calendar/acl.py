@@ -9,6 +9,7 @@ organizer for the move and removes the rule afterwards.
 Shapes follow the discovery document: ``AclRule{kind:"calendar#aclRule", etag, id:"user:<email>",
 scope{type,value}, role}``; list key ``items``. Only the calendar's owner may change its rules
 (403 ``requiredAccessLevel`` otherwise); changing the owner's own rule is 403 ``cannotChangeOwnAcl``;
+a change of a calendar's rules invalidates its sync tokens (410 on the next incremental list, §6.1);
 only ``user`` scopes are supported (others: 400 naming ``scope.type``); an unknown rule is 404.
 """
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
+from connectors.google_emulator.calendar import sync
 from connectors.google_emulator.calendar.common import endpoint, resolve_calendar
 from connectors.google_emulator.errors import ApiError, bad_request, not_found, required
 from connectors.google_emulator.oauth.auth import Caller
@@ -67,6 +69,8 @@ def routes(world: World) -> list[BaseRoute]:
             if email == cal.owner:
                 raise ApiError(403, "cannotChangeOwnAcl", "Cannot change your own access level.",
                                domain="calendar")
+            if cal.acl.get(email) != (None if role == "none" else role):
+                sync.invalidate_sync_tokens(world, cal.id)  # "changes in related ACLs" (reference §6.1)
             if role == "none":
                 cal.acl.pop(email, None)
             else:
@@ -99,6 +103,7 @@ def routes(world: World) -> list[BaseRoute]:
                                domain="calendar")
             if cal.acl.pop(email, None) is None:
                 raise not_found()
+            sync.invalidate_sync_tokens(world, cal.id)
             cal.etag = new_etag(world.now())
         return None
 

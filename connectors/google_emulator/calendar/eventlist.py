@@ -7,6 +7,8 @@ Where it sits: Google-facing routes; storage in ``state.World``, rules in ``even
 timeMax, updatedMin`` and ``showDeleted=false`` (400) and always includes deletions; unknown or garbled
 tokens → 410 ``fullSyncRequired``. ``orderBy=startTime`` needs ``singleEvents=true``.
 Unbounded recurring series are expanded up to three years past ``timeMax``/now (``singleEvents``).
+``updatedMin`` filters on the time of the last change, tombstones included (a removed guest's copy and
+the cancelled copy an ``events.move`` leaves behind carry no ``updated`` of their own).
 With ``options.empty_pages`` every page of ``events.list`` is preceded by an empty page that carries a
 ``nextPageToken`` (the discovery doc allows "none at all, even if there are more events"), so clients
 are tested for following page tokens rather than stopping at an empty ``items``.
@@ -82,6 +84,12 @@ def _seq(stored: StoredEvent, ref: CopyRef | None) -> int:
     if ref is not None and ref.removed:
         return ref.change_seq
     return max(stored.change_seq, ref.change_seq if ref else 0)
+
+
+def _changed_at(stored: StoredEvent, data: dict[str, Any]) -> datetime:
+    """When an item last changed: a tombstone (guest removed, event moved away) renders without
+    ``updated``, so the organizer's stored event, whose write made the tombstone, says when."""
+    return parse_time(str(data.get("updated") or stored.data["updated"]), "updated")
 
 
 def _is_cancelled(stored: StoredEvent, ref: CopyRef | None) -> bool:
@@ -171,7 +179,7 @@ def collect(  # noqa: C901 (one filter per list parameter)
                 occs = eventmodel.occurrences(world, stored, cal, horizon=horizon)
                 if not any(_overlaps(eventmodel.make_instance(stored, o), tmin, tmax) for o in occs):
                     continue
-            if updated_min is not None and parse_time(str(data["updated"]), "updated") < updated_min:
+            if updated_min is not None and _changed_at(stored, data) < updated_min:
                 continue
             if private and (ref is not None or not _matches_props(data, "private", private)):
                 continue

@@ -3,8 +3,9 @@
 Where it sits: Google-facing routes under ``/calendar/v3/calendars/{calendarId}/events``; reads that
 return collections (list, instances, watch) live in ``eventlist.py``, rules in ``eventmodel.py``,
 Meet in ``conference.py``. Events are stored once, on the organizer's calendar; attendees who have a
-calendar in the world see a read-only copy (``state.World.copies``). Writes to a copy answer 403
-``forbiddenForNonOrganizer``; deleting a copy declines the invitation and removes it from that calendar.
+calendar in the world see a read-only copy (``state.World.copies``). A write to a copy may change only
+the guest's own answer (``answers.py``; anything else → 403 ``forbiddenForNonOrganizer``); deleting a
+copy declines the invitation and removes it from that calendar.
 
 Stricter choices (reference unsure): ``update`` with ``conferenceDataVersion=1`` and no ``conferenceData``
 removes the conference (full replace); ``organizer`` in update/patch bodies is ignored (read-only);
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator.app import path_param
-from connectors.google_emulator.calendar import conference, eventmodel, quickadd, views
+from connectors.google_emulator.calendar import answers, conference, eventmodel, quickadd, views
 from connectors.google_emulator.calendar.common import before_hooks, endpoint, q_int, resolve_calendar
 from connectors.google_emulator.errors import (
     ApiError,
@@ -260,73 +261,93 @@ def modify(world: World, request: Request, caller: Caller, body: dict[str, Any],
     with world.lock:
         cal = resolve_calendar(world, caller, path_param(request, "calendarId"), need="writer")
         found = lookup(world, cal, event_id)
-        if found.ref is not None:
-            raise forbidden_for_non_organizer()
-        if caller.is_plain_sa and body.get("attendees"):
-            raise forbidden_for_service_accounts()
-        stored = found.stored
-        if stored is None:  # first change of a single instance: materialise the exception
-            assert found.instance is not None
-            stored = StoredEvent(cal.id, found.instance)
-            if found.master is not None:
-                stored.request_ids = set(found.master.request_ids)
-        check_if_match(request, stored)
-        old = copy.deepcopy(stored.data)
-        if "eventType" in body and body["eventType"] != old.get("eventType", "default"):
-            raise bad_request("Event type cannot be changed.", location="eventType")
-        sent_seq = body.get("sequence")
-        if isinstance(sent_seq, int) and sent_seq < int(old.get("sequence") or 0):
-            raise bad_request(
-                "Invalid sequence value. The specified sequence number is below the current sequence "
-                "number of the resource.",
-                location="sequence",
-            )
-        if old.get("recurringEventId") and body.get("recurrence"):
-            raise bad_request("Invalid recurrence rule.", location="recurrence")
-        incoming = _writable(body)
-        if replace:
-            new = incoming
-            new.setdefault("eventType", old.get("eventType", "default"))
+        if found.ref is not None:  # a guest writing to their copy: only their own answer may change
+            if found.instance is not None or found.stored is None:
+                raise forbidden_for_non_organizer()
+            check_if_match(request, found.stored)
+            result = answers.answer_from_copy(world, cal, found.stored, body)
+            changed_cal, snapshot = found.stored.calendar_id, copy.deepcopy(found.stored.data)
         else:
-            old_writable = {k: v for k, v in old.items() if k in eventmodel.WRITABLE}
-            rest = {k: v for k, v in body.items() if k in eventmodel.WRITABLE and k not in ("start", "end")}
-            new = eventmodel.merge(old_writable, rest)
-            for edge in ("start", "end"):
-                if body.get(edge) is not None:
-                    new[edge] = copy.deepcopy(body[edge])
-        for key in SERVER_FIELDS:
-            if key in old:
-                new[key] = old[key]
-        if replace and "sequence" in body:
-            new["sequence"] = body["sequence"]
-        if old.get("recurringEventId"):
-            new.pop("recurrence", None)
-        organizer = str(old["organizer"]["email"])
-        _finish(world, new, organizer, old)
-        conference.apply_conference(world, caller, cal, stored, new, body, version=version, replace=replace)
-        request_id = ((new.get("conferenceData") or {}).get("createRequest") or {}).get("requestId")
-        if request_id:
-            stored.request_ids.add(str(request_id))
-        stored.data = new
-        _check_recurrence(world, cal, stored)
-        stored.deleted = new.get("status") == "cancelled"
-        world.events.setdefault(cal.id, {})[stored.id] = stored
-        world.record_event_write(stored, keep_updated=_reminders_only(old, new))
-        if stored.deleted:
-            _cancel_exceptions(world, cal, stored)
-        eventmodel.notify(
-            world,
-            before=old,
-            after=stored.data,
-            send_updates=send,
-            organizer=organizer,
-            calendar_id=cal.id,
-            event_id=stored.id,
-        )
-        result = eventmodel.render(stored, cal.id)
-        snapshot = copy.deepcopy(stored.data)
-    world.fire_change(cal.id, snapshot)
+            result, snapshot = _organizer_write(world, request, caller, cal, found, body, replace, send, version)
+            changed_cal = cal.id
+    world.fire_change(changed_cal, snapshot, run_event_hooks=found.ref is None)
     return result
+
+
+def _organizer_write(
+    world: World,
+    request: Request,
+    caller: Caller,
+    cal: Calendar,
+    found: Found,
+    body: dict[str, Any],
+    replace: bool,
+    send: str,
+    version: int,
+) -> tuple[Any, dict[str, Any]]:
+    """update/patch of the organizer's event (call under ``world.lock``): the answer and a snapshot."""
+    if caller.is_plain_sa and body.get("attendees"):
+        raise forbidden_for_service_accounts()
+    stored = found.stored
+    if stored is None:  # first change of a single instance: materialise the exception
+        assert found.instance is not None
+        stored = StoredEvent(cal.id, found.instance)
+        if found.master is not None:
+            stored.request_ids = set(found.master.request_ids)
+    check_if_match(request, stored)
+    old = copy.deepcopy(stored.data)
+    if "eventType" in body and body["eventType"] != old.get("eventType", "default"):
+        raise bad_request("Event type cannot be changed.", location="eventType")
+    sent_seq = body.get("sequence")
+    if isinstance(sent_seq, int) and sent_seq < int(old.get("sequence") or 0):
+        raise bad_request(
+            "Invalid sequence value. The specified sequence number is below the current sequence "
+            "number of the resource.",
+            location="sequence",
+        )
+    if old.get("recurringEventId") and body.get("recurrence"):
+        raise bad_request("Invalid recurrence rule.", location="recurrence")
+    incoming = _writable(body)
+    if replace:
+        new = incoming
+        new.setdefault("eventType", old.get("eventType", "default"))
+    else:
+        old_writable = {k: v for k, v in old.items() if k in eventmodel.WRITABLE}
+        rest = {k: v for k, v in body.items() if k in eventmodel.WRITABLE and k not in ("start", "end")}
+        new = eventmodel.merge(old_writable, rest)
+        for edge in ("start", "end"):
+            if body.get(edge) is not None:
+                new[edge] = copy.deepcopy(body[edge])
+    for key in SERVER_FIELDS:
+        if key in old:
+            new[key] = old[key]
+    if replace and "sequence" in body:
+        new["sequence"] = body["sequence"]
+    if old.get("recurringEventId"):
+        new.pop("recurrence", None)
+    organizer = str(old["organizer"]["email"])
+    _finish(world, new, organizer, old)
+    conference.apply_conference(world, caller, cal, stored, new, body, version=version, replace=replace)
+    request_id = ((new.get("conferenceData") or {}).get("createRequest") or {}).get("requestId")
+    if request_id:
+        stored.request_ids.add(str(request_id))
+    stored.data = new
+    _check_recurrence(world, cal, stored)
+    stored.deleted = new.get("status") == "cancelled"
+    world.events.setdefault(cal.id, {})[stored.id] = stored
+    world.record_event_write(stored, keep_updated=_reminders_only(old, new))
+    if stored.deleted:
+        _cancel_exceptions(world, cal, stored)
+    eventmodel.notify(
+        world,
+        before=old,
+        after=stored.data,
+        send_updates=send,
+        organizer=organizer,
+        calendar_id=cal.id,
+        event_id=stored.id,
+    )
+    return eventmodel.render(stored, cal.id), copy.deepcopy(stored.data)
 
 
 def delete(world: World, request: Request, caller: Caller) -> None:

@@ -1,8 +1,11 @@
 """Sync and page tokens of the emulated Calendar (reference §6.1).
 
 Where it sits: used by ``events.py``. Tokens are opaque base64url strings carrying the world epoch,
-calendar id and change counter, with an HMAC so that a garbled or foreign token is detected; a token from
-another calendar, an earlier world (after reset) or with a bad MAC → 410 ``fullSyncRequired``. Page tokens
+calendar id, the calendar's token generation, the change counter and the issue time, with an HMAC so that
+a garbled or foreign token is detected; a token from another calendar, an earlier world (after reset),
+an earlier generation of its calendar (:func:`invalidate_sync_tokens`: the control route, or a change of
+the calendar's ACL, "changes in related ACLs"), older than ``options.sync_token_ttl_s`` (when set: token
+expiration) or with a bad MAC → 410 ``fullSyncRequired`` for that calendar only. Page tokens
 carry the offset, a fingerprint of the query and the change counter at the first page (the future
 ``nextSyncToken``); a page token used with a different query → 400 "Invalid page token value.".
 With ``options.empty_pages`` a page token may also mark "the empty page before this offset was served".
@@ -57,13 +60,37 @@ def full_sync_required() -> ApiError:
     )
 
 
+def _generation(world: World, calendar_id: str) -> int:
+    gens: dict[str, int] = world.extra.setdefault("sync_generations", {})
+    return gens.get(calendar_id, 0)
+
+
+def invalidate_sync_tokens(world: World, calendar_id: str) -> int:
+    """Make every sync token issued so far for ``calendar_id`` answer 410; returns the new generation."""
+    with world.lock:
+        gens: dict[str, int] = world.extra.setdefault("sync_generations", {})
+        gens[calendar_id] = gens.get(calendar_id, 0) + 1
+        return gens[calendar_id]
+
+
+def _now_ms(world: World) -> int:
+    return int(world.now().timestamp() * 1000)
+
+
 def make_sync_token(world: World, calendar_id: str, counter: int) -> str:
-    return _seal(world, {"k": "s", "e": world.epoch, "c": calendar_id, "n": counter})
+    payload = {"k": "s", "e": world.epoch, "c": calendar_id, "n": counter}
+    payload |= {"g": _generation(world, calendar_id), "t": _now_ms(world)}
+    return _seal(world, payload)
 
 
 def read_sync_token(world: World, calendar_id: str, token: str) -> int:
     data = _open(world, token)
     if data is None or data.get("k") != "s" or data.get("e") != world.epoch or data.get("c") != calendar_id:
+        raise full_sync_required()
+    if data.get("g", 0) != _generation(world, calendar_id):
+        raise full_sync_required()
+    ttl = world.options.sync_token_ttl_s
+    if ttl and _now_ms(world) - int(data.get("t", 0)) > ttl * 1000:
         raise full_sync_required()
     return int(data["n"])
 

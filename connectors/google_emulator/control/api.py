@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator import seed as seeding
 from connectors.google_emulator.app import path_param
+from connectors.google_emulator.calendar import answers, sync
 from connectors.google_emulator.middleware.faults import FaultConfigError, injector_for, parse_rules
 from connectors.google_emulator.middleware.quotas import QuotaConfigError, tracker_for
 from connectors.google_emulator.state import World, rfc3339
@@ -174,6 +175,68 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
         world.set_attendee_response(stored.calendar_id, stored.id, room, str(status), comment)
         return {"room": room, "calendarId": stored.calendar_id, "eventId": stored.id, "responseStatus": status}
 
+    async def guest_answer(request: Request) -> Any:
+        """Answer an invitation as any guest (one with a calendar in the world or an outside address)."""
+        cal_id = path_param(request, "calendarId").lower()
+        event_id = path_param(request, "eventId")
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise _bad("body", 'must be an object like {"email": "...", "responseStatus": "declined"}')
+        email = str(body.get("email") or "").strip().lower()
+        if "@" not in email:
+            raise _bad("email", "give the guest's e-mail address")
+        status = body.get("responseStatus")
+        if status not in answers.RESPONSES:
+            raise _bad("responseStatus", "must be accepted, declined, tentative or needsAction")
+        comment = body.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            raise _bad("comment", "must be a string")
+        with world.lock:
+            stored = answers.find_for_control(world, cal_id, event_id)
+            if stored is None or stored.deleted:
+                raise ControlError(404, "eventId", f"no live event {event_id!r} on calendar {cal_id!r}")
+            guests = {str(a.get("email", "")).lower() for a in stored.data.get("attendees") or []}
+            if email not in guests:
+                raise ControlError(404, "email", f"{email} is not a guest of event {event_id!r}")
+            answer: dict[str, Any] = {"responseStatus": status}
+            if comment is not None:
+                answer["comment"] = comment
+            answers.apply_answer(world, stored, email, answer)
+            snapshot = json.loads(json.dumps(stored.data))
+        world.fire_change(stored.calendar_id, snapshot, run_event_hooks=False)
+        return {"calendarId": stored.calendar_id, "eventId": stored.id, "email": email,
+                "responseStatus": status, "etag": snapshot.get("etag")}
+
+    async def invalidate_tokens(request: Request) -> Any:
+        """Make the calendar's sync tokens answer 410 fullSyncRequired (as Google does on expiry)."""
+        cal_id = path_param(request, "calendarId").lower()
+        if world.calendar_for(cal_id) is None:
+            raise ControlError(404, "calendarId", f"no calendar {cal_id!r}")
+        return {"calendarId": cal_id, "generation": sync.invalidate_sync_tokens(world, cal_id)}
+
+    def _channel_view(ch: Any) -> dict[str, Any]:
+        now_ms = int(world.now().timestamp() * 1000)
+        return {"id": ch.id, "resourceId": ch.resource_id, "calendarId": ch.calendar_id,
+                "address": ch.address, "expiration": str(ch.expiration_ms), "owner": ch.owner,
+                "stopped": ch.stopped, "expired": ch.expiration_ms <= now_ms,
+                "messages": [{"state": st, "number": n, "status": code} for st, n, code in ch.delivered]}
+
+    async def channels(request: Request) -> Any:
+        cal_id = (request.query_params.get("calendarId") or "").lower()
+        with world.lock:
+            chans = [c for c in world.channels.values() if not cal_id or c.calendar_id == cal_id]
+            return {"channels": [_channel_view(c) for c in sorted(chans, key=lambda c: c.id)]}
+
+    async def expire_channel(request: Request) -> Any:
+        """End a channel now, as its expiration would (nothing is posted to it afterwards)."""
+        cid = path_param(request, "channelId")
+        with world.lock:
+            ch = world.channels.get(cid)
+            if ch is None:
+                raise ControlError(404, "channelId", f"no channel {cid!r}")
+            ch.expiration_ms = min(ch.expiration_ms, int(world.now().timestamp() * 1000))
+            return _channel_view(ch)
+
     async def unsuspend(request: Request) -> Any:
         user = _user_or_404(world, path_param(request, "email"))
         with world.lock:
@@ -263,7 +326,8 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
             if not isinstance(body, dict):
                 raise _bad("body", "must be an object")
             known = {"conference_delay_s", "conference_failure_rate", "room_response_delay_s",
-                     "transfer_delay_s", "push_retry_base_s", "push_max_retries", "empty_pages"}
+                     "transfer_delay_s", "push_retry_base_s", "push_max_retries", "empty_pages",
+                     "sync_token_ttl_s"}
             for key in body:
                 if key not in known:
                     raise _bad(key, f"unknown option; allowed: {sorted(known)}")
@@ -285,6 +349,9 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
                 if not isinstance(body["empty_pages"], bool):
                     raise _bad("empty_pages", "must be true or false")
                 opts.empty_pages = body["empty_pages"]
+            token_ttl = _number(body, "sync_token_ttl_s", 0, 30 * 24 * 3600)
+            if token_ttl is not None:
+                opts.sync_token_ttl_s = token_ttl
             transfer = _number(body, "transfer_delay_s", 0, 3600)
             if transfer is not None:
                 opts.extra["transfer_delay_s"] = transfer
@@ -294,6 +361,7 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
                 "push_retry_base_s": opts.push_retry_base_s,
                 "push_max_retries": opts.push_max_retries,
                 "empty_pages": opts.empty_pages,
+                "sync_token_ttl_s": opts.sync_token_ttl_s,
                 "transfer_delay_s": float(opts.extra.get("transfer_delay_s", 0.05))}
 
     async def calendar_events(request: Request) -> Any:
@@ -379,6 +447,12 @@ def control_routes(world: World) -> list[BaseRoute]:  # noqa: C901 - a flat list
         Route(f"{p}/faults", _wrap(faults), methods=["GET", "PUT", "DELETE"]),
         Route(f"{p}/options", _wrap(options), methods=["GET", "PUT"]),
         Route(f"{p}/calendars/{{calendarId}}/events", _wrap(calendar_events), methods=["GET"]),
+        Route(f"{p}/calendars/{{calendarId}}/events/{{eventId}}/responses", _wrap(guest_answer),
+              methods=["POST"]),
+        Route(f"{p}/calendars/{{calendarId}}/invalidate-sync-tokens", _wrap(invalidate_tokens),
+              methods=["POST"]),
+        Route(f"{p}/channels", _wrap(channels), methods=["GET"]),
+        Route(f"{p}/channels/{{channelId}}/expire", _wrap(expire_channel), methods=["POST"]),
         Route(f"{p}/outbox", _wrap(outbox), methods=["GET"]),
         Route(f"{p}/counters", _wrap(counters), methods=["GET", "DELETE"]),
         Route(f"{p}/clock", _wrap(clock), methods=["GET"]),
