@@ -57,6 +57,7 @@ MODULES: tuple[str, ...] = (
     "control.api",
     "control.pages",
     "oauth.auth",
+    "oauth.openid",
     "batch",
     "directory.api",
     "datatransfer.api",

@@ -209,6 +209,10 @@ class AuthCode:
     offline: bool
     expires_at: datetime
     used: bool = False
+    #: OpenID Connect: echoed in the ID token; PKCE: the challenge the token request's verifier must meet.
+    nonce: str | None = None
+    code_challenge: str | None = None
+    code_challenge_method: str = "plain"
 
 
 @dataclass

@@ -14,11 +14,17 @@ Choices where the reference is unsure (stricter side taken):
 * ``kid`` must name the registered key of the service account.
 * DWD checks user existence first (400 ``invalid_grant``), then the grant (401 ``unauthorized_client``).
 * The consent page only accepts redirect URIs registered for the OAuth client.
+* Sign in with Google (OpenID Connect, :mod:`~connectors.google_emulator.oauth.openid`): the consent page
+  keeps ``nonce``, PKCE's ``code_challenge``/``code_challenge_method`` (``S256`` or ``plain``) and ``hd``
+  (accounts of that domain are listed first: a hint, never a restriction, as at Google); a code issued
+  with a challenge needs the matching ``code_verifier`` (``invalid_grant``: "Missing code verifier." /
+  "Invalid code verifier."); a code or refresh token with the ``openid`` scope also returns an ``id_token``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import secrets
@@ -37,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 
 from connectors.discovery import discovery_doc
 from connectors.google_emulator.errors import ApiError, token_error
+from connectors.google_emulator.oauth.openid import SCOPE_TEXT, id_token_for
 from connectors.google_emulator.state import GOOGLE_TOKEN_AUD, AccessToken, AuthCode, User, World
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -230,7 +237,12 @@ def _valid_scope(scope: str) -> bool:
 
 
 def _token_response(
-    world: World, tok: AccessToken, *, refresh_token: str | None = None, include_scope: bool = False
+    world: World,
+    tok: AccessToken,
+    *,
+    refresh_token: str | None = None,
+    include_scope: bool = False,
+    id_token: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "access_token": tok.token,
@@ -241,6 +253,8 @@ def _token_response(
         body["scope"] = " ".join(tok.scopes)
     if refresh_token:
         body["refresh_token"] = refresh_token
+    if id_token:
+        body["id_token"] = id_token
     return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
 
 
@@ -310,7 +324,22 @@ def _refresh_grant(world: World, form: dict[str, str]) -> Response:
         tok = world.issue_access_token(
             email=rt.user, sub=user.id, scopes=asked or rt.scopes, kind="user", client_id=rt.client_id
         )
-    return _token_response(world, tok, include_scope=True)
+        id_token = (
+            id_token_for(world, user=user, client_id=rt.client_id, scopes=tok.scopes, access_token=tok.token,
+                         nonce=None)
+            if "openid" in tok.scopes
+            else None
+        )
+    return _token_response(world, tok, include_scope=True, id_token=id_token)
+
+
+def _pkce_matches(challenge: str, method: str, verifier: str) -> bool:
+    """RFC 7636: ``S256`` compares base64url(sha256(verifier)); ``plain`` the verifier itself."""
+    if method == "S256":
+        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    else:
+        computed = verifier
+    return secrets.compare_digest(computed, challenge)
 
 
 def _code_grant(world: World, form: dict[str, str]) -> Response:
@@ -328,7 +357,13 @@ def _code_grant(world: World, form: dict[str, str]) -> Response:
             return token_error("invalid_grant", "Malformed auth code.")
         if code.redirect_uri != form.get("redirect_uri", ""):
             return token_error("redirect_uri_mismatch", "Bad Request")
-        code.used = True
+        code.used = True  # spent even when the verifier below is wrong: a stolen code is tried once
+        if code.code_challenge is not None:
+            verifier = form.get("code_verifier", "")
+            if not verifier:
+                return token_error("invalid_grant", "Missing code verifier.")
+            if not _pkce_matches(code.code_challenge, code.code_challenge_method, verifier):
+                return token_error("invalid_grant", "Invalid code verifier.")
         user = world.find_user(code.user)
         if user is None or user.deleted:
             return token_error("invalid_grant", "Token has been expired or revoked.")
@@ -338,7 +373,13 @@ def _code_grant(world: World, form: dict[str, str]) -> Response:
         tok = world.issue_access_token(
             email=code.user, sub=user.id, scopes=code.scopes, kind="user", client_id=code.client_id
         )
-    return _token_response(world, tok, refresh_token=refresh, include_scope=True)
+        id_token = (
+            id_token_for(world, user=user, client_id=code.client_id, scopes=code.scopes, access_token=tok.token,
+                         nonce=code.nonce)
+            if "openid" in code.scopes
+            else None
+        )
+    return _token_response(world, tok, refresh_token=refresh, include_scope=True, id_token=id_token)
 
 
 def token_endpoint(world: World) -> Any:
@@ -361,7 +402,7 @@ def token_endpoint(world: World) -> Any:
 _PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <title>Sign in - Google Accounts (emulator)</title>
 </head><body><h1>Choose an account</h1><p>to continue to <b>{client}</b></p>
-<p>The application asks for: {scopes}</p>
+<p>The application asks for: {scopes}</p>{described}
 <form method="post" action="/o/oauth2/v2/auth">{hidden}
 <fieldset><legend>Sign in as</legend>{choices}</fieldset>
 <button type="submit" name="decision" value="allow">Allow</button>
@@ -373,7 +414,10 @@ def _consent_error(message: str) -> HTMLResponse:
 
 
 def consent_page(world: World) -> Any:
-    keep = ("client_id", "redirect_uri", "scope", "state", "access_type", "prompt", "response_type")
+    keep = (
+        "client_id", "redirect_uri", "scope", "state", "access_type", "prompt", "response_type", "nonce",
+        "code_challenge", "code_challenge_method", "hd", "login_hint", "include_granted_scopes",
+    )
 
     async def endpoint(request: Request) -> Response:
         params: dict[str, str]
@@ -392,6 +436,10 @@ def consent_page(world: World) -> Any:
             return _consent_error("invalid_scope")
         if params.get("response_type", "code") != "code":
             return _consent_error("unsupported_response_type")
+        challenge = params.get("code_challenge") or None
+        method = params.get("code_challenge_method") or "plain"
+        if method not in ("plain", "S256") or (challenge is not None and not 43 <= len(challenge) <= 128):
+            return _consent_error("invalid_request: code_challenge")
         sep = "&" if "?" in redirect_uri else "?"
         state = {"state": params["state"]} if "state" in params else {}
         if request.method == "POST":
@@ -411,6 +459,9 @@ def consent_page(world: World) -> Any:
                     scopes,
                     params.get("access_type") == "offline",
                     world.now() + timedelta(minutes=10),
+                    nonce=params.get("nonce") or None,
+                    code_challenge=challenge,
+                    code_challenge_method=method,
                 )
                 world.auth_codes[code.code] = code
             query = {"code": code.code, **state, "scope": " ".join(scopes)}
@@ -422,12 +473,14 @@ def consent_page(world: World) -> Any:
             users = [u for u in users if u.email == hint]
             if not users:
                 return _consent_error(f"no account {hint}")
+        hd = params.get("hd", "").lower()  # a hint: that domain's accounts first, the others still offered
         choices = "".join(
             f'<label><input type="radio" name="user" value="{html.escape(u.email)}"'
             f'{" checked" if i == 0 else ""}>'
             f"{html.escape(u.email)}</label><br>"
-            for i, u in enumerate(sorted(users, key=lambda u: u.email))
+            for i, u in enumerate(sorted(users, key=lambda u: (bool(hd) and u.domain != hd, u.email)))
         )
+        described = "".join(f"<li>{html.escape(SCOPE_TEXT[s])}</li>" for s in scopes if s in SCOPE_TEXT)
         hidden = "".join(
             f'<input type="hidden" name="{k}" value="{html.escape(params[k])}">' for k in keep if k in params
         )
@@ -437,6 +490,7 @@ def consent_page(world: World) -> Any:
                 hidden=hidden,
                 choices=choices,
                 scopes=html.escape(" ".join(scopes)),
+                described=f'<ul class="scopes">{described}</ul>' if described else "",
             )
         )
 
