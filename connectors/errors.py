@@ -13,8 +13,10 @@ Hierarchy::
      └── PermanentError               retrying the same call will fail the same way: other 4xx
           ├── AuthError               the identity cannot act: invalid_grant, unauthorized_client,
           │                           notACalendarUser, 401 after refresh, forbiddenForServiceAccounts
-          └── AlreadyExistsError      insert with an id that exists (409 duplicate); the executor
-                                      adopts the existing event instead of failing
+          ├── AlreadyExistsError      insert with an id that exists (409 duplicate); the executor
+          │                           adopts the existing event instead of failing
+          └── SyncTokenExpiredError   410 ``fullSyncRequired`` / ``updatedMinTooLongAgo`` on a listing:
+                                      the change feed drops the token and resyncs that calendar
 
 Not errors: a 404 from ``get`` is ``None``; a 404/410 from ``delete`` means "already gone".
 
@@ -92,3 +94,9 @@ class AlreadyExistsError(PermanentError):
     """An insert met an existing object with the same id (Google 409 ``duplicate``)."""
 
     error_class = "exists"
+
+
+class SyncTokenExpiredError(PermanentError):
+    """Google no longer accepts the sync token (410 ``fullSyncRequired``): list the calendar from scratch."""
+
+    error_class = "resync"

@@ -19,7 +19,14 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import HttpError
 
-from connectors.errors import AlreadyExistsError, AuthError, ConnectorError, PermanentError, RetriableError
+from connectors.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ConnectorError,
+    PermanentError,
+    RetriableError,
+    SyncTokenExpiredError,
+)
 
 T = TypeVar("T")
 
@@ -27,6 +34,8 @@ T = TypeVar("T")
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 #: Calendar *product* limits: retrying soon is pointless; retry much later (seconds).
 SLOW_QUOTA_REASONS = {"quotaExceeded": 600.0, "dailyLimitExceeded": 3600.0}
+#: 410 reasons of a listing meaning "drop the sync token and list from scratch" (reference §6.1).
+FULL_SYNC_REASONS = frozenset({"fullSyncRequired", "updatedMinTooLongAgo"})
 #: 403 reasons meaning "this identity cannot act here".
 AUTH_REASONS = frozenset({"notACalendarUser", "forbiddenForServiceAccounts", "authError"})
 #: Token-endpoint errors that need a person (reconnect, re-authorize, fix the Admin console).
@@ -84,6 +93,8 @@ def classify_http_error(exc: HttpError, identity: str | None) -> ConnectorError:
             reason=reason or "authError",
             status=status,
         )
+    if status == 410 and reason in FULL_SYNC_REASONS:
+        return SyncTokenExpiredError(text, reason=reason, status=status)
     if status == 409 and reason in (None, "duplicate"):
         return AlreadyExistsError(text, reason="duplicate", status=status)
     return PermanentError(text, reason=reason, status=status)
