@@ -11,8 +11,8 @@ port, so those commands call :func:`enable_multiprocess` first: every process wr
 in one folder (prometheus_client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``) and the endpoint
 adds them up. Elsewhere (tests, ``muster reconcile``) the series live in this process's registry.
 
-Labels are bounded: ``tenant`` is the tenant's slug (``none`` outside a tenant's work), ``method`` a Calendar
-API method, ``status`` ``ok`` or an error class, never an email, a session id or a message. The figures
+Labels are bounded: ``tenant`` is the tenant's slug (``none`` outside a tenant's work), ``method`` a Google
+API method, ``status`` an HTTP status, never an email, a session id or a message. The figures
 per Google identity the Health page shows are therefore not Prometheus series: they are kept per tenant
 (:class:`IdentityUse`: in Redis, one hash per tenant that expires a week after its last write; in memory
 when embedded).
@@ -25,11 +25,15 @@ Series (``_total`` is added to counters by the exposition format):
 ``muster_reconcile_duration_seconds{tenant}``   histogram of one reconcile, load to record
 ``muster_queue_wait_seconds{actor}``            histogram: from when a message was due (sent, or its delay
                                                 over) to when a worker started it
-``muster_google_requests_total{tenant,method,status}``  Calendar API calls
+``muster_google_requests_total{tenant,method,status,outcome}``  every Google API request: ``method`` the API
+                                                method (``calendar.events.insert``, ``directory.users.list``),
+                                                ``status`` the HTTP status (``200``, ``404``, ``429``, ...) or
+                                                ``timeout`` / ``connection`` / ``token_error`` / ``bad_response``,
+                                                ``outcome`` ``ok`` or the error class
 ``muster_quota_waits_total{tenant,bucket,outcome}``     quota slot waits: ``slept`` inline or ``deferred``
                                                 (re-enqueued); ``bucket`` is ``user`` or ``project``
 ``muster_reconcile_retries_total{tenant,error_class}``  retries scheduled after a retryable error
-``muster_errors_total{tenant,error_class}``     Google calls that failed, by error class
+``muster_errors_total{tenant,error_class}``     Google requests that failed, by error class
 ``muster_sync_ops_total{tenant,op}``            what the executor did (created, updated, deleted, ...)
 ``muster_enqueues_total{kind,result}``          reconcile/transfer requests ``sent`` or ``coalesced``
 ``muster_events_total{event}``                  other engine events by their dotted name in the code
@@ -37,6 +41,11 @@ Series (``_total`` is added to counters by the exposition format):
 ``muster_messages_in_progress{actor}``          messages being handled now
 ``muster_worker_last_message_timestamp_seconds`` when a worker last finished a message
 ``muster_sweep_last_run_timestamp_seconds``     when the drift sweep last ran; ``muster_sweep_enqueued_sessions``
+``muster_push_notifications_total{tenant,result}``  Google push notifications by what Muster did with them
+``muster_push_channel_ops_total{tenant,op,outcome}``  push channel watch / renew / stop calls
+``muster_change_feed_reads_total{tenant,outcome}``    incremental reads of a calendar's changes
+``muster_webhook_deliveries_total{tenant,event_type,outcome}``  webhook delivery attempts to the platform
+``muster_webhook_delivery_duration_seconds{tenant}``  histogram of one delivery attempt
 ``muster_sessions{tenant,sync_status}``         sessions by sync status (``muster serve`` only, from the DB)
 ``muster_queue_depth``                          messages ready or delayed on the sync queue
 ``muster_build_info{version}``                  always 1
@@ -44,9 +53,12 @@ Series (``_total`` is added to counters by the exposition format):
 
 Stable interface (kept from the counter store it replaces): ``configure(redis_url, namespace)``,
 ``tenant_scope(tenant_id, slug)``, ``incr(name)``, ``record_reconcile(outcome)``,
-``record_call(identity, method, outcome)``, ``set_value(name, v)``, ``snapshot(tenant_id, slug) -> dict``
+``record_call(identity, method, outcome)``, ``set_value(name, v)``, ``record_push_notification(result)``,
+``record_push_channel(op, outcome)``, ``record_change_feed_read(outcome)``,
+``record_webhook_delivery(event_type, outcome, seconds)``, ``snapshot(tenant_id, slug) -> dict``
 (keys ``reconcile.<outcome>``, ``google.<method>.<status>``, ``google.calls``, ``google.writes``,
-``error.<class>``, ``ops.<op>``, ``enqueue.<result>``, ``identity.<email>.calls|errors``, ``sweep.last_at``,
+``error.<class>``, ``ops.<op>``, ``enqueue.<result>``, ``push.<result>``, ``webhook.<outcome>``,
+``identity.<email>.calls|errors``, ``sweep.last_at``,
 ``sweep.enqueued``), ``reset()`` (tests).
 """
 
@@ -119,7 +131,8 @@ class _Series:
             buckets=WAIT_BUCKETS, **kw,
         )
         self.google = Counter(
-            "muster_google_requests", "Google API calls by method and status", ["tenant", "method", "status"], **kw
+            "muster_google_requests", "Google API requests by API method, HTTP status and outcome",
+            ["tenant", "method", "status", "outcome"], **kw,
         )
         self.quota_waits = Counter(
             "muster_quota_waits", "Waits for a quota slot", ["tenant", "bucket", "outcome"], **kw
@@ -143,6 +156,27 @@ class _Series:
         self.sweep_last = Gauge(
             "muster_sweep_last_run_timestamp_seconds", "When the drift sweep last ran (epoch seconds)",
             multiprocess_mode="max", **kw,
+        )
+        # Two-way sync: Google's push notifications, the change feed they trigger, and webhooks to the platform.
+        self.push = Counter(
+            "muster_push_notifications", "Google push notifications received, by what Muster did with them",
+            ["tenant", "result"], **kw,
+        )
+        self.push_channels = Counter(
+            "muster_push_channel_ops", "Push channel watch/renew/stop calls by outcome", ["tenant", "op", "outcome"],
+            **kw,
+        )
+        self.feed_reads = Counter(
+            "muster_change_feed_reads", "Incremental (sync token) reads of a calendar's changes, by outcome",
+            ["tenant", "outcome"], **kw,
+        )
+        self.webhooks = Counter(
+            "muster_webhook_deliveries", "Webhook delivery attempts to the platform, by event type and outcome",
+            ["tenant", "event_type", "outcome"], **kw,
+        )
+        self.webhook_duration = Histogram(
+            "muster_webhook_delivery_duration_seconds", "Duration of one webhook delivery attempt", ["tenant"],
+            buckets=DURATION_BUCKETS, **kw,
         )
         self.sweep_enqueued = Gauge(
             "muster_sweep_enqueued_sessions", "Sessions the last drift sweep enqueued",
@@ -246,12 +280,25 @@ def record_quota_wait(bucket: str, outcome: str) -> None:
     series().quota_waits.labels(current_tenant(), bucket.split(":", 1)[0], outcome).inc()
 
 
-def record_call(identity: str, method: str, outcome: str) -> None:
-    """Observer for :class:`connectors.google.calendar.GoogleCalendar` (``on_call``)."""
+#: What a Google request's ``status`` label may be besides an HTTP status code (no usable answer came).
+NO_ANSWER_STATUSES = frozenset({"timeout", "connection", "token_error", "bad_response", "error"})
+
+
+def record_request(method: str, status: str, outcome: str) -> None:
+    """Observer of every Google API request (:func:`connectors.google.clients.observe_requests`, installed by
+    :mod:`engine.runtime.wiring`): ``method`` the API method (``calendar.events.insert``), ``status`` the HTTP
+    status (``200``, ``412``, ...) or one of :data:`NO_ANSWER_STATUSES`, ``outcome`` ``ok`` or the error class."""
     s, tenant = series(), current_tenant()
-    s.google.labels(tenant, f"calendar.events.{method}", outcome).inc()
+    if not (status.isdigit() and len(status) == 3) and status not in NO_ANSWER_STATUSES:
+        status = "error"
+    s.google.labels(tenant, _bounded(method), status, _bounded(outcome)).inc()
     if outcome != "ok":
-        s.errors.labels(tenant, outcome).inc()
+        s.errors.labels(tenant, _bounded(outcome)).inc()
+
+
+def record_call(identity: str, method: str, outcome: str) -> None:
+    """Observer for :class:`connectors.google.calendar.GoogleCalendar` (``on_call``): the per-identity figures
+    of the Health page (the request itself is counted by :func:`record_request`)."""
     scope = _tenant.get()
     if scope is not None:
         _identity_use.add(scope[0], identity, failed=outcome != "ok")
@@ -285,6 +332,46 @@ def set_value(name: str, value: int) -> None:
         series().sweep_enqueued.set(value)
     else:
         raise ValueError(f"unknown gauge {name!r}")
+
+
+#: A label value written by the code (``accepted``, ``session.changed_in_google``): never data.
+_LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_.]{0,47}$")
+
+
+def _bounded(value: str) -> str:
+    """``value`` when it is a plain lower-case name, else ``other`` (a label never carries data)."""
+    if _LABEL_VALUE.match(value):
+        return value
+    log.warning("metrics: %r is not a label value; counted as 'other'", value[:60])
+    return "other"
+
+
+def record_push_notification(result: str) -> None:
+    """One push notification from Google (``POST`` to the channel address), by ``result``: what Muster did,
+    e.g. ``accepted`` (a change feed read was queued), ``sync`` (the channel's first message),
+    ``unknown_channel``, ``bad_token``, ``stale`` (an expired or replaced channel)."""
+    series().push.labels(current_tenant(), _bounded(result)).inc()
+
+
+def record_push_channel(op: str, outcome: str) -> None:
+    """A push channel call: ``op`` ``watch`` | ``renew`` | ``stop``; ``outcome`` ``ok`` or an error class."""
+    series().push_channels.labels(current_tenant(), _bounded(op), _bounded(outcome)).inc()
+
+
+def record_change_feed_read(outcome: str) -> None:
+    """One incremental read of a calendar's changes: ``changes``, ``no_changes``, ``token_expired`` (410: a
+    full re-read follows) or an error class."""
+    series().feed_reads.labels(current_tenant(), _bounded(outcome)).inc()
+
+
+def record_webhook_delivery(event_type: str, outcome: str, seconds: float | None = None) -> None:
+    """One delivery attempt of a webhook: ``event_type`` as emitted (``session.changed_in_google``, ...),
+    ``outcome`` ``delivered`` | ``retry`` (refused or unreachable, tried again later) | ``failed`` (given up);
+    ``seconds``: how long the attempt took."""
+    s, tenant = series(), current_tenant()
+    s.webhooks.labels(tenant, _bounded(event_type), _bounded(outcome)).inc()
+    if seconds is not None:
+        s.webhook_duration.labels(tenant).observe(max(0.0, seconds))
 
 
 def message_started(actor: str, waited_s: float | None) -> None:
@@ -530,7 +617,7 @@ def _snapshot_of(samples: Iterable[Sample], tenants: set[str] | None) -> dict[st
             snap[f"reconcile.{s.labels['outcome']}"] += int(s.value)
         elif s.name == "muster_google_requests_total" and mine:
             method = s.labels["method"].rpartition(".")[2]
-            snap[f"google.{method}.{s.labels['status']}"] += int(s.value)
+            snap[f"google.{method}.{s.labels['outcome']}"] += int(s.value)
             snap["google.calls"] += int(s.value)
             if method in WRITE_METHODS:
                 snap["google.writes"] += int(s.value)
@@ -538,6 +625,10 @@ def _snapshot_of(samples: Iterable[Sample], tenants: set[str] | None) -> dict[st
             snap[f"error.{s.labels['error_class']}"] += int(s.value)
         elif s.name == "muster_sync_ops_total" and mine:
             snap[f"ops.{s.labels['op']}"] += int(s.value)
+        elif s.name == "muster_push_notifications_total" and mine:
+            snap[f"push.{s.labels['result']}"] += int(s.value)
+        elif s.name == "muster_webhook_deliveries_total" and mine:
+            snap[f"webhook.{s.labels['outcome']}"] += int(s.value)
         elif s.name == "muster_enqueues_total":
             kind = s.labels["kind"]
             snap[f"enqueue.{'' if kind == 'reconcile' else kind + '_'}{s.labels['result']}"] += int(s.value)

@@ -35,6 +35,7 @@ from sqlmodel import Session
 import connectors.google.kit as google_delegation_kit
 import connectors.google.lifecycle_kit as google_lifecycle_kit
 from connectors.google.calendar import GoogleCalendarFactory
+from connectors.google.clients import observe_requests
 from connectors.google.credentials import CompositeSource, ServiceAccountSource, token_uri_for
 from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory
 from connectors.ports.delegation import GoogleKit
@@ -57,6 +58,11 @@ from engine.sync.reconciler import (
 )
 
 log = logging.getLogger(__name__)
+
+# Every Google request of this process is counted by API method, HTTP status and outcome. Installed when this
+# module is imported: it is the only engine module that imports the Google connector, so every process that
+# talks to Google has imported it.
+observe_requests(metrics.record_request)
 
 
 # ---------------------------------------------------------------------------------------------- Google parts

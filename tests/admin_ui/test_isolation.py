@@ -131,7 +131,9 @@ def _give_b_everything(engine: Engine, world: World, web_app: FastAPI, client: T
     assert left.status_code == 200, left.text
     # B's sync work counted in the live metrics.
     with metrics.tenant_scope(b.tenant_id):
+        metrics.record_request("calendar.events.insert", "200", "ok")
         metrics.record_call("owner1@muster-globex.example", "insert", "ok")
+        metrics.record_request("calendar.events.patch", "401", "auth")
         metrics.record_call("owner1@muster-globex.example", "patch", "auth")
         metrics.record_reconcile("auth_error")
     state = oauth._serializer(web_app.state.settings).dumps(

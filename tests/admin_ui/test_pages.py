@@ -68,7 +68,9 @@ def test_health_shows_live_metrics(
     client_as: Callable[..., TestClient], world: World, clean_metrics: None
 ) -> None:
     with metrics.tenant_scope(world.acme.tenant_id):  # what the reconciler does for an acme session
+        metrics.record_request("calendar.events.insert", "200", "ok")
         metrics.record_call("organizer@acme.example", "insert", "ok")
+        metrics.record_request("calendar.events.patch", "503", "retryable")
         metrics.record_call("organizer@acme.example", "patch", "retryable")
         metrics.record_reconcile("success")
     metrics.set_value("sweep.last_at", int(time.time()))
@@ -85,6 +87,7 @@ def test_health_shows_only_the_signed_in_tenants_figures(
     client_as: Callable[..., TestClient], world: World, clean_metrics: None
 ) -> None:
     with metrics.tenant_scope(world.acme.tenant_id):
+        metrics.record_request("calendar.events.insert", "401", "auth")
         metrics.record_call("owner1@muster-acme.example", "insert", "auth")
         metrics.record_reconcile("auth_error")
     page = client_as("admin", tenant="globex").get("/admin/health")

@@ -112,7 +112,8 @@ def test_serve_and_worker_metrics_show_the_sync(postgres_stack: Stack, serve: st
 
     assert delta("muster_reconciles_total", tenant="acme", outcome="success") >= 1
     # (other sessions' background work, e.g. a relay re-send, may add to the counters: at least this sync's)
-    assert delta("muster_google_requests_total", tenant="acme", method="calendar.events.insert", status="ok") >= 1
+    assert delta("muster_google_requests_total", tenant="acme", method="calendar.events.insert", status="200",
+                 outcome="ok") >= 1
     assert delta("muster_sync_ops_total", tenant="acme", op="created") >= 1
     assert len(stack.emu.events_of(stack.session_id("prom-1"))) == 1
     assert delta("muster_reconcile_duration_seconds_count", tenant="acme") >= 1
@@ -127,7 +128,8 @@ def test_serve_and_worker_metrics_show_the_sync(postgres_stack: Stack, serve: st
     # the Health page reads the same series for the tenant (this process has recorded nothing itself)
     snap = metrics.snapshot(stack.tenant_id, "acme")
     assert snap["google.insert.ok"] >= total(after, "muster_google_requests_total", tenant="acme",
-                                             method="calendar.events.insert", status="ok") >= 1
+                                             method="calendar.events.insert", status="200",
+                 outcome="ok") >= 1
     assert snap[f"identity.{binding.owner_email}.calls"] >= 1
 
 

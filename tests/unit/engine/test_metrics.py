@@ -37,10 +37,16 @@ def total(name: str, **labels: str) -> float:
 def test_calls_are_labelled_by_tenant_slug_and_method_never_by_email() -> None:
     tenant = uuid.uuid4()
     with metrics.tenant_scope(tenant, "acme"):
+        metrics.record_request("calendar.events.insert", "200", "ok")
         metrics.record_call("ada@acme.example", "insert", "ok")
+        metrics.record_request("calendar.events.patch", "503", "retryable")
         metrics.record_call("ada@acme.example", "patch", "retryable")
-    metrics.record_call("ada@acme.example", "get", "ok")  # outside a tenant's work
-    assert total("muster_google_requests_total", tenant="acme", method="calendar.events.insert", status="ok") == 1
+    metrics.record_request("calendar.events.get", "200", "ok")  # outside a tenant's work
+    metrics.record_call("ada@acme.example", "get", "ok")
+    assert total("muster_google_requests_total", tenant="acme", method="calendar.events.insert", status="200",
+                 outcome="ok") == 1
+    assert total("muster_google_requests_total", tenant="acme", method="calendar.events.patch", status="503",
+                 outcome="retryable") == 1
     assert total("muster_errors_total", tenant="acme", error_class="retryable") == 1
     assert total("muster_google_requests_total", tenant="none", method="calendar.events.get") == 1
     text = metrics.exposition().decode()
@@ -76,6 +82,35 @@ def test_enqueue_ops_sweep_and_quota_series() -> None:
     assert total("muster_events_total", event="outbox.sent") == 3
     metrics.incr("identity.ada@acme.example.calls")  # data in a name: dropped, never a label, never raised
     assert "ada@acme.example" not in metrics.exposition().decode()
+
+
+def test_push_channel_feed_and_webhook_series() -> None:
+    tenant = uuid.uuid4()
+    with metrics.tenant_scope(tenant, "acme"):
+        metrics.record_push_notification("accepted")
+        metrics.record_push_notification("accepted")
+        metrics.record_push_notification("unknown_channel")
+        metrics.record_push_channel("watch", "ok")
+        metrics.record_push_channel("renew", "retryable")
+        metrics.record_change_feed_read("changes")
+        metrics.record_change_feed_read("token_expired")
+        metrics.record_webhook_delivery("session.changed_in_google", "delivered", 0.2)
+        metrics.record_webhook_delivery("enrollment.promoted", "retry", 3.0)
+        metrics.record_webhook_delivery("enrollment.promoted", "https://platform.example/hook?t=x", None)
+    assert total("muster_push_notifications_total", tenant="acme", result="accepted") == 2
+    assert total("muster_push_notifications_total", tenant="acme", result="unknown_channel") == 1
+    assert total("muster_push_channel_ops_total", tenant="acme", op="renew", outcome="retryable") == 1
+    assert total("muster_change_feed_reads_total", tenant="acme", outcome="token_expired") == 1
+    assert total("muster_webhook_deliveries_total", tenant="acme", event_type="session.changed_in_google",
+                 outcome="delivered") == 1
+    assert total("muster_webhook_deliveries_total", tenant="acme", event_type="enrollment.promoted",
+                 outcome="other") == 1
+    assert total("muster_webhook_delivery_duration_seconds_count", tenant="acme") == 2
+    assert total("muster_webhook_delivery_duration_seconds_bucket", tenant="acme", le="0.25") == 1
+    assert "platform.example" not in metrics.exposition().decode()
+    snap = metrics.snapshot(tenant, "acme")
+    assert snap["push.accepted"] == 2 and snap["webhook.delivered"] == 1 and snap["webhook.retry"] == 1
+    assert "push.accepted" not in metrics.snapshot(uuid.uuid4())
 
 
 CHILD = """
