@@ -28,6 +28,7 @@ from connectors.errors import (
     PermanentError,
     RetriableError,
 )
+from policies.schema import SettingError
 
 __all__ = [
     "AlreadyExistsError",
@@ -37,6 +38,8 @@ __all__ = [
     "PermanentError",
     "RetriableError",
     "SyncConfigError",
+    "TenantSettingInvalid",
+    "config_error_message",
 ]
 
 
@@ -44,3 +47,22 @@ class SyncConfigError(PermanentError):
     """The tenant's sync setup is incomplete; the message names what to configure."""
 
     error_class = "config"
+
+
+def config_error_message(tenant_slug: str, exc: SettingError) -> str:
+    """The one line shown in REST, the UI and the CLI for a stored setting the schema refuses."""
+    return (
+        f"config_error: tenant setting {exc.field}: {exc.message}. Nothing is synced until it is fixed: "
+        f"save it again on the Integration page, PATCH /v1/admin/tenant, or `muster tenant set --slug "
+        f"{tenant_slug} --setting {exc.field.split('.')[0]}=default`"
+    )
+
+
+class TenantSettingInvalid(Exception):
+    """A read that needs a tenant's settings found one the schema refuses; ``str()`` is the one line to
+    show (:func:`config_error_message`), never a silent fallback to the defaults."""
+
+    def __init__(self, tenant_slug: str, error: SettingError) -> None:
+        self.tenant_slug = tenant_slug
+        self.error = error
+        super().__init__(config_error_message(tenant_slug, error))

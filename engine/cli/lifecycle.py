@@ -39,23 +39,36 @@ def report_group() -> None:
 @click.option("--tenant", "tenant_slug", default=None, help="Only this tenant (slug); default: all.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def spof_command(tenant_slug: str | None, as_json: bool) -> None:
-    """Upcoming sessions whose only connected organizer is leaving or suspended."""
-    from engine.lifecycle.spof import spof_report
+    """Upcoming sessions whose only connected organizer is leaving or suspended.
 
+    A tenant whose stored successor rules the schema refuses is one error line naming the setting and the
+    fix (exit status 1); the other tenants are still reported."""
+    from engine.errors import TenantSettingInvalid
+    from engine.lifecycle.spof import report_tenants, spof_report
+
+    rows, problems = [], []
     with Session(get_engine(get_settings())) as db:
-        rows = spof_report(db=db, now=datetime.now(UTC), tenant_id=_tenant_id(db, tenant_slug))
+        for tenant_id in report_tenants(db=db, tenant_id=_tenant_id(db, tenant_slug)):
+            try:
+                rows.extend(spof_report(db=db, now=datetime.now(UTC), tenant_id=tenant_id))
+            except TenantSettingInvalid as exc:
+                problems.append(str(exc))
     if as_json:
-        click.echo(json.dumps({"sessions": [r.as_json() for r in rows], "count": len(rows)}, indent=2))
-        return
-    if not rows:
+        click.echo(json.dumps({"sessions": [r.as_json() for r in rows], "count": len(rows), "errors": problems},
+                              indent=2))
+    elif not rows and not problems:
         click.echo("No single point of failure: every upcoming session has a co-host who can take over.")
-        return
-    for r in rows:
-        who = f"{r.owner_email} ({r.owner_status}{', last day ' + str(r.leaving_on) if r.leaving_on else ''})"
-        then = f"-> fallback owner {r.successor_email}" if r.outcome == "fallback" else f"BLOCKED: {r.needed}"
-        when = f"{r.start_at:%Y-%m-%d %H:%M}Z"
-        click.echo(f"{r.tenant_slug}\t{when}\t{r.external_id}\t{r.title}\t{who}\t{then}")
-    click.echo(f"{len(rows)} session(s)")
+    else:
+        for r in rows:
+            who = f"{r.owner_email} ({r.owner_status}{', last day ' + str(r.leaving_on) if r.leaving_on else ''})"
+            then = f"-> fallback owner {r.successor_email}" if r.outcome == "fallback" else f"BLOCKED: {r.needed}"
+            when = f"{r.start_at:%Y-%m-%d %H:%M}Z"
+            click.echo(f"{r.tenant_slug}\t{when}\t{r.external_id}\t{r.title}\t{who}\t{then}")
+        click.echo(f"{len(rows)} session(s)")
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        raise SystemExit(1)
 
 
 @click.group("lifecycle")

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
+from engine.errors import TenantSettingInvalid
 from engine.store.models import (
     CalendarBinding,
     ConnectionKind,
@@ -31,6 +32,7 @@ from engine.store.models import (
     SessionStatus,
     Tenant,
 )
+from policies.schema import SettingError
 from policies.successor import FallbackFacts, HostFacts, SessionFacts, SuccessorRules
 
 
@@ -151,8 +153,10 @@ def fallback_facts(db: Session, tenant: Tenant) -> FallbackFacts:
 
 
 def successor_rules(tenant: Tenant) -> SuccessorRules:
-    """The tenant's successor rules; a bad stored value falls back to the defaults (validated on save)."""
+    """The tenant's successor rules. A stored value the schema refuses (an older version's, a hand edit)
+    raises :class:`~engine.errors.TenantSettingInvalid` naming the setting and the fix: guessing the
+    defaults would report, preview or transfer under rules nobody chose."""
     try:
-        return SuccessorRules.from_settings(tenant.settings.get("successor"))
-    except ValueError:
-        return SuccessorRules()
+        return SuccessorRules.from_settings((tenant.settings or {}).get("successor"))
+    except SettingError as exc:
+        raise TenantSettingInvalid(tenant.slug, exc) from None

@@ -68,8 +68,19 @@ def _tenant_rows(db: Session, tenant: Tenant, now: datetime) -> list[SpofRow]:
     return rows
 
 
+def report_tenants(*, db: Session, tenant_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """The tenants the report covers (delegation mode; only ``tenant_id`` when given), by slug."""
+    query = select(Tenant.id).where(Tenant.integration_mode == IntegrationMode.DELEGATION.value)
+    if tenant_id is not None:
+        query = query.where(Tenant.id == tenant_id)
+    return list(db.exec(query.order_by(col(Tenant.slug))).all())
+
+
 def spof_report(*, db: Session, now: datetime, tenant_id: uuid.UUID | None = None) -> list[SpofRow]:
-    """The report for one tenant, or for every delegation-mode tenant when ``tenant_id`` is None."""
+    """The report for one tenant, or for every delegation-mode tenant when ``tenant_id`` is None.
+
+    Raises :class:`~engine.errors.TenantSettingInvalid` when a tenant's stored successor rules are refused
+    by the schema (the report never guesses the defaults)."""
     query = select(Tenant).where(Tenant.integration_mode == IntegrationMode.DELEGATION.value)
     if tenant_id is not None:
         query = query.where(Tenant.id == tenant_id)
@@ -79,4 +90,4 @@ def spof_report(*, db: Session, now: datetime, tenant_id: uuid.UUID | None = Non
     return rows
 
 
-__all__ = ["SpofRow", "spof_report"]
+__all__ = ["SpofRow", "report_tenants", "spof_report"]

@@ -50,6 +50,7 @@ from engine.domain.desired import (
 from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.domain.event_ids import owned_session
 from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
+from engine.errors import config_error_message
 from engine.runtime import logs, metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
@@ -431,15 +432,6 @@ class SessionReconciler:
             )
         metrics.record_reconcile("config_error")
         return Result(outcome="config_error", detail=str(exc))
-
-
-def config_error_message(tenant_slug: str, exc: SettingError) -> str:
-    """The one line shown in REST, the UI and the CLI for a stored setting the schema refuses."""
-    return (
-        f"config_error: tenant setting {exc.field}: {exc.message}. Nothing is synced until it is fixed: "
-        f"save it again on the Integration page, PATCH /v1/admin/tenant, or `muster tenant set --slug "
-        f"{tenant_slug} --setting {exc.field.split('.')[0]}=default`"
-    )
 
 
 def binding_actor(

@@ -12,6 +12,9 @@ write through :mod:`engine.lifecycle.departure`, commit, then hand work to the b
   already transferred stay with their new owner.
 * ``GET /v1/people/{email}/transfer-preview``: who would inherit which upcoming session, and how.
 * ``GET /v1/reports/spof``: the tenant's sessions that hang on one leaving or suspended organizer.
+
+A stored successor setting the schema refuses makes the preview and the report answer 409 with the
+``config_error`` line naming the setting and the fix (never an answer computed under guessed defaults).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pydantic import AfterValidator
 
 from engine.api.deps import Caller, Uow
 from engine.api.schemas import EMAIL_PATTERN, ApiModel, normalize_email
+from engine.errors import TenantSettingInvalid
 from engine.ingest.common import Conflict, IngestError, NotFound
 from engine.lifecycle import dispatch
 from engine.lifecycle.departure import (
@@ -122,7 +126,10 @@ def delete_departure(email: EmailPath, uow: Uow, caller: Caller) -> Response:
     summary="Who would inherit this person's upcoming sessions, and how",
 )
 def get_transfer_preview(email: EmailPath, uow: Uow, caller: Caller) -> dict[str, Any]:
-    preview = transfer_preview(db=uow.db, tenant=caller.tenant, email=email, now=utcnow())
+    try:
+        preview = transfer_preview(db=uow.db, tenant=caller.tenant, email=email, now=utcnow())
+    except TenantSettingInvalid as exc:
+        raise Conflict(str(exc), loc=["settings", exc.error.field]) from None
     if preview is None:
         raise NotFound(f"no person {email!r} in this tenant", loc=["path", "email"])
     return {
@@ -151,5 +158,8 @@ def get_transfer_preview(email: EmailPath, uow: Uow, caller: Caller) -> dict[str
     "/v1/reports/spof", summary="Upcoming sessions whose only connected organizer is leaving or suspended"
 )
 def get_spof(uow: Uow, caller: Caller) -> dict[str, Any]:
-    rows = spof_report(db=uow.db, now=utcnow(), tenant_id=caller.tenant.id)
+    try:
+        rows = spof_report(db=uow.db, now=utcnow(), tenant_id=caller.tenant.id)
+    except TenantSettingInvalid as exc:
+        raise Conflict(str(exc), loc=["settings", exc.error.field]) from None
     return {"sessions": [r.as_json() for r in rows], "count": len(rows)}

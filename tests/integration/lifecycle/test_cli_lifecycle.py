@@ -59,3 +59,36 @@ def test_report_spof_and_sweep_commands(life: Life, monkeypatch: pytest.MonkeyPa
         assert code == 0 and "No transfer due." in out
     finally:
         get_settings.cache_clear()
+
+
+def test_report_spof_names_a_bad_successor_setting_instead_of_guessing_the_defaults(
+        life: Life, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _env(life, monkeypatch)
+    try:
+        life.connect(RADIA)
+        sid = life.put_session("s-bad-rules", hosts=[RADIA], room=False)
+        life.settle(sid)
+        assert life.request("PUT", f"/v1/people/{RADIA}/departure", {"leavingOn": "2030-01-02"}).status_code == 200
+        # Given successor rules an older version stored (a key the schema no longer knows)
+        life.set_tenant(settings={"successor": {"eligible": ["co_host"]}})
+        code, out, err = _run(capsys, "report", "spof", "--tenant", "acme")
+        # Then one line names the setting and the fix, no traceback, and no report under default rules
+        assert code == 1, (out, err)
+        [line] = err.strip().splitlines()
+        assert line.startswith("error: config_error: tenant setting successor.eligible: unknown setting"), line
+        assert "muster tenant set --slug acme --setting successor=default" in line
+        assert "Traceback" not in out + err and "s-bad-rules" not in out
+        code, out, err = _run(capsys, "report", "spof", "--json")
+        body = json.loads(out)
+        assert code == 1 and body["sessions"] == [] and "successor.eligible" in body["errors"][0]
+        # The REST report and the transfer preview answer 409 with the same line
+        for path in ("/v1/reports/spof", f"/v1/people/{RADIA}/transfer-preview"):
+            answer = life.request("GET", path)
+            assert answer.status_code == 409, (path, answer.text)
+            assert "config_error: tenant setting successor.eligible" in answer.text, answer.text
+        # Once fixed, the report is computed again
+        life.set_tenant(settings={"successor": {"eligibleRoles": ["co_host"]}})
+        code, out, _ = _run(capsys, "report", "spof", "--tenant", "acme")
+        assert code == 0 and "s-bad-rules" in out, out
+    finally:
+        get_settings.cache_clear()
