@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from policies.notifications import NotificationSettings
 from policies.privacy import PrivacySettings
@@ -51,6 +51,34 @@ class TenantSettings(SettingsSection):
             raise SettingError(unknown[0], "unknown settings section; known: " + ", ".join(SECTIONS))
         sections: dict[str, Any] = {key: SECTIONS[key].parse(value) for key, value in data.items()}
         return cls(**sections)
+
+
+class SettingsPatch(SettingsSection):
+    """A change to ``Tenant.settings``, as ``PATCH /v1/admin/tenant`` takes it: each section given is the very
+    model the engine reads (:class:`PrivacySettings` and the others), so the OpenAPI document lists every
+    setting with its type, bounds and default, and an unknown section or key is refused by name.
+
+    Only the keys sent change (:meth:`changes`); a section sent as ``null`` goes back to its defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    section: ClassVar[str] = "settings"
+
+    privacy: PrivacySettings | None = None
+    notifications: NotificationSettings | None = None
+    rooms: RoomSettings | None = None
+    successor: SuccessorSettings | None = None
+    lifecycle: LifecycleSettings | None = None
+
+    def changes(self) -> dict[str, dict[str, Any] | None]:
+        """``{section: the keys sent (stored names)}``, ``None`` for a section sent as null; for :func:`merged`."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for key in self.model_fields_set:
+            value: SettingsSection | None = getattr(self, key)
+            out[key] = (
+                None if value is None
+                else value.model_dump(mode="json", by_alias=True, include=set(value.model_fields_set))
+            )
+        return out
 
 
 def merged(

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.api.transaction import RETRY_AFTER_S, Busy, is_contention
 from engine.ingest.common import IngestError
 from engine.store.migrations import UPGRADE_HINT, is_schema_error
+from policies.settings import SECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _settings_error(loc: list[Any], field: str, kind: str, msg: str) -> str | None:
+    """Errors inside ``settings`` (the admin PATCH) speak the settings' own words: stored key names
+    (not camelCase) and the known sections or keys."""
+    if loc[:2] != ["body", "settings"] or len(loc) < 3:
+        return None
+    section = SECTIONS.get(str(loc[2]))
+    if kind == "extra_forbidden":
+        if len(loc) == 3 or section is None:
+            return f"{loc[2]}: unknown settings section; known: {', '.join(SECTIONS)}"
+        known = ", ".join(f.alias or name for name, f in section.model_fields.items())
+        return f"{field}: unknown setting; known: {known}"
+    if kind in ("value_error", "assertion_error"):
+        return f"{field}: " + msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return None
+
+
 def humanize(error: dict[str, Any]) -> str:
     """One pydantic/FastAPI error as a sentence naming the field and what to send instead."""
     kind = str(error.get("type", ""))
@@ -70,6 +87,9 @@ def humanize(error: dict[str, Any]) -> str:
     msg = str(error.get("msg", "invalid value"))
     if kind == "missing":
         return f"{field} is required"
+    settings_error = _settings_error(list(loc), field, kind, msg)
+    if settings_error is not None:
+        return settings_error
     if kind == "extra_forbidden":
         return f"{field} is not a known field; remove it or check its spelling (fields are camelCase)"
     if kind in ("model_attributes_type", "dict_type", "model_type"):

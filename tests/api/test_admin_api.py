@@ -135,3 +135,37 @@ def test_people_are_added_listed_and_deactivated_through_the_api(api: Api) -> No
     # Another tenant's admin sees only their own people
     other = _admin_token(api, "boss@b.example", api.tenant_b)
     assert [p["email"] for p in api.client.get("/v1/admin/people", headers=_h(other)).json()] == ["boss@b.example"]
+
+
+def test_the_settings_of_the_admin_patch_are_the_engine_s_schema_in_the_openapi_document(api: Api) -> None:
+    from policies.settings import SECTIONS
+
+    doc = api.client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    patch = schemas["TenantSetupPatch"]["properties"]["settings"]
+    ref = next(p["$ref"] for p in patch["anyOf"] if "$ref" in p).rsplit("/", 1)[-1]
+    sections = schemas[ref]
+    # Every section, no other: unknown sections are refused
+    assert sections["additionalProperties"] is False and set(sections["properties"]) == set(SECTIONS)
+    for key, model in SECTIONS.items():
+        refs = [p["$ref"] for p in sections["properties"][key]["anyOf"] if "$ref" in p]
+        section = schemas[refs[0].rsplit("/", 1)[-1]]
+        # each section lists every setting the engine reads, by its stored name, with its default
+        assert section["additionalProperties"] is False, key
+        assert set(section["properties"]) == {f.alias or n for n, f in model.model_fields.items()}, key
+        for name, prop in section["properties"].items():
+            assert prop.get("description"), (key, name)
+    rooms = schemas["RoomSettings"]["properties"]
+    assert (rooms["headroom"]["minimum"], rooms["headroom"]["maximum"]) == (0.0, 2.0)
+    assert rooms["on_outgrown"]["enum"] == ["upsize", "warn"]
+    # A key the schema does not know is refused by name, and nothing is saved
+    token = _admin_token(api)
+    bad = api.client.patch("/v1/admin/tenant", json={"settings": {"rooms": {"headroom": 0.1, "head_room": 1}}},
+                           headers=_h(token))
+    assert bad.status_code == 422, bad.text
+    [detail] = bad.json()["detail"]
+    assert detail["loc"] == ["body", "settings", "rooms", "head_room"]
+    assert detail["msg"].startswith("settings.rooms.head_room: unknown setting; known: headroom, on_outgrown")
+    with Session(api.engine) as db:
+        tenant = db.get(Tenant, api.tenant_a)
+        assert tenant is not None and tenant.settings == {}

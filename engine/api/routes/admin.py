@@ -34,6 +34,7 @@ from engine.api.schemas import ApiModel, normalize_email
 from engine.ingest.common import Conflict, IngestError, NotFound
 from engine.runtime.wiring import google_kit
 from engine.store.models import ApiKeyKind, Person, Tenant
+from policies.settings import SettingsPatch
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -131,10 +132,12 @@ class TenantSetupPatch(ApiModel):
     directory_admin_email: str | None = Field(default=None, max_length=320)
     fallback_owner_email: str | None = Field(default=None, max_length=320)
     vendor_owner_emails: list[str] | None = Field(default=None, max_length=100)
-    settings: dict[str, dict[str, Any] | None] | None = Field(
+    settings: SettingsPatch | None = Field(
         default=None,
         description="Per policy section (privacy, notifications, rooms, successor, lifecycle) the keys to set, "
-        'merged into what is stored, e.g. {"rooms": {"headroom": 0.1}}; null resets a section. See docs/settings.md.',
+        'merged into what is stored, e.g. {"rooms": {"headroom": 0.1}}; a section sent as null goes back to its '
+        "defaults. Each section is the schema the engine reads (docs/settings.md); an unknown section or key is "
+        "refused with a 422 naming it.",
     )
 
 
@@ -167,6 +170,8 @@ def patch_tenant_setup(
     request: Request, body: TenantSetupPatch, request_admin: AdminCaller, uow: Uow
 ) -> TenantSetupPublic:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if isinstance(body.settings, SettingsPatch):
+        changes["settings"] = body.settings.changes()
     tenant = request_admin.tenant
     try:
         result = configure(uow, tenant, changes, actor=request_admin.actor)

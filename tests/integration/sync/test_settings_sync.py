@@ -154,3 +154,57 @@ def test_a_bad_form_value_names_the_field_and_changes_nothing(stack: Stack, admi
     with Session(stack.engine) as db:
         tenant = db.get(Tenant, stack.tenant_id)
         assert tenant is not None and tenant.settings == {}
+
+
+#: Every setting through ``PATCH /v1/admin/tenant``: the defaults (each section null), then each option.
+API_CASES: list[dict[str, Any]] = [
+    {"privacy": None, "notifications": None, "rooms": None, "successor": None, "lifecycle": None},
+    {"privacy": {"guest_list_visible": True}},
+    {"privacy": {"guest_list_visible": False}, "notifications": {"membership_emails": True}},
+    {"notifications": {"notify_on": [], "membership_emails": False}},
+    {"notifications": {"notify_on": ["summary", "description", "time"]}},
+    {"rooms": {"headroom": 0.25, "on_outgrown": "warn", "max_oversize_factor": 3, "max_attempts": 10,
+               "categories": ["CONFERENCE_ROOM", "OTHER"], "excluded": ["c_1@resource.calendar.google.com"]}},
+    {"successor": {"eligibleRoles": ["co_host", "presenter"]}},
+    {"lifecycle": {"releaseResources": True}},
+]
+
+
+def test_every_admin_api_setting_is_read_by_the_engine_and_keeps_the_tenant_syncing(stack: Stack) -> None:
+    from engine.admin.people import add_person, issue_admin_token
+
+    with unit_of_work(stack.engine) as uow:
+        tenant = uow.db.get(Tenant, stack.tenant_id)
+        assert tenant is not None
+        add_person(db=uow.db, tenant=tenant, email="api-admin@acme.example", role="admin", actor="test")
+        token = issue_admin_token(db=uow.db, tenant=tenant, email="api-admin@acme.example", actor="test")
+    admin = {"Authorization": f"Bearer {token}"}
+    hosts, learners = organizers()[:1], people("l", 3, start=90)
+    stack.put_session("s-api-set", session_body(hosts=hosts, enrolled=learners))
+    stack.idle()
+    sid = stack.session_id("s-api-set")
+    visible = False
+    for i, case in enumerate(API_CASES):
+        # Given one settings change saved through the admin REST API
+        saved = stack.api.patch("/v1/admin/tenant", json={"settings": case}, headers=admin)
+        assert saved.status_code == 200, (case, saved.text)
+        shown = saved.json()["settings"]
+        for section, values in case.items():
+            for key, value in (values or {}).items():
+                assert shown[section][key] == (sorted(set(value)) if isinstance(value, list) else value), (
+                    section, key, shown[section])
+        if "privacy" in case:
+            visible = bool((case["privacy"] or {}).get("guest_list_visible", False))
+        # Then the engine reads it through the same schema: the platform's next change syncs, and the
+        # guest-list setting shows in Google
+        stack.put_session("s-api-set", session_body(hosts=hosts, enrolled=learners, title=f"API round {i}"))
+        stack.idle()
+        binding = stack.binding(sid)
+        assert binding is not None and binding.sync_status == "synced", (case, binding and binding.last_error)
+        (event,) = stack.emu.events_of(sid)
+        assert event["summary"] == f"API round {i}"
+        assert event.get("guestsCanSeeOtherGuests", True) is visible, (case, event.get("guestsCanSeeOtherGuests"))
+    with Session(stack.engine) as db:
+        tenant = db.get(Tenant, stack.tenant_id)
+        assert tenant is not None and tenant.settings["rooms"]["on_outgrown"] == "warn"
+        assert tenant.settings["lifecycle"] == {"releaseResources": True}
