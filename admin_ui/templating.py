@@ -125,6 +125,8 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "flashes": flashes,
         "nav": nav,
         "path": request.url.path,
+        #: The sign-in page offers "Sign in with Google" when the server has an OAuth client.
+        "google_sign_in_offered": bool(getattr(request.app.state.settings, "google_oauth_client_id", None)),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -26,7 +26,17 @@ from starlette.types import ASGIApp
 
 from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
-from admin_ui.views import account, audit, auth, health, integration, organizers, session_form, sessions
+from admin_ui.views import (
+    account,
+    audit,
+    auth,
+    google_sign_in,
+    health,
+    integration,
+    organizers,
+    session_form,
+    sessions,
+)
 from engine.api.app import create_api
 from engine.api.security_headers import SecurityHeaders, install_access_log_filter
 from engine.settings import Settings, get_settings
@@ -145,7 +155,7 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
             headers={"Retry-After": "5"},
         )
 
-    for module in (auth, session_form, sessions, integration, organizers, health, audit, account):
+    for module in (auth, google_sign_in, session_form, sessions, integration, organizers, health, audit, account):
         app.include_router(module.router, prefix="/admin")
     app.include_router(account.oauth_router)
     app.mount("/admin/static", StaticFiles(directory=str(STATIC_DIR)), name="admin-static")

@@ -29,7 +29,7 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 
-def _safe_next(value: object) -> str:
+def safe_next(value: object) -> str:
     """Only same-site admin paths; anything else goes to the start page."""
     text = str(value or "")
     if text.startswith("/admin") and not text.startswith("//") and "\\" not in text:
@@ -46,7 +46,7 @@ def index(request: Request) -> Response:
 
 @router.get("/login")
 def login_form(request: Request, next: str = "/admin/") -> Response:
-    return render(request, "admin/auth/login.html", {"next": _safe_next(next), "form": {}, "error": None})
+    return render(request, "admin/auth/login.html", {"next": safe_next(next), "form": {}, "error": None})
 
 
 @router.post("/login")
@@ -59,7 +59,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             request,
             "admin/auth/login.html",
             {
-                "next": _safe_next(values["next"]),
+                "next": safe_next(values["next"]),
                 "form": values,
                 "error": "Fill in " + ", ".join(missing) + ".",
             },
@@ -87,7 +87,7 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
         response = render(
             request,
             "admin/auth/login.html",
-            {"next": _safe_next(values["next"]), "form": values, "error": refusal.message},
+            {"next": safe_next(values["next"]), "form": values, "error": refusal.message},
             status_code=429,
         )
         response.headers["Retry-After"] = str(refusal.retry_after_s)
@@ -97,14 +97,14 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             request,
             "admin/auth/login.html",
             {
-                "next": _safe_next(values["next"]),
+                "next": safe_next(values["next"]),
                 "form": values,
                 "error": "Tenant, email or password is not right.",
             },
             status_code=400,
         )
     flash(request, f"Signed in as {person.email}.")
-    return redirect(_safe_next(values["next"]))
+    return redirect(safe_next(values["next"]))
 
 
 def _audit_locks(db: Session, tenant_slug: str, email: str, address: str, locked: list[throttle.Locked]) -> None:

@@ -34,12 +34,14 @@ from sqlmodel import Session
 
 import connectors.google.kit as google_delegation_kit
 import connectors.google.lifecycle_kit as google_lifecycle_kit
+import connectors.google.sign_in as google_sign_in_kit
 from connectors.google.calendar import GoogleCalendarFactory
 from connectors.google.clients import observe_requests
 from connectors.google.credentials import CompositeSource, ServiceAccountSource, token_uri_for
 from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory
 from connectors.ports.delegation import GoogleKit
 from connectors.ports.lifecycle import LifecycleKit
+from connectors.ports.sign_in import GoogleSignIn
 from engine.admin import connection_check
 from engine.delegation.hooks import DelegationHooks
 from engine.delegation.placement import credential_source
@@ -69,6 +71,11 @@ observe_requests(metrics.record_request)
 def google_kit() -> GoogleKit:
     """The Google implementation of the delegation ports (this module of the connector *is* the kit)."""
     return cast(GoogleKit, google_delegation_kit)
+
+
+def google_sign_in() -> GoogleSignIn:
+    """The Google implementation of Sign in with Google (OpenID Connect) for the admin UI."""
+    return cast(GoogleSignIn, google_sign_in_kit)
 
 
 def lifecycle_kit() -> LifecycleKit:

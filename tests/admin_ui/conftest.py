@@ -27,7 +27,8 @@ SECRET = "s" * 48
 
 
 def settings_for(url: str, **extra: object) -> Settings:
-    return Settings(database_url=url, redis_url=None, google_root_url=None, secret_key=SECRET, **extra)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"redis_url": None, "google_root_url": None, "secret_key": SECRET, **extra}
+    return Settings(database_url=url, **fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)

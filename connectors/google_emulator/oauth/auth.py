@@ -416,7 +416,7 @@ def _consent_error(message: str) -> HTMLResponse:
 def consent_page(world: World) -> Any:
     keep = (
         "client_id", "redirect_uri", "scope", "state", "access_type", "prompt", "response_type", "nonce",
-        "code_challenge", "code_challenge_method", "hd", "login_hint", "include_granted_scopes",
+        "code_challenge", "code_challenge_method", "hd", "include_granted_scopes",
     )
 
     async def endpoint(request: Request) -> Response:

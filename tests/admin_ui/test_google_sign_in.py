@@ -1,0 +1,278 @@
+"""Sign in with Google through the admin UI, against the emulator's real OpenID Connect endpoints.
+
+The web app is the real composition root (TestClient); Google is the emulator over HTTP, so the
+discovery document, the consent page, the token endpoint and google-auth's ID token verification all run
+for real. Each test walks the browser's path: the sign-in page's Google form, Google's consent page
+(Allow as some account), and Google's redirect back to ``/admin/login/google/callback``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from admin_ui.web import create_web_app
+from connectors.google_emulator.server import EmulatorServer
+from engine.admin.google_sign_in import pkce_challenge
+from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
+from tests.admin_ui.conftest import settings_for
+from tests.admin_ui.factories import World
+
+CLIENT_ID, CLIENT_SECRET = "777-muster.apps.googleusercontent.com", "sign-in-secret"
+CALLBACK = "http://testserver/admin/login/google/callback"
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(google: EmulatorServer, world: World) -> EmulatorServer:
+    w = google.world
+    w.reset()
+    for slug in ("acme", "globex"):
+        for local in ("admin", "organizer", "viewer", "learner", "colleague", "stranger"):
+            w.add_user(f"{local}@{slug}.example", name={"fullName": local.title()})
+    w.add_user("unverified@acme.example", emailVerified=False)
+    w.add_user("admin.acme@gmail.com")
+    w.add_oauth_client(CLIENT_ID, CLIENT_SECRET, [CALLBACK])
+    return google
+
+
+@pytest.fixture
+def app(engine_under_test: Engine, emulator: EmulatorServer) -> FastAPI:
+    settings = settings_for(
+        engine_under_test.url.render_as_string(hide_password=False),
+        google_root_url=emulator.url,
+        base_url="http://testserver",
+        google_oauth_client_id=CLIENT_ID,
+        google_oauth_client_secret=CLIENT_SECRET,
+    )
+    return create_web_app(settings)
+
+
+@pytest.fixture
+def browser(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+def start(browser: TestClient, tenant: str = "acme", next_url: str = "/admin/") -> str:
+    """Click "Sign in with Google" on the sign-in page; returns Google's consent URL."""
+    page = browser.get("/admin/login")
+    assert 'id="sign-in-with-google"' in page.text
+    answer = browser.post(
+        "/admin/login/google",
+        data={"tenant": tenant, "next": next_url, "csrf_token": page.context["csrf_token"]},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
+def consent(consent_url: str, account: str, decision: str = "allow") -> str:
+    """Google's consent page as a person uses it: choose ``account``, Allow; returns the redirect back."""
+    page = httpx.get(consent_url)
+    assert page.status_code == 200, page.text
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    form.update(user=account, decision=decision)
+    answer = httpx.post(consent_url.split("?", 1)[0], data=form)
+    assert answer.status_code == 303, answer.text
+    back = str(answer.headers["location"])
+    assert back.startswith(CALLBACK)
+    return back
+
+
+def finish(browser: TestClient, back: str) -> httpx.Response:
+    parts = urlsplit(back)
+    return browser.get(parts.path + "?" + parts.query, follow_redirects=False)
+
+
+def sign_in_with_google(browser: TestClient, account: str, tenant: str = "acme") -> httpx.Response:
+    return finish(browser, consent(start(browser, tenant), account))
+
+
+def _audit(engine: Engine, action: str) -> list[AuditEvent]:
+    with Session(engine) as db:
+        return list(db.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
+
+
+def _error_code(response: httpx.Response) -> str:
+    found = re.search(r'id="google-sign-in-error" data-code="([^"]+)"', response.text)
+    assert found, response.text
+    return found.group(1)
+
+
+def test_the_consent_url_asks_for_openid_with_state_nonce_pkce_and_the_tenant_domain(browser: TestClient) -> None:
+    query = parse_qs(urlsplit(start(browser)).query)
+    assert query["scope"] == ["openid email profile"]
+    assert query["hd"] == ["acme.example"]
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["redirect_uri"] == [CALLBACK] and query["client_id"] == [CLIENT_ID]
+    assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
+    assert query["state"] != query["nonce"]
+
+
+def test_an_admin_of_the_workspace_signs_in_with_google(
+    browser: TestClient, world: World, engine_under_test: Engine
+) -> None:
+    answer = finish(browser, consent(start(browser, next_url="/admin/integration"), "admin@acme.example"))
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin/integration"
+    page = browser.get("/admin/integration")
+    assert page.status_code == 200 and "Signed in with Google as admin@acme.example" in page.text
+    with Session(engine_under_test) as db:
+        person = db.get(Person, world.acme.people["admin"])
+        assert person is not None and person.google_user_id  # the Google account (sub) is kept
+    [entry] = _audit(engine_under_test, "auth.google_sign_in")
+    assert entry.tenant_id == world.acme.tenant_id and entry.subject == "admin@acme.example"
+    # the session is a normal server-side one: signing out ends it
+    browser.post("/admin/logout", data={"csrf_token": page.context["csrf_token"]})
+    assert browser.get("/admin/sessions", follow_redirects=False).status_code == 303
+
+
+def test_an_organizer_signs_in_and_gets_the_organizer_role_only(browser: TestClient, world: World) -> None:
+    assert sign_in_with_google(browser, "organizer@acme.example").status_code == 303
+    assert browser.get("/admin/sessions").status_code == 200
+    assert browser.get("/admin/integration").status_code == 403  # the granted role decides, as with passwords
+
+
+def test_an_account_of_another_domain_is_refused(browser: TestClient, engine_under_test: Engine) -> None:
+    answer = sign_in_with_google(browser, "admin@globex.example")
+    assert answer.status_code == 403 and _error_code(answer) == "wrong_domain"
+    assert "acme.example" in answer.text and "globex.example" in answer.text
+    assert browser.get("/admin/sessions", follow_redirects=False).status_code == 303  # not signed in
+    [entry] = _audit(engine_under_test, "auth.google_refused")
+    assert entry.detail["reason"] == "wrong_domain" and entry.detail["hd"] == "globex.example"
+
+
+def test_a_personal_google_account_is_refused_even_with_the_same_name(browser: TestClient) -> None:
+    answer = sign_in_with_google(browser, "admin.acme@gmail.com")
+    assert answer.status_code == 403 and _error_code(answer) == "wrong_domain"
+    assert "personal Google account" in answer.text
+
+
+def test_an_unverified_address_is_refused(browser: TestClient) -> None:
+    answer = sign_in_with_google(browser, "unverified@acme.example")
+    assert answer.status_code == 403 and _error_code(answer) == "email_unverified"
+
+
+def test_people_without_a_granted_role_or_deactivated_are_refused(
+    browser: TestClient, world: World, engine_under_test: Engine
+) -> None:
+    for account in ("learner@acme.example", "stranger@acme.example"):  # no admin role / not a person
+        answer = sign_in_with_google(browser, account)
+        assert answer.status_code == 403 and _error_code(answer) == "no_access", account
+    with Session(engine_under_test) as db:
+        viewer = db.get(Person, world.acme.people["viewer"])
+        assert viewer is not None
+        viewer.status = PersonStatus.SUSPENDED.value
+        db.add(viewer)
+        db.commit()
+    answer = sign_in_with_google(browser, "viewer@acme.example")
+    assert answer.status_code == 403 and _error_code(answer) == "inactive"
+
+
+def test_another_google_account_with_a_known_address_is_refused(
+    browser: TestClient, world: World, engine_under_test: Engine
+) -> None:
+    with Session(engine_under_test) as db:
+        admin = db.get(Person, world.acme.people["admin"])
+        assert admin is not None
+        admin.google_user_id = "111111111111111111111"  # signed in before from another Google account
+        db.add(admin)
+        db.commit()
+    answer = sign_in_with_google(browser, "admin@acme.example")
+    assert answer.status_code == 403 and _error_code(answer) == "other_account"
+
+
+def test_an_answer_with_another_state_or_from_another_browser_is_refused(app: FastAPI, browser: TestClient) -> None:
+    back = consent(start(browser), "admin@acme.example")
+    forged = back.replace("state=", "state=x")
+    answer = finish(browser, forged)
+    assert answer.status_code == 400 and _error_code(answer) == "state_mismatch"
+    with TestClient(app, base_url="http://testserver") as stranger:  # Google's answer replayed elsewhere
+        answer = finish(stranger, back)
+        assert answer.status_code == 400 and _error_code(answer) == "no_pending"
+    # and the started sign-in was spent by the first answer: the real one no longer works either
+    answer = finish(browser, back)
+    assert answer.status_code == 400 and _error_code(answer) == "no_pending"
+
+
+def test_an_id_token_issued_for_another_sign_in_fails_the_nonce_check(browser: TestClient) -> None:
+    first = start(browser)  # an attacker's sign-in, whose consent URL carries its own nonce ...
+    second = start(browser)  # ... while this browser's cookie now holds the second sign-in
+    state = parse_qs(urlsplit(second).query)["state"][0]
+    parts = urlsplit(first)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["state"] = state  # the attacker's code delivered with the victim's state
+    query["code_challenge"] = parse_qs(urlsplit(second).query)["code_challenge"][0]
+    answer = finish(browser, consent(urlunsplit(parts._replace(query=urlencode(query))), "admin@acme.example"))
+    assert answer.status_code == 400 and _error_code(answer) == "nonce_mismatch"
+
+
+def test_a_code_issued_for_another_pkce_challenge_is_refused_by_google(browser: TestClient) -> None:
+    parts = urlsplit(start(browser))
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query["code_challenge"] = pkce_challenge("an-attackers-verifier-" + "x" * 40)
+    answer = finish(browser, consent(urlunsplit(parts._replace(query=urlencode(query))), "admin@acme.example"))
+    assert answer.status_code == 400 and _error_code(answer) == "invalid_grant"
+    assert "Invalid code verifier" in answer.text
+
+
+def test_cancel_at_google_says_so(browser: TestClient) -> None:
+    answer = finish(browser, consent(start(browser), "admin@acme.example", decision="deny"))
+    assert answer.status_code == 400 and _error_code(answer) == "access_denied"
+    assert "cancelled" in answer.text
+
+
+def test_a_workspace_without_a_google_domain_or_unknown_is_not_offered(
+    browser: TestClient, world: World, engine_under_test: Engine
+) -> None:
+    with Session(engine_under_test) as db:
+        tenant = db.get(Tenant, world.other.tenant_id)
+        assert tenant is not None
+        tenant.google_domain = None
+        db.add(tenant)
+        db.commit()
+    token = browser.get("/admin/login").context["csrf_token"]
+    for slug in ("globex", "no-such-workspace"):
+        answer = browser.post("/admin/login/google", data={"tenant": slug, "csrf_token": token}, follow_redirects=False)
+        assert answer.status_code == 400 and _error_code(answer) == "not_offered", slug
+    empty = browser.post("/admin/login/google", data={"tenant": "", "csrf_token": token}, follow_redirects=False)
+    assert empty.status_code == 400 and "Fill in the workspace" in empty.text
+    assert browser.post("/admin/login/google", data={"tenant": "acme"}).status_code == 403  # CSRF
+
+
+def test_without_an_oauth_client_the_button_is_not_offered(engine_under_test: Engine, world: World) -> None:
+    app = create_web_app(settings_for(engine_under_test.url.render_as_string(hide_password=False)))
+    with TestClient(app, base_url="http://testserver") as client:
+        page = client.get("/admin/login")
+        assert "Sign in with Google" not in page.text
+        answer = client.post(
+            "/admin/login/google", data={"tenant": "acme", "csrf_token": page.context["csrf_token"]}
+        )
+        assert answer.status_code == 503 and _error_code(answer) == "not_configured"
+
+
+def test_google_unreachable_is_a_clear_page(engine_under_test: Engine, world: World) -> None:
+    settings = settings_for(
+        engine_under_test.url.render_as_string(hide_password=False),
+        google_root_url="http://127.0.0.1:9/",
+        google_oauth_client_id=CLIENT_ID,
+        google_oauth_client_secret=CLIENT_SECRET,
+    )
+    with TestClient(create_web_app(settings), base_url="http://testserver") as client:
+        token = client.get("/admin/login").context["csrf_token"]
+        answer = client.post("/admin/login/google", data={"tenant": "acme", "csrf_token": token})
+        assert answer.status_code == 503 and _error_code(answer) == "unavailable"
+        assert "try again in a minute" in answer.text
