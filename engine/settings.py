@@ -31,10 +31,14 @@ Variables:
 ``MUSTER_RETRY_MIN_BACKOFF_MS``      First retry delay after a retryable Google error (1000); doubles, jittered.
 ``MUSTER_RETRY_MAX_BACKOFF_MS``      Longest retry delay (300000).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
-                                     organizer clicks "Connect Google" (delegation mode, per-person consent).
+                                     organizer clicks "Connect Google" (delegation mode, per-person consent)
+                                     and by "Sign in with Google" on the admin UI's sign-in page.
 ``MUSTER_GOOGLE_OAUTH_CLIENT_SECRET``  Its secret. Both or neither must be set.
 ``MUSTER_SESSION_IDLE_MINUTES``      An admin UI sign-in ends after this many minutes without a request (30).
 ``MUSTER_SESSION_MAX_HOURS``         ... and this many hours after signing in, whatever the activity (12).
+``MUSTER_SIGN_IN_*``                 Sign-in throttling limits (:class:`SignInLimits`, a pydantic-settings
+                                     schema): free failures, lock threshold and longest delay per account
+                                     and per client address, lock length and counting window.
 ``MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE`` Path of the service account's JSON key (domain-wide delegation and the
                                      vendor owner accounts). Read and checked at start-up.
 ``MUSTER_WORKER_HOST`` / ``_PORT``   Where ``muster worker`` serves /metrics, /livez, /readyz (127.0.0.1 / 9465,
@@ -55,11 +59,17 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from annotated_types import Ge, Le
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from engine.private_files import make_folder, write_private
 
@@ -80,6 +90,95 @@ class ConfigError(Exception):
     def __init__(self, variable: str, problem: str, fix: str) -> None:
         self.variable = variable
         super().__init__(f"{variable}: {problem}. Fix: {fix}")
+
+
+#: The environment :meth:`SignInLimits.from_env` reads (empty otherwise: never ``os.environ`` behind the
+#: back of :func:`load_settings`, which also refuses unknown ``MUSTER_*`` names).
+_LIMITS_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("muster_sign_in_env", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over the mapping :func:`load_settings` was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in (_LIMITS_ENV.get() or {}).items()}
+
+
+class SignInLimits(BaseSettings):
+    """Sign-in throttling (:mod:`engine.admin.throttle`): the one schema, read from ``MUSTER_SIGN_IN_*``.
+
+    Per key (an account, a client address): the first ``*_free_failures`` cost nothing; then each attempt
+    must wait 2, 4, 8 ... seconds (at most ``*_max_delay_s``) after the previous failure; at
+    ``*_lock_after`` failures the key is locked for ``lock_minutes``; ``window_minutes`` after the last
+    failure the count starts again. Many people may share an address (an office behind NAT), hence its
+    larger defaults.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MUSTER_SIGN_IN_", frozen=True, extra="forbid")
+
+    account_free_failures: int = Field(3, ge=0, le=1_000)
+    account_lock_after: int = Field(10, ge=1, le=100_000)
+    account_max_delay_s: int = Field(60, ge=1, le=3_600)
+    address_free_failures: int = Field(20, ge=0, le=100_000)
+    address_lock_after: int = Field(100, ge=1, le=1_000_000)
+    address_max_delay_s: int = Field(30, ge=1, le=3_600)
+    lock_minutes: int = Field(15, ge=1, le=24 * 60)
+    window_minutes: int = Field(15, ge=1, le=24 * 60)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _MappingEnvSource(settings_cls))
+
+    @staticmethod
+    def variable(field_name: str) -> str:
+        return "MUSTER_SIGN_IN_" + field_name.upper()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SignInLimits:
+        """The limits in ``env``; :class:`ConfigError` naming the variable and its bounds when one is bad."""
+        # Only the schema's own names are read (and so known to the unknown-variable check).
+        known = {cls.variable(n): str(env.get(cls.variable(n)) or "") for n in cls.model_fields}
+        token = _LIMITS_ENV.set({k: v for k, v in known.items() if v.strip()})
+        try:
+            limits = cls()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            raw = env.get(cls.variable(name), "")
+            low, high = _bounds(cls.model_fields.get(name))
+            raise ConfigError(cls.variable(name), f"{raw.strip()!r} is not allowed ({error['msg']})",
+                              f"use a whole number from {low} to {high}, or unset it") from None
+        finally:
+            _LIMITS_ENV.reset(token)
+        for scope in ("account", "address"):
+            free, lock = getattr(limits, f"{scope}_free_failures"), getattr(limits, f"{scope}_lock_after")
+            if free > lock:
+                raise ConfigError(cls.variable(f"{scope}_free_failures"),
+                                  f"{free} is above {cls.variable(f'{scope}_lock_after')} ({lock})",
+                                  f"use a number from 0 to {lock}, or raise {cls.variable(f'{scope}_lock_after')}")
+        return limits
+
+
+def _bounds(info: FieldInfo | None) -> tuple[object, object]:
+    low: object = "?"
+    high: object = "?"
+    for meta in info.metadata if info is not None else ():
+        if isinstance(meta, Ge):
+            low = meta.ge
+        elif isinstance(meta, Le):
+            high = meta.le
+    return low, high
+
+
+def _default_limits() -> SignInLimits:
+    return SignInLimits.from_env({})
 
 
 @dataclass(frozen=True)
@@ -118,6 +217,8 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     session_idle_minutes: int = 30
     session_max_hours: int = 12
+    #: Sign-in throttling (``MUSTER_SIGN_IN_*``), read by :mod:`engine.admin.throttle`.
+    sign_in_limits: SignInLimits = field(default_factory=_default_limits)
     #: Where each ``muster worker`` serves /metrics, /livez and /readyz (port 0: any free port; None: 9465,
     #: or any free port when another worker command on the machine holds 9465).
     worker_health_host: str = "127.0.0.1"
@@ -351,6 +452,7 @@ def _load(env: Mapping[str, str]) -> Settings:
         retry_max_backoff_ms=_retry_max(env),
         session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
         session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
+        sign_in_limits=SignInLimits.from_env(env),
         worker_health_host=env.get("MUSTER_WORKER_HOST", "").strip() or "127.0.0.1",
         worker_health_port=_int(env, "MUSTER_WORKER_PORT", 0, 0, 65535) if env.get("MUSTER_WORKER_PORT", "").strip()
         else None,

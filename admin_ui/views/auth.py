@@ -66,7 +66,10 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
             status_code=400,
         )
     address = request.client.host if request.client else ""
-    keys = throttle.keys_for(tenant_slug=values["tenant"], email=values["email"], address=address)
+    keys = throttle.keys_for(
+        tenant_slug=values["tenant"], email=values["email"], address=address,
+        limits=request.app.state.settings.sign_in_limits,
+    )
     now = utcnow()
     refusal: throttle.Verdict | None = None
     with unit_of_work(db_engine(request)) as uow:

@@ -6,7 +6,9 @@ Counters live in the database (:class:`~engine.store.models.SignInThrottle`), so
 them. Keys are ``account:<tenant slug>:<email>`` (counted whether or not the account exists, so the answers
 do not reveal which accounts exist) and ``address:<client address>``.
 
-The rule for each key (:data:`ACCOUNT`, :data:`ADDRESS`):
+The rule for each key comes from the settings (:class:`engine.settings.SignInLimits`, the
+``MUSTER_SIGN_IN_*`` variables; :func:`rules_of` turns them into one :class:`Rule` per scope, and
+:data:`ACCOUNT` / :data:`ADDRESS` are the defaults):
 
 * the first ``free`` failures cost nothing;
 * after that, each attempt must wait ``2, 4, 8, ...`` seconds (at most ``max_delay``) after the previous
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from engine.settings import SignInLimits
 from engine.store.models import SignInThrottle
 
 
@@ -46,23 +49,32 @@ class Rule:
         return min(timedelta(seconds=2 ** min(failures - self.free + 1, 20)), self.max_delay)
 
 
-ACCOUNT = Rule(
-    "account",
-    free=3,
-    lock_after=10,
-    lock_for=timedelta(minutes=15),
-    max_delay=timedelta(seconds=60),
-    window=timedelta(minutes=15),
-)
-#: Many people may share one address (an office behind NAT): more room before the address slows down.
-ADDRESS = Rule(
-    "address",
-    free=20,
-    lock_after=100,
-    lock_for=timedelta(minutes=15),
-    max_delay=timedelta(seconds=30),
-    window=timedelta(minutes=15),
-)
+def rules_of(limits: SignInLimits) -> tuple[Rule, Rule]:
+    """The account and address rules the settings describe."""
+    lock_for, window = timedelta(minutes=limits.lock_minutes), timedelta(minutes=limits.window_minutes)
+    return (
+        Rule(
+            "account",
+            free=limits.account_free_failures,
+            lock_after=limits.account_lock_after,
+            lock_for=lock_for,
+            max_delay=timedelta(seconds=limits.account_max_delay_s),
+            window=window,
+        ),
+        Rule(
+            "address",
+            free=limits.address_free_failures,
+            lock_after=limits.address_lock_after,
+            lock_for=lock_for,
+            max_delay=timedelta(seconds=limits.address_max_delay_s),
+            window=window,
+        ),
+    )
+
+
+#: The default rules (``MUSTER_SIGN_IN_*`` unset). Many people may share one address (an office behind
+#: NAT): more room before the address slows down.
+ACCOUNT, ADDRESS = rules_of(SignInLimits())
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,11 @@ class Locked:
     until: datetime
 
 
-def keys_for(*, tenant_slug: str, email: str, address: str) -> list[tuple[Rule, str]]:
+def keys_for(*, tenant_slug: str, email: str, address: str, limits: SignInLimits) -> list[tuple[Rule, str]]:
+    account, by_address = rules_of(limits)
     return [
-        (ACCOUNT, f"account:{tenant_slug.strip().lower()}:{email.strip().lower()}"),
-        (ADDRESS, f"address:{address or 'unknown'}"),
+        (account, f"account:{tenant_slug.strip().lower()}:{email.strip().lower()}"),
+        (by_address, f"address:{address or 'unknown'}"),
     ]
 
 

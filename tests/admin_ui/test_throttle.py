@@ -117,3 +117,32 @@ def test_unknown_accounts_are_throttled_the_same_way(
     clock.advance(hours=1)
     unknown = [post_login(client_as(None), "ghost@acme.example", "nope nope nope").status_code for _ in range(12)]
     assert known == unknown and known[-1] == 429
+
+
+def test_limits_set_in_the_environment_are_the_ones_the_sign_in_form_applies(
+    engine_under_test: Engine, world: World, clock: Clock
+) -> None:
+    """Round trip: ``MUSTER_SIGN_IN_*`` read by load_settings, then the real form throttles by them."""
+    from admin_ui.web import create_web_app
+    from engine.settings import load_settings
+    from tests.admin_ui.conftest import SECRET
+
+    settings = load_settings({
+        "MUSTER_DATABASE_URL": engine_under_test.url.render_as_string(hide_password=False),
+        "MUSTER_SECRET_KEY": SECRET,
+        "MUSTER_SIGN_IN_ACCOUNT_FREE_FAILURES": "1",
+        "MUSTER_SIGN_IN_ACCOUNT_LOCK_AFTER": "3",
+        "MUSTER_SIGN_IN_LOCK_MINUTES": "5",
+    })
+    client = TestClient(create_web_app(settings), base_url="http://testserver")
+    email = world.acme.emails["admin"]
+    statuses = [post_login(client, email, f"guess {i}").status_code for i in range(3)]
+    assert statuses == [400, 429, 429]  # one free failure, then slowed; the third failure locks
+    right = post_login(client, email, PASSWORD)
+    assert right.status_code == 429 and "locked until 09:05 UTC" in right.context["error"]  # type: ignore[attr-defined]
+    (lock,) = _locks(engine_under_test)
+    assert lock.detail["failures"] == 3 and lock.subject == email
+    clock.advance(minutes=4)
+    assert post_login(client, email, PASSWORD).status_code == 429
+    clock.advance(minutes=2)
+    assert post_login(client, email, PASSWORD).status_code == 303  # the configured 5 minutes, not 15

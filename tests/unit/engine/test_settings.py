@@ -171,3 +171,45 @@ def test_operations_settings(tmp_path: Path) -> None:
         load_settings({**base, "MUSTER_LOG_FORMAT": "yaml"})
     with pytest.raises(ConfigError, match="MUSTER_WORKER_PORT"):
         load_settings({**base, "MUSTER_WORKER_PORT": "70000"})
+
+
+def test_sign_in_limits_default_and_are_read_through_their_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.admin.throttle import rules_of
+
+    base = {"MUSTER_VAR_DIR": str(tmp_path)}
+    monkeypatch.setenv("MUSTER_SIGN_IN_LOCK_MINUTES", "99")  # never read behind load_settings' back
+    defaults = load_settings(base).sign_in_limits
+    assert (defaults.account_free_failures, defaults.account_lock_after, defaults.account_max_delay_s) == (3, 10, 60)
+    assert (defaults.address_free_failures, defaults.address_lock_after, defaults.address_max_delay_s) == (20, 100, 30)
+    assert (defaults.lock_minutes, defaults.window_minutes) == (15, 15)
+    chosen = load_settings({
+        **base, "MUSTER_SIGN_IN_ACCOUNT_FREE_FAILURES": "0", "MUSTER_SIGN_IN_ACCOUNT_LOCK_AFTER": " 5 ",
+        "MUSTER_SIGN_IN_ADDRESS_LOCK_AFTER": "500", "MUSTER_SIGN_IN_LOCK_MINUTES": "60",
+        "MUSTER_SIGN_IN_WINDOW_MINUTES": "30", "MUSTER_SIGN_IN_ACCOUNT_MAX_DELAY_S": "120",
+    }).sign_in_limits
+    account, address = rules_of(chosen)  # what the throttle applies
+    assert (account.free, account.lock_after, account.lock_for.total_seconds()) == (0, 5, 3600)
+    assert account.max_delay.total_seconds() == 120 and account.window.total_seconds() == 1800
+    assert (address.free, address.lock_after) == (20, 500)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "fix"),
+    [
+        ({"MUSTER_SIGN_IN_ACCOUNT_LOCK_AFTER": "ten"}, "MUSTER_SIGN_IN_ACCOUNT_LOCK_AFTER", "from 1 to 100000"),
+        ({"MUSTER_SIGN_IN_LOCK_MINUTES": "0"}, "MUSTER_SIGN_IN_LOCK_MINUTES", "from 1 to 1440"),
+        ({"MUSTER_SIGN_IN_ADDRESS_MAX_DELAY_S": "-1"}, "MUSTER_SIGN_IN_ADDRESS_MAX_DELAY_S", "from 1 to 3600"),
+        ({"MUSTER_SIGN_IN_ACCOUNT_FREE_FAILURES": "12"}, "MUSTER_SIGN_IN_ACCOUNT_FREE_FAILURES",
+         "raise MUSTER_SIGN_IN_ACCOUNT_LOCK_AFTER"),
+        ({"MUSTER_SIGN_IN_LOCK_MINUTE": "5"}, "MUSTER_SIGN_IN_LOCK_MINUTE",
+         "did you mean MUSTER_SIGN_IN_LOCK_MINUTES?"),
+    ],
+)
+def test_bad_sign_in_limits_name_the_variable_and_the_fix(
+    tmp_path: Path, env: dict[str, str], variable: str, fix: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MUSTER_VAR_DIR": str(tmp_path), **env})
+    assert caught.value.variable == variable and fix in str(caught.value)
