@@ -30,6 +30,9 @@ Variables:
 ``MUSTER_MEET_RETRY_MAX_S``          Longest wait between two such retries (3600).
 ``MUSTER_RETRY_MIN_BACKOFF_MS``      First retry delay after a retryable Google error (1000); doubles, jittered.
 ``MUSTER_RETRY_MAX_BACKOFF_MS``      Longest retry delay (300000).
+``MUSTER_WEBHOOK_RETRY_MIN_MS``     First retry of a webhook the platform did not accept (5000); doubles, jittered.
+``MUSTER_WEBHOOK_RETRY_MAX_MS``     Longest wait between two webhook attempts (3600000).
+``MUSTER_WEBHOOK_MAX_ATTEMPTS``     Attempts before a webhook is marked failed (replayable from the admin UI) (25).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
                                      organizer clicks "Connect Google" (delegation mode, per-person consent)
                                      and by "Sign in with Google" on the admin UI's sign-in page.
@@ -212,6 +215,10 @@ class Settings:
     meet_retry_max_s: int = 3_600
     retry_min_backoff_ms: int = 1_000
     retry_max_backoff_ms: int = 300_000
+    #: Outbound webhooks (engine.webhooks): retry backoff after a failed attempt, and attempts before giving up.
+    webhook_retry_min_ms: int = 5_000
+    webhook_retry_max_ms: int = 3_600_000
+    webhook_max_attempts: int = 25
     #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
     #: Every configured key, newest first (``MUSTER_SECRET_KEY="new,old"``): all decrypt and verify.
     secret_keys: tuple[str, ...] = ()
@@ -450,6 +457,9 @@ def _load(env: Mapping[str, str]) -> Settings:
         meet_retry_max_s=_meet_retry_max(env),
         retry_min_backoff_ms=_int(env, "MUSTER_RETRY_MIN_BACKOFF_MS", 1_000, 1, 3_600_000),
         retry_max_backoff_ms=_retry_max(env),
+        webhook_retry_min_ms=_int(env, "MUSTER_WEBHOOK_RETRY_MIN_MS", 5_000, 1, 3_600_000),
+        webhook_retry_max_ms=_webhook_retry_max(env),
+        webhook_max_attempts=_int(env, "MUSTER_WEBHOOK_MAX_ATTEMPTS", 25, 1, 1_000),
         session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
         session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
         sign_in_limits=SignInLimits.from_env(env),
@@ -479,6 +489,15 @@ def _retry_max(env: Mapping[str, str]) -> int:
     if high < low:
         raise ConfigError("MUSTER_RETRY_MAX_BACKOFF_MS", f"{high} is below MUSTER_RETRY_MIN_BACKOFF_MS ({low})",
                           f"use a number from {low} to 86400000, or lower MUSTER_RETRY_MIN_BACKOFF_MS")
+    return high
+
+
+def _webhook_retry_max(env: Mapping[str, str]) -> int:
+    low = _int(env, "MUSTER_WEBHOOK_RETRY_MIN_MS", 5_000, 1, 3_600_000)
+    high = _int(env, "MUSTER_WEBHOOK_RETRY_MAX_MS", max(3_600_000, low), 1, 86_400_000)
+    if high < low:
+        raise ConfigError("MUSTER_WEBHOOK_RETRY_MAX_MS", f"{high} is below MUSTER_WEBHOOK_RETRY_MIN_MS ({low})",
+                          f"use a number from {low} to 86400000, or lower MUSTER_WEBHOOK_RETRY_MIN_MS")
     return high
 
 

@@ -14,16 +14,26 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from policies.answers import AnswersSettings
 from policies.notifications import NotificationSettings
 from policies.privacy import PrivacySettings
 from policies.rooms import RoomSettings
 from policies.schema import SettingError, SettingsSection
 from policies.successor import LifecycleSettings, SuccessorSettings
+from policies.webhooks import WebhookSettings
 
 #: Section key → its model (the order the Integration page and ``muster tenant show`` list them in).
 SECTIONS: dict[str, type[SettingsSection]] = {
     m.section: m
-    for m in (PrivacySettings, NotificationSettings, RoomSettings, SuccessorSettings, LifecycleSettings)
+    for m in (
+        PrivacySettings,
+        NotificationSettings,
+        RoomSettings,
+        SuccessorSettings,
+        LifecycleSettings,
+        AnswersSettings,
+        WebhookSettings,
+    )
 }
 
 
@@ -38,6 +48,8 @@ class TenantSettings(SettingsSection):
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     successor: SuccessorSettings = Field(default_factory=SuccessorSettings)
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    answers: AnswersSettings = Field(default_factory=AnswersSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod
     def parse(cls, data: Any) -> TenantSettings:

@@ -1,8 +1,9 @@
 """Re-encrypting every stored credential under the first ``MUSTER_SECRET_KEY`` key (``muster secrets rotate``).
 
 Where it sits: called by :mod:`engine.cli.secrets` inside one unit of work. It reads each
-:class:`~engine.store.models.GoogleConnection` ciphertext with every configured key and writes it back under
-the first (cryptography's ``MultiFernet.rotate``); the connection's status and last error are untouched.
+:class:`~engine.store.models.GoogleConnection` ciphertext (and each tenant's webhook secret) with every
+configured key and writes it back under the first (cryptography's ``MultiFernet.rotate``); the connection's
+status and last error are untouched.
 Once it reports nothing unreadable, the older keys can be removed from ``MUSTER_SECRET_KEY``.
 Data functions take the caller's ``db`` and never commit (house style §10).
 """
@@ -45,5 +46,20 @@ def rotate_credentials(*, db: Session, secret_keys: Sequence[str]) -> RotationRe
             report.unreadable.append(f"{slug}/{email} ({conn.kind})")
             continue
         db.add(conn)
+        report.rotated += 1
+    tenants = db.exec(
+        select(Tenant).where(col(Tenant.webhook_secret_encrypted).is_not(None)).order_by(col(Tenant.slug))
+    ).all()
+    for tenant in tenants:
+        ciphertext = tenant.webhook_secret_encrypted or ""
+        if encrypted_with_first(secret_keys, ciphertext):
+            report.current += 1
+            continue
+        try:
+            tenant.webhook_secret_encrypted = rotate(secret_keys, ciphertext)
+        except DecryptionError:
+            report.unreadable.append(f"{tenant.slug} (webhook secret)")
+            continue
+        db.add(tenant)
         report.rotated += 1
     return report

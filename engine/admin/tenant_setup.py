@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from connectors.ports.delegation import GoogleKit
 from engine.admin.queries import record_audit
 from engine.api.schemas import normalize_email
+from engine.crypto import encrypt
 from engine.settings import ConfigError, Settings, read_service_account_key
 from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Person, Tenant
 from engine.store.types import utcnow
@@ -42,7 +43,10 @@ FIELDS = (
     "fallback_owner_email",
     "vendor_owner_emails",
     "settings",
+    "webhook_secret",
 )
+#: The webhook secret's accepted length (it is HMAC-SHA256 key material: long and random, see docs/webhooks.md).
+WEBHOOK_SECRET_MIN, WEBHOOK_SECRET_MAX = 24, 256
 
 
 class SetupError(ValueError):
@@ -101,6 +105,37 @@ class SetupResult:
     directory_admin_changed: bool = False
 
 
+def _webhook_secret(raw: Any, secret_keys: Sequence[str]) -> str | None:
+    """The new secret's ciphertext (``""`` / None clears it). Raises :class:`SetupError` naming the field."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise SetupError("webhook_secret", "must be text")
+    if not (WEBHOOK_SECRET_MIN <= len(raw) <= WEBHOOK_SECRET_MAX) or not raw.isascii() or not raw.isprintable() \
+            or any(c.isspace() for c in raw):
+        raise SetupError(
+            "webhook_secret",
+            f"must be {WEBHOOK_SECRET_MIN} to {WEBHOOK_SECRET_MAX} printable ASCII characters without spaces "
+            "(e.g. the output of `openssl rand -hex 32`)",
+        )
+    if not secret_keys:
+        raise SetupError("webhook_secret", "cannot be stored: no MUSTER_SECRET_KEY is configured to encrypt it")
+    return encrypt(secret_keys, raw)
+
+
+def _webhook_changes(changes: Mapping[str, Any], new: dict[str, Any], secret_keys: Sequence[str]) -> None:
+    """Apply a new ``webhook_secret`` to ``new``; refuse a webhook URL without a secret to sign with."""
+    if "webhook_secret" in changes:
+        new["webhook_secret"] = _webhook_secret(changes["webhook_secret"], secret_keys)
+    url = ((new["settings"] or {}).get("webhooks") or {}).get("url")
+    if url and not new["webhook_secret"]:
+        raise SetupError(
+            "webhook_secret",
+            "is required while settings.webhooks.url is set: Muster signs every webhook with it "
+            "(set both together, e.g. `muster tenant set --webhook-secret $(openssl rand -hex 32)`)",
+        )
+
+
 def _current(tenant: Tenant) -> dict[str, Any]:
     return {
         "mode": tenant.integration_mode,
@@ -109,6 +144,7 @@ def _current(tenant: Tenant) -> dict[str, Any]:
         "fallback_owner_email": tenant.fallback_owner_email,
         "vendor_owner_emails": list(tenant.vendor_owner_emails or []),
         "settings": dict(tenant.settings or {}),
+        "webhook_secret": tenant.webhook_secret_encrypted,
     }
 
 
@@ -119,12 +155,15 @@ def configure(
     *,
     actor: str,
     replace_sections: bool = False,
+    secret_keys: Sequence[str] = (),
 ) -> SetupResult:
     """Validate and store ``changes`` (keys of :data:`FIELDS`; absent keys stay as they are).
 
     ``settings`` maps a policy section to the keys it sets (merged into what is stored; a section given as
     ``None`` goes back to its defaults; ``replace_sections`` replaces each given section, as a form that
-    shows all of a section's fields does). Raises :class:`SetupError` for the first bad field; nothing is
+    shows all of a section's fields does). ``webhook_secret`` (write-only: stored encrypted with
+    ``secret_keys``, never shown; the audit says only that it changed) signs the webhooks of
+    ``settings.webhooks.url``, which needs one. Raises :class:`SetupError` for the first bad field; nothing is
     changed then. The caller commits; the tenant's sessions are enqueued after that commit.
     """
     unknown = sorted(set(changes) - set(FIELDS))
@@ -170,7 +209,10 @@ def configure(
             new["settings"] = merged(old["settings"], changes["settings"], replace_sections=replace_sections)
         except SettingError as exc:
             raise SetupError(f"settings.{exc.field}", exc.message) from None
+    _webhook_changes(changes, new, secret_keys)
     diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
+    if "webhook_secret" in diff:  # the audit and the caller learn that it changed, never the value
+        diff["webhook_secret"] = ["set" if old["webhook_secret"] else None, "set" if new["webhook_secret"] else None]
     result = SetupResult(changes=diff, directory_admin_changed="directory_admin_email" in diff)
     if not diff:
         return result
@@ -180,16 +222,25 @@ def configure(
     tenant.fallback_owner_email = new["fallback_owner_email"]
     tenant.vendor_owner_emails = new["vendor_owner_emails"]
     tenant.settings = new["settings"]
+    tenant.webhook_secret_encrypted = new["webhook_secret"]
     tenant.updated_at = utcnow()
     db.add(tenant)
     if new["fallback_owner_email"] and "fallback_owner_email" in diff:
         _known(db, tenant, new["fallback_owner_email"])
     record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=diff)
+    if set(diff) <= {"webhook_secret"} or (set(diff) == {"settings"} and _only_webhook_settings(old, new)):
+        return result  # where the platform is told does not shape any event: nothing to reconcile
     for session_id in db.exec(
         select(LiveSession.id).where(LiveSession.tenant_id == tenant.id, col(LiveSession.deleted_at).is_(None))
     ):
         uow.enqueue_session(session_id)
     return result
+
+
+def _only_webhook_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    before = {k: v for k, v in (old["settings"] or {}).items() if k != "webhooks"}
+    after = {k: v for k, v in (new["settings"] or {}).items() if k != "webhooks"}
+    return before == after
 
 
 def settings_problem(tenant: Tenant) -> SettingError | None:
@@ -235,6 +286,7 @@ def describe(tenant: Tenant, settings: Settings) -> dict[str, Any]:
         "fallback_owner_email": tenant.fallback_owner_email,
         "vendor_owner_emails": list(tenant.vendor_owner_emails or []),
         "settings": effective_settings(tenant),
+        "webhook_secret_set": tenant.webhook_secret_encrypted is not None,
         "config_error": f"{problem.field}: {problem.message}" if problem else None,
         "domain_wide_delegation": {
             "client_id": client_id,

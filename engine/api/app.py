@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
-from engine.api.routes import admin, enrollments, health, metrics, people, sessions
+from engine.api.routes import admin, enrollments, health, metrics, people, sessions, webhooks
 from engine.api.schemas import ErrorBody
 from engine.api.security_headers import SecurityHeaders
 from engine.settings import Settings
@@ -102,4 +102,5 @@ def create_api(
     for router in (sessions.router, enrollments.router, people.router):
         app.include_router(router, responses=ERRORS)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     return app

@@ -15,12 +15,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.api.schemas import (
+    AnswerCounts,
     EnrollmentPublic,
     HostPublic,
     RoomExceptionPublic,
     RoomNeed,
     SessionPublic,
     SyncPublic,
+    response_of,
 )
 from engine.ingest.enrollments import counts
 from engine.store.models import (
@@ -114,12 +116,19 @@ def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPu
         .where(col(SessionHost.session_id).in_(ids))
         .order_by(col(SessionHost.position))
     ).all():
-        hosts[host.session_id].append(HostPublic(email=email, role=HostRole(host.role)))
+        hosts[host.session_id].append(
+            HostPublic(
+                email=email,
+                role=HostRole(host.role),
+                response=response_of(host.response_status, host.response_comment, host.responded_at),
+            )
+        )
     bindings = {
         b.session_id: b
         for b in db.exec(select(CalendarBinding).where(col(CalendarBinding.session_id).in_(ids)))
     }
     tallies = counts(db=db, session_ids=ids)
+    answers = _answer_counts(db, ids)
     return [
         SessionPublic(
             id=s.id,
@@ -140,6 +149,7 @@ def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPu
             hosts=hosts.get(s.id, []),
             enrolled_count=tallies[s.id][0],
             waitlisted_count=tallies[s.id][1],
+            answers=answers.get(s.id) or AnswerCounts(),
             revision=s.revision,
             created_at=s.created_at,
             updated_at=s.updated_at,
@@ -148,6 +158,22 @@ def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPu
         )
         for s in sessions
     ]
+
+
+_COUNT_FIELD = {"accepted": "accepted", "tentative": "tentative", "declined": "declined", "needsAction": "needs_action"}
+
+
+def _answer_counts(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, AnswerCounts]:
+    """Enrolled learners per session and answer (one grouped query)."""
+    tallies: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
+    for session_id, status, n in db.exec(
+        select(Enrollment.session_id, Enrollment.response_status, func.count())
+        .where(col(Enrollment.session_id).in_(list(ids)), Enrollment.status == EnrollmentStatus.ENROLLED.value)
+        .group_by(col(Enrollment.session_id), col(Enrollment.response_status))
+    ).all():
+        key = _COUNT_FIELD.get(str(status), "not_seen")
+        tallies[session_id][key] = tallies[session_id].get(key, 0) + int(n)
+    return {sid: AnswerCounts(**values) for sid, values in tallies.items()}
 
 
 def list_sessions(
@@ -198,6 +224,7 @@ def list_enrollments(
             status=EnrollmentStatus(row.status),
             display_name=person.display_name,
             updated_at=row.updated_at,
+            response=response_of(row.response_status, row.response_comment, row.responded_at),
         )
         for row, person in db.exec(query.order_by(col(Person.email))).all()
     ]

@@ -21,7 +21,7 @@ import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -225,12 +225,31 @@ class EnrollmentCreate(EnrollmentBase):
     email: Email
 
 
+class ResponsePublic(ApiModel):
+    """A guest's answer to the invitation, as Muster last saw it on the event in Google."""
+
+    check_text = False
+    status: Literal["needsAction", "accepted", "tentative", "declined"]
+    comment: str | None = Field(default=None, description="the note the guest wrote with the answer")
+    at: datetime | None = Field(default=None, description="when Muster saw this answer first (UTC)")
+
+
+def response_of(status: str | None, comment: str | None, at: datetime | None) -> ResponsePublic | None:
+    """The public answer of a stored row (None: Muster has not seen the guest's copy answer yet)."""
+    if status not in ("needsAction", "accepted", "tentative", "declined"):
+        return None
+    return ResponsePublic(status=status, comment=comment, at=at)
+
+
 class EnrollmentPublic(ApiModel):
     check_text = False
     email: str
     status: EnrollmentStatus
     display_name: str | None = None
     updated_at: datetime
+    response: ResponsePublic | None = Field(
+        default=None, description="the learner's answer in Google (null: not seen yet, e.g. never invited)"
+    )
 
 
 class EnrollmentBulkCreate(ApiModel):
@@ -460,6 +479,18 @@ class HostPublic(ApiModel):
     check_text = False
     email: str
     role: HostRole
+    response: ResponsePublic | None = Field(default=None, description="the host's answer in Google")
+
+
+class AnswerCounts(ApiModel):
+    """How the enrolled learners answered, as last seen in Google."""
+
+    check_text = False
+    accepted: int = 0
+    tentative: int = 0
+    declined: int = 0
+    needs_action: int = Field(default=0, description="invited, no answer yet")
+    not_seen: int = Field(default=0, description="enrolled, not yet seen on the event (not synced yet)")
 
 
 class RoomExceptionPublic(ApiModel):
@@ -538,6 +569,9 @@ class SessionPublic(ApiModel):
     hosts: list[HostPublic]
     enrolled_count: int
     waitlisted_count: int
+    answers: AnswerCounts = Field(
+        default_factory=AnswerCounts, description="the enrolled learners' answers in Google (see GET …/enrollments)"
+    )
     revision: int
     created_at: datetime
     updated_at: datetime

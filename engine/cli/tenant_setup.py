@@ -9,6 +9,7 @@ sessions. A new Directory admin is checked live after the commit and each step i
 ``--setting SECTION.KEY=VALUE`` sets one policy key (VALUE is JSON when it parses as JSON, else text:
 ``rooms.headroom=0.1``, ``privacy.guest_list_visible=true``, ``successor.eligibleRoles='["co_host"]'``);
 ``--setting SECTION=default`` puts a whole section back to its defaults. See docs/settings.md.
+``--webhook-secret`` sets the write-only secret the tenant's webhooks are signed with (docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ _OPTION_OF = {
     "directory_admin_email": "--directory-admin",
     "fallback_owner_email": "--fallback-owner",
     "vendor_owner_emails": "--vendor-owner",
+    "webhook_secret": "--webhook-secret",
 }
 
 
@@ -89,8 +91,12 @@ def _print_steps(steps: list[dict[str, Any]]) -> None:
               help="The vendor owner pool (repeat; replaces the pool).")
 @click.option("--setting", "settings_", multiple=True, metavar="SECTION.KEY=VALUE",
               help="A policy setting (repeatable), e.g. rooms.headroom=0.1; SECTION=default resets a section.")
+@click.option("--webhook-secret", default=None, metavar="SECRET",
+              help="The secret webhooks are signed with (24-256 characters, e.g. $(openssl rand -hex 32); "
+              "'' removes it). Stored encrypted, never shown. See docs/webhooks.md.")
 def tenant_set(slug: str, mode: str | None, delegation_method: str | None, directory_admin: str | None,
-               fallback_owner: str | None, vendor_owners: tuple[str, ...], settings_: tuple[str, ...]) -> None:
+               fallback_owner: str | None, vendor_owners: tuple[str, ...], settings_: tuple[str, ...],
+               webhook_secret: str | None) -> None:
     """Change a tenant's set-up: mode, delegation method, Directory admin, fallback owner, owners, policies."""
     changes: dict[str, Any] = {}
     if mode is not None:
@@ -105,6 +111,8 @@ def tenant_set(slug: str, mode: str | None, delegation_method: str | None, direc
         changes["vendor_owner_emails"] = list(vendor_owners)
     if settings_:
         changes["settings"] = _parse_settings(settings_)
+    if webhook_secret is not None:
+        changes["webhook_secret"] = webhook_secret
     if not changes:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
     settings = get_settings()
@@ -115,7 +123,7 @@ def tenant_set(slug: str, mode: str | None, delegation_method: str | None, direc
             if tenant is None:
                 raise click.BadParameter(f"no tenant {slug!r}; list them with `muster tenant list`",
                                          param_hint="--slug")
-            result = configure(uow, tenant, changes, actor=CLI_ACTOR)
+            result = configure(uow, tenant, changes, actor=CLI_ACTOR, secret_keys=settings.all_secret_keys)
             tenant_id = tenant.id
     except SetupError as exc:
         head = exc.field.split(".")[0]
@@ -155,6 +163,7 @@ def tenant_show(slug: str, as_json: bool) -> None:
         f"Directory admin: {data['directory_admin_email'] or '-'}",
         f"fallback owner: {data['fallback_owner_email'] or '-'}",
         f"vendor owners: {', '.join(data['vendor_owner_emails']) or '-'}",
+        f"webhook secret: {'set (never shown)' if data['webhook_secret_set'] else '-'}",
     ]
     if data["config_error"]:
         lines.append(f"config_error: {data['config_error']} (nothing syncs until it is fixed)")

@@ -20,6 +20,9 @@ committed session ids become ``reconcile_session`` messages.
   :func:`engine.lifecycle.dispatch.request_transfer` (an announced departure, a suspension seen by a
   reconcile, a fallback owner connecting), coalesced per person like reconciles, one worker per person at
   a time (:func:`engine.lifecycle.run.run_requested`). Idempotent: a transfer with nothing due does nothing.
+* ``deliver_webhook``: payload the delivery id; one attempt (:func:`engine.webhooks.delivery.deliver`). No
+  dramatiq retries: a failed attempt is recorded on the durable row with its next due time, and the
+  delivery clock hands it over again then (:meth:`Tasks.dispatch_webhooks` after commit, the clock after that).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from engine.lifecycle.run import run_requested
 from engine.runtime import locks, logs, metrics
 from engine.runtime.wiring import Runtime, lifecycle_for
 from engine.store.unit_of_work import log_dispatch_failure
+from engine.webhooks.delivery import deliver
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,23 @@ class Tasks:
     broker: dramatiq.Broker
     reconcile_session: Any  # dramatiq.Actor (untyped library)
     transfer_person: Any = None  # dramatiq.Actor: the organizer lifecycle's requested transfers
+    deliver_webhook: Any = None  # dramatiq.Actor: one attempt at one webhook delivery
+
+    def send_webhook(self, delivery_id: uuid.UUID) -> None:
+        """Hand one webhook delivery to a worker (raises when the broker does not answer)."""
+        self.deliver_webhook.send(str(delivery_id))
+
+    def dispatch_webhooks(self, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+        """After commit: send each delivery; those the broker refused are returned (their lease expires and
+        the delivery clock hands them over). Never raises."""
+        pending = list(ids)
+        for index, delivery_id in enumerate(pending):
+            try:
+                self.send_webhook(delivery_id)
+            except Exception as exc:
+                log.warning("could not queue webhook deliveries (%s); the delivery clock will", exc)
+                return pending[index:]
+        return []
 
     def enqueue(
         self,
@@ -214,4 +235,23 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
         max_backoff=settings.retry_max_backoff_ms,
         time_limit=30 * 60 * 1000,
     )(transfer_person)
-    return Tasks(runtime=runtime, broker=broker, reconcile_session=actor, transfer_person=holder["transfer"])
+    def deliver_webhook(delivery_id: str) -> None:
+        result = deliver(runtime.engine, uuid.UUID(delivery_id), settings=settings)
+        if result.retry_in_s is not None:
+            holder["webhook"].send_with_options(args=(delivery_id,), delay=max(1, int(result.retry_in_s * 1000)))
+
+    webhook_actor = dramatiq.actor(
+        broker=broker,
+        actor_name="deliver_webhook",
+        queue_name=QUEUE,
+        max_retries=0,  # the durable row and the delivery clock retry, with the tenant-visible log
+        time_limit=60 * 1000,
+    )(deliver_webhook)
+    holder["webhook"] = webhook_actor
+    return Tasks(
+        runtime=runtime,
+        broker=broker,
+        reconcile_session=actor,
+        transfer_person=holder["transfer"],
+        deliver_webhook=webhook_actor,
+    )

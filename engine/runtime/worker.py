@@ -48,6 +48,8 @@ from engine.settings import ConfigError, Settings
 from engine.store.unit_of_work import current_dispatcher, set_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
+from engine.webhooks.delivery import hand_over_due
+from engine.webhooks.outbox import set_webhook_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 FIRST_SWEEP_DELAY_S = 30.0
 #: How long stopping the embedded worker waits for a clock's pass that is under way.
 CLOCK_STOP_TIMEOUT_S = 30.0
+#: Seconds between two passes of the webhook delivery clock (due retries, lost hand-overs).
+WEBHOOK_CLOCK_S = 1.0
 #: Longest interval of the retry clock (it runs every ``meet_retry_min_s`` when that is shorter).
 RETRY_CLOCK_MAX_S = 15
 #: dramatiq's poll interval for new messages (ms); short so delayed messages start close to their eta.
@@ -118,7 +122,8 @@ def retry_clock_s(settings: Settings) -> int:
 
 def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
     """The worker's clocks: the drift sweep, the organizer lifecycle pass (Directory scan), the retry
-    clock (:func:`engine.sync.sweep.enqueue_due_retries`) and the outbox relay (every process)."""
+    clock (:func:`engine.sync.sweep.enqueue_due_retries`), the webhook delivery clock
+    (:func:`engine.webhooks.delivery.hand_over_due`) and the outbox relay (every process)."""
 
     def drift_sweep(rt: Runtime) -> None:
         # a stale "scheduled" marker (its message lost) never makes the sweep skip a session
@@ -138,12 +143,16 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
         if n := enqueue_due_retries(rt.engine, lambda sid: tasks.enqueue(sid)):
             log.info("retry clock enqueued %d session(s) whose Meet link or room is due for another try", n)
 
+    def webhook_clock(rt: Runtime) -> None:
+        hand_over_due(rt.engine, tasks.send_webhook)
+
     clocks: list[_Periodic | Relay] = [
         _Periodic(
             tasks, settings.sweep_interval_s, name="sweep", job=drift_sweep, first_delay_s=settings.sweep_interval_s
         ),
         _Periodic(tasks, settings.directory_scan_interval_s, name="directory-scan", job=directory_scan),
         _Periodic(tasks, retry_clock_s(settings), name="retry-clock", job=due_retries),
+        _Periodic(tasks, WEBHOOK_CLOCK_S, name="webhook-clock", job=webhook_clock, first_delay_s=WEBHOOK_CLOCK_S),
         Relay(
             tasks.runtime.engine,
             lambda sid: tasks.enqueue(sid, take_over_stale=True),
@@ -188,6 +197,7 @@ class EmbeddedWorker:
         self.worker.stop(timeout=5000)
         set_dispatcher(None)
         set_transfer_dispatcher(None)
+        set_webhook_dispatcher(None)
 
 
 def start_embedded(
@@ -208,6 +218,7 @@ def start_embedded(
     clocks = _clocks(tasks, settings)
     set_dispatcher(tasks.dispatch)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
+    set_webhook_dispatcher(tasks.dispatch_webhooks)
     return EmbeddedWorker(tasks=tasks, worker=worker, clocks=clocks)
 
 
@@ -217,6 +228,7 @@ def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
     tasks = declare(build_broker(settings), runtime)
     set_dispatcher(tasks.dispatch)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # the worker processes run the transfer at once
+    set_webhook_dispatcher(tasks.dispatch_webhooks)
     return tasks
 
 
@@ -227,6 +239,7 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     tasks = declare(broker, runtime)
     set_dispatcher(tasks.dispatch)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # transfers detected during reconciles run at once
+    set_webhook_dispatcher(tasks.dispatch_webhooks)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     stop = threading.Event()
 

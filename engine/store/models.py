@@ -138,6 +138,9 @@ class Tenant(SQLModel, table=True):
     #: Organizer lifecycle: who inherits events when no co-host can.
     fallback_owner_email: str | None = Field(default=None, max_length=320)
     settings: dict[str, Any] = _json(dict)
+    #: The shared secret of the tenant's outbound webhooks (Fernet ciphertext, see :mod:`engine.crypto`);
+    #: set through tenant set-up (``webhook_secret``), never shown again. None: no secret set.
+    webhook_secret_encrypted: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -255,6 +258,10 @@ class SessionHost(SQLModel, table=True):
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     role: str = Field(default=HostRole.CO_HOST.value, max_length=16)
     position: int = Field(default=0)
+    #: The host's answer in Google as last observed (see :class:`Enrollment`); None: never seen.
+    response_status: str | None = Field(default=None, max_length=16)
+    response_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    responded_at: datetime | None = _ts(nullable=True)
 
 
 class Enrollment(SQLModel, table=True):
@@ -266,6 +273,12 @@ class Enrollment(SQLModel, table=True):
     session_id: uuid.UUID = Field(foreign_key="live_session.id", index=True)
     person_id: uuid.UUID = Field(foreign_key="person.id", index=True)
     status: str = Field(default=EnrollmentStatus.ENROLLED.value, max_length=16)
+    #: The learner's answer to the invitation as Muster last observed it on the event in Google
+    #: (``needsAction`` / ``accepted`` / ``tentative`` / ``declined``; None: never seen), with the comment
+    #: they wrote and when Muster saw it change (:mod:`engine.sync.answers`).
+    response_status: str | None = Field(default=None, max_length=16)
+    response_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    responded_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -472,3 +485,41 @@ class SyncRequest(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     #: How many times the request was handed to the broker (re-sends stop after a few; the sweep remains).
     sends: int = Field(default=0)
+
+
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"  #: not delivered yet: being tried, or waiting for its next attempt
+    DELIVERED = "delivered"  #: the platform answered 2xx
+    FAILED = "failed"  #: every attempt failed; an admin can replay it
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event told to a tenant's platform by webhook: the durable queue and the delivery log at once.
+
+    Written in the transaction of the change it reports (:func:`engine.webhooks.outbox.emit`); ``id`` is the
+    idempotency key the platform sees (``Muster-Webhook-Id``), the same on every attempt and replay.
+    ``payload`` is the JSON body as first built (so every attempt sends the same bytes' content).
+    The delivery clock and actor (:mod:`engine.webhooks.delivery`) send what is due with backoff.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_due", "status", "next_attempt_at"),
+        Index("ix_webhook_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    tenant_id: uuid.UUID = Field(foreign_key="tenant.id")
+    event_type: str = Field(max_length=64)
+    session_id: uuid.UUID | None = Field(default=None)
+    payload: dict[str, Any] = _json(dict)
+    status: str = Field(default=WebhookStatus.PENDING.value, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts()
+    #: Until when one worker holds this delivery (an attempt under way); None: free.
+    lease_until: datetime | None = _ts(nullable=True)
+    last_attempt_at: datetime | None = _ts(nullable=True)
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    delivered_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()

@@ -17,6 +17,10 @@ Errors arrive classified (:mod:`engine.errors`) and are handled by class only:
   anything else) → binding ``blocked`` with error class ``config`` and a ``config_error: …`` message naming
   the setting and the fix; outcome ``config_error``. Nothing is read from or written to Google.
 
+After recording, the reconcile tells the platform (:mod:`engine.webhooks`): a changed sync status, Meet link
+or room (:mod:`engine.sync.status_events`), and each guest's changed answer read from the event it observed
+or wrote, with the tenant's decline policy applied (:mod:`engine.sync.answers`).
+
 Extension points (organizer delegation): ``resolvers`` maps an integration mode to a
 :data:`ResolvePlacement` (``(db, facts, binding) -> Placement``); ``observers`` are called after a
 successful apply with ``(db, facts, binding, remote)``, inside the transaction that records it, and may
@@ -55,11 +59,13 @@ from engine.runtime import logs, metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, VideoChoice
-from engine.store.unit_of_work import network_session, unit_of_work
+from engine.store.unit_of_work import UnitOfWork, network_session, unit_of_work
 from engine.sync import record as actions
+from engine.sync.answers import do_record_answers
 from engine.sync.apply import OpResult, apply, final_remote
 from engine.sync.fence import StaleFence, take_fence
 from engine.sync.load import load_facts
+from engine.sync.status_events import StatusSnapshot, do_tell_status, snapshot
 from policies.notifications import NotificationPolicy
 from policies.schema import SettingError
 from policies.settings import TenantSettings
@@ -337,6 +343,7 @@ class SessionReconciler:
         remote = final_remote(results) or _current(observed, desired)
         requeue: timedelta | None = None
         with unit_of_work(self._engine) as uow:
+            before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
             binding = actions.do_record_synced(
                 db=uow.db,
                 tenant_id=facts.tenant.id,
@@ -359,6 +366,8 @@ class SessionReconciler:
                     db=uow.db, binding=binding, wants_meet=facts.video == VideoChoice.MEET.value,
                     wants_room=facts.room_wanted,
                 )
+            do_tell_status(uow.db, facts=facts, before=before, binding=binding)
+            do_record_answers(uow, facts=facts, remote=remote)
         for follow_up in self._after_record:
             wait = follow_up(facts, fence)
             if wait is not None:
@@ -399,6 +408,7 @@ class SessionReconciler:
             "reconcile of session %s failed (%s): %s", facts.id, error_class, exc, extra={"outcome": error_class}
         )
         with unit_of_work(self._engine) as uow:
+            before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
             if results:
                 actions.do_record_progress(
                     db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, results=results, fence=fence
@@ -412,15 +422,24 @@ class SessionReconciler:
                 blocked=blocked,
                 fence=fence,
             )
+            self._tell_status(uow, facts, before)
             if actor is not None:
                 actions.do_mark_identity_failed(db=uow.db, actor=actor, error=exc)
             if self._on_auth_error is not None and isinstance(exc, AuthError):
                 return self._on_auth_error(uow.db, facts, actor, exc)
         return None
 
+    @staticmethod
+    def _tell_status(uow: UnitOfWork, facts: SessionFacts, before: StatusSnapshot | None) -> None:
+        uow.db.flush()
+        binding = actions.get_binding(db=uow.db, session_id=facts.id)
+        if binding is not None:
+            do_tell_status(uow.db, facts=facts, before=before, binding=binding)
+
     def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str, fence: int | None) -> Result:
         err = PermanentError(str(exc), reason="config")
         with unit_of_work(self._engine) as uow:
+            before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
             actions.do_record_error(
                 db=uow.db,
                 tenant_id=facts.tenant.id,
@@ -430,6 +449,7 @@ class SessionReconciler:
                 blocked=True,
                 fence=fence,
             )
+            self._tell_status(uow, facts, before)
         metrics.record_reconcile("config_error")
         return Result(outcome="config_error", detail=str(exc))
 

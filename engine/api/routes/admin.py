@@ -114,6 +114,9 @@ class TenantSetupPublic(ApiModel):
     vendor_owner_emails: list[str]
     settings: dict[str, Any] = Field(description="Every policy section with every value (docs/settings.md)")
     config_error: str | None = Field(description="A stored setting the schema refuses; sync is blocked until fixed")
+    webhook_secret_set: bool = Field(
+        default=False, description="Whether a webhook signing secret is stored (it is never shown; docs/webhooks.md)"
+    )
     domain_wide_delegation: DomainWideDelegationPublic
     directory_admin_check: list[CheckStepPublic] | None = Field(
         default=None, description="Only after a PATCH that changed the Directory admin: the live check's steps"
@@ -138,6 +141,12 @@ class TenantSetupPatch(ApiModel):
         'merged into what is stored, e.g. {"rooms": {"headroom": 0.1}}; a section sent as null goes back to its '
         "defaults. Each section is the schema the engine reads (docs/settings.md); an unknown section or key is "
         "refused with a 422 naming it.",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Write-only: the secret Muster signs webhooks with (24-256 printable characters, e.g. "
+        "`openssl rand -hex 32`); null or empty removes it. See docs/webhooks.md.",
     )
 
 
@@ -174,7 +183,9 @@ def patch_tenant_setup(
         changes["settings"] = body.settings.changes()
     tenant = request_admin.tenant
     try:
-        result = configure(uow, tenant, changes, actor=request_admin.actor)
+        result = configure(
+            uow, tenant, changes, actor=request_admin.actor, secret_keys=context(request).settings.all_secret_keys
+        )
     except SetupError as exc:
         raise _setup_error(exc) from exc
     uow.commit()

@@ -35,6 +35,7 @@ from engine.api.schemas import (
     EnrollmentCreate,
     EnrollmentPublic,
     normalize_email,
+    response_of,
 )
 from engine.api.transaction import write
 from engine.ingest import enrollments, sessions
@@ -138,6 +139,9 @@ def put_enrollment(
             status=EnrollmentStatus(done.enrollment.status),
             display_name=done.person.display_name,
             updated_at=done.enrollment.updated_at,
+            response=response_of(
+                done.enrollment.response_status, done.enrollment.response_comment, done.enrollment.responded_at
+            ),
         )
         return done.existed, public
 

@@ -179,6 +179,8 @@ def _env(db_url: str, emu: Emu, var_dir: Path, redis_url: str | None = None, **e
         "MUSTER_DEBOUNCE_MS": "150",
         "MUSTER_RETRY_MIN_BACKOFF_MS": "50",
         "MUSTER_RETRY_MAX_BACKOFF_MS": "800",
+        "MUSTER_WEBHOOK_RETRY_MIN_MS": "300",
+        "MUSTER_WEBHOOK_RETRY_MAX_MS": "2000",
         "MUSTER_LOCK_TTL_S": "5",
         "MUSTER_SWEEP_INTERVAL_S": "3600",
         "MUSTER_REDIS_NAMESPACE": NS,

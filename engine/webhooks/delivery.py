@@ -1,0 +1,210 @@
+"""Delivering webhooks: one attempt per actor message, retries with backoff from the durable table.
+
+Where it sits: the ``deliver_webhook`` actor (:mod:`engine.runtime.actors`) calls :func:`deliver` with a
+delivery id; the delivery clock of every worker (:mod:`engine.runtime.worker`) calls :func:`hand_over_due`
+each second, which claims what is due (first attempts whose hand-over failed, retries whose wait is over,
+leases a killed worker left) and sends each id to the actor.
+
+One attempt: read the delivery and the tenant's current URL and secret (one short read, then no
+transaction is open), POST the stored body signed for this moment (:mod:`engine.webhooks.signing`), record
+the outcome in a second short transaction:
+
+* 2xx → ``delivered``;
+* anything else (another status, a redirect, a timeout, a refused connection, no secret) → the attempt is
+  logged on the row, and it is due again after :func:`backoff_s` (the actor re-sends itself with that delay;
+  the row's lease lets the clock take over only if that message is lost) (doubling from
+  ``webhook_retry_min_ms`` up to ``webhook_retry_max_ms``, jittered), until ``webhook_max_attempts`` attempts
+  have failed: then ``failed`` (an admin replays it from the delivery log);
+* webhooks turned off for the tenant meanwhile (no URL) → ``failed`` at once, with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from engine.crypto import DecryptionError, decrypt
+from engine.runtime import metrics
+from engine.settings import Settings
+from engine.store.models import Tenant, WebhookDelivery, WebhookStatus
+from engine.store.types import utcnow
+from engine.webhooks import outbox
+from engine.webhooks.signing import signed_headers
+
+log = logging.getLogger(__name__)
+
+#: Seconds one attempt waits for the platform's answer.
+TIMEOUT_S = 10.0
+#: Characters of a refusing answer's body kept in the delivery log.
+BODY_EXCERPT = 200
+
+#: ``(url, body, headers, timeout_s) -> status code``; raises ``httpx.HTTPError`` when no answer came.
+Post = Callable[[str, bytes, dict[str, str], float], "tuple[int, str]"]
+
+
+def httpx_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, str]:
+    """The real POST: no redirects followed (the signature names this URL), the answer's status and text."""
+    response = httpx.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+    return response.status_code, response.text[:BODY_EXCERPT]
+
+
+def backoff_s(attempts: int, *, min_ms: int, max_ms: int, jitter: float) -> float:
+    """Wait after the ``attempts``-th failed attempt: ``min_ms`` doubling to ``max_ms``, times ``jitter``
+    (0.8 to 1.2 in use; pure so tests can pin it)."""
+    base = min(max_ms, min_ms * 2 ** max(0, attempts - 1))
+    return max(0.001, float(base) * jitter / 1000.0)
+
+
+def body_bytes(payload: dict[str, object]) -> bytes:
+    """The exact bytes sent (and signed): compact JSON, keys in a stable order."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: str  #: delivered | retry | failed | skipped
+    status_code: int | None = None
+    error: str | None = None
+    #: For ``retry``: seconds until the next attempt is due (the actor re-sends itself that much later).
+    retry_in_s: float | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str | None
+    secret: str | None
+    secret_problem: str | None
+    payload: dict[str, object]
+    event_type: str
+    attempts: int
+
+
+def _load(engine: Engine, delivery_id: uuid.UUID, settings: Settings) -> _Target | None:
+    with Session(engine, expire_on_commit=False) as db:
+        row = db.get(WebhookDelivery, delivery_id)
+        if row is None or row.status != WebhookStatus.PENDING.value:
+            return None
+        tenant = db.get(Tenant, row.tenant_id)
+        if tenant is None:
+            return None
+        wanted = outbox.tenant_webhooks(tenant)
+        secret: str | None = None
+        problem: str | None = None
+        if tenant.webhook_secret_encrypted is None:
+            problem = "no webhook secret is set (tenant set-up: webhook_secret)"
+        else:
+            try:
+                secret = decrypt(settings.all_secret_keys, tenant.webhook_secret_encrypted)
+            except DecryptionError as exc:
+                problem = f"the webhook secret cannot be read: {exc}"
+        return _Target(
+            url=wanted.url if wanted is not None else None,
+            secret=secret,
+            secret_problem=problem,
+            payload=dict(row.payload),
+            event_type=row.event_type,
+            attempts=row.attempts,
+        )
+
+
+def _record(
+    engine: Engine, delivery_id: uuid.UUID, result: AttemptResult, settings: Settings, now: datetime, jitter: float
+) -> AttemptResult:
+    with Session(engine) as db, db.begin():
+        row = db.get(WebhookDelivery, delivery_id)
+        if row is None or row.status != WebhookStatus.PENDING.value:
+            return AttemptResult("skipped")
+        row.attempts += 1
+        row.last_attempt_at = now
+        row.last_status_code = result.status_code
+        row.last_error = result.error
+        row.lease_until = None
+        outcome = result.outcome
+        wait = 0.0
+        if outcome == "delivered":
+            row.status = WebhookStatus.DELIVERED.value
+            row.delivered_at = now
+        elif outcome == "failed" or row.attempts >= settings.webhook_max_attempts:
+            row.status = WebhookStatus.FAILED.value
+            outcome = "failed"
+        else:
+            wait = backoff_s(
+                row.attempts, min_ms=settings.webhook_retry_min_ms, max_ms=settings.webhook_retry_max_ms, jitter=jitter
+            )
+            row.next_attempt_at = now + timedelta(seconds=wait)
+            # the actor re-sends itself for that moment; the clock takes over only if that message is lost
+            row.lease_until = row.next_attempt_at + outbox.LEASE
+        db.add(row)
+    metrics.incr(f"webhooks.{outcome}")
+    return AttemptResult(outcome, result.status_code, result.error, wait if outcome == "retry" else None)
+
+
+def deliver(
+    engine: Engine,
+    delivery_id: uuid.UUID,
+    *,
+    settings: Settings,
+    post: Post = httpx_post,
+    clock: Callable[[], float] = time.time,
+    jitter: float | None = None,
+) -> AttemptResult:
+    """One attempt at ``delivery_id`` (see the module docstring). Never raises for the platform's failures."""
+    target = _load(engine, delivery_id, settings)
+    if target is None:
+        return AttemptResult("skipped")
+    spread = random.uniform(0.8, 1.2) if jitter is None else jitter  # jitter, not a secret
+    if target.url is None:
+        result = AttemptResult("failed", None, "webhooks are turned off for this tenant (settings.webhooks.url)")
+    elif target.secret is None:
+        result = AttemptResult("retry", None, target.secret_problem)
+    else:
+        body = body_bytes(target.payload)
+        headers = signed_headers(
+            secret=target.secret, timestamp=int(clock()), body=body, delivery_id=str(delivery_id),
+            event_type=target.event_type,
+        )
+        try:
+            status, text = post(target.url, body, headers, TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            result = AttemptResult("retry", None, f"{type(exc).__name__}: {exc}"[:1000])
+        else:
+            if 200 <= status < 300:
+                result = AttemptResult("delivered", status, None)
+            else:
+                hint = " (redirects are not followed: set the final URL)" if 300 <= status < 400 else ""
+                result = AttemptResult("retry", status, f"the platform answered {status}{hint}: {text}"[:1000])
+    recorded = _record(engine, delivery_id, result, settings, utcnow(), spread)
+    if recorded.outcome != "delivered":
+        log.warning("webhook %s (%s) not delivered: %s (%s)", delivery_id, target.event_type, recorded.error,
+                    recorded.outcome, extra={"outcome": f"webhook_{recorded.outcome}"})
+    return recorded
+
+
+def hand_over_due(engine: Engine, send: Callable[[uuid.UUID], None], *, limit: int = 100) -> int:
+    """The delivery clock's pass: claim due deliveries and send each id; returns how many were sent."""
+    with Session(engine) as db, db.begin():
+        claimed = outbox.claim_due(db=db, limit=limit)
+    sent = 0
+    failed: list[uuid.UUID] = []
+    for index, delivery_id in enumerate(claimed):
+        try:
+            send(delivery_id)
+            sent += 1
+        except Exception as exc:  # the broker is down: the rest would fail too; due again next pass
+            failed = claimed[index:]
+            log.warning("could not hand over %d webhook deliveries (%s); next pass", len(failed), exc)
+            break
+    if failed:
+        with Session(engine) as db, db.begin():
+            outbox.release(db=db, delivery_ids=failed)
+    return sent
