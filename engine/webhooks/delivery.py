@@ -118,12 +118,20 @@ def _load(engine: Engine, delivery_id: uuid.UUID, settings: Settings) -> _Target
 
 
 def _record(
-    engine: Engine, delivery_id: uuid.UUID, result: AttemptResult, settings: Settings, now: datetime, jitter: float
+    engine: Engine,
+    delivery_id: uuid.UUID,
+    result: AttemptResult,
+    settings: Settings,
+    now: datetime,
+    jitter: float,
+    seconds: float | None,
 ) -> AttemptResult:
     with Session(engine) as db, db.begin():
         row = db.get(WebhookDelivery, delivery_id)
         if row is None or row.status != WebhookStatus.PENDING.value:
             return AttemptResult("skipped")
+        tenant_id, event_type = row.tenant_id, row.event_type
+        tenant_slug = str((row.payload or {}).get("tenant") or "")
         row.attempts += 1
         row.last_attempt_at = now
         row.last_status_code = result.status_code
@@ -145,7 +153,8 @@ def _record(
             # the actor re-sends itself for that moment; the clock takes over only if that message is lost
             row.lease_until = row.next_attempt_at + outbox.LEASE
         db.add(row)
-    metrics.incr(f"webhooks.{outcome}")
+    with metrics.tenant_scope(tenant_id, tenant_slug):
+        metrics.record_webhook_delivery(event_type, outcome, seconds)
     return AttemptResult(outcome, result.status_code, result.error, wait if outcome == "retry" else None)
 
 
@@ -163,11 +172,13 @@ def deliver(
     if target is None:
         return AttemptResult("skipped")
     spread = random.uniform(0.8, 1.2) if jitter is None else jitter  # jitter, not a secret
+    took: float | None = None  #: how long the POST took (None: no POST was made)
     if target.url is None:
         result = AttemptResult("failed", None, "webhooks are turned off for this tenant (settings.webhooks.url)")
     elif target.secret is None:
         result = AttemptResult("retry", None, target.secret_problem)
     else:
+        started = time.perf_counter()
         body = body_bytes(target.payload)
         headers = signed_headers(
             secret=target.secret, timestamp=int(clock()), body=body, delivery_id=str(delivery_id),
@@ -183,7 +194,8 @@ def deliver(
             else:
                 hint = " (redirects are not followed: set the final URL)" if 300 <= status < 400 else ""
                 result = AttemptResult("retry", status, f"the platform answered {status}{hint}: {text}"[:1000])
-    recorded = _record(engine, delivery_id, result, settings, utcnow(), spread)
+        took = time.perf_counter() - started
+    recorded = _record(engine, delivery_id, result, settings, utcnow(), spread, took)
     if recorded.outcome != "delivered":
         log.warning("webhook %s (%s) not delivered: %s (%s)", delivery_id, target.event_type, recorded.error,
                     recorded.outcome, extra={"outcome": f"webhook_{recorded.outcome}"})
