@@ -80,6 +80,8 @@ class SettingsPatch(SettingsSection):
     rooms: RoomSettings | None = None
     successor: SuccessorSettings | None = None
     lifecycle: LifecycleSettings | None = None
+    answers: AnswersSettings | None = None
+    webhooks: WebhookSettings | None = None
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """``{section: the keys sent (stored names)}``, ``None`` for a section sent as null; for :func:`merged`."""

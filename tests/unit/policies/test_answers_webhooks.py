@@ -79,3 +79,11 @@ def test_webhook_settings_defaults_events_and_round_trip() -> None:
     stored = merged({}, {"webhooks": {"url": "https://p.example/h"}, "answers": PROMOTE})
     assert stored["webhooks"] == {"url": "https://p.example/h", "events": list(EVENT_TYPES)}
     assert stored["answers"] == PROMOTE
+
+
+def test_the_rest_patch_takes_every_settings_section() -> None:
+    from policies.settings import SECTIONS, SettingsPatch
+
+    assert set(SettingsPatch.model_fields) == set(SECTIONS)
+    patch = SettingsPatch.model_validate({"answers": {"on_decline": "cancel_and_promote"}, "webhooks": None})
+    assert patch.changes() == {"answers": {"on_decline": "cancel_and_promote"}, "webhooks": None}
