@@ -268,7 +268,7 @@ class Bench:
         while time.monotonic() < deadline:
             queued = any(
                 client.hlen(f"{NS}:{q}.msgs") or client.llen(f"{NS}:{q}")
-                for q in ("muster-sync", "muster-sync.DQ")
+                for q in ("muster-sync", "muster-sync.DQ", "muster-sync-bg", "muster-sync-bg.DQ")
             )
             pending = any(True for _ in client.scan_iter(f"{NS}:pending:*"))
             if not queued and not pending and self.settled():

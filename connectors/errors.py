@@ -10,6 +10,8 @@ Hierarchy::
     ConnectorError
      ├── RetriableError(delay)        the same call may succeed later: 429, rate-limit 403s, 5xx,
      │                                timeouts, dropped connections, token endpoint 5xx
+     │    └── StaleEtagError          412 ``conditionNotMet``: a write sent with ``If-Match`` met an event
+     │                                someone else changed since; read it, re-plan, write again
      └── PermanentError               retrying the same call will fail the same way: other 4xx
           ├── AuthError               the identity cannot act: invalid_grant, unauthorized_client,
           │                           notACalendarUser, 401 after refresh, forbiddenForServiceAccounts
@@ -57,6 +59,15 @@ class RetriableError(ConnectorError):
     ) -> None:
         super().__init__(message, reason=reason, status=status)
         self.delay = delay
+
+
+class StaleEtagError(RetriableError):
+    """Google refused a conditional write (``If-Match`` on an etag that is no longer current: 412).
+
+    The event changed in Google since Muster last saw it. The reconciler reads it and plans again; anywhere
+    else it is an ordinary retryable error (the retry reads first)."""
+
+    error_class = "conflict"
 
 
 class PermanentError(ConnectorError):

@@ -8,6 +8,8 @@ Hierarchy::
     ConnectorError
      ├── RetriableError(delay)   → binding ``error`` (retryable); dramatiq retries with exponential
      │                             backoff + jitter, or after ``delay`` seconds when Google hinted one
+     │    └── StaleEtagError     → 412 on a write sent with If-Match: the reconciler reads the event,
+     │                             plans again and writes (the event changed in Google meanwhile)
      └── PermanentError          → binding ``error`` (permanent) with the readable message; no retry
           ├── AuthError          → binding ``blocked``; the identity (vendor owner account or the
           │                        organizer's connection) is marked so the admin UI shows why; no
@@ -27,6 +29,7 @@ from connectors.errors import (
     ConnectorError,
     PermanentError,
     RetriableError,
+    StaleEtagError,
 )
 from policies.schema import SettingError
 
@@ -37,6 +40,7 @@ __all__ = [
     "ConnectorError",
     "PermanentError",
     "RetriableError",
+    "StaleEtagError",
     "SyncConfigError",
     "TenantSettingInvalid",
     "config_error_message",

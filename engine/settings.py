@@ -201,6 +201,9 @@ class Settings:
     #: Google quotas Muster paces itself under (requests per minute per acting user / per project).
     quota_user_per_minute: int = 600
     quota_project_per_minute: int = 10_000
+    #: Share (percent) of each identity's quota that background work (the drift sweep, a full verification,
+    #: changes the change feed reports) may use: the rest is kept for platform changes, which always go first.
+    background_quota_percent: int = 50
     #: Sync tuning: per-session lock lifetime (bounds how long a killed worker blocks a session), periodic
     #: drift sweep interval, and dramatiq's retry backoff for retryable Google errors.
     lock_ttl_s: int = 30
@@ -449,6 +452,7 @@ def _load(env: Mapping[str, str]) -> Settings:
         google_service_account_file=_service_account_file(env),
         quota_user_per_minute=_int(env, "MUSTER_QUOTA_USER_PER_MINUTE", 600, 1, 1_000_000),
         quota_project_per_minute=_int(env, "MUSTER_QUOTA_PROJECT_PER_MINUTE", 10_000, 1, 10_000_000),
+        background_quota_percent=_int(env, "MUSTER_BACKGROUND_QUOTA_PERCENT", 50, 1, 100),
         lock_ttl_s=_int(env, "MUSTER_LOCK_TTL_S", 30, 1, 3600),
         redis_namespace=_namespace(env),
         sweep_interval_s=_int(env, "MUSTER_SWEEP_INTERVAL_S", 900, 1, 7 * 86_400),

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from policies.answers import AnswersSettings
+from policies.google_changes import GoogleChangeSettings
 from policies.notifications import NotificationSettings
 from policies.privacy import PrivacySettings
 from policies.rooms import RoomSettings
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type[SettingsSection]] = {
         LifecycleSettings,
         AnswersSettings,
         WebhookSettings,
+        GoogleChangeSettings,
     )
 }
 
@@ -50,6 +52,7 @@ class TenantSettings(SettingsSection):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     answers: AnswersSettings = Field(default_factory=AnswersSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    google_changes: GoogleChangeSettings = Field(default_factory=GoogleChangeSettings)
 
     @classmethod
     def parse(cls, data: Any) -> TenantSettings:

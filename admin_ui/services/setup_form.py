@@ -28,6 +28,15 @@ GUEST_LIST_CHOICES = {
 }
 #: Room policy: what happens when enrollment outgrows the booked room (``rooms.on_outgrown``).
 OUTGROWN_CHOICES = {"upsize": "Book a larger free room", "warn": "Keep the room and show a warning"}
+#: Google-side change policy (``google_changes.edits`` / ``google_changes.deleted``).
+GOOGLE_EDIT_CHOICES = {
+    "platform_wins": "The platform wins: Muster restores its values",
+    "report_only": "Report only: keep the edit made in Google",
+}
+GOOGLE_DELETED_CHOICES = {
+    "recreate": "Recreate the event",
+    "flag": "Leave it deleted and flag the session",
+}
 #: The change groups a person can choose to e-mail every guest about (``notifications.notify_on``).
 NOTIFY_CHOICES = sorted(KNOWN_FIELDS - {"marker", "attendees", "status"})
 #: Every form field of the policies form; the odd-input tests post each of them.
@@ -44,6 +53,8 @@ POLICY_FIELDS = (
     "rooms.excluded",
     "successor.eligibleRoles",
     "lifecycle.releaseResources",
+    "google_changes.edits",
+    "google_changes.deleted",
 )
 
 
@@ -85,6 +96,11 @@ def policy_changes(form: FormData) -> dict[str, Any]:
         settings["successor"] = {"eligibleRoles": [str(v) for v in form.getlist("successor.eligibleRoles")]}
     if "lifecycle" in shown:
         settings["lifecycle"] = {"releaseResources": bool(form.get("lifecycle.releaseResources"))}
+    if "google_changes" in shown:
+        settings["google_changes"] = {
+            "edits": str(form.get("google_changes.edits") or ""),
+            "deleted": str(form.get("google_changes.deleted") or ""),
+        }
     changes: dict[str, Any] = {"settings": settings}
     if "fallback_owner_email" in form:
         changes["fallback_owner_email"] = str(form.get("fallback_owner_email") or "")

@@ -22,6 +22,8 @@ from admin_ui.auth import CurrentUser, csrf_form, db_engine, require
 from admin_ui.services.connection_check import run_check, setup_facts
 from admin_ui.services.mode_switch import apply_switch, preview_switch, switch_status
 from admin_ui.services.setup_form import (
+    GOOGLE_DELETED_CHOICES,
+    GOOGLE_EDIT_CHOICES,
     GUEST_LIST_CHOICES,
     NOTIFY_CHOICES,
     OUTGROWN_CHOICES,
@@ -94,6 +96,8 @@ def _page_context(request: Request, user: CurrentUser, **extra: Any) -> dict[str
         "policies": form_values(tenant),
         "guest_list_choices": GUEST_LIST_CHOICES,
         "outgrown_choices": OUTGROWN_CHOICES,
+        "google_edit_choices": GOOGLE_EDIT_CHOICES,
+        "google_deleted_choices": GOOGLE_DELETED_CHOICES,
         "notify_choices": NOTIFY_CHOICES,
         "config_error": settings_problem(tenant),
         "policy_errors": {},

@@ -186,21 +186,26 @@ class GoogleCalendar:
         *,
         send_updates: SendUpdates,
         status: str | None = None,
+        if_match: str | None = None,
     ) -> RemoteEvent:
         body = fields_body(spec, sorted(fields))
         if status is not None:
             body["status"] = status
-        data = self._run(
-            "patch",
-            lambda ev: ev.patch(
+
+        def request(ev: Any) -> Any:
+            req = ev.patch(
                 calendarId=calendar_id,
                 eventId=event_id,
                 body=body,
                 sendUpdates=send_updates,
                 conferenceDataVersion=1,
                 quotaUser=self.actor.quota_user,
-            ),
-        )
+            )
+            if if_match:  # the client never sends If-Match by itself (reference §2.3)
+                req.headers["If-Match"] = if_match
+            return req
+
+        data = self._run("patch", request)
         return parsed_event(calendar_id, data)
 
     def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:

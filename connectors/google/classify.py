@@ -25,6 +25,7 @@ from connectors.errors import (
     ConnectorError,
     PermanentError,
     RetriableError,
+    StaleEtagError,
     SyncTokenExpiredError,
 )
 
@@ -95,6 +96,8 @@ def classify_http_error(exc: HttpError, identity: str | None) -> ConnectorError:
         )
     if status == 410 and reason in FULL_SYNC_REASONS:
         return SyncTokenExpiredError(text, reason=reason, status=status)
+    if status == 412:  # If-Match on an etag that is no longer current (reference §2.3)
+        return StaleEtagError(text, reason=reason or "conditionNotMet", status=status)
     if status == 409 and reason in (None, "duplicate"):
         return AlreadyExistsError(text, reason="duplicate", status=status)
     return PermanentError(text, reason=reason, status=status)

@@ -247,8 +247,12 @@ class CalendarPort(Protocol):
         *,
         send_updates: SendUpdates,
         status: str | None = None,
+        if_match: str | None = None,
     ) -> RemoteEvent:
-        """Write only ``fields`` (names from :data:`FIELDS`) of ``spec``; ``status`` restores a tombstone."""
+        """Write only ``fields`` (names from :data:`FIELDS`) of ``spec``; ``status`` restores a tombstone.
+
+        ``if_match``: the etag the write is conditional on; Google refuses it with 412 when the event changed
+        since (``StaleEtagError``)."""
         ...
 
     def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:

@@ -36,18 +36,25 @@ def sweep_command(timeout_s: float) -> None:
     settings = get_settings()
     if settings.redis_url:
         tasks = producer(settings)
-        report = sweep(tasks.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True))
+        report = sweep(
+            tasks.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True)
+        )
         merged = f", {report.coalesced} already scheduled" if report.coalesced else ""
         click.echo(
             f"enqueued {report.enqueued} of {report.scanned} sessions for the workers{merged} "
             f"({report.seconds:.2f}s)"
         )
-        _echo_strays(sweep_runtime_strays(tasks.runtime, lambda sid: tasks.enqueue(sid, coalesce=False)))
+        _echo_strays(
+            sweep_runtime_strays(tasks.runtime, lambda sid: tasks.enqueue(sid, coalesce=False, background=True))
+        )
         return
     embedded = start_embedded(settings)
     try:
-        report = sweep(embedded.runtime.engine, lambda sid: embedded.tasks.enqueue(sid, take_over_stale=True))
-        strays = sweep_runtime_strays(embedded.runtime, lambda sid: embedded.tasks.enqueue(sid, coalesce=False))
+        tasks = embedded.tasks
+        report = sweep(embedded.runtime.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True))
+        strays = sweep_runtime_strays(
+            embedded.runtime, lambda sid: tasks.enqueue(sid, coalesce=False, background=True)
+        )
         embedded.join(timeout_s)
     except TimeoutError:
         raise click.ClickException(

@@ -74,7 +74,7 @@ def wait_for_sync(ctx: DemoContext) -> None:
         from engine.runtime.worker import start_embedded
 
         embedded = start_embedded(ctx.settings, engine=ctx.db_engine)
-        sweep(ctx.db_engine, embedded.tasks.enqueue)
+        sweep(ctx.db_engine, lambda sid: embedded.tasks.enqueue(sid, background=True))
     else:
         ids: list[Any] = []
         sweep(ctx.db_engine, ids.append)

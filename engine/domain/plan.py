@@ -23,6 +23,9 @@ Rules, per desired event ``d``:
 * otherwise the differing fields, grouped by the notification policy into one or two patches, or
   ``Noop`` when nothing differs.
 
+Every patch carries ``if_match``: the etag of the observed event it was planned against (the executor
+sends it as ``If-Match``; a later patch of the same event uses the etag the previous one returned).
+
 Every write that carries the guest list carries each guest's answer (``responseStatus``, comment,
 additional guests) as last observed on the session's events: a guest's answer is never reset by Muster.
 
@@ -61,6 +64,9 @@ class PatchEvent:
     fields: frozenset[str]
     send_updates: SendUpdates
     restore: bool = False
+    #: The etag of the event this patch was planned against: the write is conditional on it
+    #: (``If-Match``), so an event changed in Google meanwhile is refused (412) instead of overwritten.
+    if_match: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,14 +149,15 @@ def _converge(
     d: DesiredEvent, have: RemoteEvent, policy: NotificationPolicy, others: Sequence[RemoteEvent] = ()
 ) -> list[Op]:
     d = _answered(d, [have, *others])
+    etag = have.etag
     if have.is_cancelled:
-        return [PatchEvent(d, ALL_FIELDS, policy.on_restore(), restore=True)]
+        return [PatchEvent(d, ALL_FIELDS, policy.on_restore(), restore=True, if_match=etag)]
     changed = diff_fields(d.spec, have.spec)
     if not changed:
         return [Noop(d.calendar_id, d.event_id)]
     if changed == {"marker"} and have.private.get(ESSENCE_KEY) != d.essence_hash:
-        return [PatchEvent(d, changed, "none")]
-    return [PatchEvent(d, fields, send) for fields, send in policy.split(changed)]
+        return [PatchEvent(d, changed, "none", if_match=etag)]
+    return [PatchEvent(d, fields, send, if_match=etag) for fields, send in policy.split(changed)]
 
 
 def plan(

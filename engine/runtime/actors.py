@@ -6,6 +6,11 @@ Where it sits: :func:`declare` is called by :mod:`engine.runtime.worker` with th
 committed session ids become ``reconcile_session`` messages.
 
 * Payload: the session id only (house style §1). The actor reads everything else.
+* Two lanes: ``reconcile_session`` on :data:`QUEUE` (platform changes: it trusts the binding's record
+  of the event and writes with ``If-Match``, one call per change) and ``verify_session`` on
+  :data:`BACKGROUND_QUEUE` (the drift sweep, full verification, the change feed: it reads the event
+  first, runs at a lower priority and within the background share of each identity's quota), so a sweep
+  or a resync never delays a learner's enrollment.
 * Coalescing: :meth:`Tasks.enqueue` sends a message delayed by ``settings.debounce_ms`` only if none is
   already scheduled for the session (the debouncer's marker); the actor clears the marker before it
   reads the database, so a burst of 100 enrollments becomes one or two reconciles.
@@ -38,7 +43,7 @@ import redis
 
 from connectors.errors import RetriableError
 from engine.lifecycle.run import run_requested
-from engine.runtime import locks, logs, metrics
+from engine.runtime import locks, logs, metrics, ratelimit
 from engine.runtime.wiring import Runtime, lifecycle_for
 from engine.store.unit_of_work import log_dispatch_failure
 from engine.webhooks.delivery import deliver
@@ -46,6 +51,12 @@ from engine.webhooks.delivery import deliver
 log = logging.getLogger(__name__)
 
 QUEUE = "muster-sync"
+#: Background work (drift sweep, full verification, changes the change feed saw): its own queue, lower
+#: priority in every worker, and only a share of each identity's quota (:mod:`engine.runtime.ratelimit`).
+BACKGROUND_QUEUE = "muster-sync-bg"
+#: dramatiq actor priorities (lower runs first among the messages a worker holds).
+PLATFORM_PRIORITY = 0
+BACKGROUND_PRIORITY = 100
 #: How long a "reconcile scheduled" marker lives if its message is lost (the sweep repairs the rest).
 PENDING_TTL_S = 300.0
 #: Delay before retrying a session whose lock another worker holds.
@@ -83,6 +94,7 @@ class Tasks:
                 log.warning("could not queue webhook deliveries (%s); the delivery clock will", exc)
                 return pending[index:]
         return []
+    verify_session: Any = None  # dramatiq.Actor: background reconciles that read the event first
 
     def enqueue(
         self,
@@ -91,23 +103,31 @@ class Tasks:
         delay_ms: int | None = None,
         coalesce: bool = True,
         take_over_stale: bool = False,
+        background: bool = False,
     ) -> bool:
         """Schedule a reconcile; returns False when one is already scheduled (merged into it).
 
         ``take_over_stale`` (the sweep, the outbox relay): a marker older than :data:`STALE_MARKER_S`
         does not count as scheduled, so a lost message never blocks a session for the marker's lifetime.
+        ``background`` (the sweep, a full verification, the change feed): the ``verify_session`` actor on
+        :data:`BACKGROUND_QUEUE`, which reads the event first and yields to platform changes; its marker is
+        its own, so a pending background reconcile never delays a platform change merged into it.
         """
         key = str(session_id)
+        actor = self.reconcile_session
+        marker = key
+        if background and self.verify_session is not None:
+            actor, marker = self.verify_session, background_key(key)
         delay = self.runtime.settings.debounce_ms if delay_ms is None else delay_ms
         stale = STALE_MARKER_S + delay / 1000 if take_over_stale else None
-        if coalesce and not self.runtime.debouncer.claim(key, PENDING_TTL_S + delay / 1000, stale_after_s=stale):
+        if coalesce and not self.runtime.debouncer.claim(marker, PENDING_TTL_S + delay / 1000, stale_after_s=stale):
             metrics.incr("enqueue.coalesced")
             return False
         try:
-            self.reconcile_session.send_with_options(args=(key,), delay=delay or None)
+            actor.send_with_options(args=(key,), delay=delay or None)
         except Exception:
             if coalesce:  # nothing is scheduled after all: let the next change (or the sweep) try again
-                self.runtime.debouncer.clear(key)
+                self.runtime.debouncer.clear(marker)
             raise
         metrics.incr("enqueue.sent")
         return True
@@ -151,16 +171,25 @@ class Tasks:
             log_dispatch_failure(failed, error)
         return failed
 
+    def dispatch_background(self, ids: Iterable[uuid.UUID]) -> None:
+        """Background reconciles (:func:`engine.sync.lanes.verify_after_commit`); never raises."""
+        for sid in ids:
+            try:
+                self.enqueue(sid, background=True)
+            except Exception as exc:  # the change feed or the sweep will ask again
+                log.warning("could not enqueue the background reconcile of session %s: %s", sid, exc)
+
     def queue_depth(self) -> int:
-        """Messages waiting (ready + delayed) on the sync queue."""
+        """Messages waiting (ready + delayed) on the sync queues."""
+        names = [q for base in (QUEUE, BACKGROUND_QUEUE) for q in (base, f"{base}.DQ")]
         try:
             stats = getattr(self.broker, "queues", None)
             if isinstance(stats, dict) and QUEUE in stats:  # StubBroker: ready + delayed queues
-                return sum(int(q.qsize()) for name, q in stats.items() if name in (QUEUE, f"{QUEUE}.DQ"))
+                return sum(int(q.qsize()) for name, q in stats.items() if name in names)
             client = getattr(self.broker, "client", None)
             if client is not None:
                 ns = self.runtime.settings.redis_namespace
-                return int(client.llen(f"{ns}:{QUEUE}")) + int(client.llen(f"{ns}:{QUEUE}.DQ"))
+                return sum(int(client.llen(f"{ns}:{name}")) for name in names)
         except Exception:
             return -1
         return 0
@@ -172,9 +201,15 @@ def redis_queue_depth(redis_url: str | None, namespace: str) -> int | None:
         return None
     try:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
-        return int(client.llen(f"{namespace}:{QUEUE}")) + int(client.llen(f"{namespace}:{QUEUE}.DQ"))
+        names = [q for base in (QUEUE, BACKGROUND_QUEUE) for q in (base, f"{base}.DQ")]
+        return sum(int(client.llen(f"{namespace}:{name}")) for name in names)
     except (redis.RedisError, OSError):
         return None
+
+
+def background_key(session_id: uuid.UUID | str) -> str:
+    """The debouncer's key of a scheduled background reconcile (distinct from the platform lane's)."""
+    return f"bg:{session_id}"
 
 
 def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
@@ -189,11 +224,16 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
 
     def reconcile_session(session_id: str) -> None:
         with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id):
-            _reconcile_session(session_id)
+            _reconcile_session(session_id, background=False)
 
-    def _reconcile_session(session_id: str) -> None:
-        actor = holder["actor"]
-        runtime.debouncer.clear(session_id)
+    def verify_session(session_id: str) -> None:
+        with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id), ratelimit.background():
+            _reconcile_session(session_id, background=True)
+
+    def _reconcile_session(session_id: str, *, background: bool) -> None:
+        actor = holder["verify" if background else "actor"]
+        marker = background_key(session_id) if background else session_id
+        runtime.debouncer.clear(marker)
         with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
             if lease is None:
                 log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
@@ -201,23 +241,40 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
                 actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
                 return
             try:
-                result = runtime.reconciler.reconcile(uuid.UUID(session_id))
+                result = runtime.reconciler.reconcile(uuid.UUID(session_id), verify=background)
             except RetriableError as exc:
                 delay = int(exc.delay * 1000) if exc.delay else None
                 raise dramatiq.Retry(str(exc), delay=delay) from exc
         if result.requeue_after is not None:
-            actor.send_with_options(args=(session_id,), delay=max(1, int(result.requeue_after.total_seconds() * 1000)))
+            delay_ms = max(1, int(result.requeue_after.total_seconds() * 1000))
+            # Quota pressure widens coalescing by itself: the requeued message carries the session's marker
+            # again, so changes made while it waits merge into it (one reconcile, one patch, for all of them).
+            if runtime.debouncer.claim(marker, PENDING_TTL_S + delay_ms / 1000):
+                actor.send_with_options(args=(session_id,), delay=delay_ms)
+            else:
+                metrics.incr("enqueue.coalesced")
 
     actor = dramatiq.actor(
         broker=broker,
         actor_name="reconcile_session",
         queue_name=QUEUE,
+        priority=PLATFORM_PRIORITY,
         max_retries=MAX_RETRIES,
         min_backoff=settings.retry_min_backoff_ms,
         max_backoff=settings.retry_max_backoff_ms,
         time_limit=10 * 60 * 1000,
     )(reconcile_session)
     holder["actor"] = actor
+    holder["verify"] = dramatiq.actor(
+        broker=broker,
+        actor_name="verify_session",
+        queue_name=BACKGROUND_QUEUE,
+        priority=BACKGROUND_PRIORITY,
+        max_retries=MAX_RETRIES,
+        min_backoff=settings.retry_min_backoff_ms,
+        max_backoff=settings.retry_max_backoff_ms,
+        time_limit=10 * 60 * 1000,
+    )(verify_session)
 
     def transfer_person(tenant_id: str, person_id: str) -> None:
         runtime.debouncer.clear(transfer_key(tenant_id, person_id))
@@ -254,4 +311,5 @@ def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
         reconcile_session=actor,
         transfer_person=holder["transfer"],
         deliver_webhook=webhook_actor,
+        verify_session=holder["verify"],
     )

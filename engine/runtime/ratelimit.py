@@ -7,6 +7,13 @@ backlog then drains at the quota's pace instead of bouncing off 403 ``userRateLi
 wait raises :class:`Throttled`, which the task layer turns into a delayed re-enqueue (it does not count
 as a failed attempt).
 
+Two lanes (:func:`background`): work caused by a platform change runs in the default lane and takes slots
+from the identity's and the project's buckets; background work (the drift sweep, a full verification, a
+change the change feed reported) also needs a slot from a smaller bucket per identity, the background
+share (``MUSTER_BACKGROUND_QUOTA_PERCENT``), and waits at most :data:`MAX_BACKGROUND_INLINE_WAIT_S` inline
+so it never holds a worker thread a platform change needs. The rest of each identity's quota is the
+platform's alone.
+
 Algorithm: GCRA (generic cell rate algorithm) per bucket: one slot every ``60 / rate`` seconds with a
 small burst. In Redis (shared by every worker process; Redis' own clock) or in memory (embedded).
 Rates are set below the quota by the burst, so no sliding minute ever sees more than the quota.
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +47,24 @@ return '0'
 
 #: Longest wait slept inside a worker thread; longer waits are re-enqueued with a delay.
 MAX_INLINE_WAIT_S = 3.0
+#: The same for background work: it gives its thread back quickly when its share is used up.
+MAX_BACKGROUND_INLINE_WAIT_S = 0.25
+
+_lane: ContextVar[str] = ContextVar("muster_quota_lane", default="platform")
+
+
+@contextmanager
+def background() -> Iterator[None]:
+    """Calls made inside run in the background lane (its share of each identity's quota only)."""
+    token = _lane.set("background")
+    try:
+        yield
+    finally:
+        _lane.reset(token)
+
+
+def in_background() -> bool:
+    return _lane.get() == "background"
 
 
 class Throttled(RetriableError):
@@ -129,14 +156,24 @@ def acquire(
 class RateLimitedCalendar:
     """A :class:`~connectors.ports.calendar.CalendarPort` that takes quota slots before each call."""
 
-    def __init__(self, inner: CalendarPort, limiter: RateLimiter, buckets: tuple[Bucket, ...]) -> None:
+    def __init__(
+        self,
+        inner: CalendarPort,
+        limiter: RateLimiter,
+        buckets: tuple[Bucket, ...],
+        background: tuple[Bucket, ...] = (),
+    ) -> None:
         self.actor: Actor = inner.actor
         self._inner = inner
         self._limiter = limiter
         self._buckets = buckets
+        self._background = background
 
     def _slot(self) -> None:
-        acquire(self._limiter, self._buckets)
+        if in_background():
+            acquire(self._limiter, self._background + self._buckets, max_inline_wait_s=MAX_BACKGROUND_INLINE_WAIT_S)
+        else:
+            acquire(self._limiter, self._buckets)
 
     def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:
         self._slot()
@@ -161,10 +198,11 @@ class RateLimitedCalendar:
         *,
         send_updates: SendUpdates,
         status: str | None = None,
+        if_match: str | None = None,
     ) -> RemoteEvent:
         self._slot()
         return self._inner.patch(
-            calendar_id, event_id, spec, fields, send_updates=send_updates, status=status
+            calendar_id, event_id, spec, fields, send_updates=send_updates, status=status, if_match=if_match
         )
 
     def delete(self, calendar_id: str, event_id: str, *, send_updates: SendUpdates) -> None:

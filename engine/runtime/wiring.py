@@ -10,7 +10,8 @@ What it builds:
 
 * :func:`build_port_factory` - ``Actor -> CalendarPort`` (Google itself, or the emulator by root URL), every
   port wrapped in :class:`~engine.runtime.ratelimit.RateLimitedCalendar` with two buckets: the acting identity
-  (whose per-user quota the call is charged to, via ``quotaUser``) and the project (Muster's service account).
+  (whose per-user quota the call is charged to, via ``quotaUser``) and the project (Muster's service account),
+  plus the identity's background share that background work must also fit in.
 * :func:`google_kit` / :func:`lifecycle_kit` - the Google implementations of
   :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`.
 * :func:`delegation_hooks` - organizer delegation's resolver, observer, auth-error hook and OAuth credentials
@@ -120,13 +121,17 @@ def build_port_factory(
     )
     project = (info or {}).get("client_email") or "project"
 
+    share = settings.background_quota_percent / 100
+
     def factory(actor: Actor) -> CalendarPort:
         buckets = (
             Bucket(f"user:{actor.key}", settings.quota_user_per_minute),
             Bucket(f"project:{project}", settings.quota_project_per_minute, burst=20),
         )
+        # Background work also needs a slot here: it never takes more than its share of the identity's quota.
+        background = (Bucket(f"background:{actor.key}", max(1, int(settings.quota_user_per_minute * share)), burst=1),)
         port: CalendarPort = google(actor)
-        return RateLimitedCalendar(port, limiter, buckets)
+        return RateLimitedCalendar(port, limiter, buckets, background)
 
     return factory
 

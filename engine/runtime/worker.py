@@ -39,13 +39,14 @@ from sqlalchemy.engine import Engine
 from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.lifecycle.run import periodic_pass
 from engine.runtime import logs, metrics, probes
-from engine.runtime.actors import QUEUE, Tasks, declare, redis_queue_depth
+from engine.runtime.actors import BACKGROUND_QUEUE, QUEUE, Tasks, declare, redis_queue_depth
 from engine.runtime.broker import build_broker
 from engine.runtime.relay import Relay
 from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
 from engine.runtime.worker_health import WorkerHealthServer
 from engine.settings import ConfigError, Settings
 from engine.store.unit_of_work import current_dispatcher, set_dispatcher
+from engine.sync.lanes import set_background_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
 from engine.webhooks.delivery import hand_over_due
@@ -127,14 +128,15 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
 
     def drift_sweep(rt: Runtime) -> None:
         # a stale "scheduled" marker (its message lost) never makes the sweep skip a session
-        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True))
+        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True))
         log.info(
             "drift sweep enqueued %d of %d sessions (%d already scheduled)",
             report.enqueued,
             report.scanned,
             report.coalesced,
         )
-        sweep_runtime_strays(rt, lambda sid: tasks.enqueue(sid, coalesce=False))  # Muster's events no binding names
+        # Muster's events no binding names
+        sweep_runtime_strays(rt, lambda sid: tasks.enqueue(sid, coalesce=False, background=True))
 
     def directory_scan(rt: Runtime) -> None:
         periodic_pass(rt.engine, lifecycle_for(rt))  # organizer lifecycle: scan, then due transfers
@@ -182,7 +184,8 @@ class EmbeddedWorker:
             if remaining <= 0:
                 raise TimeoutError("the embedded sync worker did not drain its queue in time")
             try:
-                self.tasks.broker.join(QUEUE, timeout=int(remaining * 1000))
+                for queue in (QUEUE, BACKGROUND_QUEUE):
+                    self.tasks.broker.join(queue, timeout=max(1, int((deadline - time.monotonic()) * 1000)))
             except dramatiq.errors.QueueJoinTimeout:
                 raise TimeoutError("the embedded sync worker did not drain its queue in time") from None
             self.worker.join()
@@ -196,6 +199,7 @@ class EmbeddedWorker:
             clock.join(timeout=CLOCK_STOP_TIMEOUT_S)  # let a pass under way finish its writes
         self.worker.stop(timeout=5000)
         set_dispatcher(None)
+        set_background_dispatcher(None)
         set_transfer_dispatcher(None)
         set_webhook_dispatcher(None)
 
@@ -217,6 +221,7 @@ def start_embedded(
     worker.start()
     clocks = _clocks(tasks, settings)
     set_dispatcher(tasks.dispatch)
+    set_background_dispatcher(tasks.dispatch_background)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
     set_webhook_dispatcher(tasks.dispatch_webhooks)
     return EmbeddedWorker(tasks=tasks, worker=worker, clocks=clocks)
@@ -227,6 +232,7 @@ def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
     runtime = build_runtime(settings, engine=engine)
     tasks = declare(build_broker(settings), runtime)
     set_dispatcher(tasks.dispatch)
+    set_background_dispatcher(tasks.dispatch_background)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # the worker processes run the transfer at once
     set_webhook_dispatcher(tasks.dispatch_webhooks)
     return tasks
@@ -238,6 +244,7 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     broker = build_broker(settings, heartbeat_timeout_ms=heartbeat_timeout_ms)
     tasks = declare(broker, runtime)
     set_dispatcher(tasks.dispatch)
+    set_background_dispatcher(tasks.dispatch_background)
     set_transfer_dispatcher(tasks.enqueue_transfer)  # transfers detected during reconciles run at once
     set_webhook_dispatcher(tasks.dispatch_webhooks)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
@@ -250,7 +257,8 @@ def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     signal.signal(signal.SIGINT, on_signal)
     worker.start()
     clocks = _clocks(tasks, settings)
-    log.info("muster worker ready: %d thread(s) on %s", threads, QUEUE)
+    log.info("muster worker ready: %d thread(s) on %s (platform changes) and %s (background)", threads, QUEUE,
+             BACKGROUND_QUEUE)
     stop.wait()
     log.info("muster worker stopping")
     for clock in clocks:

@@ -360,6 +360,18 @@ class CalendarBinding(SQLModel, table=True):
     #: The fencing token of the last lease allowed to write this binding (engine.sync.fence): it only grows;
     #: a write carrying a smaller token (a worker whose lease expired) is refused.
     fence: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    #: The event as Google returned it after Muster's last write, or as last read (etag included), as
+    #: :func:`engine.domain.snapshot.dump` stores it. A reconcile not asked to verify plans against it and
+    #: writes with ``If-Match`` on its etag instead of reading first; it is also the base against which an
+    #: edit made in Google is recognised (:mod:`engine.domain.google_changes`). None: never written.
+    last_written: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: The platform's side as last synced (per field group a hash, and the guest list):
+    #: :func:`engine.domain.google_changes.platform_state`. Under "report only" it tells what the platform
+    #: changed since (written) from what only Google changed (kept).
+    platform_state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Set when the change feed saw the event change in Google (``engine.sync.remote_change``): the next
+    #: reconcile reads the event before writing, then clears it (only if no newer mark arrived meanwhile).
+    remote_changed_at: datetime | None = _ts(nullable=True)
     sync_status: str = Field(default=SyncStatus.PENDING.value, max_length=16)
     error_class: str | None = Field(default=None, max_length=16)  #: retryable | auth | permanent | config
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -11,7 +11,8 @@ Muster's marker for the same session it is *adopted*: re-planned against the des
 converged with at most the patches the planner asks for. An id held by an event without the marker is
 a permanent error (Muster never touches events it does not own). A move is made idempotent the same way
 (:func:`move_once`): a failed move reads the destination, where a move keeps the id. Every other error
-propagates, already classified by the connector.
+propagates, already classified by the connector: a patch refused because the event changed since it
+was planned (``StaleEtagError``, 412 on ``If-Match``) goes back to the reconciler, which reads and plans again.
 """
 
 from __future__ import annotations
@@ -76,13 +77,18 @@ def _create(op: CreateEvent, ports: _Ports, policy: NotificationPolicy) -> list[
     return results
 
 
-def _apply_one(op: Op, ports: _Ports, policy: NotificationPolicy) -> list[OpResult]:
+def _apply_one(
+    op: Op, ports: _Ports, policy: NotificationPolicy, etags: dict[tuple[str, str], str] | None = None
+) -> list[OpResult]:
     if isinstance(op, Noop):
         return [OpResult(op, "unchanged")]
     if isinstance(op, CreateEvent):
         return _create(op, ports, policy)
     if isinstance(op, PatchEvent):
         d = op.desired
+        # Conditional on the etag the op was planned against, or on the one the previous write of this
+        # apply got back for the same event (a split patch, a patch after a move).
+        if_match = (etags or {}).get((d.calendar_id, d.event_id), op.if_match) if op.if_match else None
         remote = ports(d.actor).patch(
             d.calendar_id,
             d.event_id,
@@ -90,6 +96,7 @@ def _apply_one(op: Op, ports: _Ports, policy: NotificationPolicy) -> list[OpResu
             op.fields,
             send_updates=op.send_updates,
             status="confirmed" if op.restore else None,
+            if_match=if_match,
         )
         return [OpResult(op, "restored" if op.restore else "updated", remote)]
     if isinstance(op, DeleteEvent):
@@ -142,8 +149,13 @@ def apply(
     policy = policy or NotificationPolicy()
     ports = _Ports(factory)
     out = results if results is not None else []
+    etags: dict[tuple[str, str], str] = {}
     for op in ops:
-        out.extend(_apply_one(op, ports, policy))
+        done = _apply_one(op, ports, policy, etags)
+        out.extend(done)
+        for res in done:
+            if res.remote is not None and res.remote.etag:
+                etags[(res.remote.calendar_id, res.remote.event_id)] = res.remote.etag
     return out
 
 

@@ -36,13 +36,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from connectors.errors import AuthError, ConnectorError, PermanentError, RetriableError
+from connectors.errors import AuthError, ConnectorError, PermanentError, RetriableError, StaleEtagError
 from connectors.ports.calendar import Actor, ActorKind, CalendarPort, CalendarPortFactory, RemoteEvent
+from engine.domain import snapshot as event_snapshot
 from engine.domain.desired import (
     DesiredEvent,
     Placement,
@@ -53,12 +54,13 @@ from engine.domain.desired import (
 )
 from engine.domain.event_ids import event_id as deterministic_event_id
 from engine.domain.event_ids import owned_session
+from engine.domain.google_changes import deleted_in_google, google_edits, keep_google_edits, platform_state
 from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
 from engine.errors import config_error_message
 from engine.runtime import logs, metrics
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
-from engine.store.models import CalendarBinding, IntegrationMode, VideoChoice
+from engine.store.models import CalendarBinding, IntegrationMode, SyncStatus, VideoChoice
 from engine.store.unit_of_work import UnitOfWork, network_session, unit_of_work
 from engine.sync import record as actions
 from engine.sync.answers import do_record_answers
@@ -66,6 +68,7 @@ from engine.sync.apply import OpResult, apply, final_remote
 from engine.sync.fence import StaleFence, take_fence
 from engine.sync.load import load_facts
 from engine.sync.status_events import StatusSnapshot, do_tell_status, snapshot
+from policies.google_changes import GoogleChangeSettings
 from policies.notifications import NotificationPolicy
 from policies.schema import SettingError
 from policies.settings import TenantSettings
@@ -256,23 +259,29 @@ class SessionReconciler:
             )
 
     # ------------------------------------------------------------------ the contract
-    def reconcile(self, session_id: uuid.UUID, *, fence: int | None = None) -> Result:
+    def reconcile(
+        self, session_id: uuid.UUID, *, fence: int | None = None, verify: bool = False, recreate: bool = False
+    ) -> Result:
         """Make Google match the platform for ``session_id``. Safe to call any number of times.
 
         ``fence``: the fencing token of the caller's lease (:mod:`engine.sync.fence`); without one a new
         token is taken here, before anything is read, so every binding write of this reconcile is refused
         once a newer holder (another reconcile, a transfer) took a token.
+
+        ``verify``: read the event from Google even when the binding's record of it could be trusted (the
+        drift sweep, ``muster reconcile``). ``recreate``: bring back an event deleted in Google even when
+        the tenant's policy flags such sessions (``muster reconcile --session ID --recreate``).
         """
         if fence is None:
             fence = take_fence(self._engine, session_id)
         try:
-            return self._reconcile(session_id, fence)
+            return self._reconcile(session_id, fence, _Mode(verify=verify, recreate=recreate))
         except StaleFence as exc:
             log.warning("reconcile of session %s stopped: %s", session_id, exc)
             metrics.record_reconcile("superseded")
             return Result(outcome="superseded")
 
-    def _reconcile(self, session_id: uuid.UUID, fence: int | None) -> Result:
+    def _reconcile(self, session_id: uuid.UUID, fence: int | None, mode: _Mode) -> Result:
         loaded = self._load(session_id)
         if loaded is None:
             metrics.record_reconcile("success")
@@ -281,11 +290,11 @@ class SessionReconciler:
         tenant = loaded.facts.tenant
         with metrics.tenant_scope(tenant.id, tenant.slug), logs.bind(tenant=tenant.slug, session=session_id):
             try:
-                return self._reconcile_loaded(loaded, fence)
+                return self._reconcile_loaded(loaded, fence, mode)
             finally:
                 metrics.observe_reconcile(time.perf_counter() - started)
 
-    def _reconcile_loaded(self, loaded: _Loaded, fence: int | None) -> Result:
+    def _reconcile_loaded(self, loaded: _Loaded, fence: int | None, mode: _Mode) -> Result:
         facts = loaded.facts
         if loaded.setting_error is not None:
             return self._blocked_config(
@@ -295,16 +304,38 @@ class SessionReconciler:
             return self._blocked_config(facts, loaded.placement_error, fence)
         desired = desired_events(facts, loaded.placement)
         policy = NotificationPolicy.from_settings(facts.tenant.settings.get("notifications"))
+        changes = GoogleChangeSettings.from_settings(facts.tenant.settings.get("google_changes"))
+        base = event_snapshot.load(loaded.binding.last_written) if loaded.binding is not None else None
+        trusted = None if mode.verify else _trusted(loaded, desired, base)
         results: list[OpResult] = []
         ops: list[Op] = []
         observed: list[ObservedEvent] = []
         intent_unread = False
+        seen = _Seen()
         ports = _memo(self._calendars)
         try:
-            observed, intent_unread = self._observe(loaded, desired, ports)
-            ops = plan(desired, observed, policy)
-            self._intend(facts, loaded.binding, desired, ops, fence)
-            results = apply(ops, ports, policy, results)
+            for conflict in range(MAX_STALE_ETAG + 1):
+                if trusted is not None:  # one call per change: plan against the event as last written
+                    observed, intent_unread = [trusted], False
+                else:
+                    observed, intent_unread = self._observe(loaded, desired, ports)
+                    seen.read = True
+                latest = final_remote(results) or base  # a first patch of a split may have landed already
+                target, seen.report, flagged = _google_side(desired, observed, latest, loaded.binding, changes, mode)
+                if flagged is not None:
+                    return self._flagged(facts, flagged, seen.report, fence)
+                ops = plan(target, observed, policy)
+                self._intend(facts, loaded.binding, desired, ops, fence)
+                try:
+                    results = apply(ops, ports, policy, results)
+                    break
+                except StaleEtagError:
+                    # Changed in Google since it was last seen: read it, plan again, write.
+                    metrics.incr("reconcile.stale_etag")
+                    log.info("session %s: its event changed in Google meanwhile (412); reading it", facts.id)
+                    if conflict == MAX_STALE_ETAG:
+                        raise
+                    trusted = None
         except Throttled as exc:
             self._progress(facts, results, fence)
             metrics.record_reconcile("requeue_after")
@@ -324,7 +355,10 @@ class SessionReconciler:
             self._failed(facts, results, exc, exc.error_class, fence=fence)
             metrics.record_reconcile("permanent_error")
             return Result(outcome="permanent_error")
-        return self._succeeded(facts, desired, results, ops, observed, fence, keep_intent=intent_unread)
+        return self._succeeded(
+            facts, desired, results, ops, observed, fence, keep_intent=intent_unread,
+            seen=seen, mark=loaded.binding.remote_changed_at if loaded.binding is not None else None,
+        )
 
     # ------------------------------------------------------------------ recording
     def _succeeded(
@@ -337,10 +371,13 @@ class SessionReconciler:
         fence: int | None = None,
         *,
         keep_intent: bool = False,
+        seen: _Seen | None = None,
+        mark: datetime | None = None,
     ) -> Result:
         # After a Noop Google returned nothing new: observers (Meet polling, room answers) look at the
         # event as it was read at the start of this reconcile.
         remote = final_remote(results) or _current(observed, desired)
+        seen = seen or _Seen()
         requeue: timedelta | None = None
         with unit_of_work(self._engine) as uow:
             before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
@@ -354,7 +391,14 @@ class SessionReconciler:
                 remote=remote,
                 fence=fence,
                 keep_intent=keep_intent,
+                last_written=event_snapshot.dump(remote) if desired and remote is not None else None,
+                platform=platform_state(desired[0].spec) if desired else None,
+                seen_mark=mark if seen.read else None,
             )
+            if seen.report is not None:
+                actions.do_report_google_change(
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, detail=seen.report
+                )
             for d in desired:
                 actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
             for observer in self._observers:
@@ -385,6 +429,22 @@ class SessionReconciler:
         return Result(
             requeue_after=requeue, outcome="success", writes=n, ops=tuple(r.outcome for r in results)
         )
+
+    def _flagged(
+        self, facts: SessionFacts, message: str, report: dict[str, object] | None, fence: int | None
+    ) -> Result:
+        """The event was deleted in Google and the tenant's policy says flag: nothing is written."""
+        with unit_of_work(self._engine) as uow:
+            actions.do_record_deleted_in_google(
+                db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, message=message, fence=fence
+            )
+            if report is not None:
+                actions.do_report_google_change(
+                    db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, detail=report
+                )
+        metrics.record_reconcile("deleted_in_google")
+        log.warning("session %s: %s", facts.id, message, extra={"outcome": "deleted_in_google"})
+        return Result(outcome="deleted_in_google", detail=message)
 
     def _progress(self, facts: SessionFacts, results: Sequence[OpResult], fence: int | None) -> None:
         if results:
@@ -454,6 +514,104 @@ class SessionReconciler:
         return Result(outcome="config_error", detail=str(exc))
 
 
+#: 412 answers (the event changed in Google between the read and the write) re-read in one reconcile
+#: before it gives up as a retryable error.
+MAX_STALE_ETAG = 3
+
+
+@dataclass(frozen=True)
+class _Mode:
+    verify: bool = False
+    recreate: bool = False
+
+
+@dataclass
+class _Seen:
+    """What one reconcile learnt on its way: did it read Google, and what changed there."""
+
+    read: bool = False
+    report: dict[str, object] | None = None
+
+
+def _trusted(
+    loaded: _Loaded, desired: Sequence[DesiredEvent], base: RemoteEvent | None
+) -> ObservedEvent | None:
+    """The event as Muster last wrote it, when nothing says Google changed it since: the reconcile then
+    plans against it without a read (its patches carry ``If-Match`` on its etag, so a change made in Google
+    meanwhile is refused with 412 and read). ``None`` whenever a read is needed: the change feed marked the
+    event, a first write's answer may have been lost, the event is to live elsewhere, its Meet link or
+    room answer is still awaited, or the record is not that of the event Google returned last."""
+    b = loaded.binding
+    if b is None or base is None or len(desired) != 1:
+        return None
+    d = desired[0]
+    here = (d.calendar_id, d.event_id)
+    if (
+        b.remote_changed_at is not None
+        or b.intent_event_id is not None
+        or b.sync_status != SyncStatus.SYNCED.value
+        or not b.etag
+        or base.etag != b.etag
+        or base.is_cancelled
+        or (b.calendar_id, b.event_id) != here
+        or (base.calendar_id, base.event_id) != here
+        or (b.owner_email or "").lower() != d.actor.key
+        or (b.actor_kind or "vendor") != d.actor.kind
+        or b.meet_status == "pending"
+        or base.conference_status == "pending"
+        or b.room_status == "needsAction"
+        or b.next_attempt_at is not None
+        or owned_session(base.private) != (d.tenant_id, d.session_id)
+    ):
+        return None
+    return ObservedEvent(d.actor, base)
+
+
+def _google_side(
+    desired: Sequence[DesiredEvent],
+    observed: Sequence[ObservedEvent],
+    base: RemoteEvent | None,
+    binding: CalendarBinding | None,
+    changes: GoogleChangeSettings,
+    mode: _Mode,
+) -> tuple[list[DesiredEvent], dict[str, object] | None, str | None]:
+    """Apply the tenant's Google-side change policy. Returns ``(desired to plan with, report, flagged)``:
+    ``report`` is the audit detail of a change made in Google (None: none seen), ``flagged`` the message
+    of a session whose event was deleted in Google and stays so (then nothing is planned)."""
+    here = _current(observed, desired)
+    if here is None or base is None or len(desired) != 1:
+        return list(desired), None, None
+    (d,) = desired
+    if (base.calendar_id, base.event_id) != (here.calendar_id, here.event_id):
+        return list(desired), None, None
+    if deleted_in_google(base, here):
+        already = binding is not None and binding.error_class == DELETED_IN_GOOGLE
+        if changes.deleted == "flag" and not mode.recreate:
+            report = None if already else {"deleted": True, "policy": "flag", "outcome": "flagged"}
+            return [], report, DELETED_MESSAGE
+        return list(desired), {"deleted": True, "policy": changes.deleted, "outcome": "recreated"}, None
+    edited = google_edits(base, here)
+    if changes.edits == "report_only":
+        # Edits kept earlier are in ``here`` too (it is the event as last seen): only what the platform
+        # changed since its last sync is written, whether or not Google changed something just now.
+        kept = keep_google_edits(d, here, binding.platform_state if binding is not None else None)
+        report = {"fields": sorted(edited), "policy": "report_only", "outcome": "kept"} if edited else None
+        return [kept], report, None
+    if not edited:
+        return list(desired), None, None
+    return list(desired), {"fields": sorted(edited), "policy": "platform_wins", "outcome": "restored"}, None
+
+
+#: ``CalendarBinding.error_class`` of a session whose event was deleted in Google and is left so.
+DELETED_IN_GOOGLE = "google_deleted"
+DELETED_MESSAGE = (
+    "deleted_in_google: the session's event was deleted in Google and the tenant's policy "
+    "(google_changes.deleted=flag) leaves it deleted. To bring it back: `muster reconcile --session ID "
+    "--recreate`, or set google_changes.deleted=recreate (Integration page, PATCH /v1/admin/tenant or "
+    "`muster tenant set --setting google_changes.deleted=recreate`)"
+)
+
+
 def binding_actor(
     tenant_id: uuid.UUID, kind: str | None, email: str, connection_id: uuid.UUID | None
 ) -> Actor:
@@ -495,7 +653,14 @@ def _actor_of(exc: AuthError, loaded: _Loaded, desired: Sequence[DesiredEvent]) 
 
 
 def reconcile_leased(
-    reconciler: SessionReconciler, lock: KeyLock, session_id: uuid.UUID, ttl_s: float, *, wait_s: float = 0.0
+    reconciler: SessionReconciler,
+    lock: KeyLock,
+    session_id: uuid.UUID,
+    ttl_s: float,
+    *,
+    wait_s: float = 0.0,
+    verify: bool = False,
+    recreate: bool = False,
 ) -> Result | None:
     """Reconcile under the session's lease (taken, renewed while it runs, released); None when busy.
 
@@ -505,4 +670,4 @@ def reconcile_leased(
     with held(lock, str(session_id), ttl_s, wait_s=wait_s) as lease:
         if lease is None:
             return None
-        return reconciler.reconcile(session_id)
+        return reconciler.reconcile(session_id, verify=verify, recreate=recreate)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
 from connectors.errors import ConnectorError
 from connectors.ports.calendar import Actor, RemoteEvent
+from engine.domain import snapshot
 from engine.domain.desired import DesiredEvent
 from engine.store.models import (
     AuditEvent,
@@ -75,6 +77,7 @@ def do_record_progress(
             _place(binding, desired.actor, desired.calendar_id, desired.event_id)
             if res.remote is not None:
                 binding.etag = res.remote.etag
+                binding.last_written = snapshot.dump(res.remote)
     _audit(db, tenant_id, session_id, results)
 
 
@@ -118,11 +121,25 @@ def do_record_synced(
     now: datetime | None = None,
     fence: int | None = None,
     keep_intent: bool = False,
+    last_written: dict[str, Any] | None = None,
+    platform: dict[str, Any] | None = None,
+    seen_mark: datetime | None = None,
 ) -> CalendarBinding:
     """Google now holds what the platform says: record placement, hash, etag and clear errors (and the
-    write-ahead intent, unless ``keep_intent``: its place could not be read and is looked at again later)."""
+    write-ahead intent, unless ``keep_intent``: its place could not be read and is looked at again later).
+
+    ``last_written``: the event as Google returned or showed it (:func:`engine.domain.snapshot.dump`);
+    ``platform``: the platform's side as synced (:func:`engine.domain.google_changes.platform_state`);
+    ``seen_mark``: the changed-in-Google mark this reconcile read the event for, cleared unless the change
+    feed set a newer one meanwhile."""
     now = now or utcnow()
     binding = _binding(db, tenant_id, session_id, fence)
+    if binding.last_written != last_written:
+        binding.last_written = last_written
+    if binding.platform_state != platform:
+        binding.platform_state = platform
+    if seen_mark is not None and binding.remote_changed_at is not None and binding.remote_changed_at <= seen_mark:
+        binding.remote_changed_at = None
     if desired is not None:
         _place(binding, desired.actor, desired.calendar_id, desired.event_id)
         binding.essence_hash = desired.essence_hash
@@ -174,6 +191,39 @@ def do_record_error(
             detail={"error": str(error)[:1000]},
         )
     )
+
+
+def do_report_google_change(
+    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, detail: dict[str, object]
+) -> None:
+    """A change made in Google to the session's event was seen (an edit of ``fields``, or a deletion) and
+    handled per the tenant's policy (``outcome``: restored | kept | recreated | flagged): audited as
+    ``session.changed_in_google``, once per change (the next reconcile compares with what it saw now)."""
+    db.add(
+        AuditEvent(
+            tenant_id=tenant_id,
+            actor="worker",
+            action="session.changed_in_google",
+            session_id=session_id,
+            detail=dict(detail),
+        )
+    )
+
+
+def do_record_deleted_in_google(
+    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, message: str, fence: int | None = None
+) -> None:
+    """The event was deleted in Google and stays deleted (policy ``flag``): the session is ``blocked``
+    with error class ``google_deleted`` and the message saying how to bring it back."""
+    binding = _binding(db, tenant_id, session_id, fence)
+    if binding.error_class == "google_deleted" and binding.sync_status == SyncStatus.BLOCKED.value:
+        return
+    binding.sync_status = SyncStatus.BLOCKED.value
+    binding.error_class = "google_deleted"
+    binding.last_error = message
+    binding.remote_changed_at = None
+    binding.updated_at = utcnow()
+    db.add(binding)
 
 
 def do_mark_identity_failed(*, db: Session, actor: Actor, error: ConnectorError) -> None:

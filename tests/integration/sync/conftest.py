@@ -338,7 +338,7 @@ def _redis_idle(redis_url: str) -> bool:
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    for q in ("muster-sync", "muster-sync.DQ"):
+    for q in ("muster-sync", "muster-sync.DQ", "muster-sync-bg", "muster-sync-bg.DQ"):
         if client.hlen(f"{NS}:{q}.msgs") or client.llen(f"{NS}:{q}"):
             return False
     return not any(True for _ in client.scan_iter(f"{NS}:pending:*"))

@@ -28,8 +28,9 @@ def _emails(event: dict[str, Any]) -> set[str]:
 
 
 def _enqueue(stack: Stack) -> Any:
+    """How the worker's drift sweep enqueues: background reconciles, which read each event first."""
     tasks = stack.extra["tasks"] if "tasks" in stack.extra else stack.extra["embedded"].tasks
-    return tasks.enqueue
+    return lambda sid: tasks.enqueue(sid, background=True)
 
 
 def _concurrent_puts(stack: Stack, calls: list[tuple[str, Any]], width: int = 10) -> list[int]:

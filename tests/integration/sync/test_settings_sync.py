@@ -39,7 +39,7 @@ def admin_ui(stack: Stack) -> Iterator[TestClient]:
 def _policies_form(**overrides: Any) -> dict[str, Any]:
     """The policies form exactly as the page posts it with its defaults."""
     form: dict[str, Any] = {
-        "section": ["privacy", "notifications", "rooms", "successor", "lifecycle"],
+        "section": ["privacy", "notifications", "rooms", "successor", "lifecycle", "google_changes"],
         "fallback_owner_email": "",
         "guest_list": "hidden",
         "notifications.notify_on": ["conference", "location", "recurrence", "time"],
@@ -50,6 +50,8 @@ def _policies_form(**overrides: Any) -> dict[str, Any]:
         "rooms.categories": "CONFERENCE_ROOM",
         "rooms.excluded": "",
         "successor.eligibleRoles": ["organizer", "co_host"],
+        "google_changes.edits": "platform_wins",
+        "google_changes.deleted": "recreate",
     }
     form.update(overrides)
     return form
@@ -67,6 +69,7 @@ POLICY_CASES = [
      "rooms.excluded": "c_1@resource.calendar.google.com"},
     {"successor.eligibleRoles": ["co_host", "presenter"]},
     {"lifecycle.releaseResources": "1"},
+    {"google_changes.edits": "report_only", "google_changes.deleted": "flag"},
     {"fallback_owner_email": "it-admin@acme.example"},
 ]
 

@@ -1,0 +1,229 @@
+"""End to end: one call per change, a 412 on a stale etag, and edits made in Google under both policies.
+
+Where it sits: ``tests/integration/sync``; runs on both stacks (SQLite + embedded worker, PostgreSQL + Redis +
+worker processes). Google is the emulator; someone editing an event "in Google" is the real client acting as
+the owner account. The change feed's report (``note_remote_change``) is driven by its contract: the binding is
+marked changed-in-Google and a background reconcile is asked for after commit
+(:func:`engine.sync.lanes.verify_after_commit`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, select
+
+from connectors.google.calendar import GoogleCalendarFactory
+from connectors.google.credentials import ServiceAccountSource, token_uri_for
+from connectors.ports.calendar import Actor
+from engine.admin.people import add_person, issue_admin_token
+from engine.cli.reconcile import run_reconcile
+from engine.store.models import AuditEvent, Person, Tenant
+from engine.store.types import utcnow
+from engine.store.unit_of_work import unit_of_work
+from engine.sync import record
+from engine.sync.lanes import verify_after_commit
+from tests.integration.sync.conftest import Stack, _write_count, organizers, people, session_body
+
+
+def _emails(event: dict[str, Any]) -> set[str]:
+    return {a["email"] for a in event.get("attendees") or []}
+
+
+def _google(stack: Stack, owner: str) -> Any:
+    """The events resource of a person editing the owner's calendar in Google."""
+    source = ServiceAccountSource(json.loads(stack.emu.key_file.read_text()), token_uri=token_uri_for(stack.emu.url))
+    return GoogleCalendarFactory(source, root_url=stack.emu.url)(Actor("vendor", owner))._svc().events()
+
+
+def _changed_in_google(stack: Stack, sid: Any) -> None:
+    """What the change feed does when it sees the event change (note_remote_change's contract)."""
+    with unit_of_work(stack.engine) as uow:
+        binding = record.get_binding(db=uow.db, session_id=sid)
+        assert binding is not None
+        binding.remote_changed_at = utcnow()
+        uow.db.add(binding)
+        verify_after_commit(uow.db, sid)
+
+
+def _set_policy(stack: Stack, **policy: str) -> None:
+    """Through the admin REST API, as a customer would (the same schema the engine reads)."""
+    with unit_of_work(stack.engine) as uow:
+        tenant = uow.db.get(Tenant, stack.tenant_id)
+        assert tenant is not None
+        email = "it-admin@acme.example"
+        if not uow.db.exec(select(Person).where(Person.tenant_id == tenant.id, Person.email == email)).first():
+            add_person(db=uow.db, tenant=tenant, email=email, role="admin", actor="test")
+        token = issue_admin_token(db=uow.db, tenant=tenant, email=email, actor="test")
+    r = stack.api.patch(
+        "/v1/admin/tenant", json={"settings": {"google_changes": policy}}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["google_changes"] == {**{"edits": "platform_wins", "deleted": "recreate"}, **policy}
+
+
+def _changes_audited(stack: Stack, sid: Any) -> list[dict[str, Any]]:
+    with Session(stack.engine) as db:
+        rows = db.exec(
+            select(AuditEvent)
+            .where(AuditEvent.session_id == sid, AuditEvent.action == "session.changed_in_google")
+            .order_by(AuditEvent.at)  # type: ignore[arg-type]
+        ).all()
+        return [dict(r.detail) for r in rows]
+
+
+def _session(stack: Stack, ext: str, n: int = 3, start: int = 200) -> tuple[Any, list[str], list[str], dict[str, Any]]:
+    hosts = organizers()[:1]
+    learners = people("l", n, start=start)
+    stack.put_session(ext, session_body(hosts=hosts, enrolled=learners))
+    stack.idle()
+    sid = stack.session_id(ext)
+    (event,) = stack.emu.events_of(sid)
+    return sid, hosts, learners, event
+
+
+def _enroll(stack: Stack, ext: str, email: str) -> None:
+    r = stack.request("PUT", f"/v1/sessions/{ext}/enrollments/{email}", {"status": "enrolled"})
+    assert r.status_code in (200, 201), r.text
+    stack.idle()
+
+
+def test_an_enrollment_is_one_call_when_nothing_changed_in_google(stack: Stack) -> None:
+    sid, hosts, learners, _ = _session(stack, "s-one", start=150)
+    newcomer = people("n", 1, start=153)[0]
+    stack.emu.reset_counters()
+    # When a learner enrolls and nobody touched the event in Google
+    _enroll(stack, "s-one", newcomer)
+    # Then the attendee is there after exactly one Google call: a conditional patch, no read first
+    (event,) = stack.emu.events_of(sid)
+    assert _emails(event) == set(hosts) | set(learners) | {newcomer}
+    counters = stack.emu.counters()
+    calls = {k: v for k, v in counters["by_route"].items() if "/events" in k and v}
+    assert sum(calls.values()) == 1 and all(k.startswith("PATCH") for k in calls), calls
+    binding = stack.binding(sid)
+    assert binding is not None and binding.etag == event["etag"]
+
+
+def test_a_stale_etag_is_read_replanned_and_written_nothing_lost(stack: Stack) -> None:
+    sid, hosts, learners, event = _session(stack, "s-412", start=156)
+    owner = event["organizer"]["email"]
+    # Given the organizer renames the event in Google and the change feed has not told Muster yet
+    _google(stack, owner).patch(
+        calendarId=owner, eventId=event["id"], sendUpdates="none", body={"summary": "Renamed in Google"}
+    ).execute()
+    stack.emu.reset_counters()
+    # When a learner enrolls
+    newcomer = people("n", 1, start=159)[0]
+    _enroll(stack, "s-412", newcomer)
+    # Then the conditional patch met 412, the event was read, re-planned and written: the learner is in and
+    # (the platform wins by default) the title restored
+    (after,) = stack.emu.events_of(sid)
+    assert _emails(after) == set(hosts) | set(learners) | {newcomer}
+    assert after["summary"] == "Intro to SQL"
+    by_status = stack.emu.counters()["by_status"]
+    assert by_status.get("412") == 1 or by_status.get(412) == 1, by_status
+    assert _changes_audited(stack, sid) == [
+        {"fields": ["summary"], "policy": "platform_wins", "outcome": "restored"}
+    ]
+    binding = stack.binding(sid)
+    assert binding is not None and binding.sync_status == "synced" and binding.etag == after["etag"]
+
+
+def test_an_organizer_moving_the_event_is_restored_when_the_platform_wins(stack: Stack) -> None:
+    sid, _hosts, _learners, event = _session(stack, "s-move-pw", start=162)
+    owner = event["organizer"]["email"]
+    start = event["start"]["dateTime"]
+    _google(stack, owner).patch(
+        calendarId=owner, eventId=event["id"], sendUpdates="none",
+        body={"start": {"dateTime": "2027-02-01T18:00:00+01:00", "timeZone": "Europe/Berlin"},
+              "end": {"dateTime": "2027-02-01T19:00:00+01:00", "timeZone": "Europe/Berlin"}},
+    ).execute()
+    # When the change feed reports it
+    _changed_in_google(stack, sid)
+    stack.idle()
+    # Then the platform's time is back, audited once; a second report of the same state changes nothing
+    (after,) = stack.emu.events_of(sid)
+    assert after["start"]["dateTime"] == start
+    assert _changes_audited(stack, sid) == [{"fields": ["time"], "policy": "platform_wins", "outcome": "restored"}]
+    stack.emu.reset_counters()
+    _changed_in_google(stack, sid)
+    stack.idle()
+    assert _write_count(stack.emu.counters()) == 0
+    assert len(_changes_audited(stack, sid)) == 1  # Muster's own restore is not a change made in Google
+    binding = stack.binding(sid)
+    assert binding is not None and binding.remote_changed_at is None
+
+
+def test_an_organizer_moving_the_event_is_kept_and_reported_under_report_only(stack: Stack) -> None:
+    _set_policy(stack, edits="report_only")
+    sid, hosts, learners, event = _session(stack, "s-move-ro", start=168)
+    owner = event["organizer"]["email"]
+    guest = "hand-added@partner.example"
+    _google(stack, owner).patch(
+        calendarId=owner, eventId=event["id"], sendUpdates="none",
+        body={"start": {"dateTime": "2027-02-01T18:00:00+01:00", "timeZone": "Europe/Berlin"},
+              "end": {"dateTime": "2027-02-01T19:00:00+01:00", "timeZone": "Europe/Berlin"},
+              "attendees": [*event["attendees"], {"email": guest}]},
+    ).execute()
+    _changed_in_google(stack, sid)
+    stack.idle()
+    # Then the move and the hand-added guest stay, reported once
+    (after,) = stack.emu.events_of(sid)
+    assert after["start"]["dateTime"].startswith("2027-02-01T18:00:00")
+    assert guest in _emails(after)
+    assert _changes_audited(stack, sid) == [
+        {"fields": ["attendees", "time"], "policy": "report_only", "outcome": "kept"}
+    ]
+    # When the platform enrolls a learner and renames the session afterwards
+    newcomer = people("n", 1, start=171)[0]
+    _enroll(stack, "s-move-ro", newcomer)
+    stack.put_session("s-move-ro", session_body(hosts=hosts, enrolled=[*learners, newcomer], title="Renamed"))
+    stack.idle()
+    # Then what the platform changed is written and what only Google changed is still kept
+    (final,) = stack.emu.events_of(sid)
+    assert final["summary"] == "Renamed"
+    assert final["start"]["dateTime"].startswith("2027-02-01T18:00:00")
+    assert _emails(final) == set(hosts) | set(learners) | {newcomer, guest}
+    assert len(_changes_audited(stack, sid)) == 1
+
+
+def test_a_deleted_event_is_recreated_by_default(stack: Stack) -> None:
+    sid, hosts, learners, event = _session(stack, "s-del-re", start=174)
+    owner = event["organizer"]["email"]
+    _google(stack, owner).delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
+    _changed_in_google(stack, sid)
+    stack.idle()
+    (after,) = stack.emu.events_of(sid)
+    assert after["status"] == "confirmed" and after["id"] == event["id"]
+    assert _emails(after) == set(hosts) | set(learners)
+    assert _changes_audited(stack, sid) == [{"deleted": True, "policy": "recreate", "outcome": "recreated"}]
+
+
+def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: Stack) -> None:
+    _set_policy(stack, deleted="flag")
+    sid, hosts, learners, event = _session(stack, "s-del-fl", start=180)
+    owner = event["organizer"]["email"]
+    _google(stack, owner).delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
+    _changed_in_google(stack, sid)
+    stack.idle()
+    # Then it stays deleted; the session says why and how to bring it back, in REST too
+    assert stack.emu.events_of(sid) == []
+    sync = stack.request("GET", "/v1/sessions/s-del-fl").json()["sync"]
+    assert sync["status"] == "blocked" and "deleted_in_google" in sync["lastError"], sync
+    assert "--recreate" in sync["lastError"]
+    # A platform change does not bring it back either (nothing written), and is not reported twice
+    stack.emu.reset_counters()
+    _enroll(stack, "s-del-fl", people("n", 1, start=183)[0])
+    assert _write_count(stack.emu.counters()) == 0 and stack.emu.events_of(sid) == []
+    assert _changes_audited(stack, sid) == [{"deleted": True, "policy": "flag", "outcome": "flagged"}]
+    # When an admin asks for it
+    lines: list[str] = []
+    assert run_reconcile(stack.settings, session_id=sid, all_sessions=False, echo=lines.append, recreate=True) == 0
+    (after,) = stack.emu.events_of(sid)
+    assert after["status"] == "confirmed" and len(_emails(after)) == len(hosts) + len(learners) + 1
+    binding = stack.binding(sid)
+    assert binding is not None and binding.sync_status == "synced", binding and binding.last_error
+    with Session(stack.engine) as db:
+        tenant = db.get(Tenant, stack.tenant_id)
+        assert tenant is not None and tenant.settings["google_changes"]["deleted"] == "flag"
