@@ -85,6 +85,7 @@ class SettingsPatch(SettingsSection):
     lifecycle: LifecycleSettings | None = None
     answers: AnswersSettings | None = None
     webhooks: WebhookSettings | None = None
+    google_changes: GoogleChangeSettings | None = None
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """``{section: the keys sent (stored names)}``, ``None`` for a section sent as null; for :func:`merged`."""

@@ -137,7 +137,8 @@ class TenantSetupPatch(ApiModel):
     vendor_owner_emails: list[str] | None = Field(default=None, max_length=100)
     settings: SettingsPatch | None = Field(
         default=None,
-        description="Per policy section (privacy, notifications, rooms, successor, lifecycle) the keys to set, "
+        description="Per policy section (privacy, notifications, rooms, successor, lifecycle, answers, webhooks, "
+        "google_changes) the keys to set, "
         'merged into what is stored, e.g. {"rooms": {"headroom": 0.1}}; a section sent as null goes back to its '
         "defaults. Each section is the schema the engine reads (docs/settings.md); an unknown section or key is "
         "refused with a 422 naming it.",
