@@ -98,6 +98,7 @@ NAV = [
     ("Sessions", "/admin/sessions", Need.READ_SESSIONS),
     ("Integration", "/admin/integration", Need.READ_TENANT),
     ("Organizers", "/admin/organizers", Need.READ_TENANT),
+    ("People", "/admin/people", Need.READ_TENANT),
     ("Health", "/admin/health", Need.READ_TENANT),
     ("Audit log", "/admin/audit", Need.READ_TENANT),
     ("My Google", "/admin/account", Need.CONNECT_GOOGLE),

@@ -34,6 +34,7 @@ from admin_ui.views import (
     health,
     integration,
     organizers,
+    people,
     session_form,
     sessions,
 )
@@ -155,7 +156,9 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
             headers={"Retry-After": "5"},
         )
 
-    for module in (auth, google_sign_in, session_form, sessions, integration, organizers, health, audit, account):
+    for module in (
+        auth, google_sign_in, session_form, sessions, integration, organizers, people, health, audit, account
+    ):
         app.include_router(module.router, prefix="/admin")
     app.include_router(account.oauth_router)
     app.mount("/admin/static", StaticFiles(directory=str(STATIC_DIR)), name="admin-static")

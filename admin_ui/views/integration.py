@@ -6,7 +6,8 @@ Directory admin, vendor owner pool) and the policies form are turned into change
 :mod:`admin_ui.services.setup_form` and saved through :func:`engine.admin.tenant_setup.configure`, the same
 write path as the REST API and ``muster tenant set`` (a new Directory admin is checked live after the commit);
 switching mode goes through the engine's mode-switch preview, then apply
-(:mod:`admin_ui.services.mode_switch`). "Test connection" and "Preview" render their answer directly (they
+(:mod:`engine.admin.mode_switch`, the same service as ``/v1/admin/mode-switch`` and
+``muster tenant switch-mode``). "Test connection" and "Preview" render their answer directly (they
 change nothing); saving policies and applying a switch redirect (303) after commit.
 """
 
@@ -20,7 +21,6 @@ from starlette.responses import Response
 
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, require
 from admin_ui.services.connection_check import run_check, setup_facts
-from admin_ui.services.mode_switch import apply_switch, preview_switch, switch_status
 from admin_ui.services.setup_form import (
     GOOGLE_DELETED_CHOICES,
     GOOGLE_EDIT_CHOICES,
@@ -33,6 +33,7 @@ from admin_ui.services.setup_form import (
     setup_changes,
 )
 from admin_ui.templating import flash, redirect, render
+from engine.admin.mode_switch import apply_switch, preview_switch, switch_status
 from engine.admin.roles import Need
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, settings_problem
 from engine.runtime.wiring import google_kit

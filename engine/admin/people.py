@@ -67,7 +67,8 @@ def add_person(
 ) -> tuple[Person, bool]:
     """Grant ``role`` to ``email`` in ``tenant``, creating the person when Muster does not know them yet.
 
-    Returns ``(person, created)``. Granting the role a person already holds changes nothing.
+    Returns ``(person, created)``. Granting the role a person already holds changes nothing. The tenant's
+    last admin cannot be given another role (409): nobody could manage the tenant afterwards.
     """
     if parse_role(role) is None:
         raise PeopleError("role", f"{role!r} is not a role: use one of {', '.join(ADMIN_ROLES)}")
@@ -85,6 +86,8 @@ def add_person(
     old = person.admin_role
     if old == role and not created:
         return person, False
+    if old == AdminRole.ADMIN.value and not created:
+        _not_the_last_admin(db, tenant, person, "cannot be given another role")
     person.admin_role = role
     if display_name and display_name.strip():
         person.display_name = display_name.strip()
@@ -121,6 +124,23 @@ def _revoke(db: Session, person: Person, kinds: Sequence[ApiKeyKind]) -> int:
     return n
 
 
+def _not_the_last_admin(db: Session, tenant: Tenant, person: Person, what: str) -> None:
+    """Refuse (409) a change that would leave ``tenant`` without an admin who can sign in."""
+    others = db.exec(
+        select(Person.id).where(
+            Person.tenant_id == tenant.id,
+            Person.admin_role == AdminRole.ADMIN.value,
+            Person.id != person.id,
+            col(Person.status).not_in(_GONE),
+        )
+    ).first()
+    if others is None:
+        raise PeopleError(
+            "email", f"{person.email} is the last admin of {tenant.slug} and {what}: add another admin first",
+            status_code=409,
+        )
+
+
 def deactivate(*, db: Session, tenant: Tenant, email: str, actor: str) -> Person:
     """Remove ``email``'s admin-side access (role, password, tokens, sign-in links). 404 for a stranger;
     refused for the tenant's last admin."""
@@ -129,18 +149,7 @@ def deactivate(*, db: Session, tenant: Tenant, email: str, actor: str) -> Person
     if person is None:
         raise PeopleError("email", f"no person {address} in {tenant.slug}", status_code=404)
     if person.admin_role == AdminRole.ADMIN.value:
-        others = db.exec(
-            select(Person.id).where(
-                Person.tenant_id == tenant.id,
-                Person.admin_role == AdminRole.ADMIN.value,
-                Person.id != person.id,
-                col(Person.status).not_in(_GONE),
-            )
-        ).first()
-        if others is None:
-            raise PeopleError(
-                "email", f"{address} is the last admin of {tenant.slug}: add another admin first", status_code=409
-            )
+        _not_the_last_admin(db, tenant, person, "cannot be removed")
     revoked = _revoke(db, person, (ApiKeyKind.ADMIN, ApiKeyKind.SIGN_IN))
     signed_out = web_sessions.end_all(db=db, person_id=person.id)
     old = person.admin_role

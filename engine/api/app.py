@@ -66,6 +66,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The error answers of every ``/v1/admin`` operation: the same bodies, opened by an admin's token.
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {**_error("No admin token, or a wrong, revoked or non-admin one (the tenant's ingest key is refused "
+                   "here: `muster user token --tenant SLUG --email ADMIN` issues one)."),
+          "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
+    404: _error("No such person in this tenant (operations with an email in the path)."),
+    409: _error("A refused change of state (the tenant's last admin, an account gone in Google, a switch "
+                "already running, a tenant already in that mode), or a concurrent write (retry).",
+                retry_after=True),
+}
+
+
 #: Swagger UI's files, served by Muster itself so /docs works without internet (fastapi-offline ships them).
 DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
 
@@ -101,6 +114,6 @@ def create_api(
     app.include_router(metrics.router)
     for router in (sessions.router, enrollments.router, people.router):
         app.include_router(router, responses=ERRORS)
-    app.include_router(admin.router)
-    app.include_router(webhooks.router)
+    app.include_router(admin.router, responses=ADMIN_ERRORS)
+    app.include_router(webhooks.router, responses=ADMIN_ERRORS)
     return app

@@ -1,6 +1,7 @@
 """Switching a tenant between vendor mode and delegation mode: a preview, then a resumable migration.
 
-Where it sits: the admin UI (:mod:`admin_ui.services.mode_switch`) and ``muster mode-switch`` call
+Where it sits: the admin service (:mod:`engine.admin.mode_switch`, behind the Integration page,
+``/v1/admin/mode-switch`` and ``muster tenant switch-mode``) calls
 :func:`preview` (nothing changes in Google; a :class:`~engine.store.models.ModeSwitch` row records the plan),
 then :func:`apply` (flips the tenant's mode and reconciles each session through the normal
 :class:`~engine.sync.reconciler.SessionReconciler`, recording progress per session), or :func:`start` +

@@ -296,7 +296,7 @@ def test_2b_organizer_connects_google(stack: Stack, page: Any) -> None:
         ada.click("#connect-first a")
         ada.click("#connect-google")
         # Google's consent page (the emulator's): choose Ada and allow
-        ada.check(f"input[value='{ORGANIZER}']")
+        ada.check(f"input:not([type=hidden])[value='{ORGANIZER}']")
         ada.click("button[value=allow]")
         ada.wait_for_url(re.compile(r".*/admin/account$"))
         assert "Google connected as ada.torvalds0@acme.example" in ada.locator(".flash.ok").inner_text()
@@ -410,3 +410,49 @@ def test_6_switch_mode_through_the_preview(stack: Stack, page: Any) -> None:
     page.goto(stack.url + "/admin/sessions")
     assert page.locator("table.data tbody tr .badge.ok", has_text="synced").count() == 2
     shot(page, "sessions-synced")
+
+
+def test_7_people_page_adds_changes_and_removes_a_person(stack: Stack, page: Any) -> None:
+    newcomer = "grace.newcomer@acme.example"
+    page.goto(stack.url + "/admin/people")
+    assert page.locator(f"#people tr[data-email='{ADMIN}'] .role").inner_text() == "admin"
+    # Add someone who hosts nothing, as a viewer
+    page.fill("#add-person input[name=email]", newcomer)
+    page.fill("#add-person input[name=display_name]", "Grace Newcomer")
+    page.select_option("#add-person select[name=role]", "viewer")
+    page.click("#add-person-submit")
+    page.wait_for_url(re.compile(r".*/admin/people$"))
+    assert f"{newcomer} added as viewer." in page.locator(".flash.ok").inner_text()
+    row = page.locator(f"#people tr[data-email='{newcomer}']")
+    assert row.locator(".role").inner_text() == "viewer"
+    shot(page, "people")
+    # Change the role in place
+    row.locator("select[name=role]").select_option("organizer")
+    row.locator("button.change-role").click()
+    page.wait_for_url(re.compile(r".*/admin/people$"))
+    assert page.locator(f"#people tr[data-email='{newcomer}'] .role").inner_text() == "organizer"
+    # A one-time sign-in link: shown once; it opens the welcome page where they choose a password
+    page.locator(f"#people tr[data-email='{newcomer}'] button.sign-in-link").click()
+    link = page.locator("#sign-in-link code").inner_text().strip()
+    assert "/admin/welcome?token=" in link
+    context = page.context.browser.new_context()
+    try:
+        grace = context.new_page()
+        grace.goto(link)
+        grace.fill("input[name=password]", "graces-own-password")
+        grace.fill("input[name=password_again]", "graces-own-password")
+        grace.click("button[type=submit]")
+        grace.wait_for_url(re.compile(r".*/admin/sessions$"))
+    finally:
+        context.close()
+    # The last admin cannot be removed; the newcomer can, and loses the role and the password
+    page.goto(stack.url + "/admin/people")
+    page.locator(f"#people tr[data-email='{ADMIN}'] button.remove").click()
+    assert "last admin" in page.locator(f"#people tr[data-email='{ADMIN}']").inner_text()
+    page.locator(f"#people tr[data-email='{newcomer}'] button.remove").click()
+    page.wait_for_url(re.compile(r".*/admin/people$"))
+    assert f"{newcomer} removed" in page.locator(".flash.ok").inner_text()
+    assert page.locator(f"#people tr[data-email='{newcomer}']").count() == 0
+    with Session(stack.engine) as db:
+        gone = db.exec(select(Person).where(Person.email == newcomer)).one()
+        assert gone.admin_role is None and gone.password_hash is None

@@ -129,6 +129,10 @@ def test_people_are_added_listed_and_deactivated_through_the_api(api: Api) -> No
     # The last admin cannot be deactivated; others can, and lose their access at once
     last = api.client.post("/v1/admin/people/it-admin@a.example/deactivate", headers=_h(token))
     assert last.status_code == 409 and "last admin" in last.json()["detail"]
+    # ... nor demoted: nobody could manage the tenant afterwards
+    demoted = api.client.put("/v1/admin/people/it-admin@a.example", json={"role": "viewer"}, headers=_h(token))
+    assert demoted.status_code == 409 and "last admin" in demoted.json()["detail"], demoted.text
+    assert api.client.get("/v1/admin/tenant", headers=_h(token)).status_code == 200
     gone = api.client.post("/v1/admin/people/org@a.example/deactivate", headers=_h(token))
     assert gone.status_code == 200 and gone.json()["role"] is None
     assert api.client.post("/v1/admin/people/nobody@a.example/deactivate", headers=_h(token)).status_code == 404

@@ -15,6 +15,11 @@ admin token is refused by the ingest routes. Writes go through the engine's one 
   the field (``loc: ["body", "settings", "rooms", "headroom"]``).
 * ``GET /v1/admin/people``, ``PUT /v1/admin/people/{email}`` (grant a role, creating the person),
   ``POST /v1/admin/people/{email}/deactivate``, ``POST /v1/admin/people/{email}/sign-in-link``.
+* ``POST /v1/admin/mode-switch/preview`` ``{"targetMode": "vendor"}``: the plan per upcoming session (nothing
+  changes in Google) and its ``switchId``; ``POST /v1/admin/mode-switch/apply`` ``{"switchId", "targetMode",
+  "confirm"}`` (202): the mode flips and each session is moved by the worker; ``GET /v1/admin/mode-switch``:
+  the latest switch and its progress. The same service as the Integration page's Switch mode and
+  ``muster tenant switch-mode`` (:mod:`engine.admin.mode_switch`), so the plan and the verdict are the same.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from pydantic import AfterValidator, Field
 
 from engine.admin import people as people_data
 from engine.admin.accounts import AccountError
+from engine.admin.mode_switch import SwitchOutcome, apply_switch, preview_switch, switch_status
 from engine.admin.roles import ADMIN_ROLES, AdminRole
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, describe
 from engine.api.deps import Uow, context
-from engine.api.schemas import ApiModel, normalize_email
+from engine.api.schemas import EMAIL_PATTERN, ApiModel, normalize_email
 from engine.ingest.common import Conflict, IngestError, NotFound
 from engine.runtime.wiring import google_kit
 from engine.store.models import ApiKeyKind, Person, Tenant
@@ -197,7 +203,13 @@ def patch_tenant_setup(
 
 
 EmailPath = Annotated[
-    str, Path(max_length=320, description="The person's email (case-insensitive)."), AfterValidator(normalize_email)
+    str,
+    Path(
+        max_length=320,
+        description="The person's email (case-insensitive).",
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+    ),
+    AfterValidator(normalize_email),
 ]
 
 
@@ -293,3 +305,91 @@ def post_sign_in_link(request: Request, email: EmailPath, request_admin: AdminCa
         raise _people_error(exc) from exc
     uow.commit()
     return SignInLinkPublic(email=email, url=url)
+
+
+class ModeSwitchPreviewBody(ApiModel):
+    target_mode: Literal["vendor", "delegation"] = Field(description="The mode to switch the tenant to")
+
+
+class ModeSwitchApplyBody(ApiModel):
+    switch_id: str = Field(max_length=36, description="The id a preview returned (`switchId`)")
+    target_mode: Literal["vendor", "delegation"] = Field(description="The preview's target mode")
+    confirm: str = Field(max_length=20, description="The target mode typed again, as the Integration page asks")
+
+
+class ModeSwitchPublic(ApiModel):
+    check_text = False
+    switch_id: str | None = Field(description="Apply this preview with POST /v1/admin/mode-switch/apply")
+    target_mode: str
+    message: str
+    plan: list[dict[str, Any]] = Field(
+        description="Preview only: per upcoming session its action (create, recreate, keep, wait, blocked), "
+        "where the event goes, who is emailed, what happens to Meet and the room"
+    )
+    summary: dict[str, Any] = Field(description="Preview only: the counts of each action")
+
+
+class ModeSwitchStatusPublic(ApiModel):
+    check_text = False
+    mode: Literal["vendor", "delegation"]
+    latest: dict[str, Any] | None = Field(
+        description="The latest switch (switchId, from, to, status, total, done, failed, progress, lastError), "
+        "or null when none was ever previewed"
+    )
+
+
+def _switch_error(outcome: SwitchOutcome) -> IngestError:
+    loc = ["body", _camel_path(outcome.field)[0]]
+    if "already" in outcome.message:
+        return Conflict(outcome.message, loc=loc)
+    return IngestError(outcome.message, loc=loc)
+
+
+def _switch_public(outcome: SwitchOutcome) -> ModeSwitchPublic:
+    return ModeSwitchPublic(switch_id=outcome.switch_id, target_mode=outcome.target, message=outcome.message,
+                            plan=outcome.plan, summary=outcome.summary)
+
+
+@router.get("/mode-switch", response_model=ModeSwitchStatusPublic, summary="The latest mode switch and its progress")
+def get_mode_switch(request: Request, request_admin: AdminCaller) -> ModeSwitchStatusPublic:
+    ctx = context(request)
+    status = switch_status(ctx.settings, request_admin.tenant, engine=ctx.engine)
+    described = status.describe()
+    return ModeSwitchStatusPublic(
+        mode=request_admin.tenant.integration_mode,
+        latest={_camel_path(k)[0]: v for k, v in described.items()} if described else None,
+    )
+
+
+@router.post(
+    "/mode-switch/preview",
+    response_model=ModeSwitchPublic,
+    summary="Preview switching the tenant's mode: the plan per session; nothing changes in Google",
+)
+def post_mode_switch_preview(
+    request: Request, body: ModeSwitchPreviewBody, request_admin: AdminCaller
+) -> ModeSwitchPublic:
+    ctx = context(request)
+    outcome = preview_switch(ctx.settings, ctx.engine, request_admin.tenant.id, body.target_mode,
+                             actor=request_admin.actor)
+    if not outcome.ok:
+        raise _switch_error(outcome)
+    return _switch_public(outcome)
+
+
+@router.post(
+    "/mode-switch/apply",
+    response_model=ModeSwitchPublic,
+    status_code=202,
+    summary="Apply a previewed mode switch: the mode flips and each session is moved in the background",
+)
+def post_mode_switch_apply(
+    request: Request, body: ModeSwitchApplyBody, request_admin: AdminCaller
+) -> ModeSwitchPublic:
+    ctx = context(request)
+    outcome = apply_switch(ctx.settings, ctx.engine, request_admin.tenant.id, body.target_mode,
+                           actor=request_admin.actor, confirm=body.confirm, switch_id=body.switch_id,
+                           dispatcher=ctx.dispatcher)
+    if not outcome.ok:
+        raise _switch_error(outcome)
+    return _switch_public(outcome)

@@ -12,10 +12,11 @@ and cheap. Probes live in :mod:`engine.runtime.probes` (shared with the worker's
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,7 +28,34 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/healthz", summary="Liveness and database reachability")
+class HealthBody(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]
+    worker: Literal["embedded", "redis"]
+
+
+class LiveBody(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ReadyBody(BaseModel):
+    status: Literal["ready", "not ready"]
+    version: str
+    checks: dict[str, dict[str, Any]] = Field(description="Per dependency (database, broker): ok and the reason")
+
+
+_HEALTHZ: dict[int | str, dict[str, Any]] = {
+    200: {"model": HealthBody, "description": "The process answers and the database is reachable"},
+    503: {"model": HealthBody, "description": "The database is unreachable"},
+}
+_READYZ: dict[int | str, dict[str, Any]] = {
+    200: {"model": ReadyBody, "description": "Ready: database reachable and migrated, broker reachable"},
+    503: {"model": ReadyBody, "description": "Not ready: each failed check says why (e.g. run `muster db upgrade`)"},
+}
+
+
+@router.get("/healthz", summary="Liveness and database reachability", responses=_HEALTHZ)
 def healthz(request: Request) -> JSONResponse:
     ctx = context(request)
     body: dict[str, Any] = {
@@ -45,12 +73,14 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/livez", summary="Liveness: the process answers")
+@router.get("/livez", summary="Liveness: the process answers",
+            responses={200: {"model": LiveBody, "description": "Alive"}})
 def livez() -> JSONResponse:
     return JSONResponse({"status": "ok", "version": version()})
 
 
-@router.get("/readyz", summary="Readiness: database reachable and migrated, broker reachable")
+@router.get("/readyz", summary="Readiness: database reachable and migrated, broker reachable",
+            responses=_READYZ)
 def readyz(request: Request) -> JSONResponse:
     ctx = context(request)
     checks = {"database": probes.database(ctx.engine), "broker": probes.broker(ctx.settings.redis_url)}

@@ -1,9 +1,14 @@
-"""Switching a tenant between vendor and delegation mode: preview, apply, progress.
+"""Switching a tenant between vendor and delegation mode: preview, apply, progress; one service for every
+interface.
 
-Where it sits: :mod:`admin_ui.views.integration` calls these; the work is done by the engine's
-mode-switch module (:mod:`engine.delegation.mode_switch`), which records each switch as a
-:class:`~engine.store.models.ModeSwitch` row. The admin UI shows the preview, asks for confirmation, applies,
-and then shows progress from the latest row.
+Where it sits: the Integration page (:mod:`admin_ui.views.integration`), the admin REST API
+(``/v1/admin/mode-switch``, :mod:`engine.api.routes.admin`) and ``muster tenant switch-mode``
+(:mod:`engine.cli.mode_switch`) all call these, so the plan, the verdict and every refusal are the same
+wherever the admin asks. The work is done by the engine's mode-switch module
+(:mod:`engine.delegation.mode_switch`), which records each switch as a :class:`~engine.store.models.ModeSwitch`
+row: a preview stores the plan and changes nothing in Google; applying needs the preview's id and the
+target mode typed again as confirmation, flips the mode and enqueues each session after the commit; the
+worker moves the events and progress is read back from the latest row.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlmodel import Session, col, select
 from engine.delegation import mode_switch
 from engine.settings import Settings
 from engine.store.models import IntegrationMode, ModeSwitch, ModeSwitchStatus, Tenant
-from engine.store.unit_of_work import get_engine, unit_of_work
+from engine.store.unit_of_work import Dispatcher, get_engine, unit_of_work
 
 
 @dataclass
@@ -29,11 +34,24 @@ class SwitchOutcome:
     plan: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     switch_id: str | None = None
+    #: The input at fault when ``ok`` is False (``target_mode``, ``confirm``, ``switch_id``).
+    field: str = "target_mode"
 
 
 @dataclass
 class SwitchStatus:
     latest: ModeSwitch | None = None  #: the latest ModeSwitch row, if any
+
+    def describe(self) -> dict[str, Any] | None:
+        """The latest switch as plain JSON (REST and the CLI): its id, plan counts and progress."""
+        if self.latest is None:
+            return None
+        return {"switch_id": str(self.latest.id), **mode_switch.summary(self.latest),
+                "created_at": self.latest.created_at.isoformat(), "requested_by": self.latest.requested_by}
+
+
+def _field(exc: mode_switch.ModeSwitchError) -> str:
+    return {"target": "target_mode", "switch": "switch_id"}.get(exc.field, exc.field)
 
 
 def _validate_target(engine: Engine, tenant_id: uuid.UUID, target: str) -> SwitchOutcome | None:
@@ -60,7 +78,7 @@ def preview_switch(
             switch = mode_switch.preview(uow.db, tenant=tenant, target=target, settings=settings, requested_by=actor)
             plan, summary, switch_id = list(switch.plan), mode_switch.summary(switch), str(switch.id)
     except mode_switch.ModeSwitchError as exc:
-        return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1])
+        return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1], field=_field(exc))
     return SwitchOutcome(
         ok=True,
         target=target,
@@ -81,6 +99,7 @@ def apply_switch(
     actor: str,
     confirm: str,
     switch_id: str,
+    dispatcher: Dispatcher | None = None,
 ) -> SwitchOutcome:
     """Start the previewed switch: flip the mode and enqueue each session; the worker moves the events.
 
@@ -88,23 +107,26 @@ def apply_switch(
     """
     if confirm.strip().lower() != target:
         return SwitchOutcome(
-            ok=False, target=target, message=f"Type {target} in the confirmation box to apply the switch."
+            ok=False, target=target, field="confirm",
+            message=f"Type {target} in the confirmation box (confirm={target!r}) to apply the switch.",
         )
     try:
         sid = uuid.UUID(switch_id)
     except ValueError:
-        return SwitchOutcome(ok=False, target=target, message="Preview the switch first, then apply it.")
+        return SwitchOutcome(ok=False, target=target, field="switch_id",
+                                 message="Preview the switch first, then apply it (with the preview's switch id).")
     try:
-        with unit_of_work(engine) as uow:
+        with unit_of_work(engine, dispatcher=dispatcher) as uow:
             switch = uow.db.get(ModeSwitch, sid)
             if switch is None or switch.tenant_id != tenant_id or switch.to_mode != target:
-                return SwitchOutcome(ok=False, target=target, message="Preview the switch first, then apply it.")
+                return SwitchOutcome(ok=False, target=target, field="switch_id",
+                                 message="Preview the switch first, then apply it (with the preview's switch id).")
             mode_switch.start(uow.db, switch=switch, actor=actor)
             ids = mode_switch.enqueue_all(uow.db, switch=switch)
             for session_id in ids:
                 uow.enqueue_session(session_id)
     except mode_switch.ModeSwitchError as exc:
-        return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1])
+        return SwitchOutcome(ok=False, target=target, message=str(exc).split(": ", 1)[-1], field=_field(exc))
     return SwitchOutcome(
         ok=True,
         target=target,
@@ -113,12 +135,15 @@ def apply_switch(
     )
 
 
-def switch_status(settings: Settings, tenant: Tenant) -> SwitchStatus:
-    """The tenant's latest switch; a running one has its progress recomputed from the bindings first."""
-    engine = get_engine(settings)
+def switch_status(settings: Settings, tenant: Tenant, *, engine: Engine | None = None) -> SwitchStatus:
+    """The tenant's running switch, else its latest one (a later preview does not hide a switch in progress);
+    a running one has its progress recomputed from the bindings first."""
+    engine = engine or get_engine(settings)
     with Session(engine) as db:
         latest = db.exec(
-            select(ModeSwitch).where(ModeSwitch.tenant_id == tenant.id).order_by(col(ModeSwitch.created_at).desc())
+            select(ModeSwitch)
+            .where(ModeSwitch.tenant_id == tenant.id)
+            .order_by(col(ModeSwitch.status) != ModeSwitchStatus.RUNNING.value, col(ModeSwitch.created_at).desc())
         ).first()
     if latest is not None and latest.status == ModeSwitchStatus.RUNNING.value:
         latest = mode_switch.refresh_progress(engine, switch_id=latest.id)
