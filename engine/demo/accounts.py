@@ -74,3 +74,5 @@ def ui_accounts(ctx: Any) -> None:
         ctx.notes.append(f"  admin:     {str(admin['primaryEmail']).lower()}")
     if organizer is not None:
         ctx.notes.append(f"  organizer: {organizer}")
+    if ctx.env.get("MUSTER_GOOGLE_OAUTH_CLIENT_ID"):
+        ctx.notes.append("  or: Sign in with Google (workspace acme), then pick that account on the emulator's page")

@@ -72,7 +72,11 @@ def emulator_credentials(ctx: DemoContext) -> None:
             {
                 "client_id": OAUTH_CLIENT_ID,
                 "client_secret": OAUTH_CLIENT_SECRET,
-                "redirect_uris": [f"{ctx.base_url}/oauth/google/callback"],
+                # "Connect Google" and the admin UI's "Sign in with Google"
+                "redirect_uris": [
+                    f"{ctx.base_url}/oauth/google/callback",
+                    f"{ctx.base_url}/admin/login/google/callback",
+                ],
             }
         ],
     )
