@@ -20,6 +20,7 @@ from policies.notifications import NotificationSettings
 from policies.privacy import PrivacySettings
 from policies.rooms import RoomSettings
 from policies.schema import SettingError, SettingsSection
+from policies.sign_in import SignInSettings
 from policies.successor import LifecycleSettings, SuccessorSettings
 from policies.webhooks import WebhookSettings
 
@@ -35,6 +36,7 @@ SECTIONS: dict[str, type[SettingsSection]] = {
         AnswersSettings,
         WebhookSettings,
         GoogleChangeSettings,
+        SignInSettings,
     )
 }
 
@@ -53,6 +55,7 @@ class TenantSettings(SettingsSection):
     answers: AnswersSettings = Field(default_factory=AnswersSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     google_changes: GoogleChangeSettings = Field(default_factory=GoogleChangeSettings)
+    sign_in: SignInSettings = Field(default_factory=SignInSettings)
 
     @classmethod
     def parse(cls, data: Any) -> TenantSettings:
@@ -86,6 +89,7 @@ class SettingsPatch(SettingsSection):
     answers: AnswersSettings | None = None
     webhooks: WebhookSettings | None = None
     google_changes: GoogleChangeSettings | None = None
+    sign_in: SignInSettings | None = None
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """``{section: the keys sent (stored names)}``, ``None`` for a section sent as null; for :func:`merged`."""

@@ -101,6 +101,11 @@ def policy_changes(form: FormData) -> dict[str, Any]:
             "edits": str(form.get("google_changes.edits") or ""),
             "deleted": str(form.get("google_changes.deleted") or ""),
         }
+    if "sign_in" in shown:
+        settings["sign_in"] = {
+            "passwords": bool(form.get("sign_in.passwords")),
+            "google": bool(form.get("sign_in.google")),
+        }
     changes: dict[str, Any] = {"settings": settings}
     if "fallback_owner_email" in form:
         changes["fallback_owner_email"] = str(form.get("fallback_owner_email") or "")

@@ -20,6 +20,7 @@ from admin_ui.auth import csrf_form, db_engine, load_user, sign_in, sign_out
 from admin_ui.templating import flash, redirect, render
 from engine.admin import throttle
 from engine.admin.accounts import authenticate
+from engine.admin.google_sign_in import GOOGLE_ONLY, sign_in_policy
 from engine.admin.queries import record_audit
 from engine.store.models import Tenant
 from engine.store.types import utcnow
@@ -63,6 +64,16 @@ def login(request: Request, form: FormData = Depends(csrf_form)) -> Response:
                 "form": values,
                 "error": "Fill in " + ", ".join(missing) + ".",
             },
+            status_code=400,
+        )
+    with unit_of_work(db_engine(request)) as uow:
+        tenant = uow.db.exec(select(Tenant).where(Tenant.slug == values["tenant"].strip().lower())).first()
+        google_only = tenant is not None and not sign_in_policy(tenant).passwords
+    if google_only:  # the tenant's choice (Integration > Policies): no password is looked at
+        return render(
+            request,
+            "admin/auth/login.html",
+            {"next": safe_next(values["next"]), "form": values, "error": GOOGLE_ONLY + " below."},
             status_code=400,
         )
     address = request.client.host if request.client else ""
@@ -145,9 +156,22 @@ def welcome_form(request: Request, token: str = "") -> Response:
     with unit_of_work(db_engine(request)) as uow:
         found = person_for_token(db=uow.db, token=token, kind=ApiKeyKind.SIGN_IN) if token else None
         email = found[0].email if found else None
+        google_only = found is not None and _google_only(uow.db, found[0].tenant_id)
+    if google_only:
+        return _google_only_welcome(request)
     status = 200 if email else 404
     return render(request, "admin/auth/welcome.html", {"token": token, "email": email, "error": None},
                   status_code=status)
+
+
+def _google_only_welcome(request: Request) -> Response:
+    context = {"token": "", "email": None, "error": GOOGLE_ONLY + " on the sign-in page.", "google_only": True}
+    return render(request, "admin/auth/welcome.html", context, status_code=403)
+
+
+def _google_only(db: Session, tenant_id: object) -> bool:
+    tenant = db.get(Tenant, tenant_id)
+    return tenant is not None and not sign_in_policy(tenant).passwords
 
 
 @router.post("/welcome")
@@ -160,6 +184,14 @@ def welcome(request: Request, form: FormData = Depends(csrf_form)) -> Response:
     if password != str(form.get("password_again") or ""):
         return render(request, "admin/auth/welcome.html",
                       {"token": token, "email": "", "error": "The two passwords differ."}, status_code=400)
+    from engine.admin.people import person_for_token
+    from engine.store.models import ApiKeyKind
+
+    with unit_of_work(db_engine(request)) as uow:
+        found = person_for_token(db=uow.db, token=token, kind=ApiKeyKind.SIGN_IN) if token else None
+        google_only = found is not None and _google_only(uow.db, found[0].tenant_id)
+    if google_only:
+        return _google_only_welcome(request)
     try:
         with unit_of_work(db_engine(request)) as uow:
             person = redeem_sign_in_link(db=uow.db, token=token, password=password)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
@@ -40,6 +41,10 @@ from connectors.ports.sign_in import GoogleIdentity
 from engine.admin.roles import grants_of
 from engine.settings import Settings
 from engine.store.models import Person, PersonStatus, Tenant
+from policies.schema import SettingError
+from policies.sign_in import SignInSettings
+
+log = logging.getLogger(__name__)
 
 CALLBACK_PATH = "/admin/login/google/callback"
 #: How long a started Google sign-in may take before its answer is refused.
@@ -117,10 +122,26 @@ def pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
+def sign_in_policy(tenant: Tenant | None) -> SignInSettings:
+    """How ``tenant``'s people may sign in (``Tenant.settings["sign_in"]``, :mod:`policies.sign_in`). A stored
+    value the schema refuses is logged and read as the defaults, so that nobody is locked out by it."""
+    raw = (tenant.settings or {}).get(SignInSettings.section) if tenant is not None else None
+    try:
+        return SignInSettings.parse(raw)
+    except SettingError as exc:
+        log.warning("tenant %s: stored setting %s refused (%s); signing in with the defaults",
+                    tenant.slug if tenant else "?", exc.field, exc.message)
+        return SignInSettings()
+
+
+#: What a password sign-in (or a one-time sign-in link) is told in a tenant that signs in with Google only.
+GOOGLE_ONLY = "This workspace signs in with Google only: use Sign in with Google"
+
+
 def begin(*, settings: Settings, tenant: Tenant | None, next_url: str, now: float) -> Start:
     """Start a sign-in for ``tenant`` (None: no tenant by that name, refused like one without a domain)."""
     client_of(settings)
-    if tenant is None or not tenant.google_domain:
+    if tenant is None or not tenant.google_domain or not sign_in_policy(tenant).google:
         raise GoogleSignInError(
             "not_offered",
             "Sign in with Google is not available for this workspace",

@@ -209,6 +209,12 @@ def configure(
             new["settings"] = merged(old["settings"], changes["settings"], replace_sections=replace_sections)
         except SettingError as exc:
             raise SetupError(f"settings.{exc.field}", exc.message) from None
+        if (new["settings"].get("sign_in") or {}).get("passwords") is False and not tenant.google_domain:
+            raise SetupError(
+                "settings.sign_in.passwords",
+                "this tenant has no Google Workspace domain, so Sign in with Google cannot replace passwords: "
+                "keep passwords on (the domain is set when the tenant is created, muster tenant create --domain)",
+            )
     _webhook_changes(changes, new, secret_keys)
     diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
     if "webhook_secret" in diff:  # the audit and the caller learn that it changed, never the value

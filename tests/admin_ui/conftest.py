@@ -19,11 +19,15 @@ from starlette.testclient import TestClient
 
 import engine.admin.accounts
 from admin_ui.web import create_web_app
+from connectors.google_emulator.server import EmulatorServer
 from engine.settings import Settings
 from engine.store.unit_of_work import set_dispatcher
 from tests.admin_ui.factories import FAST_HASHER, PASSWORD, World, build_world
 
 SECRET = "s" * 48
+#: The OAuth client of the Sign in with Google tests (registered at the emulator by the ``emulator`` fixture).
+CLIENT_ID, CLIENT_SECRET = "777-muster.apps.googleusercontent.com", "sign-in-secret"
+CALLBACK = "http://testserver/admin/login/google/callback"
 
 
 def settings_for(url: str, **extra: object) -> Settings:
@@ -98,3 +102,41 @@ def sent() -> Iterator[list[uuid.UUID]]:
     set_dispatcher(ids.extend)
     yield ids
     set_dispatcher(None)
+
+
+# ---------------------------------------------------------------- Sign in with Google against the emulator
+@pytest.fixture(scope="module")
+def google() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(google: EmulatorServer, world: World) -> EmulatorServer:
+    w = google.world
+    w.reset()
+    for slug in ("acme", "globex"):
+        for local in ("admin", "organizer", "viewer", "learner", "colleague", "stranger"):
+            w.add_user(f"{local}@{slug}.example", name={"fullName": local.title()})
+    w.add_user("unverified@acme.example", emailVerified=False)
+    w.add_user("admin.acme@gmail.com")
+    w.add_oauth_client(CLIENT_ID, CLIENT_SECRET, [CALLBACK])
+    return google
+
+
+@pytest.fixture
+def app(engine_under_test: Engine, emulator: EmulatorServer) -> FastAPI:
+    settings = settings_for(
+        engine_under_test.url.render_as_string(hide_password=False),
+        google_root_url=emulator.url,
+        base_url="http://testserver",
+        google_oauth_client_id=CLIENT_ID,
+        google_oauth_client_secret=CLIENT_SECRET,
+    )
+    return create_web_app(settings)
+
+
+@pytest.fixture
+def browser(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client

@@ -9,62 +9,19 @@ for real. Each test walks the browser's path: the sign-in page's Google form, Go
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from admin_ui.web import create_web_app
-from connectors.google_emulator.server import EmulatorServer
 from engine.admin.google_sign_in import pkce_challenge
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
-from tests.admin_ui.conftest import settings_for
+from tests.admin_ui.conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET, settings_for
 from tests.admin_ui.factories import World
-
-CLIENT_ID, CLIENT_SECRET = "777-muster.apps.googleusercontent.com", "sign-in-secret"
-CALLBACK = "http://testserver/admin/login/google/callback"
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
-
-
-@pytest.fixture
-def emulator(google: EmulatorServer, world: World) -> EmulatorServer:
-    w = google.world
-    w.reset()
-    for slug in ("acme", "globex"):
-        for local in ("admin", "organizer", "viewer", "learner", "colleague", "stranger"):
-            w.add_user(f"{local}@{slug}.example", name={"fullName": local.title()})
-    w.add_user("unverified@acme.example", emailVerified=False)
-    w.add_user("admin.acme@gmail.com")
-    w.add_oauth_client(CLIENT_ID, CLIENT_SECRET, [CALLBACK])
-    return google
-
-
-@pytest.fixture
-def app(engine_under_test: Engine, emulator: EmulatorServer) -> FastAPI:
-    settings = settings_for(
-        engine_under_test.url.render_as_string(hide_password=False),
-        google_root_url=emulator.url,
-        base_url="http://testserver",
-        google_oauth_client_id=CLIENT_ID,
-        google_oauth_client_secret=CLIENT_SECRET,
-    )
-    return create_web_app(settings)
-
-
-@pytest.fixture
-def browser(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://testserver") as client:
-        yield client
 
 
 def start(browser: TestClient, tenant: str = "acme", next_url: str = "/admin/") -> str:
