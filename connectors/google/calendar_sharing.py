@@ -4,8 +4,8 @@ Where it sits: ``connectors.google``; implements :class:`connectors.ports.lifecy
 for :mod:`engine.lifecycle.transfer`. Google's ``events.move`` needs the caller to have writer access to
 both calendars (reference §2.6), so before moving a leaving organizer's events the successor (as owner of
 the destination calendar) shares it with the organizer, and removes the rule afterwards. Rules are
-written with ``sendNotifications=false``: nobody gets an email about this. Errors are classified by
-:func:`connectors.google.classify.call`.
+written with ``sendNotifications=false``: nobody gets an email about this. Each request is paced
+(:func:`connectors.google.pacing.paced_call`) and its errors are classified by :func:`connectors.google.classify.call`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from connectors.errors import PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
+from connectors.google.pacing import paced_call
 from connectors.google.transport import SingleShotHttp
 from connectors.ports.calendar import Actor
 
@@ -45,13 +46,13 @@ class GoogleCalendarSharing:
     def share(self, calendar_id: str, email: str, role: str = "writer") -> None:
         body = {"role": role, "scope": {"type": "user", "value": email.lower()}}
         self.calls += 1
-        call(lambda: self._acl().insert(calendarId=calendar_id, body=body, sendNotifications=False)
+        paced_call(lambda: self._acl().insert(calendarId=calendar_id, body=body, sendNotifications=False)
              .execute(num_retries=0), self.actor.email)
 
     def unshare(self, calendar_id: str, email: str) -> None:
         self.calls += 1
         try:
-            call(lambda: self._acl().delete(calendarId=calendar_id, ruleId=f"user:{email.lower()}")
+            paced_call(lambda: self._acl().delete(calendarId=calendar_id, ruleId=f"user:{email.lower()}")
                  .execute(num_retries=0), self.actor.email)
         except PermanentError as err:
             if err.status not in (404, 410):

@@ -13,7 +13,8 @@ Identity: Directory calls need an account allowed to read resources (the tenant'
 impersonated through domain-wide delegation, or that admin's OAuth connection); ``freeBusy`` runs as the
 acting organizer, who sees rooms' busy times with ``freeBusyReader`` access.
 
-Errors are classified by :func:`connectors.google.classify.call` into :mod:`connectors.errors`; a
+Each request is paced (:func:`connectors.google.pacing.paced_call`: the calendar port's quota buckets) and its
+errors are classified by :func:`connectors.google.classify.call` into :mod:`connectors.errors`; a
 room missing from a ``freeBusy`` answer (``errors: notFound``) is reported per room, not raised
 (Google answers 200).
 """
@@ -31,6 +32,7 @@ from connectors.errors import AuthError, PermanentError
 from connectors.google.classify import call
 from connectors.google.clients import build_service
 from connectors.google.credentials import CALENDAR_SCOPES, CredentialSource
+from connectors.google.pacing import paced_call
 from connectors.google.transport import SingleShotHttp
 from connectors.ports.calendar import Actor
 from connectors.ports.delegation import Availability, SeriesInstance
@@ -96,7 +98,7 @@ class GoogleRoomDirectory:
         pages = 0
         while request is not None:
             self.calls += 1
-            page: dict[str, Any] = call(partial(request.execute, num_retries=0), actor.email)
+            page: dict[str, Any] = paced_call(partial(request.execute, num_retries=0), actor.email)
             items.extend(page.get("items") or [])
             pages += 1
             if pages > 200:  # loop guard: a server repeating page tokens
@@ -119,7 +121,7 @@ class GoogleRoomDirectory:
             }
             self.calls += 1
             query = service.freebusy().query(body=body, quotaUser=self._cal_actor.quota_user)
-            answer: dict[str, Any] = call(partial(query.execute, num_retries=0), self._cal_actor.email)
+            answer: dict[str, Any] = paced_call(partial(query.execute, num_retries=0), self._cal_actor.email)
             cals = {k.lower(): v for k, v in (answer.get("calendars") or {}).items()}
             for email in chunk:
                 entry = cals.get(email)
@@ -148,7 +150,7 @@ class GoogleRoomDirectory:
         pages = 0
         while request is not None:
             self.calls += 1
-            page: dict[str, Any] = call(partial(request.execute, num_retries=0), self._cal_actor.email)
+            page: dict[str, Any] = paced_call(partial(request.execute, num_retries=0), self._cal_actor.email)
             for inst in page.get("items") or []:
                 when = (inst.get("originalStartTime") or inst.get("start") or {}).get("dateTime") or ""
                 answer = next(
@@ -177,7 +179,7 @@ class GoogleRoomDirectory:
         pages = 0
         while request is not None:
             self.calls += 1
-            page: dict[str, Any] = call(partial(request.execute, num_retries=0), self._cal_actor.email)
+            page: dict[str, Any] = paced_call(partial(request.execute, num_retries=0), self._cal_actor.email)
             for inst in page.get("items") or []:
                 start = (inst.get("start") or {}).get("dateTime")
                 end = (inst.get("end") or {}).get("dateTime")
@@ -212,4 +214,4 @@ class GoogleRoomDirectory:
             quotaUser=self._cal_actor.quota_user,
         )
         self.calls += 1
-        call(partial(request.execute, num_retries=0), self._cal_actor.email)
+        paced_call(partial(request.execute, num_retries=0), self._cal_actor.email)

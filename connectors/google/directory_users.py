@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from connectors.errors import AuthError, PermanentError
-from connectors.google.classify import call
 from connectors.google.clients import build_service
+from connectors.google.pacing import paced_call
 from connectors.ports.lifecycle import CALENDAR_APPLICATION_ID, DirectoryUser, TransferStatus
 
 #: Scopes the lifecycle needs on the Directory admin's delegation.
@@ -30,9 +30,9 @@ TRANSFER_SCOPES = ("https://www.googleapis.com/auth/admin.datatransfer",)
 
 
 def _call(fn: Callable[[], Any], identity: str | None) -> Any:
-    """Run one Google call; a 403 ``forbidden`` (not an administrator) is an :class:`AuthError`."""
+    """Run one Google call (paced); a 403 ``forbidden`` (not an administrator) is an :class:`AuthError`."""
     try:
-        return call(fn, identity)
+        return paced_call(fn, identity)
     except PermanentError as err:
         if err.status == 403 and not isinstance(err, AuthError):
             raise AuthError(f"{identity or 'the Directory identity'} may not do this: {err}",

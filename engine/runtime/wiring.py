@@ -11,7 +11,9 @@ What it builds:
 * :func:`build_port_factory` - ``Actor -> CalendarPort`` (Google itself, or the emulator by root URL), every
   port wrapped in :class:`~engine.runtime.ratelimit.RateLimitedCalendar` with two buckets: the acting identity
   (whose per-user quota the call is charged to, via ``quotaUser``) and the project (Muster's service account),
-  plus the identity's background share that background work must also fit in.
+  plus the identity's background share that background work must also fit in. It also installs the process's
+  pacer (:mod:`connectors.google.pacing`), so the Directory, free/busy, ACL and Data Transfer requests take
+  their slots in the same identity and project buckets of the same limiter.
 * :func:`google_kit` / :func:`lifecycle_kit` - the Google implementations of
   :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`.
 * :func:`delegation_hooks` - organizer delegation's resolver, observer, auth-error hook and OAuth credentials
@@ -35,6 +37,7 @@ from sqlmodel import Session
 
 import connectors.google.kit as google_delegation_kit
 import connectors.google.lifecycle_kit as google_lifecycle_kit
+import connectors.google.pacing as google_pacing
 import connectors.google.sign_in as google_sign_in_kit
 from connectors.google.calendar import GoogleCalendarFactory
 from connectors.google.clients import observe_requests
@@ -120,20 +123,38 @@ def build_port_factory(
         source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=observe_call
     )
     project = (info or {}).get("client_email") or "project"
-
     share = settings.background_quota_percent / 100
 
-    def factory(actor: Actor) -> CalendarPort:
-        buckets = (
-            Bucket(f"user:{actor.key}", settings.quota_user_per_minute),
-            Bucket(f"project:{project}", settings.quota_project_per_minute, burst=20),
-        )
+    def background_bucket(identity: str) -> Bucket:
         # Background work also needs a slot here: it never takes more than its share of the identity's quota.
-        background = (Bucket(f"background:{actor.key}", max(1, int(settings.quota_user_per_minute * share)), burst=1),)
+        return Bucket(f"background:{identity.lower()}", max(1, int(settings.quota_user_per_minute * share)), burst=1)
+
+    def pace(identity: str | None) -> None:
+        # Directory, free/busy, ACL and Data Transfer requests take their slots in the same buckets.
+        buckets = quota_buckets(settings, project, identity)
+        if identity and ratelimit.in_background():
+            ratelimit.acquire(limiter, (background_bucket(identity), *buckets),
+                              max_inline_wait_s=ratelimit.MAX_BACKGROUND_INLINE_WAIT_S)
+        else:
+            ratelimit.acquire(limiter, buckets)
+
+    google_pacing.install(pace)
+
+    def factory(actor: Actor) -> CalendarPort:
         port: CalendarPort = google(actor)
-        return RateLimitedCalendar(port, limiter, buckets, background)
+        return RateLimitedCalendar(
+            port, limiter, quota_buckets(settings, project, actor.key), (background_bucket(actor.key),)
+        )
 
     return factory
+
+
+def quota_buckets(settings: Settings, project: str, identity: str | None) -> tuple[Bucket, ...]:
+    """The quota buckets one Google request takes a slot in: its acting identity's (when known) and the
+    project's (Muster's service account)."""
+    buckets = [Bucket(f"user:{identity.lower()}", settings.quota_user_per_minute)] if identity else []
+    buckets.append(Bucket(f"project:{project}", settings.quota_project_per_minute, burst=20))
+    return tuple(buckets)
 
 
 # ---------------------------------------------------------------------------------------------- delegation
