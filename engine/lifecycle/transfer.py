@@ -68,6 +68,7 @@ from engine.lifecycle.facts import (
     successor_rules,
 )
 from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE, transfer_paths
+from engine.runtime import steps
 from engine.runtime.locks import KeyLock, held
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
@@ -209,6 +210,7 @@ class _Run:
 
     def reconcile_after(self, work: _Work) -> None:
         """Once the lease is released: one reconcile converges what the transfer left (under its own lease)."""
+        steps.reached("transfer.rebound")  # the binding names the new owner; the follow-up reconcile not run
         try:
             self.s.reconcile(work.session_id)
         except ConnectorError as exc:  # the binding records it; the sync retries on its own schedule
@@ -267,6 +269,7 @@ class _Run:
                     try:
                         # A lost answer (or a retry after one) is recognized by reading the destination.
                         move_once(port, src, work.event_id, successor, "none", (self.tenant.id, work.session_id))
+                        steps.reached("transfer.moved")  # moved at Google, not yet rebound
                     except AuthError as exc:
                         on_identity_error_commit(self.engine, self.tenant.id, mover.email, exc)
                         failed.append(work)
@@ -317,6 +320,8 @@ class _Run:
             return list(items)
         receiver = Counter(w.successor for w in movable).most_common(1)[0][0]
         outcome = self._run_data_transfer(receiver)
+        if outcome:
+            steps.reached("transfer.data_transferred")  # Google moved the events, nothing rebound yet
         if outcome is None:
             self.defer(movable, "the Data Transfer did not complete yet")
             return rest
@@ -383,6 +388,7 @@ class _Run:
                 if fence is None:
                     continue
                 cancelled, why = self._cancel_old(work)
+                steps.reached("transfer.old_cancelled")
                 room_held = work.room_email if work.room_email and not cancelled and work.event_id else None
                 changed = ["organizer", "event id"] + (["Meet link (a new one)"] if work.meet else [])
                 if work.room_email:

@@ -25,6 +25,7 @@ from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory, 
 from engine.domain.event_ids import owned_session
 from engine.domain.plan import CreateEvent, DeleteEvent, MoveEvent, Noop, ObservedEvent, Op, PatchEvent, plan
 from engine.errors import AlreadyExistsError, AuthError, ConnectorError, PermanentError
+from engine.runtime import steps
 from policies.notifications import NotificationPolicy
 
 
@@ -156,6 +157,8 @@ def apply(
         for res in done:
             if res.remote is not None and res.remote.etag:
                 etags[(res.remote.calendar_id, res.remote.event_id)] = res.remote.etag
+        if any(r.outcome != "unchanged" for r in done):
+            steps.reached("apply.wrote")  # a write answered, not yet recorded
     return out
 
 

@@ -57,7 +57,7 @@ from engine.domain.event_ids import owned_session
 from engine.domain.google_changes import deleted_in_google, google_edits, keep_google_edits, platform_state
 from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
 from engine.errors import config_error_message
-from engine.runtime import logs, metrics
+from engine.runtime import logs, metrics, steps
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, SyncStatus, VideoChoice
@@ -231,9 +231,9 @@ class SessionReconciler:
         desired: Sequence[DesiredEvent],
         ops: Sequence[Op],
         fence: int | None,
-    ) -> None:
+    ) -> bool:
         """Write-ahead: before the first write to a calendar (an insert or a move) record where it will put
-        the event, in its own short transaction (no network call inside it)."""
+        the event, in its own short transaction (no network call inside it). True when it recorded one."""
         target = next(
             (
                 (op.desired.actor, op.desired.calendar_id, op.desired.event_id)
@@ -248,15 +248,16 @@ class SessionReconciler:
                 ((d.actor, d.calendar_id, d.event_id) for d in desired if (d.calendar_id, d.event_id) in moved), None
             )
         if target is None:
-            return
+            return False
         actor, calendar_id, event_id = target
         if binding is not None and (binding.intent_calendar_id, binding.intent_event_id) == (calendar_id, event_id):
-            return
+            return False
         with unit_of_work(self._engine) as uow:
             actions.do_record_intent(
                 db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, actor=actor,
                 calendar_id=calendar_id, event_id=event_id, fence=fence,
             )
+        return True
 
     # ------------------------------------------------------------------ the contract
     def reconcile(
@@ -320,12 +321,14 @@ class SessionReconciler:
                 else:
                     observed, intent_unread = self._observe(loaded, desired, ports)
                     seen.read = True
+                steps.reached("reconcile.observed")
                 latest = final_remote(results) or base  # a first patch of a split may have landed already
                 target, seen.report, flagged = _google_side(desired, observed, latest, loaded.binding, changes, mode)
                 if flagged is not None:
                     return self._flagged(facts, flagged, seen.report, fence)
                 ops = plan(target, observed, policy)
-                self._intend(facts, loaded.binding, desired, ops, fence)
+                if self._intend(facts, loaded.binding, desired, ops, fence):
+                    steps.reached("reconcile.intended")
                 try:
                     results = apply(ops, ports, policy, results)
                     break
@@ -412,6 +415,7 @@ class SessionReconciler:
                 )
             do_tell_status(uow.db, facts=facts, before=before, binding=binding)
             do_record_answers(uow, facts=facts, remote=remote)
+        steps.reached("reconcile.recorded")
         for follow_up in self._after_record:
             wait = follow_up(facts, fence)
             if wait is not None:

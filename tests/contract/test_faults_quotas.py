@@ -206,3 +206,19 @@ def test_the_connector_sends_a_quota_user_google_accepts_for_any_address_length(
     assert len(hashed) == QUOTA_USER_MAX and hashed.startswith("u-")
     assert hashed == quota_user_for(long_one.upper())  # stable per identity
     assert hashed != quota_user_for(long_one.replace("very", "vary"))  # one bucket per identity
+
+
+def test_skip_lets_the_first_matching_requests_through_and_seen_counts_them(workspace: Workspace) -> None:
+    cal = workspace.calendar(USER)
+    _faults(workspace, [{"method": "GET", "path": "/calendar/v3/calendars/*", "error_rate": 1.0,
+                         "error_status": 503, "skip": 2, "times": 1}])
+    for _ in range(2):  # skipped: answered normally
+        assert cal.calendars().get(calendarId="primary").execute()["id"] == USER
+    with pytest.raises(HttpError) as exc:
+        cal.calendars().get(calendarId="primary").execute()
+    assert exc.value.resp.status == 503
+    assert cal.calendars().get(calendarId="primary").execute()["id"] == USER  # times: 1 spent
+    [rule] = workspace.control("GET", "/_emulator/faults")[1]["rules"]
+    assert (rule["seen"], rule["injected"], rule["skip"]) == (4, 1, 2)
+    status, body = workspace.control("PUT", "/_emulator/faults", {"rules": [{"skip": -1}]})
+    assert status == 400 and body["error"]["field"] == "rules[0].skip"

@@ -75,7 +75,9 @@ class FaultRule:
     garbled_rate: float = 0.0
     garbled_body: str = "<html><body>502 Bad Gateway</body></html>"
     times: int | None = None  # stop injecting after this many faults (None = unlimited)
+    skip: int = 0  # let this many matching requests through untouched before the rule applies
     injected: int = 0
+    seen: int = 0  # matching requests so far (skipped ones included)
     _regex: re.Pattern[str] = field(default=re.compile(""), repr=False)
 
     @classmethod
@@ -83,7 +85,7 @@ class FaultRule:
         if not isinstance(raw, dict):
             raise FaultConfigError(where, "must be an object")
         known = {"method", "path", "error_rate", "error_status", "rate_limit_rate", "lost_rate",
-                 "latency_ms", "times", "garbled_rate", "garbled_body"}
+                 "latency_ms", "times", "skip", "garbled_rate", "garbled_body"}
         for key in raw:
             if key not in known:
                 raise FaultConfigError(f"{where}.{key}", f"unknown field; allowed: {sorted(known)}")
@@ -115,8 +117,11 @@ class FaultRule:
         times = raw.get("times")
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
             raise FaultConfigError(f"{where}.times", "must be a non-negative integer or null")
+        skip = raw.get("skip", 0)
+        if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+            raise FaultConfigError(f"{where}.skip", "must be a non-negative integer")
         return cls(method=method, path=path, error_status=int(status), latency_ms=float(latency),
-                   times=times, _regex=regex, error_rate=rates["error_rate"],
+                   times=times, skip=skip, _regex=regex, error_rate=rates["error_rate"],
                    rate_limit_rate=rates["rate_limit_rate"], lost_rate=rates["lost_rate"],
                    garbled_rate=rates["garbled_rate"], garbled_body=garbled)
 
@@ -168,6 +173,9 @@ class FaultInjector:
             for rule in self.rules:
                 if not rule.matches(method, path):
                     continue
+                rule.seen += 1
+                if rule.seen <= rule.skip:
+                    continue  # let through untouched (no latency, no draw from the RNG)
                 decision.latency_s += rule.latency_ms / 1000
                 if decision.kind is not None or rule.exhausted():
                     continue

@@ -1,0 +1,308 @@
+"""Proof, step by step: every write path survives a lost answer at each Google call and a worker that dies
+between each pair of its steps.
+
+Where it sits: ``tests/integration/lifecycle`` (organizer delegation over OAuth, the real reconciler and the
+organizer transfer against the emulator, SQLite and PostgreSQL). One table, :data:`PATHS`, lists each write
+path with the number of Google requests it makes and the steps (:mod:`engine.runtime.steps`) it passes; the
+scenarios are generated from it:
+
+* ``lost:<api>:<k>``: the emulator applies the path's ``k``-th request to that API, then drops the connection
+  before any answer byte (``lost_rate`` with ``skip``: the first ``k`` matching requests pass untouched);
+* ``died:<k>``: the path's ``k``-th step raises :class:`engine.runtime.steps.WorkerDied`, so nothing after it
+  runs or commits, as when the worker is killed there.
+
+Then the session converges the way workers and sweeps make it converge (reconciles, lifecycle sweeps), and
+the invariants are checked: exactly one live Muster event for the session (none once cancelled), where the
+binding says; attendees = hosts + enrolled learners; every RSVP given before kept; at most one e-mail per
+guest for the change; no other Muster event on any calendar. ``test_the_table_matches_each_path`` records
+each path without faults and fails when the table no longer describes it, so the matrix cannot go stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from connectors.errors import ConnectorError
+from engine.runtime import steps
+from tests.integration.lifecycle.conftest import LEARNERS, Life
+
+RADIA, GRACE = "radia.backus10@acme.example", "grace.lamport2@acme.example"
+HOSTS = [RADIA, GRACE]
+NEWCOMER = "ada.noether77@acme.example"
+CALENDARS = (RADIA, GRACE)
+START, END = "2027-02-01T10:00:00+01:00", "2027-02-01T11:00:00+01:00"
+LATER = ("2027-02-03T14:00:00+01:00", "2027-02-03T15:00:00+01:00")
+#: Google APIs whose requests are counted and faulted, by the emulator path pattern they match.
+APIS = {"calendar": "/calendar/v3/**", "admin": "/admin/**"}
+
+
+@dataclass
+class Case:
+    """A session before the write path runs, and what must hold once it has converged."""
+
+    sid: uuid.UUID
+    learners: list[str]
+    answers: dict[str, str] = field(default_factory=dict)  #: RSVPs given before the write path
+    owner: str = RADIA  #: the calendar the event must end on
+    #: Hosts listed as guests at the end (the organizer is implicit): the co-host; after a planned departure the
+    #: leaving organizer (still an active account and still a host on the platform); never a suspended or
+    #: deleted account.
+    host_guests: frozenset[str] = frozenset({GRACE})
+    #: Calendars of deleted accounts: Google keeps their events and nobody can change them any more.
+    gone: tuple[str, ...] = ()
+    live: bool = True
+    start: str = START
+    end: str = END
+    cancelled: bool = False
+
+
+def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
+    body: dict[str, Any] = {
+        "title": "Session matrix", "description": "Live session.", "timeZone": "Europe/Berlin",
+        "start": case.start, "end": case.end, "organizer": hosts[0], "coHosts": hosts[1:], "video": "none",
+        "status": "cancelled" if case.cancelled else "scheduled",
+        "enrollments": [{"email": e, "status": "enrolled"} for e in case.learners],
+    }
+    resp = life.request("PUT", "/v1/sessions/s-matrix", body)
+    assert resp.status_code in (200, 201), resp.text
+
+
+def _synced(life: Life) -> Case:
+    """A synced session whose first learner accepted (with a comment) and second declined."""
+    for who in HOSTS:
+        life.connect(who)
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS))
+    _put(life, case)
+    case.sid = life.session_id("s-matrix")
+    assert life.settle(case.sid).outcome == "success"
+    binding = life.binding(case.sid)
+    assert binding.event_id
+    assert life.emu.world.set_attendee_response(RADIA, binding.event_id, LEARNERS[0], "accepted", "count me in")
+    assert life.emu.world.set_attendee_response(RADIA, binding.event_id, LEARNERS[1], "declined")
+    case.answers = {LEARNERS[0]: "accepted", LEARNERS[1]: "declined"}
+    return case
+
+
+# ---------------------------------------------------------------------------------------------- write paths
+def _create_prepare(life: Life) -> Case:
+    for who in HOSTS:
+        life.connect(who)
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS))
+    _put(life, case)
+    case.sid = life.session_id("s-matrix")
+    return case
+
+
+def _reconcile(life: Life, case: Case) -> None:
+    life.reconciler.reconcile(case.sid)
+
+
+def _enroll(life: Life, case: Case) -> None:
+    case.learners = [*case.learners, NEWCOMER]
+    _put(life, case)
+    life.reconciler.reconcile(case.sid)
+
+
+def _reschedule(life: Life, case: Case) -> None:
+    case.start, case.end = LATER
+    _put(life, case)
+    life.reconciler.reconcile(case.sid)
+
+
+def _cancel(life: Life, case: Case) -> None:
+    case.cancelled, case.live = True, False
+    _put(life, case)
+    life.reconciler.reconcile(case.sid)
+
+
+def _organizer_deleted(life: Life, case: Case) -> None:
+    """The organizer's account is deleted: their calendar is gone, the event is recreated on the successor's
+    (a new event: the answers given to the old one cannot be carried over)."""
+    case.owner, case.answers, case.gone, case.host_guests = GRACE, {}, (RADIA,), frozenset()
+    life.emu.control("DELETE", f"users/{RADIA}")
+    life.sweep()
+
+
+def _departure(life: Life, case: Case) -> None:
+    case.owner, case.host_guests = GRACE, frozenset({RADIA})
+    assert life.request("PUT", f"/v1/people/{RADIA}/departure", {}).status_code == 200
+    life.sweep()
+
+
+def _suspension(life: Life, case: Case) -> None:
+    case.owner = GRACE
+    life.emu.control("POST", f"users/{RADIA}/suspend", {"reason": "ADMIN"})
+    life.sweep()
+
+
+@dataclass(frozen=True)
+class WritePath:
+    prepare: Callable[[Life], Case]
+    act: Callable[[Life, Case], None]
+    calls: dict[str, int]  #: Google requests the path makes, per API of :data:`APIS`
+    steps: tuple[str, ...]  #: the steps it passes, in order
+    transfer: bool = False  #: converges through lifecycle sweeps as well as reconciles
+
+
+#: The table: each write path, the Google requests it makes and the steps it passes (checked by
+#: :func:`test_the_table_matches_each_path`).
+PATHS: dict[str, WritePath] = {
+    "create": WritePath(_create_prepare, _reconcile, {"calendar": 1, "admin": 0},
+                        ("reconcile.observed", "reconcile.intended", "apply.wrote", "reconcile.recorded")),
+    # A patch is sent against the event as last written (its etag); the guests' answers changed it since, so
+    # Google answers 412, and the event is read and the patch planned again.
+    "patch (enroll)": WritePath(_synced, _enroll, {"calendar": 3, "admin": 0},
+                                ("reconcile.observed", "reconcile.observed", "apply.wrote", "reconcile.recorded")),
+    "patch (reschedule)": WritePath(_synced, _reschedule, {"calendar": 3, "admin": 0},
+                                    ("reconcile.observed", "reconcile.observed", "apply.wrote",
+                                     "reconcile.recorded")),
+    "delete": WritePath(_synced, _cancel, {"calendar": 2, "admin": 0},
+                        ("reconcile.observed", "apply.wrote", "reconcile.recorded")),
+    "recreate": WritePath(_synced, _organizer_deleted, {"calendar": 2, "admin": 2},
+                          ("transfer.old_cancelled", "transfer.rebound", "reconcile.observed", "reconcile.intended",
+                           "apply.wrote", "reconcile.recorded"), transfer=True),
+    "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
+                      ("transfer.moved", "transfer.rebound", "reconcile.observed", "apply.wrote", "reconcile.recorded"),
+                      transfer=True),
+    "data transfer": WritePath(_synced, _suspension, {"calendar": 3, "admin": 5},
+                               ("transfer.data_transferred", "transfer.rebound", "reconcile.observed", "apply.wrote",
+                                "reconcile.recorded"), transfer=True),
+}
+
+
+def _scenarios() -> Iterator[Any]:
+    for name, path in PATHS.items():
+        for api, n in path.calls.items():
+            for k in range(n):
+                yield pytest.param(name, f"lost:{api}:{k}", id=f"{name}-lost-{api}-{k}")
+        for k, step in enumerate(path.steps):
+            yield pytest.param(name, f"died:{k}", id=f"{name}-died-{k}-{step}")
+
+
+SCENARIOS = list(_scenarios())
+
+
+# ---------------------------------------------------------------------------------------------- harness
+class _Recorder:
+    def __init__(self, die_at: int | None = None) -> None:
+        self.seen: list[str] = []
+        self.die_at = die_at
+
+    def __call__(self, step: str) -> None:
+        self.seen.append(step)
+        if self.die_at is not None and len(self.seen) - 1 == self.die_at:
+            raise steps.WorkerDied(step)
+
+
+def _count_rules() -> list[dict[str, Any]]:
+    """Rules that fault nothing (they skip every request) and count what each API receives."""
+    return [{"method": "*", "path": p, "lost_rate": 1.0, "skip": 1_000_000} for p in APIS.values()]
+
+
+def _run(
+    life: Life, path: WritePath, case: Case, recorder: _Recorder, rules: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run the write path once under ``rules`` and ``recorder``; returns the rules with their counts."""
+    life.emu.faults(rules)
+    steps.install(recorder)
+    try:
+        path.act(life, case)
+    except (ConnectorError, steps.WorkerDied):
+        pass  # what a lost answer or a dead worker leaves: the next runs converge
+    finally:
+        steps.install(None)
+        counted: list[dict[str, Any]] = life.emu.control("GET", "faults")["rules"]
+        life.emu.clear_faults()
+    return counted
+
+
+def _converge(life: Life, path: WritePath, case: Case) -> None:
+    for _ in range(6):
+        if path.transfer:
+            life.sweep()
+        try:
+            life.settle(case.sid)
+        except ConnectorError:
+            continue
+    result = life.reconciler.reconcile(case.sid)
+    assert result.outcome == "success" and result.writes == 0, result
+
+
+def _check(life: Life, case: Case, mark: int) -> None:
+    live = []
+    for cal in (c for c in CALENDARS if c not in case.gone):
+        live += [(cal, e) for e in life.emu.events(cal)
+                 if (e.get("extendedProperties") or {}).get("private", {}).get("musterOwner") == "muster"]
+    ours = [(cal, e) for cal, e in live if e["extendedProperties"]["private"].get("musterSession") == str(case.sid)]
+    assert len(ours) == len(live), "a Muster event no session owns (orphan)"
+    binding = life.binding(case.sid)
+    if not case.live:
+        assert ours == []
+    else:
+        [(cal, event)] = ours  # exactly one live event
+        assert cal == case.owner
+        assert (binding.calendar_id, binding.event_id) == (cal, event["id"])
+        attendees = {a["email"]: a.get("responseStatus") for a in event.get("attendees") or []}
+        extra, missing = set(attendees) - set(case.learners), set(case.learners) - set(attendees)
+        assert (extra, missing) == (set(case.host_guests), set()), "hosts listed, learners missing"
+        for who, answer in case.answers.items():
+            assert attendees[who] == answer, f"{who} answered {answer}, Google now shows {attendees[who]}"
+    per_guest: dict[str, int] = {}
+    for m in life.emu.outbox()[mark:]:
+        per_guest[m["to"]] = per_guest.get(m["to"], 0) + 1
+    assert max(per_guest.values(), default=0) <= 1, per_guest
+
+
+# ---------------------------------------------------------------------------------------------- tests
+_RAN: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _say_how_many_ran(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Print, once the module is done, how many scenarios ran to convergence on each database."""
+    yield
+    total = sum(_RAN.values())
+    per_db = ", ".join(f"{db}: {n}" for db, n in sorted(_RAN.items()))
+    line = f"write-path matrix: {total} scenarios converged ({per_db}) over {len(PATHS)} write paths"
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n{line}")
+
+
+@pytest.mark.parametrize("name", list(PATHS))
+def test_the_table_matches_each_path(life: Life, name: str) -> None:
+    path = PATHS[name]
+    case = path.prepare(life)
+    mark = len(life.emu.outbox())
+    recorder = _Recorder()
+    rules = _run(life, path, case, recorder, _count_rules())
+    counted = {api: rule["seen"] for api, rule in zip(APIS, rules, strict=True)}
+    assert (counted, tuple(recorder.seen)) == (path.calls, path.steps), f"{name}: {counted}, {recorder.seen}"
+    _converge(life, path, case)
+    _check(life, case, mark)
+
+
+@pytest.mark.parametrize(("name", "fault"), SCENARIOS)
+def test_write_path_converges_after_a_fault_at_each_step(life: Life, name: str, fault: str) -> None:
+    path = PATHS[name]
+    case = path.prepare(life)
+    mark = len(life.emu.outbox())
+    kind, *where = fault.split(":")
+    if kind == "lost":
+        api, k = where[0], int(where[1])
+        rules = [{"method": "*", "path": APIS[api], "lost_rate": 1.0, "skip": k, "times": 1}]
+        [rule] = _run(life, path, case, _Recorder(), rules)
+        assert rule["injected"] == 1
+    else:
+        recorder = _Recorder(die_at=int(where[0]))
+        _run(life, path, case, recorder, [])
+        assert len(recorder.seen) == int(where[0]) + 1
+    _converge(life, path, case)
+    _check(life, case, mark)
+    db = life.engine.dialect.name
+    _RAN[db] = _RAN.get(db, 0) + 1
