@@ -63,6 +63,9 @@ BADGES = {
     "previewed": "muted",
     "wait": "warn",
     "skipped": "muted",
+    "tentative": "warn",
+    "delivered": "ok",
+    "failed": "bad",
 }
 
 
@@ -92,6 +95,9 @@ CONNECTION_LABELS = {
     "not_needed": "not needed (vendor mode)",
 }
 templates.env.globals["CONNECTION_LABELS"] = CONNECTION_LABELS
+#: Google's answers to an invitation in words (session detail).
+ANSWER_LABELS = {"accepted": "accepted", "tentative": "maybe", "declined": "declined", "needsAction": "no answer yet"}
+templates.env.globals["ANSWER_LABELS"] = ANSWER_LABELS
 
 #: Navigation: (label, path, roles that see it).
 NAV = [
@@ -101,6 +107,7 @@ NAV = [
     ("People", "/admin/people", Need.READ_TENANT),
     ("Health", "/admin/health", Need.READ_TENANT),
     ("Audit log", "/admin/audit", Need.READ_TENANT),
+    ("Webhooks", "/admin/webhooks", Need.READ_TENANT),
     ("My Google", "/admin/account", Need.CONNECT_GOOGLE),
 ]
 

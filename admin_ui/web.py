@@ -37,6 +37,7 @@ from admin_ui.views import (
     people,
     session_form,
     sessions,
+    webhooks,
 )
 from engine.api.app import create_api
 from engine.api.security_headers import SecurityHeaders, install_access_log_filter
@@ -157,7 +158,8 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
         )
 
     for module in (
-        auth, google_sign_in, session_form, sessions, integration, organizers, people, health, audit, account
+        auth, google_sign_in, session_form, sessions, integration, organizers, people, health, audit, webhooks,
+        account,
     ):
         app.include_router(module.router, prefix="/admin")
     app.include_router(account.oauth_router)

@@ -20,6 +20,7 @@ from engine.admin.tenant_setup import SetupError, effective_settings
 from engine.store.models import Tenant
 from policies.notifications import KNOWN_FIELDS
 from policies.successor import HOST_ROLES
+from policies.webhooks import EVENT_TYPES
 
 #: Guest-list visibility choices (``privacy.guest_list_visible``).
 GUEST_LIST_CHOICES = {
@@ -39,6 +40,13 @@ GOOGLE_DELETED_CHOICES = {
 }
 #: The change groups a person can choose to e-mail every guest about (``notifications.notify_on``).
 NOTIFY_CHOICES = sorted(KNOWN_FIELDS - {"marker", "attendees", "status"})
+#: What a learner's decline in Google does (``answers.on_decline``).
+DECLINE_CHOICES = {
+    "report_only": "Report it only: the learner stays enrolled",
+    "cancel_and_promote": "Cancel the enrollment and enroll the first waitlisted learner",
+}
+#: The event types a tenant can choose to receive (``webhooks.events``).
+WEBHOOK_EVENT_TYPES = EVENT_TYPES
 #: Every form field of the policies form; the odd-input tests post each of them.
 POLICY_FIELDS = (
     "fallback_owner_email",
@@ -55,6 +63,11 @@ POLICY_FIELDS = (
     "lifecycle.releaseResources",
     "google_changes.edits",
     "google_changes.deleted",
+    "answers.on_decline",
+    "webhooks.url",
+    "webhooks.events",
+    "webhook_secret",
+    "webhook_secret_clear",
 )
 
 
@@ -106,7 +119,19 @@ def policy_changes(form: FormData) -> dict[str, Any]:
             "passwords": bool(form.get("sign_in.passwords")),
             "google": bool(form.get("sign_in.google")),
         }
+    if "answers" in shown:
+        settings["answers"] = {"on_decline": str(form.get("answers.on_decline") or "")}
+    if "webhooks" in shown:
+        settings["webhooks"] = {
+            "url": str(form.get("webhooks.url") or "").strip() or None,
+            "events": [str(v) for v in form.getlist("webhooks.events")],
+        }
     changes: dict[str, Any] = {"settings": settings}
+    secret = str(form.get("webhook_secret") or "")
+    if secret:  # empty keeps the stored secret (it is never shown, so the field is always empty)
+        changes["webhook_secret"] = secret
+    elif form.get("webhook_secret_clear"):
+        changes["webhook_secret"] = ""
     if "fallback_owner_email" in form:
         changes["fallback_owner_email"] = str(form.get("fallback_owner_email") or "")
     return changes

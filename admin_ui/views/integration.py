@@ -22,11 +22,13 @@ from starlette.responses import Response
 from admin_ui.auth import CurrentUser, csrf_form, db_engine, require
 from admin_ui.services.connection_check import run_check, setup_facts
 from admin_ui.services.setup_form import (
+    DECLINE_CHOICES,
     GOOGLE_DELETED_CHOICES,
     GOOGLE_EDIT_CHOICES,
     GUEST_LIST_CHOICES,
     NOTIFY_CHOICES,
     OUTGROWN_CHOICES,
+    WEBHOOK_EVENT_TYPES,
     error_field,
     form_values,
     policy_changes,
@@ -100,6 +102,8 @@ def _page_context(request: Request, user: CurrentUser, **extra: Any) -> dict[str
         "google_edit_choices": GOOGLE_EDIT_CHOICES,
         "google_deleted_choices": GOOGLE_DELETED_CHOICES,
         "notify_choices": NOTIFY_CHOICES,
+        "decline_choices": DECLINE_CHOICES,
+        "webhook_event_types": WEBHOOK_EVENT_TYPES,
         "config_error": settings_problem(tenant),
         "policy_errors": {},
         "setup_errors": {},
@@ -131,7 +135,10 @@ def _save(request: Request, user: CurrentUser, changes: dict[str, Any], *, repla
     with unit_of_work(db_engine(request)) as uow:
         tenant = uow.db.get(Tenant, user.tenant_id)
         assert tenant is not None
-        result = configure(uow, tenant, changes, actor=user.actor, replace_sections=replace_sections)
+        result = configure(
+            uow, tenant, changes, actor=user.actor, replace_sections=replace_sections,
+            secret_keys=request.app.state.settings.all_secret_keys,
+        )
     return bool(result.changes)
 
 

@@ -204,6 +204,9 @@ class HostView:
     position: int
     connection: GoogleConnection | None
     without_connection: str = "not_connected"  #: see :attr:`OrganizerRow.without_connection`
+    #: The host's answer in Google as last seen (None: not seen) and its comment.
+    answer: str | None = None
+    answer_comment: str | None = None
 
     @property
     def connection_status(self) -> str:
@@ -214,6 +217,9 @@ class HostView:
 class AttendeeView:
     person: Person
     status: str
+    #: The learner's answer in Google as last seen (None: not seen, e.g. never invited) and its comment.
+    answer: str | None = None
+    answer_comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,13 @@ def session_hosts(*, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID) -
         .order_by(col(SessionHost.position))
     ).all()
     conns = connections_by_person(db=db, tenant_id=tenant_id, person_ids=[p.id for _h, p in rows])
-    return [HostView(person=p, role=h.role, position=h.position, connection=conns.get(p.id)) for h, p in rows]
+    return [
+        HostView(
+            person=p, role=h.role, position=h.position, connection=conns.get(p.id), answer=h.response_status,
+            answer_comment=h.response_comment,
+        )
+        for h, p in rows
+    ]
 
 
 def session_detail(
@@ -269,10 +281,16 @@ def session_detail(
         session=found,
         binding=binding,
         hosts=[
-            HostView(h.person, h.role, h.position, h.connection, _without_connection(db.get(Tenant, tenant_id)))
+            HostView(
+                h.person, h.role, h.position, h.connection, _without_connection(db.get(Tenant, tenant_id)),
+                h.answer, h.answer_comment,
+            )
             for h in session_hosts(db=db, tenant_id=tenant_id, session_id=found.id)
         ],
-        attendees=[AttendeeView(person=p, status=e.status) for e, p in enrollments],
+        attendees=[
+            AttendeeView(person=p, status=e.status, answer=e.response_status, answer_comment=e.response_comment)
+            for e, p in enrollments
+        ],
         history=list(history),
     )
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, select
 
-from engine.store.models import Tenant, WebhookDelivery, WebhookStatus
+from engine.store.models import AuditEvent, Tenant, WebhookDelivery, WebhookStatus
 from engine.store.types import utcnow
 from engine.webhooks.events import WebhookEvent, envelope
 from policies.schema import SettingError
@@ -182,12 +182,21 @@ def release(*, db: Session, delivery_ids: Sequence[uuid.UUID]) -> None:
         )
 
 
-def replay(*, db: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime | None = None) -> bool:
-    """Send a delivery again (delivered or failed): same body, same idempotency key. False: not this tenant's."""
+def replay(
+    *, db: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID, actor: str = "system", now: datetime | None = None
+) -> bool:
+    """Send a delivery again (delivered or failed): same body, same idempotency key; audited as
+    ``webhook.replayed``. The delivery clock sends it within a second. False: not this tenant's delivery."""
     row = db.get(WebhookDelivery, delivery_id)
     if row is None or row.tenant_id != tenant_id:
         return False
     now = now or utcnow()
+    db.add(
+        AuditEvent(
+            tenant_id=tenant_id, actor=actor, action="webhook.replayed", session_id=row.session_id,
+            subject=str(row.id), detail={"type": row.event_type, "status": row.status, "attempts": row.attempts},
+        )
+    )
     row.status = WebhookStatus.PENDING.value
     row.next_attempt_at = now
     row.lease_until = None

@@ -99,6 +99,7 @@ class Stack:
     settings: Settings
     engine: Any
     session_ids: dict[str, Any]
+    emulator: Any = None
 
 
 def _seed(settings: Settings) -> dict[str, Any]:
@@ -231,6 +232,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 settings=settings,
                 engine=make_engine(settings.database_url),
                 session_ids=ids,
+                emulator=emulator,
             )
         finally:
             server.should_exit = True
@@ -456,3 +458,82 @@ def test_7_people_page_adds_changes_and_removes_a_person(stack: Stack, page: Any
     with Session(stack.engine) as db:
         gone = db.exec(select(Person).where(Person.email == newcomer)).one()
         assert gone.admin_role is None and gone.password_hash is None
+def test_8_webhooks_and_the_decline_policy_set_in_the_ui_drive_the_engine(stack: Stack, page: Any) -> None:
+    from engine.store.models import Enrollment, WebhookDelivery
+    from engine.store.unit_of_work import unit_of_work
+    from tests.webhook_receiver import Receiver
+
+    hook_secret = "browser-hook-secret-" + "9" * 20
+    receiver = Receiver(hook_secret).start()
+    try:
+        # Given webhooks and "cancel and promote" saved on the Integration page
+        page.goto(stack.url + "/admin/integration#webhooks")
+        page.fill("input[name='webhooks.url']", receiver.url)
+        page.fill("input[name=webhook_secret]", hook_secret)
+        page.select_option("select[name='answers.on_decline']", "cancel_and_promote")
+        page.click("#save-policies")
+        assert "Policies saved" in page.locator(".flash.ok").inner_text()
+        # and a learner enrolled and one waitlisted on the synced session
+        with Session(stack.engine) as db:
+            session = db.exec(select(LiveSession).where(LiveSession.title == "Data modelling workshop")).one()
+            tenant_id = session.tenant_id
+        declining, waiting = "grace.learner@acme.example", "linus.learner@acme.example"
+        with unit_of_work(stack.engine) as uow:
+            for email, status in ((declining, "enrolled"), (waiting, "waitlisted")):
+                person = Person(tenant_id=tenant_id, email=email, roles=["learner"])
+                uow.db.add(person)
+                uow.db.flush()
+                uow.db.add(Enrollment(session_id=session.id, person_id=person.id, status=status))
+            row = uow.db.get(LiveSession, session.id)
+            assert row is not None
+            row.revision += 1
+            uow.enqueue_session(session.id)
+        revision = row.revision
+        binding = _wait_binding(stack, session.id, lambda b: b.event_id is not None and b.synced_revision == revision)
+        # When the learner declines in Google and the session is reconciled (as the change feed does)
+        assert stack.emulator.world.set_attendee_response(binding.calendar_id, binding.event_id, declining,
+                                                          "declined", "clash with another course")
+        with unit_of_work(stack.engine) as uow:
+            uow.enqueue_session(session.id)
+        receiver.wait_for(lambda: receiver.events("enrollment.promoted"), timeout_s=30)
+        # Then the session page shows the answer, the cancellation and the promotion
+        page.goto(stack.url + f"/admin/sessions/{session.id}")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            cells = page.locator("table.data tbody tr").all()
+            rows = {r.locator("td").first.inner_text(): r.inner_text() for r in cells}
+            if declining in rows and "cancelled" in rows[declining]:
+                break
+            time.sleep(0.5)
+            page.reload()
+        assert "declined" in rows[declining] and "clash with another course" in rows[declining], rows
+        assert "enrolled" in rows[waiting], rows
+        [event] = [e for e in stack.emulator.world.events.get(binding.calendar_id, {}).values()
+                   if e.id == binding.event_id]
+        guests = {a["email"] for a in event.data.get("attendees") or []}
+        assert waiting in guests and declining not in guests, guests
+        # and the Webhooks page lists what was told; a replay sends the same id again, which the receiver drops
+        page.goto(stack.url + "/admin/webhooks")
+        promoted = page.locator("tr", has_text="enrollment.promoted")
+        assert promoted.count() == 1 and "delivered" in promoted.inner_text()
+        shot(page, "webhooks")
+        promoted.locator("button", has_text="Replay").click()
+        assert "will be sent again" in page.locator(".flash.ok").inner_text()
+        receiver.wait_for(lambda: receiver.duplicates >= 1, timeout_s=15)
+        assert receiver.bad_signatures == 0
+        with Session(stack.engine) as db:
+            kinds = {d.event_type for d in db.exec(select(WebhookDelivery)).all()}
+        assert {"enrollment.cancelled_by_decline", "enrollment.promoted", "enrollment.response_changed"} <= kinds
+    finally:
+        receiver.stop()
+
+
+def _wait_binding(stack: Stack, session_id: Any, ready: Any, timeout_s: float = 30) -> CalendarBinding:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with Session(stack.engine) as db:
+            binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).first()
+        if binding is not None and ready(binding):
+            return binding
+        time.sleep(0.2)
+    raise AssertionError(f"session {session_id} did not sync in {timeout_s} s")

@@ -47,6 +47,7 @@ GET_VIEWS = [
     View("organizers", "/admin/organizers", ("admin", "viewer"), "admin/organizers/list.html", "rows"),
     View("health", "/admin/health", ("admin", "viewer"), "admin/health/detail.html", "counts"),
     View("audit", "/admin/audit", ("admin", "viewer"), "admin/audit/list.html", "events"),
+    View("webhooks", "/admin/webhooks", ("admin", "viewer"), "admin/webhooks/list.html", "deliveries"),
     View("account", "/admin/account", ("admin", "organizer"), "admin/account/detail.html", "connection"),
 ]
 POST_VIEWS = [
@@ -58,6 +59,7 @@ POST_VIEWS = [
     ("create", "/admin/sessions/new", ("admin", "organizer")),
     ("edit", "/admin/sessions/{own}/edit", ("admin", "organizer")),
     ("connect", "/admin/account/connect", ("admin", "organizer")),
+    ("replay", "/admin/webhooks/{own}/replay", ("admin",)),
 ]
 ROLES = ("admin", "organizer", "viewer")
 

@@ -79,7 +79,9 @@ def get_deliveries(
 def post_replay(
     delivery_id: Annotated[uuid.UUID, Path(description="The delivery's id")], request_admin: AdminCaller, uow: Uow
 ) -> WebhookDeliveryPublic:
-    if not outbox.replay(db=uow.db, tenant_id=request_admin.tenant.id, delivery_id=delivery_id):
+    if not outbox.replay(
+        db=uow.db, tenant_id=request_admin.tenant.id, delivery_id=delivery_id, actor=request_admin.actor
+    ):
         raise NotFound(
             f"no webhook delivery {delivery_id} in this tenant; list them with GET /v1/admin/webhooks/deliveries",
             loc=["path", "delivery_id"],
