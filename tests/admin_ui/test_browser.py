@@ -493,7 +493,10 @@ def test_8_webhooks_and_the_decline_policy_set_in_the_ui_drive_the_engine(stack:
         # When the learner declines in Google and the session is reconciled (as the change feed does)
         assert stack.emulator.world.set_attendee_response(binding.calendar_id, binding.event_id, declining,
                                                           "declined", "clash with another course")
-        with unit_of_work(stack.engine) as uow:
+        with unit_of_work(stack.engine) as uow:  # what the change feed does: mark it changed in Google, reconcile
+            marked = uow.db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session.id)).one()
+            marked.remote_changed_at = datetime.now(UTC)
+            uow.db.add(marked)
             uow.enqueue_session(session.id)
         receiver.wait_for(lambda: receiver.events("enrollment.promoted"), timeout_s=30)
         # Then the session page shows the answer, the cancellation and the promotion

@@ -20,7 +20,8 @@ import pytest
 from sqlmodel import Session, select
 
 from engine.admin.people import add_person, issue_admin_token
-from engine.store.models import AuditEvent, Enrollment, Person, Tenant, WebhookDelivery
+from engine.store.models import AuditEvent, CalendarBinding, Enrollment, Person, Tenant, WebhookDelivery
+from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 from tests.integration.sync.conftest import Stack, organizers, people, session_body
 from tests.webhook_receiver import Receiver
@@ -56,9 +57,14 @@ def _configure(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reconcile(stack: Stack, session_id: uuid.UUID) -> None:
-    """What the change feed does once Google reports the event changed: reconcile the session."""
+    """What the change feed does once Google reports the event changed: mark the binding changed in Google
+    (so the reconcile reads the event) and ask for a background reconcile."""
+    with unit_of_work(stack.engine) as uow:
+        binding = uow.db.exec(select(CalendarBinding).where(CalendarBinding.session_id == session_id)).one()
+        binding.remote_changed_at = utcnow()
+        uow.db.add(binding)
     tasks = stack.extra["embedded"].tasks if "embedded" in stack.extra else stack.extra["tasks"]
-    tasks.enqueue(session_id, coalesce=False)
+    tasks.enqueue(session_id, coalesce=False, background=True)
 
 
 def _answer(stack: Stack, session_id: uuid.UUID, email: str, status: str, comment: str | None = None) -> None:
