@@ -217,10 +217,13 @@ def tenant() -> None:
               "a password).")
 @click.option("--admin-password-prompt", is_flag=True, help="Ask for the first admin's password instead of a link.")
 @click.option("--admin-password-stdin", is_flag=True, help="Read the first admin's password from standard input.")
+@click.option("--key-name", default="default", show_default=True, metavar="NAME",
+              help="A label for the first API key (`muster tenant key --name NAME --replace` rotates it).")
 def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_owners: Sequence[str],
                   delegation_method: str | None = None, directory_admin: str | None = None,
                   fallback_owner: str | None = None, admin_email: str | None = None,
-                  admin_password_prompt: bool = False, admin_password_stdin: bool = False) -> None:
+                  admin_password_prompt: bool = False, admin_password_stdin: bool = False,
+                  key_name: str = "default") -> None:
     """Create a tenant and print its first REST API key (shown once), optionally with its first admin."""
     from engine.cli.user import grant_and_welcome, read_password
 
@@ -250,7 +253,7 @@ def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_ow
             )
             if setup:
                 configure(uow, created, setup, actor="cli")
-            key = issue_api_key(db=uow.db, tenant_id=created.id)
+            key = issue_api_key(db=uow.db, tenant_id=created.id, name=key_name.strip()[:100] or "default")
             tenant_id, tenant_slug = created.id, created.slug
     except TenantError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint=f"--{exc.field}") from None

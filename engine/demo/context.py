@@ -54,6 +54,9 @@ class DemoContext:
     exit_after_seed: bool = False
     #: Extra MUSTER_* variables for :func:`configure` (e.g. a service-account key file a step wrote).
     env: dict[str, str] = field(default_factory=dict)
+    #: The whole MUSTER_* configuration :func:`configure` built: the ``muster`` commands the set-up steps run
+    #: (:mod:`engine.demo.cli`) see exactly this.
+    cli_env: dict[str, str] = field(default_factory=dict)
     web: tuple[Any, threading.Thread] | None = None  #: the running uvicorn server and its thread
     #: ``--suspend EMAIL``: suspend this organizer once synced and show the transfer (engine.demo.lifecycle).
     suspend_email: str | None = None

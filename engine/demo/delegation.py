@@ -8,11 +8,13 @@ Where it sits: two steps of ``muster demo`` (:data:`engine.demo.main.STEPS`):
   (``MUSTER_GOOGLE_SERVICE_ACCOUNT_FILE``, ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``/``_SECRET``). It also lets the
   service account act for Muster's own vendor owner accounts (vendor mode) as a real vendor's Workspace
   admin would, if the seed did not.
-* :func:`delegation_tenant` (after the catalog was ingested): a second tenant, ``acme-delegated``, in
-  delegation mode with domain-wide delegation, receives the catalog's sessions that want Meet or a room,
-  without their learners (the vendor-mode tenant invites them: no learner sees a session twice), through
-  the REST API; the in-process worker syncs them onto each organizer's own calendar with unique
-  Meet links and booked rooms. The summary lists a few of them once synced.
+* :func:`delegation_tenant` (after the catalog was ingested): a second tenant, ``acme-delegated``, set up
+  through the CLI (``muster tenant create`` with delegation mode, domain-wide delegation and the Directory
+  admin; ``muster tenant set`` and ``muster tenant key --replace`` on later runs), receives the catalog's
+  sessions that want Meet or a room, with their learners, through the REST API; the in-process worker
+  syncs them onto each organizer's own calendar with unique Meet links and booked rooms. The vendor-mode
+  tenant ``acme`` gets only the other sessions, so no session exists in both tenants and nobody (host or
+  learner) sees one twice. The summary lists a few of them once synced.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlmodel import Session, col, select
 
-from engine.admin.tenant_setup import configure
-from engine.ingest.tenants import ensure_tenant, issue_api_key
+from engine.demo.cli import last_line, muster, tenant_exists
+from engine.demo.context import DEMO_KEY_NAME
+from engine.ingest.tenants import get_tenant
 from engine.private_files import make_folder, write_private
 from engine.store.models import CalendarBinding, DelegationMethod, LiveSession
-from engine.store.unit_of_work import unit_of_work
 
 if TYPE_CHECKING:
     from engine.demo.context import DemoContext
@@ -92,7 +94,8 @@ def emulator_credentials(ctx: DemoContext) -> None:
         )
 
 
-def _wanted(entry: dict[str, Any]) -> bool:
+def wants_delegation(entry: dict[str, Any]) -> bool:
+    """A catalog session that needs delegation mode: a Meet link or a room (vendor mode can make neither)."""
     return entry.get("video") == "meet" or bool(entry.get("room"))
 
 
@@ -103,21 +106,22 @@ def delegation_tenant(ctx: DemoContext) -> None:
     info = ctx.catalog.get("tenant") or {}
     domain = info.get("domain") or ctx.workspace.get("customerDomain")
     admin = next((u["primaryEmail"] for u in ctx.workspace.get("users", []) if u.get("isAdmin")), None)
-    with unit_of_work(ctx.db_engine) as uow:
-        tenant, _ = ensure_tenant(
-            db=uow.db,
-            slug=DELEGATED_SLUG,
-            name=f"{info.get('name', 'Acme')} (delegated)",
-            domain=domain,
-            mode="delegation",
-        )
-        # The tenant set-up write path of `muster tenant set` and PATCH /v1/admin/tenant (validated, audited)
-        configure(uow, tenant, {"delegation_method": DelegationMethod.DOMAIN_WIDE.value,
-                                "directory_admin_email": admin}, actor="demo")
-        key = issue_api_key(db=uow.db, tenant_id=tenant.id, name="demo", revoke_same_name=True)
-    # The same Workspace's learners are already invited by the vendor-mode tenant 'acme': the delegated
-    # copies carry no learners, so no learner sees a session twice (its hosts see both tenants' events).
-    sessions = [{**s, "enrollments": []} for s in ctx.catalog.get("sessions") or [] if _wanted(s)]
+    setup = ["--delegation-method", DelegationMethod.DOMAIN_WIDE.value]
+    setup += ["--directory-admin", admin] if admin else []
+    if not tenant_exists(ctx, DELEGATED_SLUG):
+        name = f"{info.get('name', 'Acme')} (delegated)"
+        out = muster(ctx, "tenant", "create", "--slug", DELEGATED_SLUG, "--name", name,
+                     *(["--domain", str(domain)] if domain else []), "--mode", "delegation", *setup,
+                     "--key-name", DEMO_KEY_NAME)
+    else:
+        muster(ctx, "tenant", "set", "--slug", DELEGATED_SLUG, *setup)
+        out = muster(ctx, "tenant", "key", "--slug", DELEGATED_SLUG, "--name", DEMO_KEY_NAME, "--replace")
+    key = last_line(out)
+    with Session(ctx.db_engine) as db:
+        tenant = get_tenant(db=db, slug=DELEGATED_SLUG)
+        assert tenant is not None
+        tenant_id = tenant.id
+    sessions = [s for s in ctx.catalog.get("sessions") or [] if wants_delegation(s)]
     transport: httpx.AsyncBaseTransport | None = None
     if ctx.web is None:
         from engine.api.app import create_api
@@ -137,10 +141,10 @@ def delegation_tenant(ctx: DemoContext) -> None:
     sent = asyncio.run(send_all())
     ctx.notes.append(
         f"Tenant '{DELEGATED_SLUG}' (delegation mode, domain-wide delegation): {sent} sessions with "
-        "Meet or a room, each on its organizer's own calendar (hosts only: learners are invited by 'acme')."
+        "Meet or a room, each on its organizer's own calendar ('acme' has the other sessions: none is in both)."
     )
     if ctx.web is not None:
-        _report(ctx, tenant.id, sent)
+        _report(ctx, tenant_id, sent)
 
 
 def _report(ctx: DemoContext, tenant_id: Any, expected: int) -> None:

@@ -30,10 +30,10 @@ import httpx
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from engine.admin import tenant_setup
 from engine.demo import accounts as demo_accounts
 from engine.demo import delegation as demo_delegation
 from engine.demo import lifecycle as demo_lifecycle
+from engine.demo.cli import last_line, muster, tenant_exists
 from engine.demo.context import (
     CATALOG_FILE,
     DEMO_KEY_NAME,
@@ -43,9 +43,7 @@ from engine.demo.context import (
     Step,
 )
 from engine.demo.sync import wait_for_sync
-from engine.ingest.tenants import ensure_tenant, issue_api_key
 from engine.settings import load_settings
-from engine.store.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +96,7 @@ def configure(ctx: DemoContext) -> None:
         env["MUSTER_GOOGLE_ROOT_URL"] = ctx.emulator.url
     env.update(ctx.env)
     ctx.settings = load_settings(env)
+    ctx.cli_env = env  # the `muster` commands the set-up steps run see exactly this configuration
 
 
 def prepare_database(ctx: DemoContext) -> None:
@@ -114,27 +113,28 @@ def prepare_database(ctx: DemoContext) -> None:
         stamp_head(ctx.settings)
 
 
-def ensure_demo_tenant(ctx: DemoContext) -> None:
-    """Create (or update) the catalog's tenant in vendor mode and issue a fresh API key."""
-    tenant_info = ctx.catalog.get("tenant") or {}
+def _owners(ctx: DemoContext) -> list[str]:
     owners = list((ctx.workspace.get("vendor") or {}).get("ownerAccounts") or [])
     if not owners:
         raise DemoError(f"{WORKSPACE_FILE} lists no vendor.ownerAccounts; vendor mode needs at least one")
-    with unit_of_work(ctx.db_engine) as uow:
-        tenant, _created = ensure_tenant(
-            db=uow.db,
-            slug=ctx.tenant_slug,
-            name=tenant_info.get("name", "Acme"),
-            domain=tenant_info.get("domain"),
-            mode="vendor",
-            vendor_owners=owners,
-        )
-        if tenant_info.get("fallbackCalendarOwner"):
-            # The tenant set-up write path of `muster tenant set` and PATCH /v1/admin/tenant (validated, audited)
-            tenant_setup.configure(
-                uow, tenant, {"fallback_owner_email": str(tenant_info["fallbackCalendarOwner"])}, actor="demo"
-            )
-        ctx.api_key = issue_api_key(db=uow.db, tenant_id=tenant.id, name=DEMO_KEY_NAME, revoke_same_name=True)
+    return owners
+
+
+def ensure_demo_tenant(ctx: DemoContext) -> None:
+    """The catalog's tenant in vendor mode, through the CLI as a customer sets one up: ``muster tenant create``
+    on the first run, ``muster tenant set`` and a fresh ``muster tenant key --replace`` on the next ones."""
+    info = ctx.catalog.get("tenant") or {}
+    owner_args = [arg for owner in _owners(ctx) for arg in ("--vendor-owner", owner)]
+    fallback = ["--fallback-owner", str(info["fallbackCalendarOwner"])] if info.get("fallbackCalendarOwner") else []
+    slug = ctx.tenant_slug
+    if not tenant_exists(ctx, slug):
+        domain = ["--domain", str(info["domain"])] if info.get("domain") else []
+        out = muster(ctx, "tenant", "create", "--slug", slug, "--name", str(info.get("name", "Acme")), *domain,
+                     "--mode", "vendor", *owner_args, *fallback, "--key-name", DEMO_KEY_NAME)
+    else:
+        muster(ctx, "tenant", "set", "--slug", slug, *owner_args, *fallback)
+        out = muster(ctx, "tenant", "key", "--slug", slug, "--name", DEMO_KEY_NAME, "--replace")
+    ctx.api_key = last_line(out)
 
 
 #: The web app factory, as ``muster serve`` runs it.
@@ -178,7 +178,7 @@ def ingest_catalog(ctx: DemoContext) -> None:
     from engine.api.app import create_api
 
     assert ctx.settings is not None and ctx.api_key is not None
-    sessions = list(ctx.catalog.get("sessions") or [])
+    sessions = vendor_sessions(ctx)
     transport: httpx.AsyncBaseTransport | None = None
     if ctx.web is None:
         transport = httpx.ASGITransport(app=create_api(ctx.settings, engine=ctx.db_engine))
@@ -202,6 +202,13 @@ def ingest_catalog(ctx: DemoContext) -> None:
     ctx.ingested = len(sessions)
 
 
+def vendor_sessions(ctx: DemoContext) -> list[dict[str, Any]]:
+    """The catalog's sessions the vendor-mode tenant syncs: those that want neither Meet nor a room. The others
+    go to the delegation-mode tenant (:mod:`engine.demo.delegation`), so the two tenants never hold the same
+    session and nobody in the shared Workspace sees one twice."""
+    return [s for s in ctx.catalog.get("sessions") or [] if not demo_delegation.wants_delegation(s)]
+
+
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
@@ -210,6 +217,8 @@ def summarize(ctx: DemoContext) -> None:
     """Lines telling where to look: API docs, admin UI, emulator calendars, the API key."""
     sessions = sorted(ctx.catalog.get("sessions") or [], key=lambda s: str(s.get("start", "")))
     ctx.notes.insert(0, f"Tenant '{ctx.tenant_slug}': {ctx.ingested} sessions ingested through the REST API.")
+    ctx.notes.insert(0, "Set up as a customer would: `muster tenant create` (then `tenant set` and `tenant key "
+                        "--replace` on later runs) and `muster user add`; see the README's walkthroughs.")
     ctx.notes += [
         f"REST API docs:   {ctx.base_url}/docs",
         f"Admin UI:        {ctx.base_url}/admin/",

@@ -6,6 +6,7 @@ The credentials the demo prints must work: the admin and the organizer sign in t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ from starlette.testclient import TestClient
 from admin_ui.auth import CurrentUser
 from admin_ui.web import create_web_app
 from engine.demo import main as demo
+from engine.demo.delegation import wants_delegation
 from engine.settings import load_settings
 from tests.conftest import SHARED_DATA
 
@@ -40,9 +42,15 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
         "--var-dir",
         str(tmp_path / "demo"),
     ]
-    first = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    sessions = json.loads(catalog.read_text())["sessions"]
+    delegated_ids = {s["externalId"] for s in sessions if wants_delegation(s)}
+    vendor_count = len(sessions) - len(delegated_ids)
+    assert 0 < vendor_count < len(sessions)
+    first = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
     assert first.returncode == 0, first.stderr
-    assert "42 sessions ingested through the REST API" in first.stdout
+    assert f"Tenant 'acme': {vendor_count} sessions ingested through the REST API" in first.stdout
+    assert f"Tenant 'acme-delegated' (delegation mode, domain-wide delegation): {len(delegated_ids)} sessions" in (
+        first.stdout)
     assert re.search(r"/_emulator/calendar/ada\.torvalds0@acme\.example\?week=2026-11-30", first.stdout)
     assert "http://127.0.0.1:8000/docs" in first.stdout
     key = re.search(r"API key:\s+(mk_\S+)", first.stdout)
@@ -52,7 +60,7 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
     first_counts = table_counts(db_file)
 
     # Running it again is idempotent: same tenants, same sessions, a fresh key (the old one revoked).
-    second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    second = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
     assert second.returncode == 0, second.stderr
     second_counts = table_counts(db_file)
     # Each run's emulator starts empty: the second run reconciles every session before printing, so the
@@ -73,7 +81,7 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
             conn.execute(
                 sa.text("SELECT count(*) FROM live_session WHERE tenant_id = :t"), where
             ).scalar_one()
-            == 42
+            == vendor_count
         )
         # identical PUTs change nothing: every acme session is still at its first revision
         assert (
@@ -86,21 +94,35 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
             "SELECT count(*) FROM api_key WHERE tenant_id = :t AND name = 'demo' AND revoked_at IS NULL"
         )
         assert conn.execute(sa.text(live_keys), where).scalar_one() == 1
-        waitlisted = conn.execute(
-            sa.text(
-                "SELECT count(*) FROM enrollment e JOIN live_session s ON s.id = e.session_id "
-                "WHERE s.tenant_id = :t AND e.status = 'waitlisted'"
-            ),
-            where,
-        )
-        assert waitlisted.scalar_one() == 50
+        waitlisted = conn.execute(sa.text(
+            "SELECT count(*) FROM enrollment e JOIN live_session s ON s.id = e.session_id "
+            "WHERE e.status = 'waitlisted'"
+        )).scalar_one()
+        assert waitlisted == sum(1 for s in sessions for e in s.get("enrollments", []) if e["status"] == "waitlisted")
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
-        # The two demo tenants share one Workspace: no learner is enrolled in both tenants' copy of a session
-        twice = conn.execute(sa.text(
+        # The two demo tenants share one Workspace and hold distinct sessions: nobody (learner or host) sees a
+        # session twice; the delegated tenant's sessions keep their learners
+        by_tenant = conn.execute(sa.text(
+            "SELECT t.slug, s.external_id FROM live_session s JOIN tenant t ON t.id = s.tenant_id"
+        )).all()
+        delegated = {external for slug, external in by_tenant if slug == "acme-delegated"}
+        vendor = {external for slug, external in by_tenant if slug == "acme"}
+        assert delegated == delegated_ids and not delegated & vendor
+        learners = conn.execute(sa.text(
             "SELECT count(*) FROM enrollment e JOIN live_session s ON s.id = e.session_id "
             "JOIN tenant t ON t.id = s.tenant_id WHERE t.slug = 'acme-delegated'"
         )).scalar_one()
-        assert twice == 0
+        assert learners > 0
+        # Set up through the CLI: each change is audited as `cli`, and each tenant has exactly one live demo key
+        for slug in ("acme", "acme-delegated"):
+            keys = conn.execute(sa.text(
+                "SELECT count(*) FROM api_key k JOIN tenant t ON t.id = k.tenant_id "
+                "WHERE t.slug = :s AND k.name = 'demo' AND k.revoked_at IS NULL"), {"s": slug}).scalar_one()
+            assert keys == 1, slug
+        actors = set(conn.execute(sa.text(
+            "SELECT DISTINCT actor FROM audit_event WHERE action IN ('tenant.setup', 'tenant.api_key', "
+            "'person.role_granted', 'person.password_set')")).scalars())
+        assert actors == {"cli"}, actors
     engine.dispose()
 
     # The second run printed fresh credentials (the first run's password no longer works).
