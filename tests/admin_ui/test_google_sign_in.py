@@ -12,12 +12,14 @@ import re
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from admin_ui.web import create_web_app
+from connectors.google_emulator.server import EmulatorServer
 from engine.admin.google_sign_in import pkce_challenge
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
 from tests.admin_ui.conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET, settings_for
@@ -233,3 +235,28 @@ def test_google_unreachable_is_a_clear_page(engine_under_test: Engine, world: Wo
         answer = client.post("/admin/login/google", data={"tenant": "acme", "csrf_token": token})
         assert answer.status_code == 503 and _error_code(answer) == "unavailable"
         assert "try again in a minute" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        # Google's certificates answer 503: the ID token cannot be verified, so nobody is signed in
+        ({"method": "GET", "path": "/oauth2/v1/certs", "error_rate": 1.0, "error_status": 503}, "unavailable"),
+        # the token endpoint's answer is lost: the single-use code is not re-sent blindly
+        ({"method": "POST", "path": "/token", "lost_rate": 1.0}, "unavailable"),
+        # a proxy's HTML instead of Google's JSON
+        ({"method": "POST", "path": "/token", "garbled_rate": 1.0}, "invalid_response"),
+    ],
+)
+def test_google_failing_mid_sign_in_is_a_clear_page_and_signs_nobody_in(
+    browser: TestClient, emulator: EmulatorServer, rule: dict[str, object], expected: str
+) -> None:
+    back = consent(start(browser), "admin@acme.example")
+    httpx.put(emulator.url + "_emulator/faults", json={"seed": 1, "rules": [rule]}).raise_for_status()
+    try:
+        answer = finish(browser, back)
+    finally:
+        httpx.put(emulator.url + "_emulator/faults", json={"rules": []}).raise_for_status()
+    assert _error_code(answer) == expected
+    assert answer.status_code == (503 if expected == "unavailable" else 400)
+    assert browser.get("/admin/sessions", follow_redirects=False).status_code == 303
