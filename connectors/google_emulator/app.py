@@ -1,9 +1,7 @@
 """Assembles the emulator's ASGI app from its modules.
 
 Where it sits: top of ``connectors.google_emulator``; ``server.py`` serves what :func:`build_app`
-returns. Every feature module is found through :data:`MODULES`, dotted names relative to this package
-(``"calendar.events"``, ``"oauth.auth"``), imported with ``importlib``; a module that does not exist yet
-is skipped, any other import error is raised. A module may expose:
+returns. Every feature module is listed, imported plainly, in :data:`MODULES`. A module may expose:
 
 * ``routes(world) -> list[BaseRoute]`` - Google-facing routes (Calendar, Directory, token endpoint,
   batch ...). These are wrapped by every module's ``wrap_google`` middleware.
@@ -15,10 +13,8 @@ is skipped, any other import error is raised. A module may expose:
 * ``install(world) -> None`` - register hooks on the world (e.g. ``world.after_event_write``).
 * ``shutdown(world) -> None`` - stop background threads when the server stops.
 
-Path handling: Google clients percent-encode path parameters (``a%40x.com``, ``a%2Fb``). The outer
-middleware rebuilds ``scope["path"]`` from ``raw_path`` so that each segment is decoded but a literal
-``/`` or ``%`` inside a segment stays escaped (``%2F`` / ``%25``); read path parameters with
-:func:`path_param`, which undoes that escaping.
+Path handling: :mod:`connectors.google_emulator.paths` (``RawPathMiddleware`` outermost; route modules read
+path parameters with ``path_param`` from there, never from this module, which imports them).
 
 Errors: handlers may raise :class:`errors.ApiError`; unknown paths answer Google's 404 envelope, a known
 path with the wrong method 405 in the same envelope (``errors[].reason`` always present, reference §7.1),
@@ -28,13 +24,11 @@ and an unexpected exception answers 500 ``backendError`` (never a stack trace).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,74 +37,48 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors.google_emulator import batch
+from connectors.google_emulator.calendar import acl, calendars, eventlist, events, freebusy, push, rooms
+from connectors.google_emulator.calendar import settings as calendar_settings
+from connectors.google_emulator.control import api as control_api
+from connectors.google_emulator.control import pages as control_pages
+from connectors.google_emulator.datatransfer import api as datatransfer_api
+from connectors.google_emulator.directory import api as directory_api
 from connectors.google_emulator.errors import ApiError, google_error
+from connectors.google_emulator.middleware import faults, quotas
+from connectors.google_emulator.oauth import auth as oauth_auth
+from connectors.google_emulator.oauth import openid as oauth_openid
+from connectors.google_emulator.paths import RawPathMiddleware, path_param
 from connectors.google_emulator.state import World
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "connectors.google_emulator"
-
 # Order matters: wrap_google middleware of earlier modules is outermost; routes are matched in order.
-MODULES: tuple[str, ...] = (
-    "middleware.faults",
-    "middleware.quotas",
-    "control.api",
-    "control.pages",
-    "oauth.auth",
-    "oauth.openid",
-    "batch",
-    "directory.api",
-    "datatransfer.api",
-    "calendar.freebusy",
-    "calendar.rooms",
-    "calendar.push",
-    "calendar.calendars",
-    "calendar.settings",
-    "calendar.acl",
-    "calendar.eventlist",
-    "calendar.events",
+MODULES: tuple[ModuleType, ...] = (
+    faults,
+    quotas,
+    control_api,
+    control_pages,
+    oauth_auth,
+    oauth_openid,
+    batch,
+    directory_api,
+    datatransfer_api,
+    freebusy,
+    rooms,
+    push,
+    calendars,
+    calendar_settings,
+    acl,
+    eventlist,
+    events,
 )
 
 
 @dataclass
 class AppOptions:
-    modules: Sequence[str] = MODULES
+    modules: Sequence[ModuleType] = MODULES
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_modules(names: Sequence[str]) -> list[ModuleType]:
-    """Import the named modules of this package, skipping those that do not exist (yet)."""
-    out: list[ModuleType] = []
-    for name in names:
-        full = f"{PACKAGE}.{name}"
-        try:
-            out.append(importlib.import_module(full))
-        except ModuleNotFoundError as exc:
-            if exc.name != full:
-                raise
-            log.debug("emulator module %s not present; skipped", full)
-    return out
-
-
-def path_param(request: Request, name: str) -> str:
-    """A decoded path parameter (undoes the ``%2F``/``%25`` escaping of :class:`RawPathMiddleware`)."""
-    value = str(request.path_params[name])
-    return value.replace("%2F", "/").replace("%25", "%")
-
-
-class RawPathMiddleware:
-    """Rebuild ``scope['path']`` from ``raw_path`` keeping encoded slashes inside a segment escaped."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("raw_path"):
-            raw = scope["raw_path"].decode("latin-1").split("?", 1)[0]
-            segments = [unquote(seg).replace("%", "%25").replace("/", "%2F") for seg in raw.split("/")]
-            scope = dict(scope)
-            scope["path"] = "/".join(segments)
-        await self.app(scope, receive, send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -151,7 +119,7 @@ def _call(mod: ModuleType, attr: str, *args: Any) -> Any:
 def build_app(world: World, *, options: AppOptions | None = None) -> ASGIApp:
     """The emulator's ASGI app: control routes unwrapped, Google routes wrapped by module middleware."""
     opts = options or AppOptions()
-    modules = load_modules(opts.modules)
+    modules = list(opts.modules)
     google_routes: list[BaseRoute] = []
     control: list[BaseRoute] = []
     for mod in modules:
@@ -197,10 +165,10 @@ def _forward(app: ASGIApp) -> Any:
     return _Forward()
 
 
-def shutdown_modules(world: World, names: Sequence[str] = MODULES) -> None:
-    """Call every loaded module's ``shutdown(world)`` (used by ``server.py`` when stopping)."""
-    for mod in load_modules(names):
+def shutdown_modules(world: World, modules: Sequence[ModuleType] = MODULES) -> None:
+    """Call every module's ``shutdown(world)`` (used by ``server.py`` when stopping)."""
+    for mod in modules:
         _call(mod, "shutdown", world)
 
 
-__all__ = ["MODULES", "AppOptions", "Router", "build_app", "load_modules", "path_param", "shutdown_modules"]
+__all__ = ["MODULES", "AppOptions", "RawPathMiddleware", "Router", "build_app", "path_param", "shutdown_modules"]

@@ -7,7 +7,6 @@ port on 127.0.0.1 (or the one asked for) before starting uvicorn, so ``.url`` is
 
 from __future__ import annotations
 
-import importlib
 import logging
 import socket
 import threading
@@ -19,18 +18,10 @@ from typing import Any
 import uvicorn
 
 from connectors.google_emulator.app import AppOptions, build_app
+from connectors.google_emulator.seed import load_seed
 from connectors.google_emulator.state import EmulatorOptions, World
 
 log = logging.getLogger(__name__)
-
-
-def _load_seed(world: World, seed: Path | dict[str, Any]) -> None:
-    """Seed the world through ``seed.py`` (``load_seed(world, path_or_dict)``)."""
-    try:
-        mod = importlib.import_module("connectors.google_emulator.seed")
-    except ModuleNotFoundError as exc:
-        raise RuntimeError("seeding needs connectors/google_emulator/seed.py") from exc
-    mod.load_seed(world, seed)
 
 
 class EmulatorServer:
@@ -48,7 +39,7 @@ class EmulatorServer:
     ) -> None:
         self.world = world or World(options=options)
         if seed is not None:
-            _load_seed(self.world, seed)
+            load_seed(self.world, seed)
         self.host = host
         # added for bench/emulator.py: proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted sockets
         # (it skips sockets whose proto is 0); without it every answer waits ~40 ms on delayed ACKs.
@@ -108,7 +99,7 @@ def run_standalone(port: int, seed: Path | None) -> None:
     """Serve the emulator in the foreground on 127.0.0.1:``port`` until interrupted."""
     world = World()
     if seed is not None:
-        _load_seed(world, seed)
+        load_seed(world, seed)
     app = build_app(world)
     print(f"Google Workspace emulator on http://127.0.0.1:{port}/ (control API under /_emulator/)")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")

@@ -152,10 +152,22 @@ def test_vendor_without_own_delegation_is_refused() -> None:
 
 
 def test_health_lists_every_api_package_module(workspace: Workspace) -> None:
-    """A module renamed or moved inside the package must not be skipped silently by ``app.load_modules``."""
+    """Every module of the package that contributes routes, middleware or hooks is assembled by ``app.py``
+    (a new module not added to ``MODULES`` would be served by nothing)."""
+    import pkgutil
+
+    import connectors.google_emulator as package
     from connectors.google_emulator.app import MODULES
 
     status, body = workspace.control("GET", "/_emulator/health")
     assert status == 200 and body["ok"] is True
-    assert body["modules"] == [f"connectors.google_emulator.{name}" for name in MODULES]
+    assert body["modules"] == [m.__name__ for m in MODULES]
     assert "connectors.google_emulator.calendar.events" in body["modules"]
+    hooks = ("routes", "control_routes", "wrap_google", "install", "shutdown")
+    contributing = set()
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        module = __import__(info.name, fromlist=["_"])
+        if any(callable(getattr(module, hook, None)) and getattr(module, hook).__module__ == info.name
+               for hook in hooks):
+            contributing.add(info.name)
+    assert contributing == set(body["modules"]), contributing ^ set(body["modules"])

@@ -16,11 +16,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import sync
 from connectors.google_emulator.calendar.common import ROLE_RANK, endpoint, q_bool, q_int, resolve_calendar
 from connectors.google_emulator.errors import ApiError, bad_request, not_found, required
 from connectors.google_emulator.oauth.auth import Caller
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import MEET, Calendar, World, new_etag
 
 

@@ -22,13 +22,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import eventmodel, sync, views
 from connectors.google_emulator.calendar.calendars import list_entry
 from connectors.google_emulator.calendar.common import endpoint, parse_time, q_bool, q_int, resolve_calendar
 from connectors.google_emulator.calendar.events import lookup
 from connectors.google_emulator.errors import ApiError, bad_request
 from connectors.google_emulator.oauth.auth import Caller
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import Calendar, CopyRef, StoredEvent, World, new_etag, rfc3339
 
 SYNC_FORBIDDEN = (

@@ -23,7 +23,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import answers, conference, eventmodel, quickadd, views
 from connectors.google_emulator.calendar.common import before_hooks, endpoint, q_int, resolve_calendar
 from connectors.google_emulator.errors import (
@@ -34,6 +33,7 @@ from connectors.google_emulator.errors import (
     not_found,
 )
 from connectors.google_emulator.oauth.auth import Caller
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import Calendar, CopyRef, StoredEvent, World, new_event_id, rfc3339
 
 SERVER_FIELDS = (

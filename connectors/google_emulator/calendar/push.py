@@ -30,10 +30,10 @@ import httpx
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar.common import endpoint, resolve_calendar
 from connectors.google_emulator.errors import ApiError, bad_request, not_found
 from connectors.google_emulator.oauth.auth import Caller
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import Channel, World
 
 log = logging.getLogger(__name__)

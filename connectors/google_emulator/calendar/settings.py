@@ -19,11 +19,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import sync
 from connectors.google_emulator.calendar.common import endpoint
 from connectors.google_emulator.errors import not_found
 from connectors.google_emulator.oauth.auth import Caller
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import World, new_etag
 
 #: Google's documented user settings and their defaults (``timezone`` is filled in per user).

@@ -21,10 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connectors.google_emulator import seed as seeding
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import answers, sync
 from connectors.google_emulator.middleware.faults import FaultConfigError, injector_for, parse_rules
 from connectors.google_emulator.middleware.quotas import QuotaConfigError, tracker_for
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import World, rfc3339
 
 PREFIX = "/_emulator"

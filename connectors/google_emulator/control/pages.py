@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import busy
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import World
 
 STYLE = """

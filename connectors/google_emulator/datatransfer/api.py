@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.calendar import busy, eventmodel
 from connectors.google_emulator.directory.api import int_param, list_etag, page, require_admin
 from connectors.google_emulator.errors import ApiError
 from connectors.google_emulator.oauth.auth import authenticate
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import Calendar, StoredEvent, User, World, rfc3339
 
 BASE = "/admin/datatransfer/v1"

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connectors.google_emulator.app import path_param
 from connectors.google_emulator.errors import ApiError
 from connectors.google_emulator.oauth.auth import Caller, authenticate
+from connectors.google_emulator.paths import path_param
 from connectors.google_emulator.state import Resource, User, World, rfc3339
 
 BASE = "/admin/directory/v1"
