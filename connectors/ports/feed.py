@@ -1,7 +1,7 @@
 """The change-feed port: what the engine needs to learn what changed on a calendar, and to be told.
 
 Where it sits: ``connectors`` (bottom layer), beside :mod:`connectors.ports.calendar`. The engine's
-change feed (:mod:`engine.feed`) lists a calendar's changes since a sync token and keeps a push channel
+change feed (``engine.feed``) lists a calendar's changes since a sync token and keeps a push channel
 open on it; :class:`connectors.google.feed.GoogleChangeFeed` implements it with ``events.list``
 (``syncToken``, every page followed, the token kept only from the last page), ``events.watch`` and
 ``channels.stop``. Errors are the classes of :mod:`connectors.errors`; an expired or invalidated sync

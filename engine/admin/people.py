@@ -1,7 +1,7 @@
 """People and their admin-side roles: add or invite an admin, organizer or viewer, list, deactivate; admin
 tokens for the admin REST API and one-time sign-in links.
 
-Where it sits: below ``muster user ...`` / ``muster tenant create --admin`` (:mod:`engine.cli.people`), the
+Where it sits: below ``muster user ...`` / ``muster tenant create --admin`` (:mod:`engine.cli.user`), the
 admin REST API (``/v1/admin/people``, :mod:`engine.api.routes.admin`) and the admin UI's welcome page (a
 sign-in link sets the first password). Data functions take the caller's ``db`` and never commit.
 

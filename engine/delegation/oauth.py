@@ -1,7 +1,7 @@
 """Per-organizer OAuth ("Connect Google"): the signed consent URL, the callback, and the stored connection.
 
 Where it sits: the admin UI's ``/oauth/google/start`` and ``/oauth/google/callback`` routes
-(:mod:`admin_ui.oauth_routes`) call :func:`start_url` and :func:`complete`; the reconciler reaches the
+(:mod:`admin_ui.views.account`) call :func:`start_url` and :func:`complete`; the reconciler reaches the
 stored connection through :mod:`engine.delegation.placement`, which calls :func:`mark_broken` when Google answers
 ``invalid_grant``. HTTP to Google goes through the injected :class:`~connectors.ports.delegation.GoogleKit`.
 
