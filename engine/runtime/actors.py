@@ -1,9 +1,15 @@
-"""Dramatiq actors of the sync engine, bound explicitly to one broker, and the after-commit dispatcher.
+"""The sync engine's dramatiq actors, module-level functions, and the task layer that sends to them.
 
-Where it sits: :func:`declare` is called by :mod:`engine.runtime.worker` with the broker from
-:func:`engine.runtime.broker.build_broker` and the :class:`~engine.runtime.wiring.Runtime`; the returned
-:class:`Tasks` is installed as the unit of work's dispatcher (:func:`engine.store.unit_of_work.set_dispatcher`), so
-committed session ids become ``reconcile_session`` messages.
+Where it sits: ``runtime``, between the after-commit hand-over (:mod:`engine.store.unit_of_work`) and the
+reconciler (:mod:`engine.sync.reconciler`). ``reconcile_session``, ``verify_session``, ``transfer_person`` and
+``deliver_webhook`` below are declared with ``@dramatiq.actor`` when this module is imported, on the broker
+:mod:`engine.runtime.broker` set as dramatiq's global one before (a StubBroker that only holds declarations).
+The composition root (:func:`engine.runtime.wiring.start_task_layer`) then calls :func:`bind`, which declares
+the same actors on the process's real broker (Redis for ``muster worker`` and a web app that only sends, a
+StubBroker for the embedded worker) and returns the :class:`Tasks` whose :meth:`Tasks.dispatch` it installs as
+the unit of work's dispatcher, so committed session ids become ``reconcile_session`` messages. Each message
+runs with the :class:`Tasks` of the broker that delivered it (a middleware makes it current), so the actors
+reach the runtime (:class:`~engine.runtime.context.Runtime`) without closures or globals of their own.
 
 * Payload: the session id only (house style §1). The actor reads everything else.
 * Two lanes: ``reconcile_session`` on :data:`QUEUE` (platform changes: it trusts the binding's record
@@ -19,8 +25,9 @@ committed session ids become ``reconcile_session`` messages.
   message is re-sent with a delay (no spinning, no retry counted). The reconcile takes a fencing token
   (:mod:`engine.sync.fence`) so a worker whose lease expired anyway cannot write the binding.
 * Retries: a ``RetriableError`` becomes ``dramatiq.Retry`` (exponential backoff with jitter between
-  ``retry_min_backoff_ms`` and ``retry_max_backoff_ms``, or Google's hint); permanent and auth errors are
-  recorded by the reconciler and not retried. Quota pacing re-sends with the limiter's delay.
+  ``retry_min_backoff_ms`` and ``retry_max_backoff_ms``, carried by each message, or Google's hint);
+  permanent and auth errors are recorded by the reconciler and not retried. Quota pacing re-sends with the
+  limiter's delay.
 * ``transfer_person`` (organizer lifecycle): payload ``(tenant_id, person_id)``; sent after commit through
   :func:`engine.lifecycle.dispatch.request_transfer` (an announced departure, a suspension seen by a
   reconcile, a fallback owner connecting), coalesced per person like reconciles, one worker per person at
@@ -33,18 +40,20 @@ committed session ids become ``reconcile_session`` messages.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import redis
 
+import engine.runtime.broker  # noqa: F401  (sets the broker the actors below are declared on)
 from connectors.errors import RetriableError
-from engine.lifecycle.run import run_requested
+from engine.lifecycle.run import LifecycleWiring, run_requested
 from engine.runtime import locks, logs, metrics, ratelimit
-from engine.runtime.wiring import Runtime, lifecycle_for
+from engine.runtime.context import Runtime
 from engine.store.unit_of_work import log_dispatch_failure
 from engine.webhooks.delivery import deliver
 
@@ -71,17 +80,114 @@ MAX_RETRIES = 20
 STALE_MARKER_S = 60.0
 
 
+#: Time limits of one message (dramatiq kills a message that runs longer).
+RECONCILE_TIME_LIMIT_MS = 10 * 60 * 1000
+TRANSFER_TIME_LIMIT_MS = 30 * 60 * 1000
+WEBHOOK_TIME_LIMIT_MS = 60 * 1000
+
+
+# ---------------------------------------------------------------------------------------------- the actors
+@dramatiq.actor(actor_name="reconcile_session", queue_name=QUEUE, priority=PLATFORM_PRIORITY,
+                max_retries=MAX_RETRIES, time_limit=RECONCILE_TIME_LIMIT_MS)
+def reconcile_session(session_id: str) -> None:
+    """Reconcile one session after a platform change: its id is the whole payload (level-triggered)."""
+    with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id):
+        _reconcile(current_tasks(), session_id, background=False)
+
+
+@dramatiq.actor(actor_name="verify_session", queue_name=BACKGROUND_QUEUE, priority=BACKGROUND_PRIORITY,
+                max_retries=MAX_RETRIES, time_limit=RECONCILE_TIME_LIMIT_MS)
+def verify_session(session_id: str) -> None:
+    """Background reconcile of one session: reads the event first, within the background quota share."""
+    with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id), ratelimit.background():
+        _reconcile(current_tasks(), session_id, background=True)
+
+
+@dramatiq.actor(actor_name="transfer_person", queue_name=QUEUE, max_retries=3,  # the lifecycle pass is the backstop
+                time_limit=TRANSFER_TIME_LIMIT_MS)
+def transfer_person(tenant_id: str, person_id: str) -> None:
+    """Run one person's requested transfer (idempotent: nothing due, nothing done)."""
+    tasks = current_tasks()
+    tasks.runtime.debouncer.clear(transfer_key(tenant_id, person_id))
+    if run_requested(tasks.runtime.engine, tasks.lifecycle(), uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
+        # Another worker is transferring this person; look again once it is done.
+        tasks.send(transfer_person, (tenant_id, person_id), delay_ms=TRANSFER_BUSY_DELAY_MS)
+
+
+def _reconcile(tasks: Tasks, session_id: str, *, background: bool) -> None:
+    runtime, settings = tasks.runtime, tasks.runtime.settings
+    actor = verify_session if background else reconcile_session
+    marker = background_key(session_id) if background else session_id
+    runtime.debouncer.clear(marker)
+    with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
+        if lease is None:
+            log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
+            metrics.record_reconcile("lock_busy")
+            tasks.send(actor, (session_id,), delay_ms=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
+            return
+        try:
+            result = runtime.reconciler.reconcile(uuid.UUID(session_id), verify=background)
+        except RetriableError as exc:
+            delay = int(exc.delay * 1000) if exc.delay else None
+            raise dramatiq.Retry(str(exc), delay=delay) from exc
+    if result.requeue_after is not None:
+        delay_ms = max(1, int(result.requeue_after.total_seconds() * 1000))
+        # Quota pressure widens coalescing by itself: the requeued message carries the session's marker
+        # again, so changes made while it waits merge into it (one reconcile, one patch, for all of them).
+        if runtime.debouncer.claim(marker, PENDING_TTL_S + delay_ms / 1000):
+            tasks.send(actor, (session_id,), delay_ms=delay_ms)
+        else:
+            metrics.incr("enqueue.coalesced")
+
+
+@dramatiq.actor(actor_name="deliver_webhook", queue_name=QUEUE,
+                max_retries=0,  # the durable row and the delivery clock retry, with the tenant-visible log
+                time_limit=WEBHOOK_TIME_LIMIT_MS)
+def deliver_webhook(delivery_id: str) -> None:
+    """One attempt at one webhook delivery (the durable row records the result and the next due time)."""
+    tasks = current_tasks()
+    result = deliver(tasks.runtime.engine, uuid.UUID(delivery_id), settings=tasks.runtime.settings)
+    if result.retry_in_s is not None:
+        tasks.send(deliver_webhook, (delivery_id,), delay_ms=max(1, int(result.retry_in_s * 1000)))
+
+
+#: Every actor of the task layer (declared on each broker :func:`bind` is given).
+ACTORS = (reconcile_session, verify_session, transfer_person, deliver_webhook)
+
+
+# ---------------------------------------------------------------------------------------------- task layer
+def _no_lifecycle() -> LifecycleWiring:
+    raise RuntimeError("this task layer was bound without the organizer lifecycle")
+
+
 @dataclass
 class Tasks:
+    """The task layer of one broker: what the actors run with, and how to send to them."""
+
     runtime: Runtime
     broker: dramatiq.Broker
-    reconcile_session: Any  # dramatiq.Actor (untyped library)
-    transfer_person: Any = None  # dramatiq.Actor: the organizer lifecycle's requested transfers
-    deliver_webhook: Any = None  # dramatiq.Actor: one attempt at one webhook delivery
+    #: The organizer lifecycle's wiring (built on first use by the composition root).
+    lifecycle: Callable[[], LifecycleWiring] = field(default=_no_lifecycle)
+
+    @property
+    def reconcile_session(self) -> Any:  # dramatiq.Actor (untyped library)
+        return reconcile_session
+
+    @property
+    def verify_session(self) -> Any:
+        return verify_session
+
+    @property
+    def transfer_person(self) -> Any:
+        return transfer_person
+
+    @property
+    def deliver_webhook(self) -> Any:
+        return deliver_webhook
 
     def send_webhook(self, delivery_id: uuid.UUID) -> None:
         """Hand one webhook delivery to a worker (raises when the broker does not answer)."""
-        self.deliver_webhook.send(str(delivery_id))
+        self.send(deliver_webhook, (str(delivery_id),))
 
     def dispatch_webhooks(self, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
         """After commit: send each delivery; those the broker refused are returned (their lease expires and
@@ -94,7 +200,14 @@ class Tasks:
                 log.warning("could not queue webhook deliveries (%s); the delivery clock will", exc)
                 return pending[index:]
         return []
-    verify_session: Any = None  # dramatiq.Actor: background reconciles that read the event first
+
+    def send(self, actor: Any, args: tuple[str, ...], *, delay_ms: int | None = None) -> None:
+        """Send ``args`` to ``actor`` on this layer's broker, with the deployment's retry backoff."""
+        settings = self.runtime.settings
+        message = actor.message_with_options(
+            args=args, min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms
+        )
+        self.broker.enqueue(message, delay=delay_ms or None)
 
     def enqueue(
         self,
@@ -114,17 +227,14 @@ class Tasks:
         its own, so a pending background reconcile never delays a platform change merged into it.
         """
         key = str(session_id)
-        actor = self.reconcile_session
-        marker = key
-        if background and self.verify_session is not None:
-            actor, marker = self.verify_session, background_key(key)
+        actor, marker = (verify_session, background_key(key)) if background else (reconcile_session, key)
         delay = self.runtime.settings.debounce_ms if delay_ms is None else delay_ms
         stale = STALE_MARKER_S + delay / 1000 if take_over_stale else None
         if coalesce and not self.runtime.debouncer.claim(marker, PENDING_TTL_S + delay / 1000, stale_after_s=stale):
             metrics.incr("enqueue.coalesced")
             return False
         try:
-            actor.send_with_options(args=(key,), delay=delay or None)
+            self.send(actor, (key,), delay_ms=delay)
         except Exception:
             if coalesce:  # nothing is scheduled after all: let the next change (or the sweep) try again
                 self.runtime.debouncer.clear(marker)
@@ -139,7 +249,7 @@ class Tasks:
             metrics.incr("enqueue.transfer_coalesced")
             return False
         try:
-            self.transfer_person.send(str(tenant_id), str(person_id))
+            self.send(transfer_person, (str(tenant_id), str(person_id)))
         except Exception:
             self.runtime.debouncer.clear(key)
             raise
@@ -217,99 +327,38 @@ def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:
     return f"transfer-queued:{tenant_id}:{person_id}"
 
 
-def declare(broker: dramatiq.Broker, runtime: Runtime) -> Tasks:
-    """Bind the actors to ``broker`` (explicitly; never dramatiq's global default)."""
-    settings = runtime.settings
-    holder: dict[str, Any] = {}
 
-    def reconcile_session(session_id: str) -> None:
-        with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id):
-            _reconcile_session(session_id, background=False)
+class _CurrentTasks(dramatiq.Middleware):
+    """Makes ``tasks`` current on the worker thread before each message of its broker runs."""
 
-    def verify_session(session_id: str) -> None:
-        with logs.bind(reconcile_id=logs.new_reconcile_id(), session=session_id), ratelimit.background():
-            _reconcile_session(session_id, background=True)
+    def __init__(self, tasks: Tasks) -> None:
+        self.tasks = tasks
 
-    def _reconcile_session(session_id: str, *, background: bool) -> None:
-        actor = holder["verify" if background else "actor"]
-        marker = background_key(session_id) if background else session_id
-        runtime.debouncer.clear(marker)
-        with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
-            if lease is None:
-                log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
-                metrics.record_reconcile("lock_busy")
-                actor.send_with_options(args=(session_id,), delay=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
-                return
-            try:
-                result = runtime.reconciler.reconcile(uuid.UUID(session_id), verify=background)
-            except RetriableError as exc:
-                delay = int(exc.delay * 1000) if exc.delay else None
-                raise dramatiq.Retry(str(exc), delay=delay) from exc
-        if result.requeue_after is not None:
-            delay_ms = max(1, int(result.requeue_after.total_seconds() * 1000))
-            # Quota pressure widens coalescing by itself: the requeued message carries the session's marker
-            # again, so changes made while it waits merge into it (one reconcile, one patch, for all of them).
-            if runtime.debouncer.claim(marker, PENDING_TTL_S + delay_ms / 1000):
-                actor.send_with_options(args=(session_id,), delay=delay_ms)
-            else:
-                metrics.incr("enqueue.coalesced")
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        _current.tasks = self.tasks
 
-    actor = dramatiq.actor(
-        broker=broker,
-        actor_name="reconcile_session",
-        queue_name=QUEUE,
-        priority=PLATFORM_PRIORITY,
-        max_retries=MAX_RETRIES,
-        min_backoff=settings.retry_min_backoff_ms,
-        max_backoff=settings.retry_max_backoff_ms,
-        time_limit=10 * 60 * 1000,
-    )(reconcile_session)
-    holder["actor"] = actor
-    holder["verify"] = dramatiq.actor(
-        broker=broker,
-        actor_name="verify_session",
-        queue_name=BACKGROUND_QUEUE,
-        priority=BACKGROUND_PRIORITY,
-        max_retries=MAX_RETRIES,
-        min_backoff=settings.retry_min_backoff_ms,
-        max_backoff=settings.retry_max_backoff_ms,
-        time_limit=10 * 60 * 1000,
-    )(verify_session)
 
-    def transfer_person(tenant_id: str, person_id: str) -> None:
-        runtime.debouncer.clear(transfer_key(tenant_id, person_id))
-        lifecycle = lifecycle_for(runtime)  # built on first use
-        if run_requested(runtime.engine, lifecycle, uuid.UUID(tenant_id), uuid.UUID(person_id)) is None:
-            # Another worker is transferring this person; look again once it is done.
-            holder["transfer"].send_with_options(args=(tenant_id, person_id), delay=TRANSFER_BUSY_DELAY_MS)
+_current = threading.local()
 
-    holder["transfer"] = dramatiq.actor(
-        broker=broker,
-        actor_name="transfer_person",
-        queue_name=QUEUE,
-        max_retries=3,  # the periodic lifecycle pass is the backstop
-        min_backoff=settings.retry_min_backoff_ms,
-        max_backoff=settings.retry_max_backoff_ms,
-        time_limit=30 * 60 * 1000,
-    )(transfer_person)
-    def deliver_webhook(delivery_id: str) -> None:
-        result = deliver(runtime.engine, uuid.UUID(delivery_id), settings=settings)
-        if result.retry_in_s is not None:
-            holder["webhook"].send_with_options(args=(delivery_id,), delay=max(1, int(result.retry_in_s * 1000)))
 
-    webhook_actor = dramatiq.actor(
-        broker=broker,
-        actor_name="deliver_webhook",
-        queue_name=QUEUE,
-        max_retries=0,  # the durable row and the delivery clock retry, with the tenant-visible log
-        time_limit=60 * 1000,
-    )(deliver_webhook)
-    holder["webhook"] = webhook_actor
-    return Tasks(
-        runtime=runtime,
-        broker=broker,
-        reconcile_session=actor,
-        transfer_person=holder["transfer"],
-        deliver_webhook=webhook_actor,
-        verify_session=holder["verify"],
-    )
+def current_tasks() -> Tasks:
+    """The :class:`Tasks` of the broker whose message this thread is running."""
+    tasks: Tasks | None = getattr(_current, "tasks", None)
+    if tasks is None:
+        raise RuntimeError("no task layer is bound: the actors run only through a broker given to bind()")
+    return tasks
+
+
+def bind(
+    broker: dramatiq.Broker, runtime: Runtime, *, lifecycle: Callable[[], LifecycleWiring] | None = None
+) -> Tasks:
+    """Declare the actors on ``broker`` and return the task layer that sends to them and runs with ``runtime``.
+
+    The actors' own ``send`` goes to the broker bound last (one per process outside tests); :class:`Tasks`
+    always sends on its own broker."""
+    tasks = Tasks(runtime=runtime, broker=broker, lifecycle=lifecycle or _no_lifecycle)
+    broker.add_middleware(_CurrentTasks(tasks))
+    for actor in ACTORS:
+        broker.declare_actor(actor)
+        actor.broker = broker
+    return tasks

@@ -1,9 +1,11 @@
 """Builds the dramatiq broker explicitly: Redis in production, a StubBroker when embedded.
 
-Where it sits: :mod:`engine.runtime.worker` (``muster worker`` processes and the embedded worker thread) calls
-:func:`build_broker` and hands the result to :func:`engine.runtime.actors.declare`, which binds the actors to it.
-Nothing relies on dramatiq's implicit global default (which would be RabbitMQ); the broker is also made
-the process's global one so any dramatiq code that asks for it finds this one.
+Where it sits: ``runtime``, imported first by :mod:`engine.runtime.actors`. On import it makes a StubBroker
+dramatiq's global broker (:data:`DECLARING_BROKER`, unless one is set already), so the module-level
+``@dramatiq.actor`` functions are declared there and never on dramatiq's implicit default (RabbitMQ). The
+entry points (:mod:`engine.runtime.worker`) call :func:`build_broker` for the process's real broker and hand it
+to the composition root (:func:`engine.runtime.wiring.start_task_layer`), which binds the actors to it; the
+broker built is also made the process's global one so any dramatiq code that asks for it finds this one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,19 @@ from engine.settings import Settings
 #: stopped. dramatiq's default (1000, i.e. 1 in 1000) with a 100 ms poll can leave a killed worker's
 #: message waiting for minutes; 1 in 50 keeps that to seconds for the cost of a cheap Lua scan.
 MAINTENANCE_CHANCE = 20_000
+
+
+def _declaring_broker() -> dramatiq.Broker:
+    """The global broker if one is set, else a new StubBroker made the global one."""
+    current: dramatiq.Broker | None = dramatiq.broker.global_broker
+    if current is None:
+        current = StubBroker()
+        dramatiq.set_broker(current)
+    return current
+
+
+#: Where the actors are declared when :mod:`engine.runtime.actors` is imported (no worker consumes it).
+DECLARING_BROKER = _declaring_broker()
 
 
 def build_broker(settings: Settings, *, heartbeat_timeout_ms: int = 60_000) -> dramatiq.Broker:

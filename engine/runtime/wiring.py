@@ -21,6 +21,11 @@ What it builds:
 * :func:`build_runtime` - the reconciler with its lock, debouncer and quota limiter (Redis-backed when
   ``settings.redis_url`` is set, shared by every worker process; in-memory when embedded).
 * :func:`lifecycle_wiring` / :func:`lifecycle_for` - the organizer lifecycle's transfer services.
+* :func:`start_task_layer` / :func:`stop_task_layer` - the actors bound to the process's broker
+  (:func:`engine.runtime.actors.bind`) and the after-commit dispatchers installed (the unit of work's and the
+  lifecycle's).
+
+Every Google request of the process is observed from here too (:func:`connectors.google.clients.observe_requests`).
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ from connectors.ports.sign_in import GoogleSignIn
 from engine.admin import connection_check
 from engine.delegation.hooks import DelegationHooks
 from engine.delegation.placement import credential_source
+from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.lifecycle.run import LifecycleWiring, build_wiring
-from engine.runtime import locks, metrics, ratelimit
+from engine.runtime import actors, locks, metrics, ratelimit
+from engine.runtime.context import Runtime
 from engine.runtime.ratelimit import Bucket, RateLimitedCalendar, RateLimiter
 from engine.settings import Settings, read_service_account_key
-from engine.store.unit_of_work import get_engine
+from engine.store.unit_of_work import get_engine, set_dispatcher
+from engine.sync.lanes import set_background_dispatcher
 from engine.sync.reconciler import (
     DEFAULT_RESOLVERS,
     AfterRecord,
@@ -62,6 +70,7 @@ from engine.sync.reconciler import (
     SessionReconciler,
     reconcile_leased,
 )
+from engine.webhooks.outbox import set_webhook_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -192,16 +201,6 @@ def sync_extensions(settings: Settings, engine: Engine | None = None) -> SyncExt
 
 
 # ---------------------------------------------------------------------------------------------- the sync
-@dataclass
-class Runtime:
-    settings: Settings
-    engine: Engine
-    reconciler: SessionReconciler
-    lock: locks.KeyLock
-    debouncer: locks.Debouncer
-    limiter: ratelimit.RateLimiter
-
-
 def build_runtime(
     settings: Settings,
     *,
@@ -267,3 +266,27 @@ def lifecycle_for(runtime: Runtime) -> LifecycleWiring:
         if wiring is None:
             wiring = _lifecycles[id(runtime)] = lifecycle_wiring(runtime.settings, runtime=runtime)
         return wiring
+
+
+# ---------------------------------------------------------------------------------------------- task layer
+def start_task_layer(broker: Any, runtime: Runtime) -> actors.Tasks:
+    """Bind the actors to ``broker`` (a ``dramatiq.Broker``) with ``runtime``, and install the after-commit
+    dispatchers: committed session ids become ``reconcile_session`` messages (background ones
+    ``verify_session``), requested transfers
+    ``transfer_person`` messages, webhook deliveries ``deliver_webhook`` messages. Every entry point that
+    sends or runs tasks (``muster worker``, the web app with Redis, the embedded worker) starts its task
+    layer here."""
+    tasks = actors.bind(broker, runtime, lifecycle=lambda: lifecycle_for(runtime))
+    set_dispatcher(tasks.dispatch)
+    set_background_dispatcher(tasks.dispatch_background)
+    set_transfer_dispatcher(tasks.enqueue_transfer)
+    set_webhook_dispatcher(tasks.dispatch_webhooks)
+    return tasks
+
+
+def stop_task_layer() -> None:
+    """Uninstall the dispatchers (committed ids are then left to the outbox relay and the sweep)."""
+    set_dispatcher(None)
+    set_background_dispatcher(None)
+    set_transfer_dispatcher(None)
+    set_webhook_dispatcher(None)

@@ -14,7 +14,8 @@ reconciler; only the broker differs (:mod:`engine.runtime.broker`).
   ``lock_ttl_s``). Started while Redis is down, it waits for Redis with backoff (:func:`wait_for_redis`,
   one log line) instead of exiting.
 * :func:`start_embedded` - the default without Redis: a StubBroker and a ``Worker`` thread in this
-  process (the web app and ``muster demo`` start it), the after-commit dispatcher installed, and the
+  process (the web app and ``muster demo`` start it), the task layer started by the composition root
+  (:func:`engine.runtime.wiring.start_task_layer`: actors bound, after-commit dispatchers installed), and the
   same three clocks and the outbox relay. Returns an :class:`EmbeddedWorker` with ``join()`` (wait until
   the queue is drained) and ``stop()``.
 """
@@ -36,21 +37,25 @@ from types import FrameType
 import dramatiq
 from sqlalchemy.engine import Engine
 
-from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.lifecycle.run import periodic_pass
 from engine.runtime import logs, metrics, probes
-from engine.runtime.actors import BACKGROUND_QUEUE, QUEUE, Tasks, declare, redis_queue_depth
+from engine.runtime.actors import BACKGROUND_QUEUE, QUEUE, Tasks, redis_queue_depth
 from engine.runtime.broker import build_broker
+from engine.runtime.context import Runtime
 from engine.runtime.relay import Relay
-from engine.runtime.wiring import Runtime, SyncExtensions, build_runtime, lifecycle_for
+from engine.runtime.wiring import (
+    SyncExtensions,
+    build_runtime,
+    lifecycle_for,
+    start_task_layer,
+    stop_task_layer,
+)
 from engine.runtime.worker_health import WorkerHealthServer
 from engine.settings import ConfigError, Settings
-from engine.store.unit_of_work import current_dispatcher, set_dispatcher
-from engine.sync.lanes import set_background_dispatcher
+from engine.store.unit_of_work import current_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep
 from engine.webhooks.delivery import hand_over_due
-from engine.webhooks.outbox import set_webhook_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +203,7 @@ class EmbeddedWorker:
         for clock in self.clocks:
             clock.join(timeout=CLOCK_STOP_TIMEOUT_S)  # let a pass under way finish its writes
         self.worker.stop(timeout=5000)
-        set_dispatcher(None)
-        set_background_dispatcher(None)
-        set_transfer_dispatcher(None)
-        set_webhook_dispatcher(None)
+        stop_task_layer()
 
 
 def start_embedded(
@@ -216,37 +218,24 @@ def start_embedded(
     embedded = replace(settings, redis_url=None)
     runtime = build_runtime(embedded, engine=engine, extensions=extensions, timeout_s=timeout_s)
     broker = build_broker(embedded)
-    tasks = declare(broker, runtime)
+    tasks = start_task_layer(broker, runtime)  # announced departures, suspensions: transfer at once
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     worker.start()
     clocks = _clocks(tasks, settings)
-    set_dispatcher(tasks.dispatch)
-    set_background_dispatcher(tasks.dispatch_background)
-    set_transfer_dispatcher(tasks.enqueue_transfer)  # announced departures, suspensions: transfer at once
-    set_webhook_dispatcher(tasks.dispatch_webhooks)
     return EmbeddedWorker(tasks=tasks, worker=worker, clocks=clocks)
 
 
 def producer(settings: Settings, *, engine: Engine | None = None) -> Tasks:
     """Tasks bound to the Redis broker for processes that only *send* (the web app with Redis)."""
     runtime = build_runtime(settings, engine=engine)
-    tasks = declare(build_broker(settings), runtime)
-    set_dispatcher(tasks.dispatch)
-    set_background_dispatcher(tasks.dispatch_background)
-    set_transfer_dispatcher(tasks.enqueue_transfer)  # the worker processes run the transfer at once
-    set_webhook_dispatcher(tasks.dispatch_webhooks)
-    return tasks
+    return start_task_layer(build_broker(settings), runtime)  # the worker processes run the transfers
 
 
 def _serve(settings: Settings, threads: int, heartbeat_timeout_ms: int) -> None:
     logs.configure(settings.log_format, logging.INFO)  # a worker logs what it does, whatever the CLI default
     runtime = build_runtime(settings)
     broker = build_broker(settings, heartbeat_timeout_ms=heartbeat_timeout_ms)
-    tasks = declare(broker, runtime)
-    set_dispatcher(tasks.dispatch)
-    set_background_dispatcher(tasks.dispatch_background)
-    set_transfer_dispatcher(tasks.enqueue_transfer)  # transfers detected during reconciles run at once
-    set_webhook_dispatcher(tasks.dispatch_webhooks)
+    tasks = start_task_layer(broker, runtime)  # transfers detected during reconciles run at once
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     stop = threading.Event()
 

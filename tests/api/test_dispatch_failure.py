@@ -17,7 +17,7 @@ import pytest
 import redis
 from sqlmodel import Session, select
 
-from engine.runtime.actors import declare
+from engine.runtime.actors import bind
 from engine.runtime.broker import build_broker
 from engine.runtime.wiring import build_runtime
 from engine.store.models import CalendarBinding, LiveSession, SyncStatus
@@ -82,7 +82,7 @@ def test_dispatcher_raising_connection_error_keeps_the_201(api: Api, caplog: pyt
 def test_task_layer_on_unreachable_redis_logs_one_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     app = api.client.app
     settings = replace(app.state.muster.settings, redis_url=f"redis://127.0.0.1:{_unused_port()}/0")
-    tasks = declare(build_broker(settings), build_runtime(settings, engine=api.engine, timeout_s=2.0))
+    tasks = bind(build_broker(settings), build_runtime(settings, engine=api.engine, timeout_s=2.0))
     app.state.muster = replace(app.state.muster, dispatcher=tasks.dispatch)
     caplog.set_level(logging.INFO)
     resp = api.put("/v1/sessions/redis-down-2", session_body())
