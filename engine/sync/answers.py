@@ -3,7 +3,7 @@
 Where it sits: :meth:`engine.sync.reconciler.SessionReconciler.reconcile` calls :func:`do_record_answers`
 in the unit of work that records a successful reconcile, with the event it observed or wrote (Google
 returns every guest's ``responseStatus`` and ``comment`` on a read and on a write). The change feed only
-has to get the session reconciled with a fresh look at its event (:mod:`engine.sync.remote_change`) and
+has to get the session reconciled with a fresh look at its event (``engine.sync.remote_change``) and
 the answers follow, level-triggered: what is stored is compared with what Google shows, so a repeated or
 merged notification changes nothing twice.
 
