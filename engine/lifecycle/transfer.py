@@ -70,11 +70,13 @@ from engine.lifecycle.facts import (
 from engine.lifecycle.preview import PATH_DATA_TRANSFER, PATH_MOVE, PATH_RECREATE, transfer_paths
 from engine.runtime import steps
 from engine.runtime.locks import KeyLock, held
-from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
+from engine.store.models import AuditEvent, LiveSession, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record as actions
 from engine.sync.apply import move_once
 from engine.sync.fence import StaleFence, take_fence
+from engine.webhooks import emit
+from engine.webhooks.events import OrganizerTransferred
 from policies.schema import SettingError
 from policies.settings import TenantSettings
 from policies.successor import Decision, Outcome, TransferRules, affected, choose_successor
@@ -230,6 +232,13 @@ class _Run:
                       "eventIdBefore": work.event_id, "eventIdAfter": event_id, "kept": kept,
                       "changed": changed, **(extra or {})}
             self._audit(uow.db, "lifecycle.transferred", work.session_id, detail)
+            session = uow.db.get(LiveSession, work.session_id)
+            if session is not None:  # the platform hears who owns the event now (engine.webhooks)
+                emit(uow.db, tenant=self.tenant, event=OrganizerTransferred(
+                    session_external_id=session.external_id, session_id=session.id, from_email=self.person.email,
+                    to_email=work.successor, calendar_id=calendar_id,
+                    reason=f"{self.person.email} is {self.person.status}; moved by {path}",
+                ))
         self.report.append(SessionTransfer(work.session_id, work.title, "transferred", path, work.successor,
                                            kept, changed, (extra or {}).get("note")))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session, select
 
+from engine.crypto import encrypt
+from engine.store.models import WebhookDelivery
 from tests.integration.lifecycle.conftest import FALLBACK, LEARNERS, ROOM, Life
 
 RADIA, GRACE, KEN, LINUS = ("radia.backus10@acme.example", "grace.lamport2@acme.example",
@@ -17,6 +20,10 @@ def _attendees(event: dict[str, object]) -> set[str]:
 def test_planned_departure_moves_event_keeping_id_link_and_room(life: Life) -> None:
     for who in (RADIA, GRACE):
         life.connect(who)
+    # the platform wants to hear about transfers (engine.webhooks)
+    life.set_tenant(settings={"webhooks": {"url": "https://platform.example/hooks",
+                                           "events": ["organizer.transferred"]}},
+                    webhook_secret_encrypted=encrypt(life.settings.secret_key, "x" * 32))
     sid = life.put_session("s-move", hosts=[RADIA, GRACE])
     assert life.settle(sid).outcome == "success"
     before = life.binding(sid)
@@ -48,6 +55,11 @@ def test_planned_departure_moves_event_keeping_id_link_and_room(life: Life) -> N
     [audit] = life.audit("lifecycle.transferred")
     assert audit.detail["path"] == "move" and "Meet link" in audit.detail["kept"]
     assert audit.detail["eventIdBefore"] == audit.detail["eventIdAfter"] == before.event_id
+    with Session(life.engine) as db:
+        [told] = db.exec(select(WebhookDelivery)).all()
+    assert told.event_type == "organizer.transferred" and told.session_id == sid
+    assert told.payload["data"]["from_email"] == RADIA and told.payload["data"]["to_email"] == GRACE
+    assert told.payload["data"]["calendar_id"] == GRACE and "move" in told.payload["data"]["reason"]
     # The calendar share used for the move is gone again.
     assert RADIA not in life.emu.world.calendars[GRACE].acl
     assert life.sweep().transfers == []  # nothing left to do
