@@ -44,6 +44,7 @@ from engine.store.models import (
     LiveSession,
     ModeSwitch,
     Person,
+    WebhookDelivery,
 )
 from engine.store.unit_of_work import unit_of_work
 from tests.admin_ui.conftest import csrf_of
@@ -72,6 +73,7 @@ class Tenants:
     b_admin: str
     b_switch_id: uuid.UUID
     b_state: str  #: a valid OAuth state for B's organizer (signed with the deployment's key)
+    b_delivery_id: uuid.UUID | None = None  #: a webhook B's platform was sent
 
 
 def _give_b_everything(engine: Engine, world: World, web_app: FastAPI, client: TestClient) -> Tenants:
@@ -105,6 +107,12 @@ def _give_b_everything(engine: Engine, world: World, web_app: FastAPI, client: T
             requested_by="user:admin@globex.example",
         )
         db.add(switch)
+        delivery = WebhookDelivery(
+            tenant_id=b.tenant_id, event_type="enrollment.promoted", session_id=b.own_session, status="failed",
+            attempts=25, last_status_code=500, last_error="globex platform down",
+            payload={"tenant": "globex", "data": {"email": "promoted-globex@globex.example"}},
+        )
+        db.add(delivery)
         db.add(
             AuditEvent(
                 tenant_id=b.tenant_id,
@@ -124,6 +132,7 @@ def _give_b_everything(engine: Engine, world: World, web_app: FastAPI, client: T
         assert b_session is not None
         db.expunge(b_session)
         switch_id = switch.id
+        delivery_id = delivery.id
     # B's platform announces a departure through the REST API (B's key).
     left = client.put(
         "/v1/people/colleague@globex.example/departure", json={}, headers={"Authorization": f"Bearer {b_key}"}
@@ -148,6 +157,7 @@ def _give_b_everything(engine: Engine, world: World, web_app: FastAPI, client: T
         b_admin=b.emails["admin"],
         b_switch_id=switch_id,
         b_state=state,
+        b_delivery_id=delivery_id,
     )
 
 
@@ -208,6 +218,7 @@ NOT_IDENTIFYING = {
     *("password_hash", "key_hash", "status", "kind", "role", "sync_status", "video", "time_zone", "action"),
     *("integration_mode", "delegation_method", "from_mode", "to_mode", "error_class", "meet_status", "reason"),
     "room_status",
+    "event_type",
 }
 
 
@@ -245,7 +256,7 @@ def _routes(web_app: FastAPI) -> list[tuple[str, str]]:
 
 def _fill(path: str, values: dict[str, str]) -> str:
     out = path
-    for name in ("session_id", "external_id", "email"):
+    for name in ("session_id", "external_id", "email", "delivery_id"):
         out = out.replace("{" + name + "}", values[name])
     assert "{" not in out, f"{path}: a path parameter this test has no B value for; add it to _fill"
     return out
@@ -261,6 +272,7 @@ def _b_values(t: Tenants) -> dict[str, str]:
         "admin": t.b_admin,
         "switch_id": str(t.b_switch_id),
         "state": t.b_state,
+        "delivery_id": str(t.b_delivery_id),
     }
 
 
@@ -273,6 +285,7 @@ def _twin_values() -> dict[str, str]:
         "person": f"noone-{uuid.uuid4().hex[:6]}@nowhere.example",
         "admin": f"noadmin-{uuid.uuid4().hex[:6]}@nowhere.example",
         "switch_id": str(uuid.uuid4()),
+        "delivery_id": str(uuid.uuid4()),
         "state": "not-a-state." + uuid.uuid4().hex,
     }
 
@@ -282,7 +295,7 @@ def _request(
 ) -> tuple[Any, list[str]]:
     """Send one request with the ids in ``v``; returns the response and the values that were sent."""
     url = _fill(path, v)
-    sent = [v["session_id"], v["external_id"], v["email"]] if "{" in path else []
+    sent = [v["session_id"], v["external_id"], v["email"], v["delivery_id"]] if "{" in path else []
     headers = {"Authorization": f"Bearer {a_key}"}
     if path.startswith("/v1/"):
         body: Any = None
