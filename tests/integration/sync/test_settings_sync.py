@@ -21,7 +21,7 @@ from engine.admin.queries import health_counts
 from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 from tests.admin_ui.conftest import csrf_of, sign_in
-from tests.integration.sync.conftest import Stack, organizers, people, session_body
+from tests.integration.sync.conftest import OWNERS, Stack, organizers, people, session_body
 
 PASSWORD = "correct horse battery"
 
@@ -211,3 +211,48 @@ def test_every_admin_api_setting_is_read_by_the_engine_and_keeps_the_tenant_sync
         tenant = db.get(Tenant, stack.tenant_id)
         assert tenant is not None and tenant.settings["rooms"]["on_outgrown"] == "warn"
         assert tenant.settings["lifecycle"] == {"releaseResources": True}
+
+
+#: The Integration page's Set-up form: as shown, then each field changed (in vendor mode, with events in Google).
+SETUP_CASES: list[dict[str, str]] = [
+    {},
+    {"delegation_method": "domain_wide"},
+    {"directory_admin_email": "it-admin@acme.example"},
+    {"vendor_owner_emails": "\n".join(reversed(OWNERS))},
+    {"vendor_owner_emails": OWNERS[0]},
+    {"delegation_method": "oauth", "directory_admin_email": "", "vendor_owner_emails": "\n".join(OWNERS)},
+]
+
+
+def test_every_set_up_form_value_keeps_the_tenant_syncing(stack: Stack, admin_ui: TestClient) -> None:
+    hosts, learners = organizers()[:1], people("l", 3, start=110)
+    stack.put_session("s-setup", session_body(hosts=hosts, enrolled=learners))
+    stack.idle()
+    sid = stack.session_id("s-setup")
+    for i, case in enumerate(SETUP_CASES):
+        # Given the Set-up form posted as the page shows it, with one change
+        shown = admin_ui.get("/admin/integration").context["policies"]  # type: ignore[attr-defined]
+        form = {
+            "mode": "vendor",
+            "delegation_method": shown["delegation_method"],
+            "directory_admin_email": shown["directory_admin_email"] or "",
+            "vendor_owner_emails": shown["vendor_owner_emails"],
+            **case,
+        }
+        saved = admin_ui.post("/admin/integration/setup", data={**form, "csrf_token": csrf_of(admin_ui)},
+                              follow_redirects=False)
+        assert saved.status_code in (200, 303), (case, saved.text[:500])
+        if case.get("directory_admin_email"):
+            assert saved.context["directory_check"], case  # type: ignore[attr-defined]  # checked live when saved
+        # When the platform changes the session afterwards
+        stack.put_session("s-setup", session_body(hosts=hosts, enrolled=learners, title=f"Set-up round {i}"))
+        stack.idle()
+        # Then it syncs, on one of the pool's owners, with exactly one event in Google
+        binding = stack.binding(sid)
+        assert binding is not None and binding.sync_status == "synced", (case, binding and binding.last_error)
+        (event,) = stack.emu.events_of(sid)
+        assert event["summary"] == f"Set-up round {i}"
+        with Session(stack.engine) as db:
+            tenant = db.get(Tenant, stack.tenant_id)
+            assert tenant is not None
+            assert binding.owner_email in tenant.vendor_owner_emails, (case, binding.owner_email)
