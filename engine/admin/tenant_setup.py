@@ -234,8 +234,8 @@ def configure(
     if new["fallback_owner_email"] and "fallback_owner_email" in diff:
         _known(db, tenant, new["fallback_owner_email"])
     record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=diff)
-    if set(diff) <= {"webhook_secret"} or (set(diff) == {"settings"} and _only_webhook_settings(old, new)):
-        return result  # where the platform is told does not shape any event: nothing to reconcile
+    if set(diff) <= {"webhook_secret"} or (set(diff) == {"settings"} and _only_eventless_settings(old, new)):
+        return result  # where the platform is told, how people sign in: no event changes, nothing to reconcile
     for session_id in db.exec(
         select(LiveSession.id).where(LiveSession.tenant_id == tenant.id, col(LiveSession.deleted_at).is_(None))
     ):
@@ -243,9 +243,13 @@ def configure(
     return result
 
 
-def _only_webhook_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    before = {k: v for k, v in (old["settings"] or {}).items() if k != "webhooks"}
-    after = {k: v for k, v in (new["settings"] or {}).items() if k != "webhooks"}
+#: Settings sections that shape no event (webhooks: where the platform is told; sign_in: how people sign in).
+EVENTLESS_SECTIONS = frozenset({"webhooks", "sign_in"})
+
+
+def _only_eventless_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    before = {k: v for k, v in (old["settings"] or {}).items() if k not in EVENTLESS_SECTIONS}
+    after = {k: v for k, v in (new["settings"] or {}).items() if k not in EVENTLESS_SECTIONS}
     return before == after
 
 

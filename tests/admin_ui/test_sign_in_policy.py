@@ -7,6 +7,7 @@ and the sign-in views read it back through the same schema.
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -29,11 +30,12 @@ def _save_sign_in_policy(client: TestClient, **boxes: bool) -> object:
 
 
 def test_a_google_only_workspace_refuses_passwords_and_sign_in_links(
-    app: FastAPI, browser: TestClient, world: World, engine_under_test: Engine
+    app: FastAPI, browser: TestClient, world: World, engine_under_test: Engine, sent: list[uuid.UUID]
 ) -> None:
     admin = sign_in(TestClient(app, base_url="http://testserver"), "acme", world.acme.emails["admin"])
     saved = _save_sign_in_policy(admin, google=True)
     assert getattr(saved, "status_code", None) == 303
+    assert sent == []  # how people sign in shapes no event: no session is re-synced
     boxes = admin.get("/admin/integration").text.split('id="sign-in-policy"', 1)[1].split("</fieldset>", 1)[0]
     assert 'name="sign_in.google" value="1" checked' in boxes
     assert 'name="sign_in.passwords" value="1" checked' not in boxes
