@@ -44,3 +44,29 @@ def test_the_wheel_maps_the_data_package_onto_the_folder() -> None:
     assert config["package-dir"] == {"muster_migrations": "alembic"}
     assert set(config["package-data"]["muster_migrations"]) >= {"*.mako", "versions/*.py"}
     assert '"muster_migrations"' in (REPO_ROOT / "setup.py").read_text()
+
+
+def test_no_module_is_loaded_by_name_outside_the_cli_plugin_loader() -> None:
+    """Dependencies are plain imports (visible to import-linter and mypy); only ``muster``'s command plugin loader
+    (engine/cli/main.py) imports modules by name. Reading the package's version (importlib.metadata) is not
+    loading a module."""
+    import ast
+
+    allowed = {REPO_ROOT / "engine" / "cli" / "main.py"}
+    offenders: list[str] = []
+    for package in ("engine", "connectors", "admin_ui", "policies"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            if path in allowed:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
+                    names = ["__import__"]
+                bad = [n for n in names if (n.startswith("importlib") and not n.startswith("importlib.metadata"))
+                       or n == "__import__"]
+                offenders.extend(f"{path.relative_to(REPO_ROOT)}: {n}" for n in bad)
+    assert offenders == []
