@@ -67,7 +67,7 @@ from engine.sync.answers import do_record_answers
 from engine.sync.apply import OpResult, apply, final_remote
 from engine.sync.fence import StaleFence, take_fence
 from engine.sync.load import load_facts
-from engine.sync.status_events import StatusSnapshot, do_tell_status, snapshot
+from engine.sync.status_events import StatusSnapshot, do_tell_google_change, do_tell_status, snapshot
 from policies.google_changes import GoogleChangeSettings
 from policies.notifications import NotificationPolicy
 from policies.schema import SettingError
@@ -402,6 +402,8 @@ class SessionReconciler:
                 actions.do_report_google_change(
                     db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, detail=seen.report
                 )
+                do_tell_google_change(uow.db, facts=facts, report=seen.report, calendar_id=binding.calendar_id,
+                                      event_id=binding.event_id)
             for d in desired:
                 actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
             for observer in self._observers:
@@ -439,6 +441,7 @@ class SessionReconciler:
     ) -> Result:
         """The event was deleted in Google and the tenant's policy says flag: nothing is written."""
         with unit_of_work(self._engine) as uow:
+            before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
             actions.do_record_deleted_in_google(
                 db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, message=message, fence=fence
             )
@@ -446,6 +449,9 @@ class SessionReconciler:
                 actions.do_report_google_change(
                     db=uow.db, tenant_id=facts.tenant.id, session_id=facts.id, detail=report
                 )
+                where = before.calendar_id if before else None, before.event_id if before else None
+                do_tell_google_change(uow.db, facts=facts, report=report, calendar_id=where[0], event_id=where[1])
+            self._tell_status(uow, facts, before)
         metrics.record_reconcile("deleted_in_google")
         log.warning("session %s: %s", facts.id, message, extra={"outcome": "deleted_in_google"})
         return Result(outcome="deleted_in_google", detail=message)

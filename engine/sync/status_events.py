@@ -5,18 +5,27 @@ of work that records an outcome (success, failure, blocked), and calls :func:`do
 after the observers (Meet polling, room answers) updated the binding. A webhook is written only when the
 sync status, the Meet link or its status, or the room or its answer differ (:func:`changed_parts`, pure), so
 a retry that fails the same way again, or a reconcile that changes nothing, tells nothing.
+
+:func:`do_tell_google_change` tells ``session.changed_in_google`` for each change made in Google that the
+tenant's Google-side change policy handled (restored, kept, recreated, flagged), once per change: the
+reconcile calls it where it audits the change.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from engine.domain.desired import SessionFacts
 from engine.store.models import CalendarBinding, SyncStatus
 from engine.webhooks import emit
-from engine.webhooks.events import SyncStatusChanged
+from engine.webhooks.events import ChangedInGoogle, SyncStatusChanged
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,4 +90,30 @@ def do_tell_status(
             event_id=after.event_id,
         ),
     )
+    return True
+
+
+def do_tell_google_change(
+    db: Session, *, facts: SessionFacts, report: Mapping[str, object], calendar_id: str | None, event_id: str | None
+) -> bool:
+    """Write a ``session.changed_in_google`` webhook for a change the Google-side change policy handled
+    (``report``: the detail the reconcile audits: ``fields`` or ``deleted``, ``policy``, ``outcome``)."""
+    if not calendar_id or not event_id:
+        return False
+    fields = report.get("fields")
+    try:
+        event = ChangedInGoogle.model_validate({
+            "session_external_id": facts.external_id,
+            "session_id": facts.id,
+            "calendar_id": calendar_id,
+            "event_id": event_id,
+            "fields": [str(f) for f in fields] if isinstance(fields, list | tuple) else [],
+            "deleted": bool(report.get("deleted")),
+            "policy": report.get("policy"),
+            "action": report.get("outcome"),
+        })
+    except ValidationError as exc:  # a report this schema does not know: the sync goes on, the log says why
+        log.warning("session %s: no session.changed_in_google webhook for %s: %s", facts.id, dict(report), exc)
+        return False
+    emit(db, tenant=facts.tenant, event=event)
     return True

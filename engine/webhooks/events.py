@@ -93,11 +93,17 @@ class ChangedInGoogle(WebhookEvent):
 
     calendar_id: str
     event_id: str
-    fields: list[str] = Field(description="What differs from the platform's session: time, summary, attendees, ...")
+    fields: list[str] = Field(
+        description="What was edited in Google: time, summary, attendees, ... (empty for a deletion)"
+    )
     deleted: bool = Field(description="The event was deleted in Google.")
-    policy: Literal["platform_wins", "report_only"] = Field(description="The tenant's Google-side change policy.")
-    action: Literal["restored", "recreated", "reported", "flagged"] = Field(
-        description="What Muster did: restored the platform's version, recreated a deleted event, or only reported."
+    policy: Literal["platform_wins", "report_only", "recreate", "flag"] = Field(
+        description="The tenant's policy that applied: google_changes.edits (platform_wins | report_only) for an "
+        "edit, google_changes.deleted (recreate | flag) for a deletion."
+    )
+    action: Literal["restored", "kept", "recreated", "flagged"] = Field(
+        description="What Muster did: restored the platform's version, kept the edit made in Google, recreated "
+        "the deleted event, or left it deleted and flagged the session (sync status blocked)."
     )
 
 

@@ -221,3 +221,40 @@ def test_decline_cancel_and_promote_invites_the_next_waitlisted_learner(stack: S
         after = db.exec(select(Enrollment, Person).where(Enrollment.person_id == Person.id)).all()
         assert {p.email: (e.status, e.response_status) for e, p in after} == snapshot
     assert len(receiver.events("enrollment.promoted")) == 1
+
+
+def test_changes_made_in_google_are_told_to_the_platform(stack: Stack, receiver: Receiver) -> None:
+    from tests.integration.sync.test_e2e_two_way import _google
+
+    _configure(stack, {"settings": {"webhooks": {"url": receiver.url}, "google_changes": {"deleted": "flag"}},
+                       "webhookSecret": SECRET})
+    hosts, learners = organizers()[:1], people("l", 2, start=60)
+    stack.put_session("s-gc", session_body(hosts=hosts, enrolled=learners))
+    stack.idle()
+    sid = stack.session_id("s-gc")
+    (event,) = stack.emu.events_of(sid)
+    owner = event["organizer"]["email"]
+    # When the organizer moves the event in Google (the platform wins by default), then deletes it (flag)
+    _google(stack, owner).patch(
+        calendarId=owner, eventId=event["id"], sendUpdates="none",
+        body={"start": {"dateTime": "2027-02-01T18:00:00+01:00", "timeZone": "Europe/Berlin"},
+              "end": {"dateTime": "2027-02-01T19:00:00+01:00", "timeZone": "Europe/Berlin"}},
+    ).execute()
+    _reconcile(stack, sid)
+    receiver.wait_for(lambda: receiver.events("session.changed_in_google"))
+    stack.idle()
+    _google(stack, owner).delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
+    _reconcile(stack, sid)
+    receiver.wait_for(lambda: len(receiver.events("session.changed_in_google")) == 2)
+    # Then the platform heard both, in the policy's words, and that the session is now blocked
+    moved, deleted = sorted((e["data"] for e in receiver.events("session.changed_in_google")),
+                            key=lambda d: d["deleted"])
+    assert (moved["fields"], moved["policy"], moved["action"], moved["deleted"]) == (
+        ["time"], "platform_wins", "restored", False)
+    assert (deleted["policy"], deleted["action"], deleted["deleted"]) == ("flag", "flagged", True)
+    assert moved["event_id"] == deleted["event_id"] == event["id"] and moved["calendar_id"] == owner
+    receiver.wait_for(lambda: any(e["data"]["sync_status"] == "blocked"
+                                  for e in receiver.events("session.sync_status_changed")))
+    blocked = next(e["data"] for e in receiver.events("session.sync_status_changed")
+                   if e["data"]["sync_status"] == "blocked")
+    assert blocked["previous_sync_status"] == "synced" and "deleted_in_google" in (blocked["last_error"] or "")
