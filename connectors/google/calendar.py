@@ -97,12 +97,15 @@ class GoogleCalendar:
             self._events_resource = self._svc().events()
         return self._events_resource
 
-    def _run(self, method: str, make: Callable[[Any], Any]) -> Any:
+    def _run(self, method: str, make: Callable[[Any], Any], *, gone_is_an_answer: bool = False) -> Any:
+        """Send one request. ``gone_is_an_answer`` (reads and deletes): a 404/410 is Google's answer that the
+        event does not exist, observed as ``not_found`` rather than as a failure (the caller decides)."""
         outcome = "ok"
         try:
             return call(lambda: make(self._events()).execute(num_retries=0), self.actor.email)
         except ConnectorError as exc:
-            outcome = exc.error_class
+            gone = gone_is_an_answer and isinstance(exc, PermanentError) and exc.status in (404, 410)
+            outcome = "not_found" if gone else exc.error_class
             if exc.reason == "badResponse" and "token endpoint" in str(exc):
                 self._forget_token()
             raise
@@ -120,7 +123,8 @@ class GoogleCalendar:
     def get(self, calendar_id: str, event_id: str) -> RemoteEvent | None:
         try:
             data = self._run(
-                "get", lambda ev: ev.get(calendarId=calendar_id, eventId=event_id, quotaUser=self.actor.quota_user)
+                "get", lambda ev: ev.get(calendarId=calendar_id, eventId=event_id, quotaUser=self.actor.quota_user),
+                gone_is_an_answer=True,
             )
         except PermanentError as exc:
             if exc.status in (404, 410):
@@ -218,6 +222,7 @@ class GoogleCalendar:
                     sendUpdates=send_updates,
                     quotaUser=self.actor.quota_user,
                 ),
+                gone_is_an_answer=True,
             )
         except PermanentError as exc:
             if exc.status in (404, 410):

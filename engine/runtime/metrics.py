@@ -301,7 +301,7 @@ def record_call(identity: str, method: str, outcome: str) -> None:
     of the Health page (the request itself is counted by :func:`record_request`)."""
     scope = _tenant.get()
     if scope is not None:
-        _identity_use.add(scope[0], identity, failed=outcome != "ok")
+        _identity_use.add(scope[0], identity, failed=outcome not in ("ok", "not_found"))
 
 
 #: What :func:`incr` accepts as an ``event`` label: a dotted name written in the code, never data.

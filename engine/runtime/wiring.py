@@ -108,7 +108,7 @@ def observe_call(identity: str, method: str, outcome: str) -> None:
     the reconcile that made it (:mod:`engine.runtime.logs`: ``reconcile_id``, ``tenant``, ``session``)."""
     metrics.record_call(identity, method, outcome)
     log.log(
-        logging.INFO if outcome == "ok" else logging.WARNING,
+        logging.INFO if outcome in ("ok", "not_found") else logging.WARNING,
         "google calendar.events.%s: %s",
         method,
         outcome,
