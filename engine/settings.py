@@ -49,6 +49,11 @@ Variables:
 ``MUSTER_LOG_FORMAT``                ``text`` (default) or ``json`` (one JSON object per line).
 ``MUSTER_METRICS_DIR``               Empty folder for the metrics files of one command's processes (default: a
                                      fresh temporary folder, removed at exit).
+``MUSTER_PUSH_URL``                  Public HTTPS URL of ``POST /google/push``: Google's change notifications
+                                     (unset: no push channels; changes are polled every MUSTER_FEED_POLL_S).
+``MUSTER_FEED_POLL_S``               Seconds between incremental syncs of every followed calendar (10; 300
+                                     with MUSTER_PUSH_URL, as the catch-up for a lost notification).
+``MUSTER_PUSH_CHANNEL_TTL_S``        Lifetime asked for each push channel (604800); renewed with a quarter left.
 =============================  ==========================================================================
 """
 
@@ -237,6 +242,12 @@ class Settings:
     log_format: str = "text"
     #: Folder for the metrics of a command's processes (None: a fresh temporary folder per command).
     metrics_dir: Path | None = None
+    #: Public HTTPS URL of ``POST /google/push`` (None: no push channels; the feed clock polls instead).
+    push_url: str | None = None
+    #: Seconds between the feed clock's passes (incremental sync of every followed calendar).
+    feed_poll_s: int = 10
+    #: Lifetime asked for each push channel (renewed when a quarter of it is left).
+    push_channel_ttl_s: int = 7 * 86_400
 
     @property
     def all_secret_keys(self) -> tuple[str, ...]:
@@ -472,7 +483,21 @@ def _load(env: Mapping[str, str]) -> Settings:
         else None,
         log_format=_log_format(env),
         metrics_dir=Path(env["MUSTER_METRICS_DIR"].strip()) if env.get("MUSTER_METRICS_DIR", "").strip() else None,
+        push_url=_push_url(env),
+        feed_poll_s=_int(env, "MUSTER_FEED_POLL_S", 300 if _push_url(env) else 10, 1, 86_400),
+        push_channel_ttl_s=_int(env, "MUSTER_PUSH_CHANNEL_TTL_S", 7 * 86_400, 300, 30 * 86_400),
     )
+
+
+def _push_url(env: Mapping[str, str]) -> str | None:
+    """``MUSTER_PUSH_URL``: where Google posts change notifications. Google accepts only HTTPS; plain HTTP
+    is allowed to a loopback host only (the emulator in tests and benchmarks)."""
+    example = "https://muster.example.com/google/push"
+    url = _optional_url(env, "MUSTER_PUSH_URL", ("https", "http"), example)
+    if url is not None and urlparse(url).scheme == "http" and urlparse(url).hostname not in ("127.0.0.1", "localhost"):
+        raise ConfigError("MUSTER_PUSH_URL", f"{url!r} is not HTTPS (Google posts notifications only to HTTPS)",
+                          f"set it like {example}, or unset it to poll for changes instead")
+    return url
 
 
 def log_format_from_env(env: Mapping[str, str] | None = None) -> str:

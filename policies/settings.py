@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from policies.answers import AnswersSettings
+from policies.feed import FeedSettings
 from policies.google_changes import GoogleChangeSettings
 from policies.notifications import NotificationSettings
 from policies.privacy import PrivacySettings
@@ -37,6 +38,7 @@ SECTIONS: dict[str, type[SettingsSection]] = {
         WebhookSettings,
         GoogleChangeSettings,
         SignInSettings,
+        FeedSettings,
     )
 }
 
@@ -56,6 +58,7 @@ class TenantSettings(SettingsSection):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     google_changes: GoogleChangeSettings = Field(default_factory=GoogleChangeSettings)
     sign_in: SignInSettings = Field(default_factory=SignInSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
 
     @classmethod
     def parse(cls, data: Any) -> TenantSettings:
@@ -90,6 +93,7 @@ class SettingsPatch(SettingsSection):
     webhooks: WebhookSettings | None = None
     google_changes: GoogleChangeSettings | None = None
     sign_in: SignInSettings | None = None
+    feed: FeedSettings | None = None
 
     def changes(self) -> dict[str, dict[str, Any] | None]:
         """``{section: the keys sent (stored names)}``, ``None`` for a section sent as null; for :func:`merged`."""

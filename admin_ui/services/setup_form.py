@@ -68,6 +68,7 @@ POLICY_FIELDS = (
     "webhooks.events",
     "webhook_secret",
     "webhook_secret_clear",
+    "feed.ended_grace_days",
 )
 
 
@@ -126,6 +127,8 @@ def policy_changes(form: FormData) -> dict[str, Any]:
             "url": str(form.get("webhooks.url") or "").strip() or None,
             "events": [str(v) for v in form.getlist("webhooks.events")],
         }
+    if "feed" in shown:
+        settings["feed"] = {"ended_grace_days": _number(form, "feed.ended_grace_days", whole=True)}
     changes: dict[str, Any] = {"settings": settings}
     secret = str(form.get("webhook_secret") or "")
     if secret:  # empty keeps the stored secret (it is never shown, so the field is always empty)

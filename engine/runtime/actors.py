@@ -32,6 +32,10 @@ reach the runtime (:class:`~engine.runtime.context.Runtime`) without closures or
   :func:`engine.lifecycle.dispatch.request_transfer` (an announced departure, a suspension seen by a
   reconcile, a fallback owner connecting), coalesced per person like reconciles, one worker per person at
   a time (:func:`engine.lifecycle.run.run_requested`). Idempotent: a transfer with nothing due does nothing.
+* ``sync_feed`` (change feed): payload a :class:`~engine.store.models.FeedCalendar` id; sent by
+  :meth:`Tasks.enqueue_feed` (a push notification, the feed clock), coalesced per calendar like reconciles,
+  one worker per calendar at a time (its lease), running :func:`engine.feed.sync.sync_calendar`.
+  ``stop_channel`` stops a stale push channel after ``POST /google/push`` answered it.
 * ``deliver_webhook``: payload the delivery id; one attempt (:func:`engine.webhooks.delivery.deliver`). No
   dramatiq retries: a failed attempt is recorded on the durable row with its next due time, and the
   delivery clock hands it over again then (:meth:`Tasks.dispatch_webhooks` after commit, the clock after that).
@@ -50,7 +54,9 @@ import dramatiq
 import redis
 
 import engine.runtime.broker  # noqa: F401  (sets the broker the actors below are declared on)
-from connectors.errors import RetriableError
+from connectors.errors import ConnectorError, RetriableError
+from engine.feed.channels import stop_stale
+from engine.feed.sync import sync_calendar
 from engine.lifecycle.run import LifecycleWiring, run_requested
 from engine.runtime import locks, logs, metrics, ratelimit
 from engine.runtime.context import Runtime
@@ -151,8 +157,37 @@ def deliver_webhook(delivery_id: str) -> None:
         tasks.send(deliver_webhook, (delivery_id,), delay_ms=max(1, int(result.retry_in_s * 1000)))
 
 
+@dramatiq.actor(actor_name="sync_feed", queue_name=QUEUE, max_retries=5,  # the feed clock is the backstop
+                time_limit=RECONCILE_TIME_LIMIT_MS)
+def sync_feed(feed_id: str) -> None:
+    """Sync one calendar's changes (level-triggered: the feed row's id is the whole payload)."""
+    tasks = current_tasks()
+    runtime = tasks.runtime
+    key = feed_key(feed_id)
+    runtime.debouncer.clear(key)
+    assert runtime.feeds is not None
+    with locks.held(runtime.lock, key, runtime.settings.lock_ttl_s) as lease:
+        if lease is None:  # another worker syncs this calendar now: look again after it
+            tasks.send(sync_feed, (feed_id,), delay_ms=LOCK_BUSY_DELAY_MS)
+            return
+        try:
+            sync_calendar(runtime.engine, runtime.feeds, uuid.UUID(feed_id))
+        except RetriableError as exc:
+            raise dramatiq.Retry(str(exc), delay=int(exc.delay * 1000) if exc.delay else None) from exc
+        except ConnectorError as exc:  # recorded on the feed row; the feed clock tries again
+            log.warning("change sync of calendar %s failed: %s", feed_id, exc)
+
+
+@dramatiq.actor(actor_name="stop_channel", queue_name=QUEUE, max_retries=3, time_limit=WEBHOOK_TIME_LIMIT_MS)
+def stop_channel(feed_id: str, channel_id: str, resource_id: str) -> None:
+    """Stop a stale push channel of the calendar ``feed_id`` (its notification was answered already)."""
+    runtime = current_tasks().runtime
+    assert runtime.feeds is not None
+    stop_stale(runtime.engine, runtime.feeds, uuid.UUID(feed_id), channel_id, resource_id)
+
+
 #: Every actor of the task layer (declared on each broker :func:`bind` is given).
-ACTORS = (reconcile_session, verify_session, transfer_person, deliver_webhook)
+ACTORS = (reconcile_session, verify_session, transfer_person, deliver_webhook, sync_feed, stop_channel)
 
 
 # ---------------------------------------------------------------------------------------------- task layer
@@ -242,6 +277,26 @@ class Tasks:
         metrics.incr("enqueue.sent")
         return True
 
+    def enqueue_feed(self, feed_id: uuid.UUID) -> bool:
+        """Schedule an incremental sync of one calendar; False when one is already scheduled (merged)."""
+        key = feed_key(feed_id)
+        delay = self.runtime.settings.debounce_ms
+        if not self.runtime.debouncer.claim(key, PENDING_TTL_S + delay / 1000, stale_after_s=STALE_MARKER_S):
+            metrics.incr("enqueue.feed_coalesced")
+            return False
+        try:
+            self.send(sync_feed, (str(feed_id),), delay_ms=delay)
+        except Exception:
+            self.runtime.debouncer.clear(key)
+            raise
+        metrics.incr("enqueue.feed_sent")
+        return True
+
+    def enqueue_stop(self, feed_id: uuid.UUID, channel_id: str, resource_id: str) -> bool:
+        """Stop a stale push channel soon (the push route answered it already)."""
+        self.send(stop_channel, (str(feed_id), channel_id, resource_id))
+        return True
+
     def enqueue_transfer(self, tenant_id: uuid.UUID, person_id: uuid.UUID) -> bool:
         """Schedule one person's transfer (the lifecycle's dispatcher); False when one is already queued."""
         key = transfer_key(tenant_id, person_id)
@@ -320,6 +375,11 @@ def redis_queue_depth(redis_url: str | None, namespace: str) -> int | None:
 def background_key(session_id: uuid.UUID | str) -> str:
     """The debouncer's key of a scheduled background reconcile (distinct from the platform lane's)."""
     return f"bg:{session_id}"
+
+
+def feed_key(feed_id: uuid.UUID | str) -> str:
+    """The debouncer's and the lease's key of one calendar's change sync."""
+    return f"feed:{feed_id}"
 
 
 def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:

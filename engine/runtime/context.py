@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from connectors.ports.feed import ChangeFeedFactory
 from engine.runtime import locks, ratelimit
 from engine.settings import Settings
 from engine.sync.reconciler import SessionReconciler
@@ -23,3 +24,5 @@ class Runtime:
     lock: locks.KeyLock
     debouncer: locks.Debouncer
     limiter: ratelimit.RateLimiter
+    #: The change feed's ports (change listings, push channels): :mod:`engine.feed`.
+    feeds: ChangeFeedFactory | None = None

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from connectors.errors import RetriableError
 from connectors.ports.calendar import Actor, CalendarPort, CheckResult, EventSpec, RemoteEvent, SendUpdates
+from connectors.ports.feed import ChangeBatch, ChangeFeedPort, WatchedChannel
 from engine.runtime import metrics
 
 _GCRA = """
@@ -217,3 +218,30 @@ class RateLimitedCalendar:
 
     def check(self) -> CheckResult:
         return self._inner.check()
+
+
+class RateLimitedFeed:
+    """A :class:`~connectors.ports.feed.ChangeFeedPort` that takes a quota slot before each call (each
+    page of a change listing is one call: the slot is taken per listing here and the listing's extra
+    pages are charged after it, so a long resync paces the identity like any other work)."""
+
+    def __init__(self, inner: ChangeFeedPort, limiter: RateLimiter, buckets: tuple[Bucket, ...]) -> None:
+        self.actor: Actor = inner.actor
+        self._inner = inner
+        self._limiter = limiter
+        self._buckets = buckets
+
+    def list_changes(self, calendar_id: str, sync_token: str | None) -> ChangeBatch:
+        acquire(self._limiter, self._buckets)
+        batch = self._inner.list_changes(calendar_id, sync_token)
+        for _ in range(batch.pages - 1):
+            acquire(self._limiter, self._buckets, max_inline_wait_s=60.0)
+        return batch
+
+    def watch(self, calendar_id: str, channel_id: str, address: str, token: str, ttl_s: int) -> WatchedChannel:
+        acquire(self._limiter, self._buckets)
+        return self._inner.watch(calendar_id, channel_id, address, token, ttl_s)
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        acquire(self._limiter, self._buckets)
+        self._inner.stop_channel(channel_id, resource_id)

@@ -14,6 +14,8 @@ What it builds:
   plus the identity's background share that background work must also fit in. It also installs the process's
   pacer (:mod:`connectors.google.pacing`), so the Directory, free/busy, ACL and Data Transfer requests take
   their slots in the same identity and project buckets of the same limiter.
+* :func:`build_feed_factory` - ``Actor -> ChangeFeedPort`` for the change feed (:mod:`engine.feed`), paced by the
+  same buckets.
 * :func:`google_kit` / :func:`lifecycle_kit` - the Google implementations of
   :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`.
 * :func:`delegation_hooks` - organizer delegation's resolver, observer, auth-error hook and OAuth credentials
@@ -47,18 +49,21 @@ import connectors.google.sign_in as google_sign_in_kit
 from connectors.google.calendar import GoogleCalendarFactory
 from connectors.google.clients import observe_requests
 from connectors.google.credentials import CompositeSource, ServiceAccountSource, token_uri_for
+from connectors.google.feed import GoogleChangeFeedFactory
 from connectors.ports.calendar import Actor, CalendarPort, CalendarPortFactory
 from connectors.ports.delegation import GoogleKit
+from connectors.ports.feed import ChangeFeedFactory, ChangeFeedPort
 from connectors.ports.lifecycle import LifecycleKit
 from connectors.ports.sign_in import GoogleSignIn
 from engine.admin import connection_check
 from engine.delegation.hooks import DelegationHooks
 from engine.delegation.placement import credential_source
+from engine.feed.dispatch import set_feed_dispatcher
 from engine.lifecycle.dispatch import set_transfer_dispatcher
 from engine.lifecycle.run import LifecycleWiring, build_wiring
 from engine.runtime import actors, locks, metrics, ratelimit
 from engine.runtime.context import Runtime
-from engine.runtime.ratelimit import Bucket, RateLimitedCalendar, RateLimiter
+from engine.runtime.ratelimit import Bucket, RateLimitedCalendar, RateLimitedFeed, RateLimiter
 from engine.settings import Settings, read_service_account_key
 from engine.store.unit_of_work import get_engine, set_dispatcher
 from engine.sync.lanes import set_background_dispatcher
@@ -166,6 +171,27 @@ def quota_buckets(settings: Settings, project: str, identity: str | None) -> tup
     return tuple(buckets)
 
 
+def build_feed_factory(
+    settings: Settings, *, limiter: RateLimiter, oauth: Any = None, timeout_s: float = 30.0
+) -> ChangeFeedFactory:
+    """``Actor -> ChangeFeedPort`` (change listings, push channels), paced by the same quota buckets as the
+    calendar ports of :func:`build_port_factory`."""
+    info = service_account_info(settings)
+    sa_source = None
+    if info is not None:
+        sa_source = ServiceAccountSource(info, token_uri=token_uri_for(settings.google_root_url))
+    source = CompositeSource(service_account=sa_source, oauth=oauth)
+    google = GoogleChangeFeedFactory(
+        source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=observe_call
+    )
+    project = (info or {}).get("client_email") or "project"
+
+    def factory(actor: Actor) -> ChangeFeedPort:
+        return RateLimitedFeed(google(actor), limiter, quota_buckets(settings, project, actor.key))
+
+    return factory
+
+
 # ---------------------------------------------------------------------------------------------- delegation
 def delegation_hooks(settings: Settings, engine: Engine) -> DelegationHooks:
     """Organizer delegation's hooks for this process, talking to Google through :func:`google_kit`."""
@@ -223,7 +249,8 @@ def build_runtime(
         after_record=ext.after_record,
         on_auth_error=ext.on_auth_error,
     )
-    return Runtime(settings, db_engine, reconciler, lock, debouncer, limiter)
+    feeds = build_feed_factory(settings, limiter=limiter, oauth=ext.oauth, timeout_s=timeout_s)
+    return Runtime(settings, db_engine, reconciler, lock, debouncer, limiter, feeds=feeds)
 
 
 # ---------------------------------------------------------------------------------------------- lifecycle
@@ -281,6 +308,7 @@ def start_task_layer(broker: Any, runtime: Runtime) -> actors.Tasks:
     set_background_dispatcher(tasks.dispatch_background)
     set_transfer_dispatcher(tasks.enqueue_transfer)
     set_webhook_dispatcher(tasks.dispatch_webhooks)
+    set_feed_dispatcher(tasks.enqueue_feed, tasks.enqueue_stop)  # POST /google/push: sync that calendar
     return tasks
 
 
@@ -290,3 +318,4 @@ def stop_task_layer() -> None:
     set_background_dispatcher(None)
     set_transfer_dispatcher(None)
     set_webhook_dispatcher(None)
+    set_feed_dispatcher(None)

@@ -7,7 +7,8 @@ reconciler; only the broker differs (:mod:`engine.runtime.broker`).
   ``threads`` threads on the Redis broker, plus three clocks, each run by one process at a time under its
   own Redis lock: the drift sweep (every ``sweep_interval_s``), the organizer lifecycle pass, whose
   Directory scan notices suspended or deleted organizers (every ``directory_scan_interval_s``), and the
-  retry clock that requeues sessions whose Meet link or room is due for another try; and in every
+  retry clock that requeues sessions whose Meet link or room is due for another try, and the feed clock
+  (every ``feed_poll_s``: push channels kept, each followed calendar's changes synced); and in every
   process the outbox relay (:mod:`engine.runtime.relay`), which sends committed sync requests the
   after-commit hand-over could not. Stops cleanly on SIGTERM/SIGINT; a SIGKILLed process loses nothing
   (its unacknowledged message is requeued, its session lease, no longer renewed, expires after
@@ -37,6 +38,7 @@ from types import FrameType
 import dramatiq
 from sqlalchemy.engine import Engine
 
+from engine.feed import run as feed_run
 from engine.lifecycle.run import periodic_pass
 from engine.runtime import logs, metrics, probes
 from engine.runtime.actors import BACKGROUND_QUEUE, QUEUE, Tasks, redis_queue_depth
@@ -54,7 +56,7 @@ from engine.runtime.worker_health import WorkerHealthServer
 from engine.settings import ConfigError, Settings
 from engine.store.unit_of_work import current_dispatcher
 from engine.sync.strays import sweep_runtime_strays
-from engine.sync.sweep import enqueue_due_retries, sweep
+from engine.sync.sweep import enqueue_due_retries, sweep_changes
 from engine.webhooks.delivery import hand_over_due
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,12 @@ class _Periodic(threading.Thread):
         self._halt.set()
 
 
+def _sync_feeds(rt: Runtime) -> tuple[int, int, int]:
+    assert rt.feeds is not None
+    done = feed_run.sync_all(rt.engine, rt.feeds)
+    return done.calendars, done.pages, done.noted
+
+
 def retry_clock_s(settings: Settings) -> int:
     """How often the retry clock looks for due Meet/room retries: often enough for the shortest backoff."""
     return max(1, min(settings.meet_retry_min_s, RETRY_CLOCK_MAX_S))
@@ -132,16 +140,28 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
     (:func:`engine.webhooks.delivery.hand_over_due`) and the outbox relay (every process)."""
 
     def drift_sweep(rt: Runtime) -> None:
-        # a stale "scheduled" marker (its message lost) never makes the sweep skip a session
-        report = sweep(rt.engine, lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True))
+        # by changes: each followed calendar's changes, then only the sessions that need a reconcile; a
+        # stale "scheduled" marker (its message lost) never makes the sweep skip a session
+        report = sweep_changes(
+            rt.engine,
+            lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True),
+            sync_feeds=lambda: _sync_feeds(rt),
+        )
         log.info(
-            "drift sweep enqueued %d of %d sessions (%d already scheduled)",
+            "drift sweep: %d calendar(s), %d listing call(s), %d changed in Google; enqueued %d session(s) "
+            "(%d already scheduled)",
+            report.calendars,
+            report.pages,
+            report.noted,
             report.enqueued,
-            report.scanned,
             report.coalesced,
         )
         # Muster's events no binding names
         sweep_runtime_strays(rt, lambda sid: tasks.enqueue(sid, coalesce=False, background=True))
+
+    def feed_clock(rt: Runtime) -> None:
+        assert rt.feeds is not None
+        feed_run.clock_pass(rt.engine, rt.feeds, rt.settings, tasks.enqueue_feed)
 
     def directory_scan(rt: Runtime) -> None:
         periodic_pass(rt.engine, lifecycle_for(rt))  # organizer lifecycle: scan, then due transfers
@@ -158,6 +178,7 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
             tasks, settings.sweep_interval_s, name="sweep", job=drift_sweep, first_delay_s=settings.sweep_interval_s
         ),
         _Periodic(tasks, settings.directory_scan_interval_s, name="directory-scan", job=directory_scan),
+        _Periodic(tasks, settings.feed_poll_s, name="feed", job=feed_clock),
         _Periodic(tasks, retry_clock_s(settings), name="retry-clock", job=due_retries),
         _Periodic(tasks, WEBHOOK_CLOCK_S, name="webhook-clock", job=webhook_clock, first_delay_s=WEBHOOK_CLOCK_S),
         Relay(

@@ -379,6 +379,10 @@ class CalendarBinding(SQLModel, table=True):
     synced_revision: int | None = Field(default=None)
     last_synced_at: datetime | None = _ts(nullable=True)
     next_attempt_at: datetime | None = _ts(nullable=True)
+    #: What the change feed last saw of the event when it differed from Muster's own write
+    #: (:func:`engine.sync.remote_change.note_remote_change`): its etag and when it was seen.
+    remote_etag: str | None = Field(default=None, max_length=100)
+    remote_seen_at: datetime | None = _ts(nullable=True)
     updated_at: datetime = _ts()
 
 
@@ -535,3 +539,29 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     delivered_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
+
+
+class FeedCalendar(SQLModel, table=True):
+    """A calendar Muster writes to and follows (:mod:`engine.feed`): the acting identity, the sync token of
+    its change listing, and its push channel. One row per calendar; ``active`` is false once no binding
+    uses the calendar any more (its channel is then stopped)."""
+
+    __tablename__ = "feed_calendar"
+
+    id: uuid.UUID = Field(default_factory=_uuid, primary_key=True)
+    calendar_id: str = Field(max_length=320, unique=True)
+    actor_kind: str = Field(max_length=16)
+    actor_email: str = Field(max_length=320)
+    actor_connection_id: uuid.UUID | None = Field(default=None)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenant.id")
+    active: bool = Field(default=True)
+    sync_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    synced_at: datetime | None = _ts(nullable=True)
+    full_synced_at: datetime | None = _ts(nullable=True)
+    error_class: str | None = Field(default=None, max_length=16)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    channel_id: str | None = Field(default=None, max_length=64)
+    channel_resource_id: str | None = Field(default=None, max_length=200)
+    channel_expires_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

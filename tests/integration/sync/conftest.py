@@ -183,6 +183,7 @@ def _env(db_url: str, emu: Emu, var_dir: Path, redis_url: str | None = None, **e
         "MUSTER_WEBHOOK_RETRY_MAX_MS": "2000",
         "MUSTER_LOCK_TTL_S": "5",
         "MUSTER_SWEEP_INTERVAL_S": "3600",
+        "MUSTER_FEED_POLL_S": "3600",  # tests of the change feed set their own
         "MUSTER_REDIS_NAMESPACE": NS,
     }
     if redis_url:

@@ -39,7 +39,7 @@ def admin_ui(stack: Stack) -> Iterator[TestClient]:
 def _policies_form(**overrides: Any) -> dict[str, Any]:
     """The policies form exactly as the page posts it with its defaults."""
     form: dict[str, Any] = {
-        "section": ["privacy", "notifications", "rooms", "successor", "lifecycle", "google_changes"],
+        "section": ["privacy", "notifications", "rooms", "successor", "lifecycle", "google_changes", "feed"],
         "fallback_owner_email": "",
         "guest_list": "hidden",
         "notifications.notify_on": ["conference", "location", "recurrence", "time"],
@@ -52,6 +52,7 @@ def _policies_form(**overrides: Any) -> dict[str, Any]:
         "successor.eligibleRoles": ["organizer", "co_host"],
         "google_changes.edits": "platform_wins",
         "google_changes.deleted": "recreate",
+        "feed.ended_grace_days": "7",
     }
     form.update(overrides)
     return form
@@ -70,6 +71,7 @@ POLICY_CASES = [
     {"successor.eligibleRoles": ["co_host", "presenter"]},
     {"lifecycle.releaseResources": "1"},
     {"google_changes.edits": "report_only", "google_changes.deleted": "flag"},
+    {"feed.ended_grace_days": "0"},
     {"fallback_owner_email": "it-admin@acme.example"},
 ]
 

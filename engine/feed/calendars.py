@@ -1,0 +1,93 @@
+"""Which calendars the change feed follows: one :class:`~engine.store.models.FeedCalendar` per calendar a
+binding writes to, with the identity that acts on it.
+
+Where it sits: :func:`refresh` runs at the start of each feed pass (the worker's feed clock, the sweep,
+``muster feed``); :func:`actor_of` gives :mod:`engine.feed.sync` and :mod:`engine.feed.channels` the
+identity to list and watch as. A calendar no live binding uses any more is marked inactive (its channel
+is stopped by the next channel pass); one used again is reactivated. Database only, no Google call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from connectors.ports.calendar import Actor
+from engine.store.models import CalendarBinding, FeedCalendar, SyncStatus
+from engine.store.types import utcnow
+from engine.store.unit_of_work import unit_of_work
+from engine.sync.reconciler import binding_actor
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    active: int
+    added: int
+    deactivated: int
+
+
+def actor_of(row: FeedCalendar) -> Actor:
+    """The identity that lists and watches the calendar (the one its bindings write as)."""
+    tenant = row.tenant_id or uuid.UUID(int=0)
+    return binding_actor(tenant, row.actor_kind, row.actor_email, row.actor_connection_id)
+
+
+def refresh(engine: Engine) -> RefreshReport:
+    """Make the feed rows match the calendars live bindings write to (idempotent). Two processes refreshing
+    at once may both insert a new calendar: the loser of that race reads the winner's row and goes on."""
+    try:
+        return _refresh(engine)
+    except IntegrityError:
+        return _refresh(engine)
+
+
+def _refresh(engine: Engine) -> RefreshReport:
+    now = utcnow()
+    with unit_of_work(engine) as uow:
+        db = uow.db
+        used = db.exec(
+            select(CalendarBinding)
+            .where(col(CalendarBinding.calendar_id).is_not(None), col(CalendarBinding.event_id).is_not(None))
+            .where(col(CalendarBinding.owner_email).is_not(None))
+            .where(CalendarBinding.sync_status != SyncStatus.REMOVED.value)
+            .order_by(col(CalendarBinding.updated_at))
+        ).all()
+        wanted: dict[str, tuple[str, str, uuid.UUID | None, uuid.UUID]] = {}
+        for b in used:
+            if b.calendar_id and b.owner_email:  # the latest binding of a calendar says who acts on it
+                wanted[b.calendar_id.lower()] = (b.owner_email.lower(), b.actor_kind or "vendor",
+                                                 b.actor_connection_id, b.tenant_id)
+        rows = {r.calendar_id: r for r in db.exec(select(FeedCalendar)).all()}
+        added = deactivated = 0
+        for cal, (owner, kind, conn, tenant) in wanted.items():
+            row = rows.get(cal)
+            if row is None:
+                row = FeedCalendar(calendar_id=cal, actor_kind=kind, actor_email=owner,
+                                   actor_connection_id=conn, tenant_id=tenant)
+                added += 1
+            elif (row.active, row.actor_kind, row.actor_email, row.actor_connection_id, row.tenant_id) == (
+                True, kind, owner, conn, tenant
+            ):
+                continue
+            else:
+                row.active = True
+                row.actor_kind, row.actor_email, row.actor_connection_id, row.tenant_id = kind, owner, conn, tenant
+            row.updated_at = now
+            db.add(row)
+        for cal, row in rows.items():
+            if cal not in wanted and row.active:
+                row.active = False
+                row.updated_at = now
+                db.add(row)
+                deactivated += 1
+    return RefreshReport(active=len(wanted), added=added, deactivated=deactivated)
+
+
+def active_ids(engine: Engine) -> list[uuid.UUID]:
+    """Ids of the calendars followed now."""
+    with Session(engine) as db:
+        return list(db.exec(select(FeedCalendar.id).where(FeedCalendar.active == True)).all())  # noqa: E712
