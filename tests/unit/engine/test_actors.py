@@ -77,12 +77,14 @@ def started(brokers: list[tuple[StubBroker, dramatiq.Worker]]) -> StubBroker:
 
 def test_the_actors_are_module_level_dramatiq_actors() -> None:
     source = inspect.getsource(actors)
-    assert source.count("@dramatiq.actor(") == 4
+    assert source.count("@dramatiq.actor(") == 6
     for actor, name, queue in (
         (actors.reconcile_session, "reconcile_session", actors.QUEUE),
         (actors.verify_session, "verify_session", actors.BACKGROUND_QUEUE),
         (actors.transfer_person, "transfer_person", actors.QUEUE),
         (actors.deliver_webhook, "deliver_webhook", actors.QUEUE),
+        (actors.sync_feed, "sync_feed", actors.QUEUE),
+        (actors.stop_channel, "stop_channel", actors.QUEUE),
     ):
         assert isinstance(actor, dramatiq.Actor) and actor.actor_name == name and actor.queue_name == queue
         assert actor.fn.__module__ == "engine.runtime.actors" and actor.fn.__qualname__ == name  # not a closure
