@@ -10,8 +10,12 @@ marked changed-in-Google and a background reconcile is asked for after commit
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 
 from connectors.google.calendar import GoogleCalendarFactory
@@ -19,7 +23,7 @@ from connectors.google.credentials import ServiceAccountSource, token_uri_for
 from connectors.ports.calendar import Actor
 from engine.admin.people import add_person, issue_admin_token
 from engine.cli.reconcile import run_reconcile
-from engine.store.models import AuditEvent, Person, Tenant
+from engine.store.models import AuditEvent, Person, Tenant, WebhookDelivery
 from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record
@@ -47,8 +51,8 @@ def _changed_in_google(stack: Stack, sid: Any) -> None:
         verify_after_commit(uow.db, sid)
 
 
-def _set_policy(stack: Stack, **policy: str) -> None:
-    """Through the admin REST API, as a customer would (the same schema the engine reads)."""
+def _admin_patch(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    """``PATCH /v1/admin/tenant`` with an admin token, as a customer's admin would."""
     with unit_of_work(stack.engine) as uow:
         tenant = uow.db.get(Tenant, stack.tenant_id)
         assert tenant is not None
@@ -56,11 +60,15 @@ def _set_policy(stack: Stack, **policy: str) -> None:
         if not uow.db.exec(select(Person).where(Person.tenant_id == tenant.id, Person.email == email)).first():
             add_person(db=uow.db, tenant=tenant, email=email, role="admin", actor="test")
         token = issue_admin_token(db=uow.db, tenant=tenant, email=email, actor="test")
-    r = stack.api.patch(
-        "/v1/admin/tenant", json={"settings": {"google_changes": policy}}, headers={"Authorization": f"Bearer {token}"}
-    )
+    r = stack.api.patch("/v1/admin/tenant", json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
-    assert r.json()["settings"]["google_changes"] == {**{"edits": "platform_wins", "deleted": "recreate"}, **policy}
+    return dict(r.json())
+
+
+def _set_policy(stack: Stack, **policy: str) -> None:
+    """Through the admin REST API (the same schema the engine reads)."""
+    answer = _admin_patch(stack, {"settings": {"google_changes": policy}})
+    assert answer["settings"]["google_changes"] == {**{"edits": "platform_wins", "deleted": "recreate"}, **policy}
 
 
 def _changes_audited(stack: Stack, sid: Any) -> list[dict[str, Any]]:
@@ -71,6 +79,44 @@ def _changes_audited(stack: Stack, sid: Any) -> list[dict[str, Any]]:
             .order_by(AuditEvent.at)  # type: ignore[arg-type]
         ).all()
         return [dict(r.detail) for r in rows]
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    """The platform's webhook endpoint: answers 200 to every delivery (what it received is in the log)."""
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _want_webhooks(stack: Stack, url: str) -> None:
+    """The tenant's platform listens for webhooks at ``url`` (set up through the admin REST API)."""
+    _admin_patch(stack, {"settings": {"webhooks": {"url": url}}, "webhookSecret": "s3cret-for-the-test-0123456789"})
+
+
+def _google_change_webhooks(stack: Stack, sid: Any) -> list[dict[str, Any]]:
+    with Session(stack.engine) as db:
+        rows = db.exec(
+            select(WebhookDelivery).where(
+                WebhookDelivery.session_id == sid, WebhookDelivery.event_type == "session.changed_in_google"
+            )
+        ).all()
+        return [dict(r.payload["data"]) for r in rows]
 
 
 def _session(stack: Stack, ext: str, n: int = 3, start: int = 200) -> tuple[Any, list[str], list[str], dict[str, Any]]:
@@ -130,7 +176,8 @@ def test_a_stale_etag_is_read_replanned_and_written_nothing_lost(stack: Stack) -
     assert binding is not None and binding.sync_status == "synced" and binding.etag == after["etag"]
 
 
-def test_an_organizer_moving_the_event_is_restored_when_the_platform_wins(stack: Stack) -> None:
+def test_an_organizer_moving_the_event_is_restored_when_the_platform_wins(stack: Stack, receiver: str) -> None:
+    _want_webhooks(stack, receiver)
     sid, _hosts, _learners, event = _session(stack, "s-move-pw", start=162)
     owner = event["organizer"]["email"]
     start = event["start"]["dateTime"]
@@ -146,11 +193,15 @@ def test_an_organizer_moving_the_event_is_restored_when_the_platform_wins(stack:
     (after,) = stack.emu.events_of(sid)
     assert after["start"]["dateTime"] == start
     assert _changes_audited(stack, sid) == [{"fields": ["time"], "policy": "platform_wins", "outcome": "restored"}]
+    (told,) = _google_change_webhooks(stack, sid)
+    assert told["fields"] == ["time"] and told["action"] == "restored" and told["deleted"] is False
+    assert told["event_id"] == event["id"] and told["session_external_id"] == "s-move-pw"
     stack.emu.reset_counters()
     _changed_in_google(stack, sid)
     stack.idle()
     assert _write_count(stack.emu.counters()) == 0
     assert len(_changes_audited(stack, sid)) == 1  # Muster's own restore is not a change made in Google
+    assert len(_google_change_webhooks(stack, sid)) == 1
     binding = stack.binding(sid)
     assert binding is not None and binding.remote_changed_at is None
 
@@ -200,8 +251,9 @@ def test_a_deleted_event_is_recreated_by_default(stack: Stack) -> None:
     assert _changes_audited(stack, sid) == [{"deleted": True, "policy": "recreate", "outcome": "recreated"}]
 
 
-def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: Stack) -> None:
+def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: Stack, receiver: str) -> None:
     _set_policy(stack, deleted="flag")
+    _want_webhooks(stack, receiver)
     sid, hosts, learners, event = _session(stack, "s-del-fl", start=180)
     owner = event["organizer"]["email"]
     _google(stack, owner).delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
@@ -217,6 +269,8 @@ def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: S
     _enroll(stack, "s-del-fl", people("n", 1, start=183)[0])
     assert _write_count(stack.emu.counters()) == 0 and stack.emu.events_of(sid) == []
     assert _changes_audited(stack, sid) == [{"deleted": True, "policy": "flag", "outcome": "flagged"}]
+    (told,) = _google_change_webhooks(stack, sid)
+    assert told["deleted"] is True and told["action"] == "flagged" and told["policy"] == "flag"
     # When an admin asks for it
     lines: list[str] = []
     assert run_reconcile(stack.settings, session_id=sid, all_sessions=False, echo=lines.append, recreate=True) == 0
