@@ -262,3 +262,49 @@ def test_the_webhook_secret_is_write_only_validated_audited_without_its_value_an
         tenant = db.get(Tenant, tenant_id)
         assert tenant is not None and tenant.webhook_secret_encrypted
         assert decrypt(new_keys[:1], tenant.webhook_secret_encrypted) == SECRET
+
+
+def test_a_google_change_report_the_event_schema_does_not_know_never_breaks_the_sync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime
+
+    from engine.domain.desired import SessionFacts, TenantFacts
+    from engine.sync.status_events import do_tell_google_change
+
+    # webhooks off: emit writes nothing, so no database is needed to see what the mapping does
+    facts = SessionFacts(
+        id=uuid.uuid4(), tenant=TenantFacts(id=uuid.uuid4(), slug="acme", integration_mode="vendor"),
+        external_id="s-1", title="T", description="", start_at=datetime(2027, 1, 1, tzinfo=UTC),
+        end_at=datetime(2027, 1, 1, 1, tzinfo=UTC), time_zone="UTC", status="scheduled", deleted=False, revision=1,
+    )
+    db: Session = None  # type: ignore[assignment]
+    known = {"fields": ["time"], "policy": "platform_wins", "outcome": "restored"}
+    assert do_tell_google_change(db, facts=facts, report=known, calendar_id="c", event_id="e")
+    assert not do_tell_google_change(db, facts=facts, report=known, calendar_id=None, event_id="e")
+    odd = {"fields": ["time"], "policy": "platform_wins", "outcome": "shrugged"}
+    assert not do_tell_google_change(db, facts=facts, report=odd, calendar_id="c", event_id="e")
+    assert "no session.changed_in_google webhook" in caplog.text
+
+
+def test_observed_answers_are_the_human_guests_answers() -> None:
+    from datetime import UTC, datetime
+
+    from connectors.ports.calendar import Attendee, EventSpec, RemoteEvent
+    from engine.sync.answers import Answer, observed_answers
+
+    spec = EventSpec(
+        summary="T", description="", location=None, start=datetime(2027, 1, 1, tzinfo=UTC),
+        end=datetime(2027, 1, 1, 1, tzinfo=UTC), time_zone="UTC",
+        attendees=(
+            Attendee("a@x.example", response_status="accepted", comment="yes!"),
+            Attendee("B@x.example", response_status="declined"),
+            Attendee("room@resource.example", resource=True, response_status="accepted"),
+            Attendee("c@x.example"),  # never seen answered
+            Attendee("d@x.example", response_status="bogus"),
+        ),
+    )
+    remote = RemoteEvent(calendar_id="c", event_id="e", status="confirmed", spec=spec)
+    assert observed_answers(remote) == {
+        "a@x.example": Answer("accepted", "yes!"), "b@x.example": Answer("declined", None)
+    }
