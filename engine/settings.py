@@ -33,6 +33,7 @@ Variables:
 ``MUSTER_WEBHOOK_RETRY_MIN_MS``     First retry of a webhook the platform did not accept (5000); doubles, jittered.
 ``MUSTER_WEBHOOK_RETRY_MAX_MS``     Longest wait between two webhook attempts (3600000).
 ``MUSTER_WEBHOOK_MAX_ATTEMPTS``     Attempts before a webhook is marked failed (replayable from the admin UI) (25).
+``MUSTER_WEBHOOK_RETENTION_DAYS``   Days a delivered or failed webhook stays in the delivery log (30).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
                                      organizer clicks "Connect Google" (delegation mode, per-person consent)
                                      and by "Sign in with Google" on the admin UI's sign-in page.
@@ -227,6 +228,8 @@ class Settings:
     webhook_retry_min_ms: int = 5_000
     webhook_retry_max_ms: int = 3_600_000
     webhook_max_attempts: int = 25
+    #: Days a delivered or failed webhook stays in the delivery log before it is deleted.
+    webhook_retention_days: int = 30
     #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
     #: Every configured key, newest first (``MUSTER_SECRET_KEY="new,old"``): all decrypt and verify.
     secret_keys: tuple[str, ...] = ()
@@ -475,6 +478,7 @@ def _load(env: Mapping[str, str]) -> Settings:
         webhook_retry_min_ms=_int(env, "MUSTER_WEBHOOK_RETRY_MIN_MS", 5_000, 1, 3_600_000),
         webhook_retry_max_ms=_webhook_retry_max(env),
         webhook_max_attempts=_int(env, "MUSTER_WEBHOOK_MAX_ATTEMPTS", 25, 1, 1_000),
+        webhook_retention_days=_int(env, "MUSTER_WEBHOOK_RETENTION_DAYS", 30, 1, 3_650),
         session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
         session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
         sign_in_limits=SignInLimits.from_env(env),

@@ -57,7 +57,7 @@ from engine.settings import ConfigError, Settings
 from engine.store.unit_of_work import current_dispatcher
 from engine.sync.strays import sweep_runtime_strays
 from engine.sync.sweep import enqueue_due_retries, sweep_changes
-from engine.webhooks.delivery import hand_over_due
+from engine.webhooks.delivery import hand_over_due, prune_log
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 FIRST_SWEEP_DELAY_S = 30.0
 #: How long stopping the embedded worker waits for a clock's pass that is under way.
 CLOCK_STOP_TIMEOUT_S = 30.0
+#: Passes of the webhook clock between two prunes of the delivery log (about ten minutes).
+WEBHOOK_PRUNE_EVERY = 600
 #: Seconds between two passes of the webhook delivery clock (due retries, lost hand-overs).
 WEBHOOK_CLOCK_S = 1.0
 #: Longest interval of the retry clock (it runs every ``meet_retry_min_s`` when that is shorter).
@@ -170,8 +172,16 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
         if n := enqueue_due_retries(rt.engine, lambda sid: tasks.enqueue(sid)):
             log.info("retry clock enqueued %d session(s) whose Meet link or room is due for another try", n)
 
+    passes = [0]
+
     def webhook_clock(rt: Runtime) -> None:
         hand_over_due(rt.engine, tasks.send_webhook)
+        passes[0] += 1
+        if passes[0] % WEBHOOK_PRUNE_EVERY != 1:  # soon after start, then every WEBHOOK_PRUNE_EVERY passes
+            return
+        if n := prune_log(rt.engine, retention_days=rt.settings.webhook_retention_days):
+            log.info("webhook delivery log: %d deliveries older than %d days deleted", n,
+                     rt.settings.webhook_retention_days)
 
     clocks: list[_Periodic | Relay] = [
         _Periodic(

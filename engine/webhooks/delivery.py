@@ -15,6 +15,8 @@ the outcome in a second short transaction:
   the row's lease lets the clock take over only if that message is lost) (doubling from
   ``webhook_retry_min_ms`` up to ``webhook_retry_max_ms``, jittered), until ``webhook_max_attempts`` attempts
   have failed: then ``failed`` (an admin replays it from the delivery log);
+* delivered and failed deliveries older than ``webhook_retention_days`` are deleted by :func:`prune_log`
+  (the delivery clock, every :data:`engine.runtime.worker.WEBHOOK_PRUNE_EVERY` passes);
 * webhooks turned off for the tenant meanwhile (no URL) → ``failed`` at once, with that reason.
 """
 
@@ -200,6 +202,13 @@ def deliver(
         log.warning("webhook %s (%s) not delivered: %s (%s)", delivery_id, target.event_type, recorded.error,
                     recorded.outcome, extra={"outcome": f"webhook_{recorded.outcome}"})
     return recorded
+
+
+def prune_log(engine: Engine, *, retention_days: int, now: datetime | None = None) -> int:
+    """Delete delivered and failed deliveries older than ``retention_days`` (one short transaction)."""
+    before = (now or utcnow()) - timedelta(days=retention_days)
+    with Session(engine) as db, db.begin():
+        return outbox.prune(db=db, before=before)
 
 
 def hand_over_due(engine: Engine, send: Callable[[uuid.UUID], None], *, limit: int = 100) -> int:

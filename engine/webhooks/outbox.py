@@ -205,6 +205,24 @@ def replay(
     return True
 
 
+def prune(*, db: Session, before: datetime, limit: int = 1_000) -> int:
+    """Delete up to ``limit`` delivered or failed deliveries created before ``before``; returns how many.
+    Pending ones are never deleted (nothing is lost)."""
+    ids = list(
+        db.exec(
+            select(WebhookDelivery.id)
+            .where(
+                col(WebhookDelivery.status).in_([WebhookStatus.DELIVERED.value, WebhookStatus.FAILED.value]),
+                col(WebhookDelivery.created_at) < before,
+            )
+            .limit(limit)
+        )
+    )
+    if ids:
+        db.execute(sa.delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))
+    return len(ids)
+
+
 def recent(
     *, db: Session, tenant_id: uuid.UUID, limit: int = 100, status: str | None = None
 ) -> list[WebhookDelivery]:

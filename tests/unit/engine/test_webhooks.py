@@ -308,3 +308,19 @@ def test_observed_answers_are_the_human_guests_answers() -> None:
     assert observed_answers(remote) == {
         "a@x.example": Answer("accepted", "yes!"), "b@x.example": Answer("declined", None)
     }
+
+
+def test_the_log_keeps_pending_deliveries_and_recent_ones(db_engine: Engine, tenant_id: uuid.UUID) -> None:
+    from engine.webhooks.delivery import prune_log
+
+    old_done, old_pending, new_done = (_emit(db_engine, tenant_id) for _ in range(3))
+    long_ago = utcnow() - timedelta(days=31)
+    with Session(db_engine) as db, db.begin():
+        for delivery_id, status, created in ((old_done, "delivered", long_ago), (old_pending, "pending", long_ago),
+                                             (new_done, "failed", utcnow())):
+            row = db.get(WebhookDelivery, delivery_id)
+            assert row is not None
+            row.status, row.created_at = status, created
+    assert prune_log(db_engine, retention_days=30) == 1
+    with Session(db_engine) as db:
+        assert {r.id for r in db.exec(select(WebhookDelivery)).all()} == {old_pending, new_done}
