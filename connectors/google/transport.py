@@ -62,3 +62,10 @@ class SingleShotHttp:
 
     def close(self) -> None:
         self._client.close()
+
+    def __deepcopy__(self, _memo: dict[int, Any]) -> SingleShotHttp:
+        """A transport of its own for another thread (google-auth copies the transport before it looks up a
+        credential's regional access boundary in the background). Without this, the copy fails on the
+        httpx client's locks, google-auth records no attempt, and it tries (and fails) again before every
+        request: a deep copy per Google call."""
+        return SingleShotHttp(self.timeout)

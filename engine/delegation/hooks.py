@@ -69,7 +69,8 @@ from engine.store.models import (
     Tenant,
 )
 from engine.store.unit_of_work import unit_of_work
-from engine.sync.fence import check_fence
+from engine.sync.fence import Fence, check_fence
+from engine.sync.record import UNSUPPORTED, VENDOR_LIMIT_REASON
 
 #: Requeue after an identity was marked failed, so the next host is tried.
 NEXT_HOST_DELAY = timedelta(seconds=1)
@@ -140,6 +141,24 @@ class DelegationHooks:
                 self.directory_calls += notes.directory_calls
         return placement
 
+    def quiet(self, facts: SessionFacts, binding: CalendarBinding, remote: RemoteEvent | None) -> bool:
+        """Pure: whether :meth:`observe` would change nothing (the reconcile may then write nothing).
+
+        Only outside delegation mode: there the observer merely forgets delegation state left on a vendor
+        binding (a Meet link, a room), which it would not find. In delegation mode it always runs."""
+        if facts.tenant.integration_mode == IntegrationMode.DELEGATION.value:
+            return False
+        if binding.actor_kind != "vendor":
+            return True
+        noted = (None, UNSUPPORTED)
+        return not (
+            binding.meet_link or binding.meet_request_id or binding.room_email or binding.room_name
+            or binding.meet_attempt or binding.meet_polls
+            or binding.meet_status not in noted or binding.room_status not in noted
+            or binding.meet_error not in (None, VENDOR_LIMIT_REASON)
+            or binding.room_error not in (None, VENDOR_LIMIT_REASON)
+        )
+
     def observe(
         self, db: Session, facts: SessionFacts, binding: CalendarBinding, remote: RemoteEvent | None
     ) -> timedelta | None:
@@ -209,7 +228,7 @@ class DelegationHooks:
         with self._lock:
             self._series_due[facts.id] = check
 
-    def after_record(self, facts: SessionFacts, fence: int | None) -> timedelta | None:
+    def after_record(self, facts: SessionFacts, fence: Fence) -> timedelta | None:
         """After the reconcile's recording transaction committed: read the series' dates and book a room on
         each date the series room declined (network calls, no transaction open), then store the result in a
         short transaction of its own, fenced like every binding write. Returns when to look again while a

@@ -124,8 +124,9 @@ def _reconcile(tasks: Tasks, session_id: str, *, background: bool) -> None:
     runtime, settings = tasks.runtime, tasks.runtime.settings
     actor = verify_session if background else reconcile_session
     marker = background_key(session_id) if background else session_id
-    runtime.debouncer.clear(marker)
-    with locks.held(runtime.lock, session_id, settings.lock_ttl_s) as lease:
+    # the marker is cleared before anything is read (a change committed from now on schedules another
+    # reconcile), in the same Redis round trip as the first try of the lock
+    with locks.held(runtime.lock, session_id, settings.lock_ttl_s, clearing=runtime.debouncer, marker=marker) as lease:
         if lease is None:
             log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
             metrics.record_reconcile("lock_busy")

@@ -141,6 +141,15 @@ class RedisLock:
         ok = self._r.set(self._prefix + key, token, nx=True, px=max(1, int(ttl_s * 1000)))
         return token if ok else None
 
+    def acquire_after_delete(self, key: str, ttl_s: float, delete: str) -> str | None:
+        """Delete the key ``delete`` (a debouncer's marker), then try to take ``key``: one round trip."""
+        token = secrets.token_hex(8)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.delete(delete)
+        pipe.set(self._prefix + key, token, nx=True, px=max(1, int(ttl_s * 1000)))
+        _deleted, ok = pipe.execute()
+        return token if ok else None
+
     def renew(self, key: str, token: str, ttl_s: float) -> bool:
         return bool(self._renew(keys=[self._prefix + key], args=[token, max(1, int(ttl_s * 1000))]))
 
@@ -197,15 +206,37 @@ def _keep(lock: KeyLock, lease: Lease) -> None:
         lease.renewals += 1
 
 
+def _first_try(lock: KeyLock, key: str, ttl_s: float, clearing: Debouncer | None, marker: str) -> str | None:
+    """Clear ``clearing``'s ``marker`` (if given), then try the lock once: one Redis round trip when both
+    live on the same Redis client."""
+    if clearing is None:
+        return lock.acquire(key, ttl_s)
+    if isinstance(lock, RedisLock) and isinstance(clearing, RedisDebouncer) and clearing._r is lock._r:
+        return lock.acquire_after_delete(key, ttl_s, clearing._prefix + marker)
+    clearing.clear(marker)
+    return lock.acquire(key, ttl_s)
+
+
 @contextmanager
-def held(lock: KeyLock, key: str, ttl_s: float, *, wait_s: float = 0.0) -> Iterator[Lease | None]:
+def held(
+    lock: KeyLock,
+    key: str,
+    ttl_s: float,
+    *,
+    wait_s: float = 0.0,
+    clearing: Debouncer | None = None,
+    marker: str | None = None,
+) -> Iterator[Lease | None]:
     """Take ``key`` (waiting up to ``wait_s`` for its holder) and keep it while the block runs.
+
+    ``clearing``: a debouncer whose ``marker`` (default: ``key``) is cleared first (the reconcile actor:
+    "the scheduled reconcile has started"), in the same round trip as the first try of the lock.
 
     Yields ``None`` when the key stayed busy. The renewal thread stops and the key is released on exit;
     a worker killed meanwhile stops renewing, so its key expires after one TTL at most.
     """
     deadline = time.monotonic() + wait_s
-    token = lock.acquire(key, ttl_s)
+    token = _first_try(lock, key, ttl_s, clearing, key if marker is None else marker)
     while token is None and time.monotonic() < deadline:
         time.sleep(0.1)
         token = lock.acquire(key, ttl_s)
@@ -227,7 +258,8 @@ def held(lock: KeyLock, key: str, ttl_s: float, *, wait_s: float = 0.0) -> Itera
 
 
 def build(redis_url: str | None, namespace: str = "muster") -> tuple[KeyLock, Debouncer]:
-    """The lock and debouncer for this deployment (shared Redis, or this process's memory)."""
+    """The lock and debouncer for this deployment (shared Redis, or this process's memory); with Redis
+    both use one client, so :func:`held` can clear a marker and take the lock in one round trip."""
     if redis_url is None:
         return MemoryLock(), MemoryDebouncer()
     import redis

@@ -89,6 +89,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from engine import version
+from engine.runtime.deferred import Flusher
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ NO_TENANT = "none"
 WRITE_METHODS = frozenset({"insert", "patch", "delete", "move"})
 #: How long a tenant's per-identity figures live after their last write.
 IDENTITY_USE_TTL_S = 7 * 86_400
+#: How often the per-identity figures counted in memory are written to Redis.
+IDENTITY_USE_FLUSH_S = 1.0
 #: Seconds the Health page waits for one worker's ``/metrics``.
 SCRAPE_TIMEOUT_S = 1.0
 #: Reconcile and queue-wait buckets (seconds): a reconcile is a few Google calls; a wait includes backoff.
@@ -390,30 +393,48 @@ def message_finished(actor: str, outcome: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- per identity
 class IdentityUse:
-    """Google calls and errors per acting identity, per tenant: in Redis (shared) or in memory."""
+    """Google calls and errors per acting identity, per tenant: in Redis (shared) or in memory.
+
+    With Redis the counts are added up in memory and written in one pipeline about every
+    :data:`IDENTITY_USE_FLUSH_S` (:class:`engine.runtime.deferred.Flusher`), not once per Google call: the
+    Health page's per-identity figures lag by about that much, and a reconcile makes no Redis round trip
+    for them."""
 
     def __init__(self, client: Any = None, prefix: str = "muster:identity-use:") -> None:
         self._client = client
         self._prefix = prefix
         self._local: dict[str, Tally[str]] = {}
+        self._unsent: dict[str, Tally[str]] = {}
         self._lock = threading.Lock()
+        self._flusher = Flusher(self.flush, every_s=IDENTITY_USE_FLUSH_S, name="identity-use")
 
     def add(self, tenant_id: str, identity: str, *, failed: bool) -> None:
         fields = [f"{identity}.calls"] + ([f"{identity}.errors"] if failed else [])
-        if self._client is not None:
-            try:
-                pipe = self._client.pipeline(transaction=False)
-                for f in fields:
-                    pipe.hincrby(self._prefix + tenant_id, f, 1)
-                pipe.expire(self._prefix + tenant_id, IDENTITY_USE_TTL_S)
-                pipe.execute()
-                return
-            except Exception:  # figures never break a sync
-                log.debug("identity use: Redis unavailable", exc_info=True)
         with self._lock:
-            tally = self._local.setdefault(tenant_id, Tally())
+            tally = (self._unsent if self._client is not None else self._local).setdefault(tenant_id, Tally())
             for f in fields:
                 tally[f] += 1
+        if self._client is not None:
+            self._flusher.poke()
+
+    def flush(self) -> None:
+        """Write the counts added since the last flush to Redis (one pipeline); kept locally if it is down."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, {}
+        if not unsent or self._client is None:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for tenant_id, tally in unsent.items():
+                for f, n in tally.items():
+                    pipe.hincrby(self._prefix + tenant_id, f, n)
+                pipe.expire(self._prefix + tenant_id, IDENTITY_USE_TTL_S)
+            pipe.execute()
+        except Exception:  # figures never break a sync: shown from this process's memory instead
+            log.debug("identity use: Redis unavailable", exc_info=True)
+            with self._lock:
+                for tenant_id, tally in unsent.items():
+                    self._local.setdefault(tenant_id, Tally()).update(tally)
 
     def of(self, tenant_id: str) -> dict[str, int]:
         out: Tally[str] = Tally()
@@ -425,11 +446,13 @@ class IdentityUse:
                 log.debug("identity use: Redis unavailable", exc_info=True)
         with self._lock:
             out.update(self._local.get(tenant_id, Tally()))
+            out.update(self._unsent.get(tenant_id, Tally()))
         return dict(out)
 
     def clear(self) -> None:
         with self._lock:
             self._local.clear()
+            self._unsent.clear()
 
 
 _identity_use = IdentityUse()
@@ -446,6 +469,7 @@ def configure(redis_url: str | None, namespace: str = "muster") -> None:
 
         _redis = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     _namespace = namespace
+    _identity_use.flush()  # counts noted against the previous configuration
     _identity_use = IdentityUse(_redis, f"{namespace}:identity-use:")
 
 

@@ -46,6 +46,34 @@ redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil((tat + inte
 return '0'
 """
 
+#: Every bucket of one call in one round trip: a slot is taken in all of them, or (when one must wait) in
+#: none, and the longest wait is returned with the bucket's index (``"<seconds>:<index>"``, 1-based).
+#: KEYS: the buckets; ARGV: interval and tau of each, in turn.
+_GCRA_ALL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local wait = 0
+local worst = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tau = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  tats[i] = tat
+  if tat - now - tau > wait then
+    wait = tat - now - tau
+    worst = i
+  end
+end
+if wait > 0 then return tostring(wait) .. ':' .. worst end
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  redis.call('SET', key, tostring(tats[i] + interval), 'PX', math.ceil((tats[i] + interval - now + 1) * 1000))
+end
+return '0'
+"""
+
 #: Longest wait slept inside a worker thread; longer waits are re-enqueued with a delay.
 MAX_INLINE_WAIT_S = 3.0
 #: The same for background work: it gives its thread back quickly when its share is used up.
@@ -96,6 +124,13 @@ class RateLimiter(Protocol):
         ...
 
 
+class MultiRateLimiter(RateLimiter, Protocol):
+    def try_acquire_all(self, buckets: tuple[Bucket, ...]) -> tuple[float, Bucket | None]:
+        """``(0.0, None)`` when a slot was taken in every bucket, else (nothing taken) the longest wait
+        and the bucket that imposes it."""
+        ...
+
+
 class MemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tat: dict[str, float] = {}
@@ -111,15 +146,37 @@ class MemoryRateLimiter:
             self._tat[bucket.key] = tat + bucket.interval
             return 0.0
 
+    def try_acquire_all(self, buckets: tuple[Bucket, ...]) -> tuple[float, Bucket | None]:
+        with self._lock:
+            now = self._clock()
+            tats = [max(self._tat.get(b.key, now), now) for b in buckets]
+            wait, worst = max(
+                ((tat - now - b.tau, b) for b, tat in zip(buckets, tats, strict=True)),
+                key=lambda wb: wb[0],
+                default=(0.0, None),
+            )
+            if wait > 0:
+                return wait, worst
+            for b, tat in zip(buckets, tats, strict=True):
+                self._tat[b.key] = tat + b.interval
+            return 0.0, None
+
 
 class RedisRateLimiter:
     def __init__(self, client: Any, prefix: str = "muster:quota:") -> None:
         self._script = client.register_script(_GCRA)
+        self._all = client.register_script(_GCRA_ALL)
         self._prefix = prefix
 
     def try_acquire(self, bucket: Bucket) -> float:
         raw = self._script(keys=[self._prefix + bucket.key], args=[repr(bucket.interval), repr(bucket.tau)])
         return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def try_acquire_all(self, buckets: tuple[Bucket, ...]) -> tuple[float, Bucket | None]:
+        args = [v for b in buckets for v in (repr(b.interval), repr(b.tau))]
+        raw = self._all(keys=[self._prefix + b.key for b in buckets], args=args)
+        wait, _, index = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
+        return (float(wait), buckets[int(index) - 1]) if index else (0.0, None)
 
 
 def build(redis_url: str | None, namespace: str = "muster") -> RateLimiter:
@@ -137,8 +194,23 @@ def acquire(
     max_inline_wait_s: float = MAX_INLINE_WAIT_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Take a slot in every bucket, sleeping short waits; raise :class:`Throttled` for long ones."""
+    """Take a slot in every bucket, sleeping short waits; raise :class:`Throttled` for long ones.
+
+    A limiter that can (:class:`MultiRateLimiter`) takes every bucket's slot at once: one Redis round trip
+    per call, and no slot taken in one bucket while another makes the call wait."""
     waited = 0.0
+    take_all = getattr(limiter, "try_acquire_all", None)
+    if take_all is not None and len(buckets) > 1:
+        while True:
+            wait, worst = take_all(buckets)
+            if wait <= 0 or worst is None:
+                return
+            if waited + wait > max_inline_wait_s:
+                metrics.record_quota_wait(worst.key, "deferred")
+                raise Throttled(f"quota for {worst.key} is used up for {wait:.1f}s", delay=wait, reason="throttled")
+            metrics.record_quota_wait(worst.key, "slept")
+            sleep(wait)
+            waited += wait
     for bucket in buckets:
         while True:
             wait = limiter.try_acquire(bucket)

@@ -71,6 +71,7 @@ from engine.sync.reconciler import (
     DEFAULT_RESOLVERS,
     AfterRecord,
     Observer,
+    Quiet,
     ResolvePlacement,
     SessionReconciler,
     reconcile_leased,
@@ -210,6 +211,8 @@ class SyncExtensions:
     resolvers: Mapping[str, ResolvePlacement] = field(default_factory=dict)
     observers: Sequence[Observer] = ()
     after_record: Sequence[AfterRecord] = ()
+    #: One pure "would change nothing" predicate per observer (None: the observers always write).
+    quiet: Sequence[Quiet] | None = None
     oauth: Any = None  #: a connectors.google.credentials.CredentialSource for ``oauth`` actors
     on_auth_error: Any = None  #: an :data:`engine.sync.reconciler.AuthErrorHook` (try the next host)
 
@@ -221,6 +224,7 @@ def sync_extensions(settings: Settings, engine: Engine | None = None) -> SyncExt
         resolvers={"delegation": hooks.resolve},
         observers=(hooks.observe,),
         after_record=(hooks.after_record,),
+        quiet=(hooks.quiet,),
         oauth=hooks.oauth_source,
         on_auth_error=hooks.on_auth_error,
     )
@@ -247,6 +251,7 @@ def build_runtime(
         resolvers=resolvers,
         observers=ext.observers,
         after_record=ext.after_record,
+        quiet=ext.quiet,
         on_auth_error=ext.on_auth_error,
     )
     feeds = build_feed_factory(settings, limiter=limiter, oauth=ext.oauth, timeout_s=timeout_s)

@@ -67,12 +67,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+#: The ``AUTOCOMMIT`` view of each engine (built once: a sweep opens one network session per reconcile).
+_autocommit: dict[int, tuple[Engine, Engine]] = {}
+
+
 def network_session(engine: Engine) -> Session:
     """A session for code that makes network calls (Google) between its queries: each statement commits on
     its own (``AUTOCOMMIT``), so no database transaction, and none of its row locks or SQLite's write lock,
     is held while Google answers. Not for writes that must land together: those go through a
     :func:`unit_of_work` that makes no network call."""
-    return Session(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    held = _autocommit.get(id(engine))
+    if held is None or held[0] is not engine:
+        if len(_autocommit) >= 64:  # tests make many engines; a process normally has one
+            _autocommit.clear()
+        held = _autocommit[id(engine)] = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return Session(held[1], expire_on_commit=False)
 
 
 def end_reads(db: Session) -> None:

@@ -24,6 +24,7 @@ the caller's session; they never commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +61,25 @@ def observed_answers(remote: RemoteEvent) -> dict[str, Answer]:
             continue
         out[attendee.email.lower()] = Answer(str(attendee.response_status), attendee.comment or None)
     return out
+
+
+def answers_recorded(
+    remote: RemoteEvent | None,
+    *,
+    learners: Mapping[str, tuple[str | None, str | None]],
+    hosts: Mapping[str, tuple[str | None, str | None]],
+) -> bool:
+    """Pure: whether :func:`do_record_answers` would find nothing to store, given the stored answers
+    (lower-cased email -> (status, comment)) of the session's learners and hosts."""
+    if remote is None or remote.is_cancelled:
+        return True
+    answers = observed_answers(remote)
+    for rows in (learners, hosts):
+        for email, stored in rows.items():
+            seen = answers.get(email)
+            if seen is not None and stored != (seen.status, seen.comment):
+                return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,32 @@
 
 Where it sits: the first step of :meth:`engine.sync.reconciler.SessionReconciler.reconcile`. Read-only: it
 takes a database session and returns values; it never writes or commits.
+
+Two round trips (the reconcile's hot path: a sweep runs one per session): the session joined with its
+tenant, its binding and the health mark of the identity the binding acts as; then its hosts and its
+enrollments with their people, as one ``UNION ALL``.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy import func, literal, union_all
+from sqlmodel import Session, col, select
 
 from engine.domain.desired import EnrollmentFacts, HostFacts, SessionFacts, TenantFacts
-from engine.store.models import Enrollment, LiveSession, Person, SessionHost, Tenant
-
-
-def _display(person: Person) -> str | None:
-    return person.display_name or None
+from engine.store.models import (
+    CalendarBinding,
+    Enrollment,
+    GoogleIdentityStatus,
+    LiveSession,
+    Person,
+    SessionHost,
+    Tenant,
+)
 
 
 def tenant_facts(tenant: Tenant) -> TenantFacts:
@@ -29,25 +41,84 @@ def tenant_facts(tenant: Tenant) -> TenantFacts:
     )
 
 
-def load_facts(*, db: Session, session_id: uuid.UUID) -> SessionFacts | None:
-    """The session with its tenant, hosts and enrollments, or ``None`` when no such row exists."""
-    row = db.get(LiveSession, session_id)
-    if row is None:
-        return None
-    tenant = db.get(Tenant, row.tenant_id)
-    if tenant is None:
-        return None
-    hosts = db.exec(
-        select(SessionHost, Person).where(
-            SessionHost.session_id == session_id, SessionHost.person_id == Person.id
+@dataclass(frozen=True)
+class Loaded:
+    """What a reconcile reads before it decides: the facts, the binding (attached to ``db``) and the
+    health of the identity the binding acts as (``None``: no mark recorded, the same as ``ok``)."""
+
+    facts: SessionFacts
+    binding: CalendarBinding | None
+    owner_status: str | None
+    #: The guests' answers as stored (lower-cased email -> (response status, comment)), learners and hosts
+    #: apart (:func:`engine.sync.answers.answers_recorded` compares them with what Google shows).
+    learner_answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    host_answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+def _statements() -> tuple[Any, Any]:
+    """The two statements of :func:`load`, built once (a sweep runs them once per session)."""
+    sid = sa.bindparam("session_id", type_=LiveSession.__table__.c.id.type)  # type: ignore[attr-defined]
+    owner_status = (
+        select(GoogleIdentityStatus.status)
+        .where(col(GoogleIdentityStatus.email) == func.lower(col(CalendarBinding.owner_email)))
+        .correlate(CalendarBinding)
+        .scalar_subquery()
+    )
+    head = (
+        select(LiveSession, Tenant, CalendarBinding, owner_status)
+        .join(Tenant, col(Tenant.id) == col(LiveSession.tenant_id))
+        .join(CalendarBinding, col(CalendarBinding.session_id) == col(LiveSession.id), isouter=True)
+        .where(col(LiveSession.id) == sid)
+    )
+    hosts: Any = (
+        sa.select(
+            literal("h").label("kind"),
+            col(SessionHost.position).label("position"),
+            col(SessionHost.role).label("state"),
+            col(Person.email),
+            col(Person.display_name),
+            col(Person.status),
+            col(SessionHost.response_status),
+            col(SessionHost.response_comment),
         )
-    ).all()
-    enrollments = db.exec(
-        select(Enrollment, Person).where(
-            Enrollment.session_id == session_id, Enrollment.person_id == Person.id
+        .join(Person, col(Person.id) == col(SessionHost.person_id))
+        .where(col(SessionHost.session_id) == sid)
+    )
+    enrolled: Any = (
+        sa.select(
+            literal("e").label("kind"),
+            literal(0).label("position"),
+            col(Enrollment.status).label("state"),
+            col(Person.email),
+            col(Person.display_name),
+            col(Person.status),
+            col(Enrollment.response_status),
+            col(Enrollment.response_comment),
         )
-    ).all()
-    return SessionFacts(
+        .join(Person, col(Person.id) == col(Enrollment.person_id))
+        .where(col(Enrollment.session_id) == sid)
+    )
+    return head, union_all(hosts, enrolled)
+
+
+_built: tuple[Any, Any] | None = None
+
+
+def load(*, db: Session, session_id: uuid.UUID) -> Loaded | None:
+    """The session with its tenant, binding, hosts and enrollments, or ``None`` when no such row exists."""
+    global _built
+    if _built is None:
+        _built = _statements()
+    head_statement, people_statement = _built
+    params = {"session_id": session_id}
+    head = db.execute(head_statement, params).first()
+    if head is None:
+        return None
+    row, tenant, binding, status = head
+    people = db.execute(people_statement, params).all()
+    host_rows = sorted((r for r in people if r[0] == "h"), key=lambda r: (r[1], r[3]))
+    enrollment_rows = sorted((r for r in people if r[0] == "e"), key=lambda r: r[3])
+    facts = SessionFacts(
         id=row.id,
         tenant=tenant_facts(tenant),
         external_id=row.external_id,
@@ -68,18 +139,21 @@ def load_facts(*, db: Session, session_id: uuid.UUID) -> SessionFacts | None:
         url=row.platform_url,
         hosts=tuple(
             HostFacts(
-                email=p.email.lower(),
-                display_name=_display(p),
-                role=h.role,
-                position=h.position,
-                person_status=p.status,
+                email=email.lower(), display_name=name or None, role=role, position=position, person_status=status_
             )
-            for h, p in sorted(hosts, key=lambda hp: (hp[0].position, hp[1].email))
+            for _k, position, role, email, name, status_, _a, _c in host_rows
         ),
         enrollments=tuple(
-            EnrollmentFacts(
-                email=p.email.lower(), display_name=_display(p), status=e.status, person_status=p.status
-            )
-            for e, p in sorted(enrollments, key=lambda ep: ep[1].email)
+            EnrollmentFacts(email=email.lower(), display_name=name or None, status=state, person_status=status_)
+            for _k, _p, state, email, name, status_, _a, _c in enrollment_rows
         ),
     )
+    learner_answers = {r[3].lower(): (r[6], r[7]) for r in enrollment_rows}
+    host_answers = {r[3].lower(): (r[6], r[7]) for r in host_rows}
+    return Loaded(facts, binding, status, learner_answers, host_answers)
+
+
+def load_facts(*, db: Session, session_id: uuid.UUID) -> SessionFacts | None:
+    """The session with its tenant, hosts and enrollments, or ``None`` when no such row exists."""
+    loaded = load(db=db, session_id=session_id)
+    return None if loaded is None else loaded.facts

@@ -24,9 +24,14 @@ or wrote, with the tenant's decline policy applied (:mod:`engine.sync.answers`).
 Extension points (organizer delegation): ``resolvers`` maps an integration mode to a
 :data:`ResolvePlacement` (``(db, facts, binding) -> Placement``); ``observers`` are called after a
 successful apply with ``(db, facts, binding, remote)``, inside the transaction that records it, and may
-return a ``requeue_after`` (Meet polling); they make no network call. ``after_record`` hooks are called with
-``(facts, fence)`` once that transaction has committed, with no transaction open, for follow-up Google calls
-(a series' per-date rooms); they write in short transactions of their own and may return a ``requeue_after``.
+return a ``requeue_after`` (Meet polling); they make no network call. ``quiet`` holds one pure predicate per
+observer saying it would change nothing. ``after_record`` hooks are called with ``(facts, fence)`` once that
+transaction has committed, with no transaction open, for follow-up Google calls (a series' per-date rooms);
+they write in short transactions of their own and may return a ``requeue_after``.
+
+Nothing written when nothing changed: a reconcile whose plan is all ``Noop`` and whose record would leave
+every row as it is (:meth:`SessionReconciler._unchanged`) writes no row, not even its fencing token
+(:class:`~engine.sync.fence.Claim`); it only notes the session's verification time, written in batches.
 """
 
 from __future__ import annotations
@@ -58,15 +63,17 @@ from engine.domain.google_changes import deleted_in_google, google_edits, keep_g
 from engine.domain.plan import CreateEvent, MoveEvent, ObservedEvent, Op, plan, writes
 from engine.errors import config_error_message
 from engine.runtime import logs, metrics, steps
+from engine.runtime.deferred import Flusher
 from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, SyncStatus, VideoChoice
+from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork, network_session, unit_of_work
 from engine.sync import record as actions
-from engine.sync.answers import do_record_answers
+from engine.sync.answers import answers_recorded, do_record_answers
 from engine.sync.apply import OpResult, apply, final_remote
-from engine.sync.fence import StaleFence, take_fence
-from engine.sync.load import load_facts
+from engine.sync.fence import Claim, Fence, StaleFence
+from engine.sync.load import load
 from engine.sync.status_events import StatusSnapshot, do_tell_google_change, do_tell_status, snapshot
 from policies.google_changes import GoogleChangeSettings
 from policies.notifications import NotificationPolicy
@@ -80,7 +87,10 @@ ResolvePlacement = Callable[[Session, SessionFacts, CalendarBinding | None], Pla
 #: Looks at the written event (Meet status, room answer), may update the binding, may ask for a requeue.
 Observer = Callable[[Session, SessionFacts, CalendarBinding, RemoteEvent | None], timedelta | None]
 #: Runs after the recording transaction committed (no transaction open: it may call Google); may ask for a requeue.
-AfterRecord = Callable[[SessionFacts, "int | None"], timedelta | None]
+AfterRecord = Callable[[SessionFacts, Fence], timedelta | None]
+#: Pure: whether its observer would change nothing for this binding and event (no database needed). A
+#: reconcile with nothing else to record then writes nothing; without one, the observer always runs.
+Quiet = Callable[[SessionFacts, CalendarBinding, RemoteEvent | None], bool]
 #: Told about an ``AuthError`` (inside the unit of work that records it); may mark the identity's
 #: connection and ask for one requeue so the next host is tried (organizer delegation).
 AuthErrorHook = Callable[[Session, SessionFacts, Actor | None, AuthError], timedelta | None]
@@ -91,6 +101,8 @@ def _vendor(_db: Session, facts: SessionFacts, _binding: CalendarBinding | None)
 
 
 DEFAULT_RESOLVERS: dict[str, ResolvePlacement] = {"vendor": _vendor}
+#: Longest a noted verification time of an unchanged session waits before it is written.
+VERIFIED_FLUSH_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,11 @@ class _Loaded:
     placement: Placement | None
     placement_error: PlacementError | None
     setting_error: SettingError | None = None
+    #: The health mark of the identity the binding acts as (None: none recorded, as good as ``ok``).
+    owner_status: str | None = None
+    #: The guests' answers as stored (see :class:`engine.sync.load.Loaded`).
+    learner_answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    host_answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 class SessionReconciler:
@@ -123,6 +140,7 @@ class SessionReconciler:
         resolvers: Mapping[str, ResolvePlacement] | None = None,
         observers: Sequence[Observer] = (),
         after_record: Sequence[AfterRecord] = (),
+        quiet: Sequence[Quiet] | None = None,
         on_auth_error: AuthErrorHook | None = None,
     ) -> None:
         self._engine = engine
@@ -131,6 +149,13 @@ class SessionReconciler:
         self._resolvers = dict(DEFAULT_RESOLVERS if resolvers is None else resolvers)
         self._observers = tuple(observers)
         self._after_record = tuple(after_record)
+        if quiet is not None and len(quiet) != len(self._observers):
+            raise ValueError("quiet: one predicate per observer")
+        self._quiet = None if quiet is None and self._observers else tuple(quiet or ())
+        #: Verification times of sessions found unchanged, written in batches (full ones at once, the
+        #: rest by a background flusher within :data:`VERIFIED_FLUSH_S`).
+        self.verified_at = actions.VerifiedAt()
+        self._verified_flusher = Flusher(self.flush_verified, every_s=VERIFIED_FLUSH_S, name="verified-at")
 
     @property
     def calendars(self) -> CalendarPortFactory:
@@ -142,10 +167,10 @@ class SessionReconciler:
         # The placement resolver may call Google (free/busy, the room Directory) between its queries: no
         # transaction stays open meanwhile.
         with network_session(self._engine) as db:
-            facts = load_facts(db=db, session_id=session_id)
-            if facts is None:
+            state = load(db=db, session_id=session_id)
+            if state is None:
                 return None
-            binding = actions.get_binding(db=db, session_id=session_id)
+            facts, binding = state.facts, state.binding
             try:
                 TenantSettings.parse(facts.tenant.settings)
             except SettingError as bad:
@@ -164,7 +189,10 @@ class SessionReconciler:
                 error = exc
             if binding is not None:
                 db.expunge(binding)
-            return _Loaded(facts, binding, placement, error)
+            return _Loaded(
+                facts, binding, placement, error, owner_status=state.owner_status,
+                learner_answers=state.learner_answers, host_answers=state.host_answers,
+            )
 
     def _observe(
         self, loaded: _Loaded, desired: Sequence[DesiredEvent], ports: CalendarPortFactory
@@ -230,7 +258,7 @@ class SessionReconciler:
         binding: CalendarBinding | None,
         desired: Sequence[DesiredEvent],
         ops: Sequence[Op],
-        fence: int | None,
+        fence: Fence,
     ) -> bool:
         """Write-ahead: before the first write to a calendar (an insert or a move) record where it will put
         the event, in its own short transaction (no network call inside it). True when it recorded one."""
@@ -265,16 +293,16 @@ class SessionReconciler:
     ) -> Result:
         """Make Google match the platform for ``session_id``. Safe to call any number of times.
 
-        ``fence``: the fencing token of the caller's lease (:mod:`engine.sync.fence`); without one a new
-        token is taken here, before anything is read, so every binding write of this reconcile is refused
-        once a newer holder (another reconcile, a transfer) took a token.
+        ``fence``: the fencing token of the caller's lease (:mod:`engine.sync.fence`); without one the
+        reconcile claims the token after the one it read with the session, at its first binding write
+        (:class:`~engine.sync.fence.Claim`), so that write and every later one is refused once a newer
+        holder (another reconcile, a transfer) wrote or took a token; a reconcile with nothing to change
+        writes nothing.
 
         ``verify``: read the event from Google even when the binding's record of it could be trusted (the
         drift sweep, ``muster reconcile``). ``recreate``: bring back an event deleted in Google even when
         the tenant's policy flags such sessions (``muster reconcile --session ID --recreate``).
         """
-        if fence is None:
-            fence = take_fence(self._engine, session_id)
         try:
             return self._reconcile(session_id, fence, _Mode(verify=verify, recreate=recreate))
         except StaleFence as exc:
@@ -282,11 +310,14 @@ class SessionReconciler:
             metrics.record_reconcile("superseded")
             return Result(outcome="superseded")
 
-    def _reconcile(self, session_id: uuid.UUID, fence: int | None, mode: _Mode) -> Result:
+    def _reconcile(self, session_id: uuid.UUID, held: int | None, mode: _Mode) -> Result:
         loaded = self._load(session_id)
         if loaded is None:
             metrics.record_reconcile("success")
             return Result(outcome="missing")
+        fence: Fence = held
+        if held is None:
+            fence = Claim(session_id, loaded.binding.fence if loaded.binding is not None else 0)
         started = time.perf_counter()
         tenant = loaded.facts.tenant
         with metrics.tenant_scope(tenant.id, tenant.slug), logs.bind(tenant=tenant.slug, session=session_id):
@@ -295,7 +326,7 @@ class SessionReconciler:
             finally:
                 metrics.observe_reconcile(time.perf_counter() - started)
 
-    def _reconcile_loaded(self, loaded: _Loaded, fence: int | None, mode: _Mode) -> Result:
+    def _reconcile_loaded(self, loaded: _Loaded, fence: Fence, mode: _Mode) -> Result:
         facts = loaded.facts
         if loaded.setting_error is not None:
             return self._blocked_config(
@@ -360,7 +391,7 @@ class SessionReconciler:
             return Result(outcome="permanent_error")
         return self._succeeded(
             facts, desired, results, ops, observed, fence, keep_intent=intent_unread,
-            seen=seen, mark=loaded.binding.remote_changed_at if loaded.binding is not None else None,
+            seen=seen, mark=loaded.binding.remote_changed_at if loaded.binding is not None else None, loaded=loaded,
         )
 
     # ------------------------------------------------------------------ recording
@@ -371,17 +402,37 @@ class SessionReconciler:
         results: Sequence[OpResult],
         ops: Sequence[Op],
         observed: Sequence[ObservedEvent] = (),
-        fence: int | None = None,
+        fence: Fence = None,
         *,
         keep_intent: bool = False,
         seen: _Seen | None = None,
         mark: datetime | None = None,
+        loaded: _Loaded | None = None,
     ) -> Result:
         # After a Noop Google returned nothing new: observers (Meet polling, room answers) look at the
         # event as it was read at the start of this reconcile.
         remote = final_remote(results) or _current(observed, desired)
         seen = seen or _Seen()
         requeue: timedelta | None = None
+        last_written = event_snapshot.dump(remote) if desired and remote is not None else None
+        platform = platform_state(desired[0].spec) if desired else None
+        seen_mark = mark if seen.read else None
+        record = actions.Recorded(
+            revision=facts.revision, desired=desired[0] if desired else None, results=results, remote=remote,
+            keep_intent=keep_intent, last_written=last_written, platform=platform, seen_mark=seen_mark,
+        )
+        if loaded is not None and seen.report is None and self._unchanged(loaded, desired, record):
+            self._verified(facts.id)
+            for follow_up in self._after_record:
+                wait = follow_up(facts, fence)
+                if wait is not None:
+                    requeue = wait if requeue is None else min(requeue, wait)
+            for res in results:
+                metrics.incr(f"ops.{res.outcome}")
+            outcome = "requeue_after" if requeue else "success"
+            metrics.record_reconcile(outcome)
+            log.info("reconciled session %s: nothing to do", facts.id, extra={"outcome": outcome})
+            return Result(requeue_after=requeue, outcome="success", writes=0, ops=tuple(r.outcome for r in results))
         with unit_of_work(self._engine) as uow:
             before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))
             binding = actions.do_record_synced(
@@ -394,9 +445,9 @@ class SessionReconciler:
                 remote=remote,
                 fence=fence,
                 keep_intent=keep_intent,
-                last_written=event_snapshot.dump(remote) if desired and remote is not None else None,
-                platform=platform_state(desired[0].spec) if desired else None,
-                seen_mark=mark if seen.read else None,
+                last_written=last_written,
+                platform=platform,
+                seen_mark=seen_mark,
             )
             if seen.report is not None:
                 actions.do_report_google_change(
@@ -437,7 +488,7 @@ class SessionReconciler:
         )
 
     def _flagged(
-        self, facts: SessionFacts, message: str, report: dict[str, object] | None, fence: int | None
+        self, facts: SessionFacts, message: str, report: dict[str, object] | None, fence: Fence
     ) -> Result:
         """The event was deleted in Google and the tenant's policy says flag: nothing is written."""
         with unit_of_work(self._engine) as uow:
@@ -456,7 +507,56 @@ class SessionReconciler:
         log.warning("session %s: %s", facts.id, message, extra={"outcome": "deleted_in_google"})
         return Result(outcome="deleted_in_google", detail=message)
 
-    def _progress(self, facts: SessionFacts, results: Sequence[OpResult], fence: int | None) -> None:
+    def _unchanged(self, loaded: _Loaded, desired: Sequence[DesiredEvent], record: actions.Recorded) -> bool:
+        """Whether recording this successful reconcile would change no row (then nothing is written).
+
+        Nothing changed in Google that this reconcile reports (the caller checks), the binding would stay as
+        it is (:func:`engine.sync.record.synced_unchanged`; then no sync status changes either, so there is
+        nothing to tell the platform), the acting identity carries no failure
+        mark to clear, every observer says it would change nothing (its ``quiet``), the vendor-mode note is
+        already what it would be, and every guest's answer on the event is the one stored
+        (:func:`engine.sync.answers.answers_recorded`)."""
+        facts, binding = loaded.facts, loaded.binding
+        if binding is None or len(desired) > 1:
+            return False
+        first, remote = record.desired, record.remote
+        if not actions.synced_unchanged(binding, record):
+            return False
+        if first is not None and (
+            first.actor.key != (binding.owner_email or "").lower() or loaded.owner_status not in (None, "ok")
+        ):
+            return False
+        if self._quiet is None or not all(q(facts, binding, remote) for q in self._quiet):
+            return False
+        if facts.tenant.integration_mode == IntegrationMode.VENDOR.value and desired:
+            now = (binding.meet_status, binding.meet_error, binding.room_status, binding.room_error)
+            wants_meet = facts.video == VideoChoice.MEET.value
+            if actions.vendor_limits(binding, wants_meet=wants_meet, wants_room=facts.room_wanted) != now:
+                return False
+        return answers_recorded(remote, learners=loaded.learner_answers, hosts=loaded.host_answers)
+
+    def _verified(self, session_id: uuid.UUID) -> None:
+        """Note an unchanged session's verification time; write the batch when it is due."""
+        due = self.verified_at.note(session_id, utcnow())
+        if due:
+            self._write_verified(due)
+        else:
+            self._verified_flusher.poke()
+
+    def flush_verified(self) -> None:
+        """Write every verification time noted and not yet written (a worker stopping, a benchmark)."""
+        self._write_verified(self.verified_at.take())
+
+    def _write_verified(self, due: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+        if not due:
+            return
+        try:
+            with unit_of_work(self._engine) as uow:
+                actions.do_record_verified(db=uow.db, verified=due)
+        except Exception as exc:  # only a display time: never fail a reconcile for it
+            log.warning("could not record when %d unchanged session(s) were verified: %s", len(due), exc)
+
+    def _progress(self, facts: SessionFacts, results: Sequence[OpResult], fence: Fence) -> None:
         if results:
             with unit_of_work(self._engine) as uow:
                 actions.do_record_progress(
@@ -472,7 +572,7 @@ class SessionReconciler:
         *,
         blocked: bool = False,
         actor: Actor | None = None,
-        fence: int | None = None,
+        fence: Fence = None,
     ) -> timedelta | None:
         log.warning(
             "reconcile of session %s failed (%s): %s", facts.id, error_class, exc, extra={"outcome": error_class}
@@ -506,7 +606,7 @@ class SessionReconciler:
         if binding is not None:
             do_tell_status(uow.db, facts=facts, before=before, binding=binding)
 
-    def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str, fence: int | None) -> Result:
+    def _blocked_config(self, facts: SessionFacts, exc: PlacementError | str, fence: Fence) -> Result:
         err = PermanentError(str(exc), reason="config")
         with unit_of_work(self._engine) as uow:
             before = snapshot(actions.get_binding(db=uow.db, session_id=facts.id))

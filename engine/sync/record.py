@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from connectors.errors import ConnectorError
 from connectors.ports.calendar import Actor, RemoteEvent
@@ -30,7 +33,7 @@ from engine.store.models import (
 )
 from engine.store.types import utcnow
 from engine.sync.apply import OpResult
-from engine.sync.fence import check_fence
+from engine.sync.fence import Claim, Fence, check_fence, stale, token_of
 
 #: Outcomes worth an audit entry (``unchanged`` is not).
 _AUDITED = {"created", "adopted", "updated", "restored", "moved", "deleted"}
@@ -41,15 +44,20 @@ def get_binding(*, db: Session, session_id: uuid.UUID) -> CalendarBinding | None
 
 
 def _binding(
-    db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, fence: int | None = None
+    db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, fence: Fence = None
 ) -> CalendarBinding:
     """The session's binding, created when missing; with ``fence``, only if that token is not stale
     (:func:`engine.sync.fence.check_fence` raises ``StaleFence`` otherwise)."""
     check_fence(db, session_id, fence)
     binding = get_binding(db=db, session_id=session_id)
     if binding is None:
-        binding = CalendarBinding(tenant_id=tenant_id, session_id=session_id, fence=fence or 0)
+        binding = CalendarBinding(tenant_id=tenant_id, session_id=session_id, fence=token_of(fence))
         db.add(binding)
+        if isinstance(fence, Claim):
+            try:  # another holder created the binding since this reconcile read: it is newer
+                db.flush()
+            except IntegrityError as exc:
+                raise stale(session_id, fence.token, fence.token) from exc
     return binding
 
 
@@ -67,7 +75,7 @@ def do_record_progress(
     tenant_id: uuid.UUID,
     session_id: uuid.UUID,
     results: Sequence[OpResult],
-    fence: int | None = None,
+    fence: Fence = None,
 ) -> None:
     """Remember where events were written even when a later op failed (nothing written is forgotten)."""
     binding = _binding(db, tenant_id, session_id, fence)
@@ -89,7 +97,7 @@ def do_record_intent(
     actor: Actor,
     calendar_id: str,
     event_id: str,
-    fence: int | None = None,
+    fence: Fence = None,
 ) -> None:
     """Write-ahead: the next write will put the session's event at ``(calendar_id, event_id)`` acting as
     ``actor``. Committed before the insert or move is sent, so the next reconcile reads that place too."""
@@ -109,6 +117,58 @@ def clear_intent(binding: CalendarBinding) -> None:
     binding.intent_connection_id = None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`do_record_synced` is asked to record after a successful reconcile (its arguments)."""
+
+    revision: int
+    desired: DesiredEvent | None
+    results: Sequence[OpResult]
+    remote: RemoteEvent | None
+    keep_intent: bool = False
+    last_written: dict[str, Any] | None = None
+    platform: dict[str, Any] | None = None
+    seen_mark: datetime | None = None
+
+
+def synced_unchanged(binding: CalendarBinding | None, record: Recorded) -> bool:
+    """Pure: whether :func:`do_record_synced` would leave ``binding`` as it is (apart from the times).
+
+    Then the reconcile writes nothing: a sweep over unchanged sessions costs no row write per session;
+    only the verification time is kept, in batches (:class:`VerifiedAt`).
+    """
+    if binding is None or any(r.outcome in _AUDITED for r in record.results):
+        return False
+    desired, remote = record.desired, record.remote
+    if desired is not None:
+        a = desired.actor
+        placed = (binding.calendar_id, binding.event_id, binding.owner_email, binding.actor_kind,
+                  binding.actor_connection_id) == (desired.calendar_id, desired.event_id, a.email, a.kind,
+                                                   a.connection_id)
+        state = placed and binding.essence_hash == desired.essence_hash and binding.sync_status == SyncStatus.SYNCED
+    else:
+        state = binding.essence_hash is None and binding.sync_status == SyncStatus.REMOVED
+    intent_clear = record.keep_intent or not (
+        binding.intent_calendar_id or binding.intent_event_id or binding.intent_owner_email
+        or binding.intent_actor_kind or binding.intent_connection_id
+    )
+    mark = record.seen_mark
+    mark_kept = mark is None or binding.remote_changed_at is None or binding.remote_changed_at > mark
+    return (
+        state
+        and intent_clear
+        and mark_kept
+        and binding.last_written == record.last_written
+        and binding.platform_state == record.platform
+        and (remote is None or not remote.etag or remote.etag == binding.etag)
+        and binding.error_class is None
+        and binding.last_error is None
+        and not binding.attempts
+        and binding.synced_revision == record.revision
+        and binding.next_attempt_at is None
+    )
+
+
 def do_record_synced(
     *,
     db: Session,
@@ -119,7 +179,7 @@ def do_record_synced(
     results: Sequence[OpResult],
     remote: RemoteEvent | None,
     now: datetime | None = None,
-    fence: int | None = None,
+    fence: Fence = None,
     keep_intent: bool = False,
     last_written: dict[str, Any] | None = None,
     platform: dict[str, Any] | None = None,
@@ -171,7 +231,7 @@ def do_record_error(
     error_class: str,
     blocked: bool = False,
     next_attempt_at: datetime | None = None,
-    fence: int | None = None,
+    fence: Fence = None,
 ) -> None:
     """The attempt failed: keep the readable message and the class; ``blocked`` waits for a person."""
     now = utcnow()
@@ -211,7 +271,7 @@ def do_report_google_change(
 
 
 def do_record_deleted_in_google(
-    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, message: str, fence: int | None = None
+    *, db: Session, tenant_id: uuid.UUID, session_id: uuid.UUID, message: str, fence: Fence = None
 ) -> None:
     """The event was deleted in Google and stays deleted (policy ``flag``): the session is ``blocked``
     with error class ``google_deleted`` and the message saying how to bring it back."""
@@ -322,7 +382,7 @@ def do_rebind_owner(
     new_event: bool,
     room_released: bool,
     room_held_elsewhere: str | None = None,
-    fence: int | None = None,
+    fence: Fence = None,
 ) -> CalendarBinding:
     """Organizer lifecycle: the session's event now lives on ``calendar_id`` acting as ``actor``.
 
@@ -393,19 +453,77 @@ VENDOR_LIMIT_REASON = (
 )
 
 
-def do_note_vendor_limits(*, db: Session, binding: CalendarBinding, wants_meet: bool, wants_room: bool) -> None:
-    """Vendor mode: say on the binding that a Meet link or a room was asked for and cannot be provided.
-
-    Called after every successful vendor-mode reconcile, so a session never shows "Meet pending" next to
-    "synced"; a wish the platform withdrew clears the note."""
+def vendor_limits(
+    binding: CalendarBinding, *, wants_meet: bool, wants_room: bool
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """Pure: ``(meet_status, meet_error, room_status, room_error)`` as :func:`do_note_vendor_limits` leaves them."""
     meet: tuple[str | None, str | None] = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_meet else (None, None)
     room: tuple[str | None, str | None] = (UNSUPPORTED, VENDOR_LIMIT_REASON) if wants_room else (None, None)
     if not wants_meet and binding.meet_status != UNSUPPORTED:
         meet = (binding.meet_status, binding.meet_error)
     if not wants_room and binding.room_status != UNSUPPORTED:
         room = (binding.room_status, binding.room_error)
+    return (*meet, *room)
+
+
+def do_note_vendor_limits(*, db: Session, binding: CalendarBinding, wants_meet: bool, wants_room: bool) -> None:
+    """Vendor mode: say on the binding that a Meet link or a room was asked for and cannot be provided.
+
+    Called after every successful vendor-mode reconcile, so a session never shows "Meet pending" next to
+    "synced"; a wish the platform withdrew clears the note."""
+    meet_status, meet_error, room_status, room_error = vendor_limits(
+        binding, wants_meet=wants_meet, wants_room=wants_room
+    )
+    meet, room = (meet_status, meet_error), (room_status, room_error)
     if (binding.meet_status, binding.meet_error, binding.room_status, binding.room_error) == (*meet, *room):
         return
     binding.meet_status, binding.meet_error = meet
     binding.room_status, binding.room_error = room
     db.add(binding)
+
+
+class VerifiedAt:
+    """When each unchanged session was last found in step with Google, kept until written in a batch.
+
+    A reconcile that changes nothing writes no row (:func:`synced_unchanged`); it notes the session here.
+    The noted times are written as one ``UPDATE`` (:func:`do_record_verified`) once :attr:`batch` sessions
+    are noted, and otherwise by the reconciler's background flusher a few seconds later, so
+    ``last_synced_at`` lags by seconds for sessions that did not change. Thread-safe.
+    """
+
+    def __init__(self, *, batch: int = 200) -> None:
+        import threading
+
+        self.batch = batch
+        self._noted: dict[uuid.UUID, datetime] = {}
+        self._lock = threading.Lock()
+
+    def note(self, session_id: uuid.UUID, at: datetime) -> list[tuple[uuid.UUID, datetime]]:
+        """Note one verification; returns a full batch to write now (else nothing)."""
+        with self._lock:
+            self._noted[session_id] = at
+            return self._take() if len(self._noted) >= self.batch else []
+
+    def take(self) -> list[tuple[uuid.UUID, datetime]]:
+        """Everything noted and not yet written."""
+        with self._lock:
+            return self._take()
+
+    def _take(self) -> list[tuple[uuid.UUID, datetime]]:
+        out = list(self._noted.items())
+        self._noted.clear()
+        return out
+
+
+def do_record_verified(*, db: Session, verified: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+    """Write a batch of verification times: one statement (never moves a time backwards)."""
+    if not verified:
+        return
+    at = max(t for _sid, t in verified)
+    db.execute(
+        update(CalendarBinding)
+        .where(col(CalendarBinding.session_id).in_([sid for sid, _t in verified]))
+        .where((col(CalendarBinding.last_synced_at).is_(None)) | (col(CalendarBinding.last_synced_at) < at))
+        .values(last_synced_at=at)
+        .execution_options(synchronize_session=False)
+    )

@@ -14,7 +14,7 @@ from connectors.ports.calendar import Actor
 from engine.runtime.wiring import build_runtime
 from engine.store.unit_of_work import unit_of_work
 from engine.sync import record
-from engine.sync.fence import StaleFence, take_fence
+from engine.sync.fence import Claim, StaleFence, take_fence
 from tests.integration.sync.conftest import OWNERS, Stack, organizers, people, session_body
 
 
@@ -54,3 +54,71 @@ def test_no_token_for_an_unknown_session(stack: Stack) -> None:
     import uuid
 
     assert take_fence(stack.engine, uuid.uuid4()) is None
+
+
+def test_an_unchanged_reconcile_writes_no_row_and_keeps_its_token(stack: Stack) -> None:
+    """A reconcile that finds Google in step writes nothing (not even its fencing token); the time it
+    verified the session is written later, in one batch statement."""
+    from sqlalchemy import event
+
+    stack.put_session("s-quiet", session_body(hosts=organizers()[:1], enrolled=people("q", 3)))
+    stack.idle()
+    sid = stack.session_id("s-quiet")
+    before = stack.binding(sid)
+    assert before is not None and before.sync_status == "synced"
+    runtime = build_runtime(stack.settings, engine=stack.engine)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(stack.engine, "before_cursor_execute", seen)
+    try:
+        result = runtime.reconciler.reconcile(sid)
+    finally:
+        event.remove(stack.engine, "before_cursor_execute", seen)
+    assert (result.outcome, result.writes) == ("success", 0)
+    assert statements == ["SELECT", "SELECT"], statements  # the session's row set, then its people
+    after = stack.binding(sid)
+    assert after is not None
+    assert (after.fence, after.updated_at, after.last_synced_at) == (before.fence, before.updated_at,
+                                                                      before.last_synced_at)
+    runtime.reconciler.flush_verified()
+    verified = stack.binding(sid)
+    assert verified is not None and verified.last_synced_at is not None
+    assert before.last_synced_at is not None and verified.last_synced_at > before.last_synced_at
+    assert verified.fence == before.fence
+
+
+def test_a_claim_is_refused_once_anyone_wrote_a_newer_token(stack: Stack) -> None:
+    """The token a reconcile claims at its first write: refused after a newer holder took a token, and
+    for the second of two reconciles that read the same binding; later writes of the winner pass."""
+    stack.put_session("s-claim", session_body(hosts=organizers()[:1], enrolled=people("c", 2)))
+    stack.idle()
+    sid = stack.session_id("s-claim")
+    binding = stack.binding(sid)
+    assert binding is not None
+    read = binding.fence
+
+    def record_error(fence: Claim | int) -> None:
+        with unit_of_work(stack.engine) as uow:
+            record.do_record_error(db=uow.db, tenant_id=stack.tenant_id, session_id=sid,
+                                   error=RuntimeError("x"), error_class="retryable", fence=fence)
+
+    # two reconciles read the same token; the first to write claims the next one, the second is refused
+    first, second = Claim(sid, read), Claim(sid, read)
+    record_error(first)
+    assert first.claimed and stack.binding(sid).fence == read + 1  # type: ignore[union-attr]
+    with pytest.raises(StaleFence):
+        record_error(second)
+    assert not second.claimed
+    record_error(first)  # the holder's own later write passes
+    # a transfer takes a token: the claim read before it is refused too
+    newer = take_fence(stack.engine, sid)
+    assert newer == read + 2
+    with pytest.raises(StaleFence):
+        record_error(first)
+    with pytest.raises(StaleFence):
+        record_error(Claim(sid, read + 1))
+    record_error(Claim(sid, read + 2))
+    assert stack.binding(sid).fence == read + 3  # type: ignore[union-attr]

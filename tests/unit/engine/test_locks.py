@@ -89,6 +89,25 @@ def test_rate_limiter_paces_to_the_quota(backend: str | None) -> None:
     assert 5 + 7 <= granted <= 5 + 12
 
 
+def test_every_bucket_of_a_call_is_taken_at_once_or_none_is(backend: str | None) -> None:
+    """One round trip per call: a slot in the user's and the project's bucket together; when one bucket
+    must wait, the other keeps its slot and the wait names the bucket that imposes it."""
+    limiter = ratelimit.build(backend)
+    assert isinstance(limiter, ratelimit.MemoryRateLimiter | ratelimit.RedisRateLimiter)
+    tag = time.monotonic_ns()
+    slow = ratelimit.Bucket(f"test-user-{tag}", per_minute=2, burst=1)  # one slot, then one per 60 s
+    roomy = ratelimit.Bucket(f"test-project-{tag}", per_minute=600, burst=3)
+    assert limiter.try_acquire_all((slow, roomy)) == (0.0, None)
+    wait, worst = limiter.try_acquire_all((slow, roomy))
+    assert worst == slow and 50 < wait <= 60
+    # the refused call took nothing from the project bucket: its burst of 3 has 2 slots left (1 used above)
+    assert [limiter.try_acquire(roomy) for _ in range(2)] == [0.0, 0.0]
+    assert limiter.try_acquire(roomy) > 0
+    with pytest.raises(ratelimit.Throttled) as err:
+        ratelimit.acquire(limiter, (roomy, slow), sleep=lambda _s: None)
+    assert slow.key in str(err.value)
+
+
 def test_acquire_sleeps_short_waits_and_throttles_long_ones() -> None:
     limiter = ratelimit.MemoryRateLimiter()
     bucket = ratelimit.Bucket("test-slow", per_minute=2, burst=1)  # one slot every 60 s
@@ -141,3 +160,18 @@ def test_memory_debouncer_takes_over_only_a_stale_marker() -> None:
     time.sleep(0.02)
     assert deb.claim("s", 60, stale_after_s=0.01) is True  # older than 10 ms: taken over
     assert deb.claim("s", 60) is False
+
+
+def test_a_lease_taken_clearing_a_marker_clears_it_even_when_the_key_is_busy(backend: str | None) -> None:
+    """The reconcile actor clears the "scheduled" marker and takes the session's lock in one round trip;
+    the marker is cleared whether or not the lock is free (the message that found it busy re-sends)."""
+    lock, debouncer = locks.build(backend)
+    key = f"test-clear-{time.monotonic_ns()}"
+    assert debouncer.claim(key, 30)
+    with locks.held(lock, key, 5, clearing=debouncer) as lease:
+        assert lease is not None
+        assert debouncer.claim(key, 30)  # cleared: a new change schedules a new reconcile
+        with locks.held(lock, key, 5, clearing=debouncer) as busy:
+            assert busy is None
+        assert debouncer.claim(key, 30)  # cleared by the busy attempt too
+    assert lock.acquire(key, 5) is not None  # released on exit
