@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -24,6 +24,7 @@ from engine.api.schemas import (
     SyncPublic,
     response_of,
 )
+from engine.ingest.common import Roster
 from engine.ingest.enrollments import counts
 from engine.store.models import (
     CalendarBinding,
@@ -104,31 +105,41 @@ def _room(session: LiveSession) -> RoomNeed | None:
     )
 
 
-def to_public(*, db: Session, sessions: Sequence[LiveSession]) -> list[SessionPublic]:
-    """The public view of ``sessions`` (in the given order), loaded in four queries."""
-    ids = [s.id for s in sessions]
-    if not ids:
-        return []
+def to_public(
+    *, db: Session, sessions: Sequence[LiveSession], rosters: Mapping[uuid.UUID, Roster] | None = None
+) -> list[SessionPublic]:
+    """The public view of ``sessions`` (in the given order), loaded in four queries; none for a session
+    whose :class:`~engine.ingest.common.Roster` the write that created it hands over in ``rosters``."""
+    rosters = rosters or {}
+    ids = [s.id for s in sessions if s.id not in rosters]
     hosts: dict[uuid.UUID, list[HostPublic]] = defaultdict(list)
-    for host, email in db.exec(
-        select(SessionHost, Person.email)
-        .join(Person, col(Person.id) == col(SessionHost.person_id))
-        .where(col(SessionHost.session_id).in_(ids))
-        .order_by(col(SessionHost.position))
-    ).all():
-        hosts[host.session_id].append(
-            HostPublic(
-                email=email,
-                role=HostRole(host.role),
-                response=response_of(host.response_status, host.response_comment, host.responded_at),
+    bindings: dict[uuid.UUID, CalendarBinding] = {}
+    tallies: dict[uuid.UUID, tuple[int, int]] = {}
+    answers: dict[uuid.UUID, AnswerCounts] = {}
+    for sid, roster in rosters.items():  # nobody has answered yet
+        hosts[sid] = [HostPublic(email=email, role=HostRole(role), response=None) for email, role in roster.hosts]
+        tallies[sid] = (roster.enrolled, roster.waitlisted)
+        answers[sid] = AnswerCounts(not_seen=roster.enrolled) if roster.enrolled else AnswerCounts()
+    if ids:
+        for host, email in db.exec(
+            select(SessionHost, Person.email)
+            .join(Person, col(Person.id) == col(SessionHost.person_id))
+            .where(col(SessionHost.session_id).in_(ids))
+            .order_by(col(SessionHost.position))
+        ).all():
+            hosts[host.session_id].append(
+                HostPublic(
+                    email=email,
+                    role=HostRole(host.role),
+                    response=response_of(host.response_status, host.response_comment, host.responded_at),
+                )
             )
-        )
-    bindings = {
-        b.session_id: b
-        for b in db.exec(select(CalendarBinding).where(col(CalendarBinding.session_id).in_(ids)))
-    }
-    tallies = counts(db=db, session_ids=ids)
-    answers = _answer_counts(db, ids)
+        bindings = {
+            b.session_id: b
+            for b in db.exec(select(CalendarBinding).where(col(CalendarBinding.session_id).in_(ids)))
+        }
+        tallies.update(counts(db=db, session_ids=ids))
+        answers.update(_answer_counts(db, ids))
     return [
         SessionPublic(
             id=s.id,

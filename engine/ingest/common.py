@@ -42,10 +42,22 @@ class Conflict(IngestError):
 
 
 @dataclass(frozen=True)
+class Roster:
+    """What a write that created a session put in it, so its answer needs no query: the hosts as
+    ``(email, role)`` in order, and the enrolled and waitlisted counts. It has no binding yet."""
+
+    hosts: tuple[tuple[str, str], ...]
+    enrolled: int
+    waitlisted: int
+
+
+@dataclass(frozen=True)
 class WriteResult:
     session: LiveSession
     created: bool
     changed: bool
+    #: Set when the write created the session (see :class:`Roster`).
+    roster: Roster | None = None
 
 
 def audit(

@@ -42,7 +42,7 @@ def apply_enrollments(
     check_cap: bool = True,
 ) -> int:
     """Upsert ``items``; with ``replace`` cancel everyone else. Returns how many rows changed."""
-    return _upsert_enrollments(
+    return upsert_enrollments(
         db, session=session, items=items, replace=replace, loc=loc, hosts=hosts, check_cap=check_cap
     ).changed
 
@@ -55,7 +55,7 @@ class _Applied:
     existed: frozenset[uuid.UUID]  #: person ids that had a row (any status) before the write
 
 
-def _upsert_enrollments(
+def upsert_enrollments(
     db: Session,
     *,
     session: LiveSession,
@@ -64,15 +64,19 @@ def _upsert_enrollments(
     loc: Sequence[str | int],
     hosts: set[uuid.UUID] | None = None,
     check_cap: bool = True,
+    known: dict[str, Person] | None = None,
+    new: bool = False,
 ) -> _Applied:
     """:func:`apply_enrollments` with what it read and wrote.
 
-    Reads only the listed learners' rows unless ``replace`` needs the whole roster; the cap is counted
-    (one query) only when someone became enrolled.
+    Reads only the listed learners' rows unless ``replace`` needs the whole roster (none for a ``new``
+    session, which has none); the cap is counted (one query) only when someone became enrolled.
+    ``known``: people already looked up (:func:`engine.ingest.people.known_people`).
     """
     names = {i.email: i.display_name for i in items}
     people = ensure_people(
-        db=db, tenant_id=session.tenant_id, emails=[i.email for i in items], role=Role.LEARNER, names=names
+        db=db, tenant_id=session.tenant_id, emails=[i.email for i in items], role=Role.LEARNER, names=names,
+        known=known,
     )
     if hosts is None:
         hosts = host_person_ids(db, session)
@@ -85,7 +89,7 @@ def _upsert_enrollments(
     query = select(Enrollment).where(Enrollment.session_id == session.id)
     if not replace:
         query = query.where(col(Enrollment.person_id).in_([people[i.email].id for i in items]))
-    rows = {e.person_id: e for e in db.exec(query)}
+    rows = {} if new else {e.person_id: e for e in db.exec(query)}
     existed = frozenset(rows)
     changed = 0
     enrolled_more = False
@@ -120,13 +124,17 @@ def _upsert_enrollments(
     return _Applied(changed=changed, people=people, rows=rows, existed=existed)
 
 
-def enforce_cap(db: Session, *, session: LiveSession, hosts: int, loc: Sequence[str | int]) -> None:
+def enforce_cap(
+    db: Session, *, session: LiveSession, hosts: int, loc: Sequence[str | int], enrolled: int | None = None
+) -> None:
     """Refuse the write when hosts + enrolled learners (+ a room) exceed the cap.
 
     Counted inside the caller's transaction, which holds the session's row lock: no concurrent write
-    can add a learner between this count and the commit.
+    can add a learner between this count and the commit. ``enrolled``: the count when the caller knows
+    it without a query (a session created by this very write).
     """
-    enrolled = counts(db=db, session_ids=[session.id])[session.id][0]
+    if enrolled is None:
+        enrolled = counts(db=db, session_ids=[session.id])[session.id][0]
     total = hosts + enrolled + (1 if session.room_wanted else 0)
     try:
         check_attendee_cap(total)
@@ -175,7 +183,7 @@ def put_enrollment(*, db: Session, session: LiveSession, item: EnrollmentCreate,
         person, row = _enrollment_of(db, session=session, email=item.email)
         changed = cancel_enrollment(db=db, session=session, email=item.email, actor=actor, found=(person, row))
         return EnrollmentWrite(changed=changed, existed=True, enrollment=row, person=person)
-    applied = _upsert_enrollments(db, session=session, items=[item], replace=False, loc=("path", "email"))
+    applied = upsert_enrollments(db, session=session, items=[item], replace=False, loc=("path", "email"))
     person = applied.people[item.email]
     changed = applied.changed > 0
     if changed:

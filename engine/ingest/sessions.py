@@ -27,12 +27,23 @@ from sqlmodel import Session, select
 from engine.api.schemas import (
     SessionCreate,
 )
-from engine.ingest.common import Conflict, IngestError, NotFound, WriteResult, audit, bump, host_person_ids
-from engine.ingest.enrollments import apply_enrollments, enforce_cap
-from engine.ingest.people import ensure_people
+from engine.ingest.common import (
+    Conflict,
+    IngestError,
+    NotFound,
+    Roster,
+    WriteResult,
+    audit,
+    bump,
+    host_person_ids,
+)
+from engine.ingest.enrollments import enforce_cap, upsert_enrollments
+from engine.ingest.people import ensure_people, known_people
 from engine.store.models import (
     CalendarBinding,
+    EnrollmentStatus,
     LiveSession,
+    Person,
     Role,
     SessionHost,
     SessionStatus,
@@ -100,15 +111,20 @@ def _scalar_fields(data: SessionCreate) -> dict[str, Any]:
     }
 
 
-def _set_hosts(db: Session, *, session: LiveSession, data: SessionCreate) -> set[uuid.UUID] | None:
-    """Make the session's hosts those of ``data``; the hosts' person ids when that changed anything."""
+def _set_hosts(
+    db: Session, *, session: LiveSession, data: SessionCreate, new: bool, known: dict[str, Person]
+) -> set[uuid.UUID] | None:
+    """Make the session's hosts those of ``data``; the hosts' person ids when that changed anything.
+    ``new``: the session was just created (it has no hosts to read)."""
     hosts = data.host_emails()
     people = ensure_people(
-        db=db, tenant_id=session.tenant_id, emails=[e for e, _ in hosts], role=Role.ORGANIZER
+        db=db, tenant_id=session.tenant_id, emails=[e for e, _ in hosts], role=Role.ORGANIZER, known=known
     )
-    existing = {
-        h.person_id: h for h in db.exec(select(SessionHost).where(SessionHost.session_id == session.id))
-    }
+    existing = (
+        {}
+        if new
+        else {h.person_id: h for h in db.exec(select(SessionHost).where(SessionHost.session_id == session.id))}
+    )
     changed = False
     keep: set[uuid.UUID] = set()
     for position, (email, role) in enumerate(hosts):
@@ -152,7 +168,7 @@ def upsert_session(
     session = find_session(db=db, tenant_id=tenant_id, external_id=external_id, lock=True)
     created = session is None
     if session is None:
-        session = LiveSession(tenant_id=tenant_id, external_id=external_id, **fields)
+        session = LiveSession(tenant_id=tenant_id, external_id=external_id, platform_owned=platform, **fields)
         db.add(session)
         db.flush()
         changed = True
@@ -166,27 +182,43 @@ def upsert_session(
     if platform and not session.platform_owned:
         session.platform_owned = True  # not a change of what Google should hold: no revision, no sync
         db.add(session)
-    host_ids = _set_hosts(db, session=session, data=data)
+    # hosts and learners looked up together (one query)
+    known = known_people(
+        db=db,
+        tenant_id=tenant_id,
+        emails=[e for e, _ in data.host_emails()] + [i.email for i in data.enrollments or ()],
+    )
+    host_ids = _set_hosts(db, session=session, data=data, new=created, known=known)
     if host_ids is not None:
         changed = True
     else:
         host_ids = host_person_ids(db, session)
-    if data.enrollments is not None and apply_enrollments(
-        db,
-        session=session,
-        items=data.enrollments,
-        replace=True,
-        loc=("body", "enrollments"),
-        hosts=host_ids,
-        check_cap=False,
-    ):
-        changed = True
+    enrolled: int | None = 0 if created else None  # a new session's roster is what this write put in it
+    waitlisted = 0
+    if data.enrollments is not None:
+        applied = upsert_enrollments(
+            db,
+            session=session,
+            items=data.enrollments,
+            replace=True,
+            loc=("body", "enrollments"),
+            hosts=host_ids,
+            check_cap=False,
+            known=known,
+            new=created,
+        )
+        if applied.changed:
+            changed = True
+        if created:
+            enrolled = sum(1 for r in applied.rows.values() if r.status == EnrollmentStatus.ENROLLED.value)
+            waitlisted = sum(1 for r in applied.rows.values() if r.status == EnrollmentStatus.WAITLISTED.value)
     if changed:
         enforce_cap(
             db,
             session=session,
             hosts=len(host_ids),
             loc=("body", "enrollments" if data.enrollments is not None else "coHosts"),
+            enrolled=enrolled,
         )
     if changed and not created:
         bump(session)
@@ -200,7 +232,11 @@ def upsert_session(
             detail={"revision": session.revision},
         )
         db.flush()
-    return WriteResult(session=session, created=created, changed=changed)
+    roster = None
+    if created:
+        hosts = tuple((email.lower(), role.value) for email, role in data.host_emails())
+        roster = Roster(hosts=hosts, enrolled=enrolled or 0, waitlisted=waitlisted)
+    return WriteResult(session=session, created=created, changed=changed, roster=roster)
 
 
 def set_status(

@@ -338,3 +338,25 @@ def test_odd_bodies_are_422_never_500(api: Api) -> None:
         for item in resp.json()["detail"]:
             assert item["loc"][0] == "body" and item["msg"], item
     assert row_counts(api)["live_session"] == 0
+
+
+def test_a_new_session_costs_few_statements_and_answers_what_a_read_returns(api: Api) -> None:
+    """A new session whose people exist: the key with its tenant, the locked lookup, the insert, the people
+    in one query, the hosts, the enrollments, the audit row and the outbox row (8); the answer is built from
+    what was written and equals what a read returns."""
+    api.put("/v1/sessions/warm", session_body())  # the people exist now; the key's last use is recorded
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(api.engine, "before_cursor_execute", seen)
+    try:
+        created = api.put("/v1/sessions/fresh", session_body())
+    finally:
+        sa.event.remove(api.engine, "before_cursor_execute", seen)
+    assert created.status_code == 201, created.text
+    assert len([s for s in statements if s not in ("BEGIN", "COMMIT")]) <= 8, statements
+    assert statements.count("SELECT") <= 3, statements
+    read = api.get("/v1/sessions/fresh").json()
+    assert created.json() == read

@@ -66,6 +66,8 @@ def put_session(
         )
         if result.changed or sessions.sync_needs_retry(db=uow.db, session=result.session):
             uow.enqueue_session(result.session.id)
+        if result.roster is not None:  # created: answered from what was written
+            return True, to_public(db=uow.db, sessions=[result.session], rosters={result.session.id: result.roster})[0]
         return result.created, _public(uow, result.session)
 
     created, public = write(uow, work)
