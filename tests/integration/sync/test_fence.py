@@ -56,40 +56,6 @@ def test_no_token_for_an_unknown_session(stack: Stack) -> None:
     assert take_fence(stack.engine, uuid.uuid4()) is None
 
 
-def test_an_unchanged_reconcile_writes_no_row_and_keeps_its_token(stack: Stack) -> None:
-    """A reconcile that finds Google in step writes nothing (not even its fencing token); the time it
-    verified the session is written later, in one batch statement."""
-    from sqlalchemy import event
-
-    stack.put_session("s-quiet", session_body(hosts=organizers()[:1], enrolled=people("q", 3)))
-    stack.idle()
-    sid = stack.session_id("s-quiet")
-    before = stack.binding(sid)
-    assert before is not None and before.sync_status == "synced"
-    runtime = build_runtime(stack.settings, engine=stack.engine)
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        statements.append(statement.split(None, 1)[0].upper())
-
-    event.listen(stack.engine, "before_cursor_execute", seen)
-    try:
-        result = runtime.reconciler.reconcile(sid)
-    finally:
-        event.remove(stack.engine, "before_cursor_execute", seen)
-    assert (result.outcome, result.writes) == ("success", 0)
-    assert statements == ["SELECT", "SELECT"], statements  # the session's row set, then its people
-    after = stack.binding(sid)
-    assert after is not None
-    assert (after.fence, after.updated_at, after.last_synced_at) == (before.fence, before.updated_at,
-                                                                      before.last_synced_at)
-    runtime.reconciler.flush_verified()
-    verified = stack.binding(sid)
-    assert verified is not None and verified.last_synced_at is not None
-    assert before.last_synced_at is not None and verified.last_synced_at > before.last_synced_at
-    assert verified.fence == before.fence
-
-
 def test_a_claim_is_refused_once_anyone_wrote_a_newer_token(stack: Stack) -> None:
     """The token a reconcile claims at its first write: refused after a newer holder took a token, and
     for the second of two reconciles that read the same binding; later writes of the winner pass."""

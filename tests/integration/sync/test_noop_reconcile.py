@@ -1,0 +1,85 @@
+"""A reconcile that finds Google in step writes nothing; one that finds a new answer records it.
+
+Where it sits: ``tests/integration/sync``, on both stacks. :meth:`engine.sync.reconciler.SessionReconciler._unchanged`
+decides, from what the reconcile read, that recording would change no row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlmodel import Session, select
+
+from engine.runtime.wiring import build_runtime
+from engine.store.models import Enrollment, Person
+from tests.integration.sync.conftest import Stack, organizers, people, session_body
+
+
+def test_an_unchanged_reconcile_writes_no_row_and_keeps_its_token(stack: Stack) -> None:
+    """A reconcile that finds Google in step writes nothing (not even its fencing token); the time it
+    verified the session is written later, in one batch statement."""
+    stack.put_session("s-quiet", session_body(hosts=organizers()[:1], enrolled=people("q", 3)))
+    stack.idle()
+    sid = stack.session_id("s-quiet")
+    before = stack.binding(sid)
+    assert before is not None and before.sync_status == "synced"
+    runtime = build_runtime(stack.settings, engine=stack.engine)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(stack.engine, "before_cursor_execute", seen)
+    try:
+        result = runtime.reconciler.reconcile(sid)
+    finally:
+        event.remove(stack.engine, "before_cursor_execute", seen)
+    assert (result.outcome, result.writes) == ("success", 0)
+    assert statements == ["SELECT", "SELECT"], statements  # the session's row set, then its people
+    after = stack.binding(sid)
+    assert after is not None
+    assert (after.fence, after.updated_at, after.last_synced_at) == (before.fence, before.updated_at,
+                                                                      before.last_synced_at)
+    runtime.reconciler.flush_verified()
+    verified = stack.binding(sid)
+    assert verified is not None and verified.last_synced_at is not None
+    assert before.last_synced_at is not None and verified.last_synced_at > before.last_synced_at
+    assert verified.fence == before.fence
+
+
+
+def _statements(stack: Stack, run: object) -> list[str]:
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(stack.engine, "before_cursor_execute", note)
+    try:
+        run()  # type: ignore[operator]
+    finally:
+        event.remove(stack.engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_an_answer_given_in_google_is_recorded_by_a_reconcile_with_nothing_else_to_do(stack: Stack) -> None:
+    """The plan is all nothing-to-do, but a guest answered: the answer is stored; the next reconcile, with
+    nothing new at all, writes nothing."""
+    learners = people("ans", 3)
+    stack.put_session("s-answer", session_body(hosts=organizers()[:1], enrolled=learners))
+    stack.idle()
+    sid = stack.session_id("s-answer")
+    binding = stack.binding(sid)
+    assert binding is not None and binding.calendar_id and binding.event_id
+    stack.emu.control("POST", f"calendars/{binding.calendar_id}/events/{binding.event_id}/responses",
+                      {"email": learners[1], "responseStatus": "accepted"})
+    runtime = build_runtime(stack.settings, engine=stack.engine)
+    recorded = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
+    assert any(s == "UPDATE" for s in recorded), recorded
+    with Session(stack.engine) as db:
+        answer = db.exec(
+            select(Enrollment.response_status).join(Person, Person.id == Enrollment.person_id)  # type: ignore[arg-type]
+            .where(Enrollment.session_id == sid, Person.email == learners[1].lower())
+        ).one()
+    assert answer == "accepted"
+    quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
+    assert quiet == ["SELECT", "SELECT"], quiet
