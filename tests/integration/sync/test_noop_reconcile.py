@@ -30,20 +30,22 @@ def test_an_unchanged_reconcile_writes_no_row_and_keeps_its_token(stack: Stack) 
 
     event.listen(stack.engine, "before_cursor_execute", seen)
     try:
-        result = runtime.reconciler.reconcile(sid)
+        result = runtime.reconciler.reconcile(sid)  # event-driven: planned against the event as last written
+        verified = runtime.reconciler.reconcile(sid, verify=True)  # the sweep's: the event is read
     finally:
         event.remove(stack.engine, "before_cursor_execute", seen)
     assert (result.outcome, result.writes) == ("success", 0)
-    assert statements == ["SELECT", "SELECT"], statements  # the session's row set, then its people
+    assert (verified.outcome, verified.writes) == ("success", 0)
+    assert statements == ["SELECT", "SELECT"] * 2, statements  # the session's row set, then its people
     after = stack.binding(sid)
     assert after is not None
     assert (after.fence, after.updated_at, after.last_synced_at) == (before.fence, before.updated_at,
                                                                       before.last_synced_at)
     runtime.reconciler.flush_verified()
-    verified = stack.binding(sid)
-    assert verified is not None and verified.last_synced_at is not None
-    assert before.last_synced_at is not None and verified.last_synced_at > before.last_synced_at
-    assert verified.fence == before.fence
+    stored = stack.binding(sid)
+    assert stored is not None and stored.last_synced_at is not None
+    assert before.last_synced_at is not None and stored.last_synced_at > before.last_synced_at
+    assert stored.fence == before.fence
 
 
 
@@ -73,7 +75,7 @@ def test_an_answer_given_in_google_is_recorded_by_a_reconcile_with_nothing_else_
     stack.emu.control("POST", f"calendars/{binding.calendar_id}/events/{binding.event_id}/responses",
                       {"email": learners[1], "responseStatus": "accepted"})
     runtime = build_runtime(stack.settings, engine=stack.engine)
-    recorded = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
+    recorded = _statements(stack, lambda: runtime.reconciler.reconcile(sid, verify=True))  # as the sweep
     assert any(s == "UPDATE" for s in recorded), recorded
     with Session(stack.engine) as db:
         answer = db.exec(
@@ -81,5 +83,5 @@ def test_an_answer_given_in_google_is_recorded_by_a_reconcile_with_nothing_else_
             .where(Enrollment.session_id == sid, Person.email == learners[1].lower())
         ).one()
     assert answer == "accepted"
-    quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
+    quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid, verify=True))
     assert quiet == ["SELECT", "SELECT"], quiet
