@@ -18,7 +18,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -83,9 +83,20 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copy of every leaf: the same values, built once per hash."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def essence_hash(spec: EventSpec) -> str:
     """SHA-256 hex of the spec's owned fields (the marker itself excluded)."""
-    data = asdict(spec)
+    data = _plain(spec)
     data.pop("private", None)
     for att in data.get("attendees") or []:  # guests' answers are theirs, not part of what Muster wrote
         for name in ANSWER_FIELDS:

@@ -8,10 +8,11 @@ debouncer whether a reconcile is already scheduled before sending another.
   ``release(key, token)``. The TTL bounds how long a crashed worker (SIGKILL) can hold a key; the token
   makes renew and release safe (only the holder does either). A worker that finds the key held
   re-enqueues itself with a delay; nobody spins.
-* :func:`held` - a *lease*: the lock taken and renewed every third of its TTL by a small thread while the
-  work runs, so a reconcile or a transfer that outlives one TTL keeps its key; ``Lease.lost`` says the
-  renewal failed (the key expired and may be someone else's). The lease's fencing token, the number that
-  protects the binding from a worker whose lease expired, lives in the database with the binding
+* :func:`held` - a *lease*: the lock taken and renewed every third of its TTL (by one renewer thread per
+  process) while the work runs, so a reconcile or a transfer that outlives one TTL keeps its key;
+  ``Lease.lost`` says the renewal failed (the key expired and may be someone else's). The lease's fencing
+  token, the number that protects the binding from a worker whose lease expired, lives in the database
+  with the binding
   (:mod:`engine.sync.fence`), not here: it must keep growing across a Redis restart that loses data.
 * :class:`Debouncer` - ``claim(key, ttl_s) -> bool`` marks "a reconcile is scheduled"; ``clear(key)`` is
   called when that reconcile starts, *before* it reads the database, so a change committed after the
@@ -25,6 +26,8 @@ Build both with :func:`build(redis_url)`; ``None`` gives the in-memory versions.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import secrets
 import threading
@@ -191,19 +194,64 @@ class Lease:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
-def _keep(lock: KeyLock, lease: Lease) -> None:
-    period = max(0.05, lease.ttl_s / 3)
-    while not lease._stop.wait(period):
-        try:
-            ok = lock.renew(lease.key, lease.token, lease.ttl_s)
-        except Exception as exc:  # Redis briefly away: try again next period; the TTL still bounds it
-            log.warning("could not renew the lease on %s: %s", lease.key, exc)
-            continue
-        if not ok:
+def _period(lease: Lease) -> float:
+    return max(0.05, lease.ttl_s / 3)
+
+
+def _renew_once(lock: KeyLock, lease: Lease) -> bool:
+    """Renew ``lease`` once; False when it must not be renewed again (lost)."""
+    try:
+        ok = lock.renew(lease.key, lease.token, lease.ttl_s)
+    except Exception as exc:  # Redis briefly away: try again next period; the TTL still bounds it
+        log.warning("could not renew the lease on %s: %s", lease.key, exc)
+        return True
+    if not ok:
+        if not lease._stop.is_set():
             lease.lost = True
             log.warning("the lease on %s expired before it was renewed; another worker may hold it", lease.key)
-            return
-        lease.renewals += 1
+        return False
+    lease.renewals += 1
+    return True
+
+
+class _Renewer:
+    """One daemon thread renewing every lease the process holds, each every third of its TTL (a reconcile
+    starts no thread of its own). A renewal that races with a release is harmless: both check the token."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, Lease, KeyLock]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lock: KeyLock, lease: Lease) -> None:
+        with self._cond:
+            heapq.heappush(self._due, (time.monotonic() + _period(lease), next(self._seq), lease, lock))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due:
+                    self._cond.wait()
+                due_at, _, lease, lock = self._due[0]
+                if lease._stop.is_set():
+                    heapq.heappop(self._due)
+                    continue
+                wait = due_at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+            if _renew_once(lock, lease) and not lease._stop.is_set():
+                with self._cond:
+                    heapq.heappush(self._due, (time.monotonic() + _period(lease), next(self._seq), lease, lock))
+
+
+_renewer = _Renewer()
 
 
 def _first_try(lock: KeyLock, key: str, ttl_s: float, clearing: Debouncer | None, marker: str) -> str | None:
@@ -232,8 +280,9 @@ def held(
     ``clearing``: a debouncer whose ``marker`` (default: ``key``) is cleared first (the reconcile actor:
     "the scheduled reconcile has started"), in the same round trip as the first try of the lock.
 
-    Yields ``None`` when the key stayed busy. The renewal thread stops and the key is released on exit;
-    a worker killed meanwhile stops renewing, so its key expires after one TTL at most.
+    Yields ``None`` when the key stayed busy. Renewals (by the process's one renewer thread) stop and the
+    key is released on exit; a worker killed meanwhile stops renewing, so its key expires after one TTL at
+    most.
     """
     deadline = time.monotonic() + wait_s
     token = _first_try(lock, key, ttl_s, clearing, key if marker is None else marker)
@@ -244,13 +293,11 @@ def held(
         yield None
         return
     lease = Lease(key, token, ttl_s)
-    keeper = threading.Thread(target=_keep, args=(lock, lease), name=f"lease:{key}", daemon=True)
-    keeper.start()
+    _renewer.add(lock, lease)
     try:
         yield lease
     finally:
         lease._stop.set()
-        keeper.join(timeout=5)
         try:
             lock.release(key, token)
         except Exception as exc:  # it expires on its own
