@@ -157,6 +157,13 @@ def decline(sc: Scenario, app: Any, n: int, rate: float) -> list[float]:
     return latencies
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This scenario's options in the driver (``bench/twoway.py``); the same as :func:`main`'s."""
+    parser.add_argument("--answers", type=int, default=60, help="guest answers for rsvp_to_webhook")
+    parser.add_argument("--declines", type=int, default=30, help="declines for decline_to_promotion")
+    parser.add_argument("--rate", type=float, default=4.0, help="answers per second")
+
+
 def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
     from engine.api.app import create_api
     from engine.runtime.worker import producer
