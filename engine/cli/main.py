@@ -16,6 +16,7 @@ import logging
 import os
 import pkgutil
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -262,6 +263,8 @@ def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_ow
             exc.message, param_hint="--" + exc.field.removesuffix("_email").replace("_", "-")
         ) from None
     click.echo(f"Created tenant {tenant_slug} ({tenant_id}), {mode} mode.")
+    if setup.get("directory_admin_email"):
+        _check_directory_admin(settings, tenant_id)
     if mode == "vendor" and not vendor_owners:
         click.echo(
             "Note: no --vendor-owner given; vendor mode needs at least one owner account before events "
@@ -278,6 +281,22 @@ def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_ow
             click.echo(url)
         else:
             click.echo(f"First admin {admin_email.strip().lower()}: password set; sign in at /admin/.")
+
+
+def _check_directory_admin(settings: Settings, tenant_id: uuid.UUID) -> None:
+    """The live check of a Directory admin just saved (after the commit), printed as ``muster tenant set`` does."""
+    from sqlmodel import Session
+
+    from engine.admin.tenant_setup import check_directory_admin
+    from engine.cli.tenant_setup import print_steps
+    from engine.runtime.wiring import google_kit
+    from engine.store.unit_of_work import get_engine
+
+    with Session(get_engine(settings)) as db:
+        steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())
+    if steps:
+        click.echo("Directory admin check (run again with `muster tenant set --directory-admin` or `muster check`):")
+        print_steps(steps)
 
 
 @tenant.command("list")

@@ -68,7 +68,7 @@ _OPTION_OF = {
 }
 
 
-def _print_steps(steps: list[dict[str, Any]]) -> None:
+def print_steps(steps: list[dict[str, Any]]) -> None:
     for step in steps:
         who = f" [{step['identity']}]" if step.get("identity") else ""
         click.echo(f"  {step['outcome']:<4} {step['name']}{who}: {step['message']}")
@@ -138,7 +138,7 @@ def tenant_set(slug: str, mode: str | None, delegation_method: str | None, direc
             steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())
         if steps:
             click.echo("Directory admin check:")
-            _print_steps(steps)
+            print_steps(steps)
 
 
 @click.command("show")

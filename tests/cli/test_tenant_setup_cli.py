@@ -56,6 +56,8 @@ def test_first_admin_from_tenant_create_signs_in_with_the_one_time_link(
                          "initech.example", "--mode", "delegation", "--delegation-method", "domain_wide",
                          "--directory-admin", "it@initech.example", "--admin", "Boss@Initech.example")
     assert code == 0, err
+    # The Directory admin is checked live once saved, as `tenant set` does (here: no service-account key yet)
+    assert "Directory admin check" in out and "fail service account key" in out, out
     lines = out.strip().splitlines()
     link = lines[-1]
     assert link.startswith("http://testserver/admin/welcome?token=mk_"), out
