@@ -44,7 +44,7 @@ from engine.runtime import logs, metrics, probes
 from engine.runtime.actors import BACKGROUND_QUEUE, QUEUE, Tasks, redis_queue_depth
 from engine.runtime.broker import build_broker
 from engine.runtime.context import Runtime
-from engine.runtime.relay import Relay
+from engine.runtime.relay import Relay, redis_lost_data
 from engine.runtime.wiring import (
     SyncExtensions,
     build_runtime,
@@ -131,6 +131,14 @@ def _sync_feeds(rt: Runtime) -> tuple[int, int, int]:
     return done.calendars, done.pages, done.noted
 
 
+def _broker_lost(tasks: Tasks, settings: Settings) -> Callable[[], bool] | None:
+    """The relay's "did the broker lose its data" check: Redis only (an in-process broker cannot)."""
+    client = getattr(tasks.broker, "client", None)
+    if client is None or not settings.redis_url:
+        return None
+    return redis_lost_data(client, settings.redis_namespace)
+
+
 def retry_clock_s(settings: Settings) -> int:
     """How often the retry clock looks for due Meet/room retries: often enough for the shortest backoff."""
     return max(1, min(settings.meet_retry_min_s, RETRY_CLOCK_MAX_S))
@@ -195,6 +203,7 @@ def _clocks(tasks: Tasks, settings: Settings) -> list[_Periodic | Relay]:
             tasks.runtime.engine,
             lambda sid: tasks.enqueue(sid, take_over_stale=True),
             active=lambda: current_dispatcher() == tasks.dispatch,  # this process's task layer, still
+            broker_lost=_broker_lost(tasks, settings),
         ),
     ]
     for clock in clocks:

@@ -10,6 +10,8 @@ embedded runner (:mod:`engine.runtime.relay`) sends them as soon as the broker a
   :data:`RESEND_AFTER` ago while the session's binding still shows an older revision (the message was lost,
   e.g. a Redis restart without its data), at most :data:`MAX_SENDS` times (the periodic sweep remains);
 * :func:`mark_sent` records a hand-over, unless the row was re-requested meanwhile;
+* :func:`resend_all` makes every request due again at once (the broker came back without its data: what it
+  held is gone);
 * :func:`prune` deletes what the binding shows synced;
 * :func:`backlog` is what health and readiness checks report.
 
@@ -141,6 +143,15 @@ def mark_sent(*, db: Session, sent: Sequence[Due], now: datetime | None = None) 
         .values(sent_at=now, sends=_TABLE.c.sends + 1)
     )
     db.connection().execute(statement, [{"sid": d.session_id, "at": d.requested_at} for d in sent])
+
+
+def resend_all(*, db: Session) -> int:
+    """Make every request handed to the broker due again (its messages were lost with the broker's data).
+
+    Returns how many. A request whose session is synced meanwhile costs one reconcile that writes nothing.
+    """
+    result = db.execute(sa.update(_TABLE).where(_TABLE.c.sent_at.is_not(None)).values(sent_at=None))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def prune(*, db: Session) -> int:

@@ -85,6 +85,37 @@ def test_a_refused_hand_over_is_left_to_the_relay_which_sends_it_once(api: Api) 
     assert outbox.backlog(api.engine).unsent == 0
 
 
+def test_a_broker_that_lost_its_data_gets_every_waiting_request_again_at_once(api: Api) -> None:
+    assert api.put("/v1/sessions/o5", session_body()).status_code == 201
+    session, row = _row(api, "o5")
+    assert row is not None and row.sent_at is not None  # handed over just now: not due for RESEND_AFTER
+    sent: list[str] = []
+    assert relay_once(api.engine, lambda sid: sent.append(sid) or True, broker_lost=lambda: False).due == 0
+    # Redis restarted empty: the message that request became is gone, so the relay sends it again now
+    result = relay_once(api.engine, lambda sid: sent.append(sid) or True, broker_lost=lambda: True)
+    assert (result.sent, sent) == (1, [str(session.id)])
+    assert relay_once(api.engine, lambda sid: sent.append(sid) or True, broker_lost=lambda: False).due == 0
+
+    def down() -> bool:
+        raise redis.ConnectionError("Redis is still down")
+
+    assert relay_once(api.engine, lambda sid: sent.append(sid) or True, broker_lost=down).failed is True
+
+
+def test_the_broker_lost_check_answers_once_per_empty_start(redis_url: str) -> None:
+    from engine.runtime.relay import MARKER, redis_lost_data
+
+    client = redis.Redis.from_url(redis_url)
+    namespace = f"muster-test-lost-{uuid.uuid4().hex[:6]}"
+    lost = redis_lost_data(client, namespace)
+    try:
+        assert (lost(), lost()) == (True, False)
+        client.delete(f"{namespace}:{MARKER}")  # what a restart without persistence (or a flush) does
+        assert (lost(), lost()) == (True, False)
+    finally:
+        client.delete(f"{namespace}:{MARKER}")
+
+
 def test_a_request_sent_long_ago_and_still_unsynced_is_sent_again_then_pruned_once_synced(api: Api) -> None:
     assert api.put("/v1/sessions/o3", session_body()).status_code == 201
     session, _ = _row(api, "o3")
