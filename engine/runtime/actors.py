@@ -52,6 +52,7 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.middleware import CurrentMessage
 
 import engine.runtime.broker  # noqa: F401  (sets the broker the actors below are declared on)
 from connectors.errors import ConnectorError, RetriableError
@@ -76,6 +77,10 @@ BACKGROUND_PRIORITY = 100
 PENDING_TTL_S = 300.0
 #: Delay before retrying a session whose lock another worker holds.
 LOCK_BUSY_DELAY_MS = 1_000
+#: Message option marking a busy follow-up (the payload stays the session id).
+BUSY_FOLLOW_UP = "muster_busy_follow_up"
+#: How much longer than the lock's lifetime plus its delay the busy follow-up key lives.
+BUSY_KEY_SLACK_S = 30.0
 #: Delay before looking again at a person another worker is transferring.
 TRANSFER_BUSY_DELAY_MS = 5_000
 #: Retries of one message before it is dropped (the periodic sweep picks the session up again).
@@ -128,10 +133,12 @@ def _reconcile(tasks: Tasks, session_id: str, *, background: bool) -> None:
     # reconcile), in the same Redis round trip as the first try of the lock
     with locks.held(runtime.lock, session_id, settings.lock_ttl_s, clearing=runtime.debouncer, marker=marker) as lease:
         if lease is None:
-            log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
             metrics.record_reconcile("lock_busy")
-            tasks.send(actor, (session_id,), delay_ms=max(LOCK_BUSY_DELAY_MS, settings.debounce_ms))
+            _follow_up_busy(tasks, actor, marker, session_id)
             return
+        current = CurrentMessage.get_current_message()
+        if current is not None and current.options.get(BUSY_FOLLOW_UP):
+            runtime.debouncer.clear(busy_key(marker))  # the session's busy follow-up ends here
         try:
             result = runtime.reconciler.reconcile(uuid.UUID(session_id), verify=background)
         except RetriableError as exc:
@@ -145,6 +152,32 @@ def _reconcile(tasks: Tasks, session_id: str, *, background: bool) -> None:
             tasks.send(actor, (session_id,), delay_ms=delay_ms)
         else:
             metrics.incr("enqueue.coalesced")
+
+
+def _follow_up_busy(tasks: Tasks, actor: Any, marker: str, session_id: str) -> None:
+    """Another worker holds the session: look again shortly, with one follow-up per session.
+
+    A message can be delivered twice (a worker whose heartbeat lapsed has its messages taken over; the relay
+    or the sweep may send one more), and each delivery that finds the lock held would schedule its own
+    follow-up, so duplicate chains would multiply for as long as the lock is held. The follow-up is therefore
+    handed over: only the delivery of the message named by the session's busy key (or the first one when none
+    is) schedules the next, whose id the key then names; any other delivery ends, since a follow-up that reads
+    the database later is already scheduled.
+    """
+    settings = tasks.runtime.settings
+    delay = max(LOCK_BUSY_DELAY_MS, settings.debounce_ms)
+    current = CurrentMessage.get_current_message()
+    follow = tasks.message(actor, (session_id,))
+    follow.options[BUSY_FOLLOW_UP] = True  # metadata only: once it gets the lease it clears the key
+    ttl_s = settings.lock_ttl_s + delay / 1000 + BUSY_KEY_SLACK_S
+    if tasks.runtime.debouncer.hand_over(busy_key(marker), current.message_id if current else "", follow.message_id,
+                                         ttl_s):
+        log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
+        tasks.broker.enqueue(follow, delay=delay)
+    else:
+        log.info("session is locked by another worker and a follow-up is already scheduled",
+                 extra={"outcome": "lock_busy"})
+        metrics.incr("lock_busy.follow_up_merged")
 
 
 @dramatiq.actor(actor_name="deliver_webhook", queue_name=QUEUE,
@@ -237,13 +270,16 @@ class Tasks:
                 return pending[index:]
         return []
 
-    def send(self, actor: Any, args: tuple[str, ...], *, delay_ms: int | None = None) -> None:
-        """Send ``args`` to ``actor`` on this layer's broker, with the deployment's retry backoff."""
+    def message(self, actor: Any, args: tuple[str, ...]) -> Any:
+        """A message of ``args`` for ``actor`` with the deployment's retry backoff (not sent yet)."""
         settings = self.runtime.settings
-        message = actor.message_with_options(
+        return actor.message_with_options(
             args=args, min_backoff=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms
         )
-        self.broker.enqueue(message, delay=delay_ms or None)
+
+    def send(self, actor: Any, args: tuple[str, ...], *, delay_ms: int | None = None) -> None:
+        """Send ``args`` to ``actor`` on this layer's broker, with the deployment's retry backoff."""
+        self.broker.enqueue(self.message(actor, args), delay=delay_ms or None)
 
     def enqueue(
         self,
@@ -381,6 +417,11 @@ def background_key(session_id: uuid.UUID | str) -> str:
 def feed_key(feed_id: uuid.UUID | str) -> str:
     """The debouncer's and the lease's key of one calendar's change sync."""
     return f"feed:{feed_id}"
+
+
+def busy_key(marker: str) -> str:
+    """The debouncer's key naming the one follow-up message scheduled while a session's lock is held."""
+    return f"busy:{marker}"
 
 
 def transfer_key(tenant_id: uuid.UUID | str, person_id: uuid.UUID | str) -> str:

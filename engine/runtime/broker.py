@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
 
 from engine.runtime.message_metrics import MessageMetrics
 from engine.settings import Settings
@@ -55,5 +56,6 @@ def build_broker(settings: Settings, *, heartbeat_timeout_ms: int = 60_000) -> d
         broker = StubBroker()
         broker.emit_after("process_boot")
     broker.add_middleware(MessageMetrics())
+    broker.add_middleware(CurrentMessage())  # the reconcile actor names the message it schedules a follow-up for
     dramatiq.set_broker(broker)
     return broker

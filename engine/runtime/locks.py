@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
 """
+_HAND_OVER = """
+local held = redis.call('get', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
 """
@@ -59,6 +65,10 @@ class Debouncer(Protocol):
     def claim(self, key: str, ttl_s: float, stale_after_s: float | None = None) -> bool: ...
 
     def clear(self, key: str) -> None: ...
+
+    def hand_over(self, key: str, held_by: str, to: str, ttl_s: float) -> bool:
+        """Set ``key`` to ``to`` if it is unset or holds ``held_by`` (atomically); False when another holds it."""
+        ...
 
 
 class _Expiring:
@@ -83,6 +93,16 @@ class _Expiring:
         with self._lock:
             held = self._items.get(key)
             if held is None or held[0] != value or held[1] <= now:
+                return False
+            self._items[key] = (value, now + ttl_s)
+            return True
+
+    def swap_if(self, key: str, expected: str, value: str, ttl_s: float) -> bool:
+        """Set ``key`` to ``value`` when it is unset (or expired) or holds ``expected``."""
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+            if held is not None and held[1] > now and held[0] != expected:
                 return False
             self._items[key] = (value, now + ttl_s)
             return True
@@ -131,6 +151,9 @@ class MemoryDebouncer:
     def clear(self, key: str) -> None:
         self._store.delete_if(key, None)
 
+    def hand_over(self, key: str, held_by: str, to: str, ttl_s: float) -> bool:
+        return self._store.swap_if(key, held_by, to, ttl_s)
+
 
 class RedisLock:
     def __init__(self, client: Any, prefix: str = "muster:lock:") -> None:
@@ -164,6 +187,7 @@ class RedisDebouncer:
     def __init__(self, client: Any, prefix: str = "muster:pending:") -> None:
         self._r = client
         self._prefix = prefix
+        self._hand_over = client.register_script(_HAND_OVER)
 
     def claim(self, key: str, ttl_s: float, stale_after_s: float | None = None) -> bool:
         now = time.time()
@@ -180,6 +204,9 @@ class RedisDebouncer:
 
     def clear(self, key: str) -> None:
         self._r.delete(self._prefix + key)
+
+    def hand_over(self, key: str, held_by: str, to: str, ttl_s: float) -> bool:
+        return bool(self._hand_over(keys=[self._prefix + key], args=[held_by, to, max(1, int(ttl_s * 1000))]))
 
 
 @dataclass
