@@ -1,13 +1,14 @@
 """Two-way sync benchmark, change feed: what drift detection costs and how fast a change made in Google is handled.
 
-Where it sits: ``bench/``; a scenario of the two-way benchmark (``figures(b, args)``), also runnable alone:
-``.venv/bin/python bench/twoway_feed.py`` (PostgreSQL + Redis + two ``muster worker`` processes and the
-emulator, through :class:`bench.sync.Bench`; quotas at Google's values, 600 requests/min per user). Push is
-on: ``MUSTER_PUSH_URL`` points at this process's REST app served by uvicorn on 127.0.0.1, where the
-emulator posts its notifications. Prints one ``name: value (goal …)`` line per figure:
+Where it sits: ``bench/``; a scenario of the two-way benchmark (``figures(b, args)``, run by
+``bench/twoway.py --only feed``), also runnable alone: ``.venv/bin/python bench/twoway_feed.py``
+(PostgreSQL + Redis + two ``muster worker`` processes and the emulator, through :class:`bench.sync.Bench`;
+quotas at Google's values, 600 requests/min per user). Push is on: ``MUSTER_PUSH_URL`` points at this
+process's REST app served by uvicorn on 127.0.0.1, where the emulator posts its notifications. Prints one
+``name: value (goal …)`` line per figure:
 
 * ``drift_sweep_calls_per_session`` - the worker's periodic drift sweep (:func:`engine.sync.sweep.sweep_changes`:
-  each followed calendar's changes, then only the sessions that need a reconcile) over ``--sessions``
+  each followed calendar's changes, then only the sessions that need a reconcile) over ``--feed-sessions``
   unchanged sessions: Google calls it caused (listings plus any reconcile) per session. Goal ≤ 0.01
   (before the change feed: 1.0, one read per session).
 * ``drift_detect_p50_s`` / ``drift_detect_p99_s`` - from an edit made in Google (a title changed through the
@@ -52,12 +53,19 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-class FeedBench(sync_bench.Bench):
-    def env(self, quota: int = 600) -> dict[str, str]:
-        env = super().env(quota)
-        env["MUSTER_PUSH_URL"] = f"http://127.0.0.1:{PUSH_PORT}/google/push"
-        env["MUSTER_FEED_POLL_S"] = "300"  # the catch-up timer; push does the work
-        return env
+def feed_env(b: sync_bench.Bench, quota: int = 600) -> dict[str, str]:
+    """The harness's worker environment with push on (the emulator posts to this process's REST app)."""
+    env = sync_bench.Bench.env(b, quota)
+    env["MUSTER_PUSH_URL"] = f"http://127.0.0.1:{PUSH_PORT}/google/push"
+    env["MUSTER_FEED_POLL_S"] = "300"  # the catch-up timer; push does the work
+    return env
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of this scenario (also under the driver ``bench/twoway.py``)."""
+    parser.add_argument("--feed-sessions", type=int, default=2000, help="unchanged sessions for the drift sweep")
+    parser.add_argument("--feed-edits", type=int, default=60, help="edits made in Google for drift_detect")
+    parser.add_argument("--feed-rate", type=float, default=2.0, help="edits per second")
 
 
 def serve(app: Any) -> uvicorn.Server:
@@ -92,6 +100,7 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
     from engine.settings import load_settings
     from engine.sync.sweep import sweep_changes
 
+    b.env = lambda quota=600: feed_env(b, quota)  # type: ignore[method-assign]
     b.start_workers()
     settings = load_settings(b.env())
     tasks = producer(settings, engine=b.engine)
@@ -105,7 +114,7 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
         app = create_api(settings, engine=b.engine)
         hosts = b.organizers[:2]
         calls = [(f"/v1/sessions/feed-{i}", b.body(f"feed-{i}", hosts, b.learners[i % 150: i % 150 + 3]))
-                 for i in range(args.sessions)]
+                 for i in range(args.feed_sessions)]
         b.puts(app, key, calls)
         b.idle(timeout=900)
         # the feed clock's first pass: channels opened, each calendar's first token taken
@@ -125,15 +134,15 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
         time.sleep(1.0)
         calls_made = b.counters()["total"]
         lines.append(
-            f"drift_sweep_calls_per_session: {calls_made / args.sessions:.4f} (goal <= 0.01; {calls_made} calls "
-            f"for {args.sessions} unchanged sessions on {report.calendars} calendars: {report.pages} listing "
+            f"drift_sweep_calls_per_session: {calls_made / args.feed_sessions:.4f} (goal <= 0.01; {calls_made} calls "
+            f"for {args.feed_sessions} unchanged sessions on {report.calendars} calendars: {report.pages} listing "
             f"call(s), {report.enqueued} reconcile(s); before the change feed 1.0)"
         )
 
         # ------------------------------------------------------------ drift detection with push
         with Session(b.engine) as db:
             bindings = list(db.exec(select(CalendarBinding).where(CalendarBinding.event_id.is_not(None))).all())  # type: ignore[union-attr]
-        picked = bindings[: args.edits]
+        picked = bindings[: args.feed_edits]
         source = ServiceAccountSource(json.loads(b.key_file.read_text()), token_uri=token_uri_for(b.server.url))
         google = GoogleCalendarFactory(source, root_url=b.server.url)
         restored: dict[str, float] = {}
@@ -156,7 +165,7 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
                     edited_at[str(binding.event_id)] = t0
                 svc.events().patch(calendarId=binding.calendar_id, eventId=binding.event_id,
                                    body={"summary": f"Edited in Google {i}"}, sendUpdates="none").execute()
-                time.sleep(max(0.0, 1.0 / args.rate - (time.monotonic() - t0)))
+                time.sleep(max(0.0, 1.0 / args.feed_rate - (time.monotonic() - t0)))
             wait(lambda: len(restored) >= len(picked), 120, "every edit handled")
             b.idle(timeout=120)
             time.sleep(2.0)
@@ -166,7 +175,7 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
         posted = exists_posted(b) - posted_before
         lines.append(f"drift_detect_p50_s: {statistics.median(latencies):.2f}")
         lines.append(f"drift_detect_p99_s: {p(latencies, 0.99):.2f} (goal <= 3; {len(latencies)} edits in Google "
-                     f"at {args.rate}/s, push on, from the edit to the write restoring the platform's title)")
+                     f"at {args.feed_rate}/s, push on, from the edit to the write restoring the platform's title)")
         lines.append(f"notifications_per_change: {posted / len(picked):.2f} ({posted} push notifications for "
                      f"{len(picked)} Google-side changes; each change and Muster's restoring write notify once)")
         return lines
@@ -182,13 +191,11 @@ def _all_followed(b: sync_bench.Bench) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=2000, help="unchanged sessions for the drift sweep")
-    parser.add_argument("--edits", type=int, default=60, help="edits made in Google for drift_detect")
-    parser.add_argument("--rate", type=float, default=2.0, help="edits per second")
+    add_arguments(parser)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     with sync_bench.database() as db_url, tempfile.TemporaryDirectory() as tmpdir:
-        b = FeedBench(args, db_url, Path(tmpdir))
+        b = sync_bench.Bench(args, db_url, Path(tmpdir))
         try:
             for line in figures(b, args):
                 print(line, flush=True)
