@@ -286,8 +286,10 @@ def run(ctx: DemoContext, *, exit_after_seed: bool = False) -> DemoContext:
     """Run every step, print the summary, then serve until interrupted (unless ``exit_after_seed``)."""
     ctx.exit_after_seed = exit_after_seed
     # The demo's workspace has a deliberately suspended organizer: Muster reports each refusal in one line
-    # (engine.sync.reconciler); the Google client's own warning about the same 403 would be a second one.
+    # (engine.sync.reconciler); the Google client's own warning about the same 403, and the per-call line of
+    # the composition root (kept for operators' logs, counted in the metrics), would be a second and a third.
     logging.getLogger("googleapiclient.http").setLevel(logging.ERROR)
+    logging.getLogger("engine.runtime.wiring").setLevel(logging.ERROR)
     try:
         for step in STEPS:
             log.info("demo step: %s", step.__name__)

@@ -72,6 +72,13 @@ def test_demo_seeds_and_exits(tmp_path: Path) -> None:
     assert "googleapiclient" not in second.stderr + second.stdout
     # ... and finding this run's empty emulator without the events the database recorded is no warning either
     assert "calendar.events.get" not in second.stderr, second.stderr
+    # The Workspace's deliberately suspended organizer is one readable line, once per session it organizes
+    suspended = [u["primaryEmail"] for u in json.loads((SHARED_DATA / "acme-workspace.json").read_text())["users"]
+                 if u.get("suspended")]
+    organized = {s["externalId"] for s in sessions if s["organizer"].lower() in suspended}
+    lines = [line for line in (second.stderr + second.stdout).splitlines() if any(e in line for e in suspended)]
+    assert suspended and 0 < len(lines) <= len(organized), lines
+    assert all("cannot act in Google Calendar" in line for line in lines), lines
     for table in ("tenant", "live_session", "person", "session_host", "enrollment"):
         assert second_counts[table] == first_counts[table], table
     engine = sa.create_engine(f"sqlite:///{db_file}")
