@@ -34,7 +34,7 @@ lint: $(STAMP)  ## ruff, mypy (strict for engine, policies, connectors, admin_ui
 bench: $(STAMP)  ## Print the benchmark figures
 	$(BIN)/python bench/emulator.py
 	$(BIN)/python bench/sync.py
-	$(BIN)/python bench/twoway_answers.py
+	$(BIN)/python bench/twoway.py
 
 emulator: $(STAMP)  ## Run the Google Workspace emulator standalone on port 8765 with the sample seed
 	$(BIN)/muster emulator --port 8765 --seed ../shared/data/acme-workspace.json

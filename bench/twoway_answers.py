@@ -78,7 +78,7 @@ class Scenario:
             return key, tenant.id
 
     def sessions(self, app: Any, key: str, prefix: str, n: int, enrolled: int, waitlisted: int) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         calls = []
         learners = self.b.learners
         for i in range(n):
@@ -185,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This scenario's options in the driver (``bench/twoway.py``); the same as :func:`main`'s."""
     parser.add_argument("--answers", type=int, default=60, help="guest answers for rsvp_to_webhook")
     parser.add_argument("--declines", type=int, default=30, help="declines for decline_to_promotion")
-    parser.add_argument("--rate", type=float, default=4.0, help="answers per second")
+    parser.add_argument("--answer-rate", type=float, default=4.0, help="answers (and declines) per second")
 
 
 def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
@@ -211,18 +211,20 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
     try:
         sc = Scenario(b, tasks, receiver)
         lines = []
-        rs = rsvp(sc, app, args.answers, args.rate)
+        rs = rsvp(sc, app, args.answers, args.answer_rate)
         lines.append(f"rsvp_to_webhook_p50_s: {statistics.median(rs):.2f}")
-        lines.append(f"rsvp_to_webhook_p99_s: {p(rs, 0.99):.2f} (goal <= 5; {len(rs)} answers at {args.rate}/s; "
+        lines.append(f"rsvp_to_webhook_p99_s: {p(rs, 0.99):.2f} (goal <= 5; {len(rs)} answers at {args.answer_rate}/s; "
                      f"{sc.how()}; bad signatures {receiver.bad_signatures})")
-        ds = decline(sc, app, args.declines, args.rate)
+        ds = decline(sc, app, args.declines, args.answer_rate)
         lines.append(f"decline_to_promotion_p50_s: {statistics.median(ds):.2f}")
         lines.append(f"decline_to_promotion_p99_s: {p(ds, 0.99):.2f} (goal <= 5; {len(ds)} declines at "
-                     f"{args.rate}/s, each promoting the first waitlisted learner onto the event; {sc.how()})")
+                     f"{args.answer_rate}/s, each promoting the first waitlisted learner onto the event; {sc.how()})")
         return lines
     finally:
         receiver.stop()
         server.should_exit = True
+        b.stop_workers()  # they were started with this scenario's push URL: the next scenario starts its own
+        b.env = base_env  # type: ignore[method-assign]
 
 
 def _free_port() -> int:
@@ -238,9 +240,7 @@ def _free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--answers", type=int, default=60, help="guest answers for rsvp_to_webhook")
-    parser.add_argument("--declines", type=int, default=30, help="declines for decline_to_promotion")
-    parser.add_argument("--rate", type=float, default=4.0, help="answers per second")
+    add_arguments(parser)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     with sync_bench.database() as db_url, tempfile.TemporaryDirectory() as tmpdir:
