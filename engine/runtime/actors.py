@@ -75,8 +75,9 @@ PLATFORM_PRIORITY = 0
 BACKGROUND_PRIORITY = 100
 #: How long a "reconcile scheduled" marker lives if its message is lost (the sweep repairs the rest).
 PENDING_TTL_S = 300.0
-#: Delay before retrying a session whose lock another worker holds.
-LOCK_BUSY_DELAY_MS = 1_000
+#: Delay before retrying a session whose lock another worker holds. Short: a reconcile of a platform change is
+#: one Google call, so the holder is done in moments and the change waiting behind it should not wait a second.
+LOCK_BUSY_DELAY_MS = 250
 #: Message option marking a busy follow-up (the payload stays the session id).
 BUSY_FOLLOW_UP = "muster_busy_follow_up"
 #: How much longer than the lock's lifetime plus its delay the busy follow-up key lives.
