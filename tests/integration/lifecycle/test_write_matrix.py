@@ -23,12 +23,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import Session, select
 
 from connectors.errors import ConnectorError
 from engine.runtime import steps
+from engine.store.models import CalendarBinding
+from engine.store.types import utcnow
 from tests.integration.lifecycle.conftest import LEARNERS, Life
 
 RADIA, GRACE = "radia.backus10@acme.example", "grace.lamport2@acme.example"
@@ -59,12 +63,13 @@ class Case:
     start: str = START
     end: str = END
     cancelled: bool = False
+    video: str = "none"  #: "meet": the event must end with the Meet link the binding names
 
 
 def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
     body: dict[str, Any] = {
         "title": "Session matrix", "description": "Live session.", "timeZone": "Europe/Berlin",
-        "start": case.start, "end": case.end, "organizer": hosts[0], "coHosts": hosts[1:], "video": "none",
+        "start": case.start, "end": case.end, "organizer": hosts[0], "coHosts": hosts[1:], "video": case.video,
         "status": "cancelled" if case.cancelled else "scheduled",
         "enrollments": [{"email": e, "status": "enrolled"} for e in case.learners],
     }
@@ -72,11 +77,11 @@ def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
     assert resp.status_code in (200, 201), resp.text
 
 
-def _synced(life: Life) -> Case:
+def _synced(life: Life, video: str = "none") -> Case:
     """A synced session whose first learner accepted (with a comment) and second declined."""
     for who in HOSTS:
         life.connect(who)
-    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS))
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS), video=video)
     _put(life, case)
     case.sid = life.session_id("s-matrix")
     assert life.settle(case.sid).outcome == "success"
@@ -128,6 +133,24 @@ def _organizer_deleted(life: Life, case: Case) -> None:
     life.sweep()
 
 
+def _meet_failed(life: Life) -> Case:
+    """A synced session whose Meet link Google failed to create; Google works again and the retry is due."""
+    life.emu.world.options.conference_failure_rate = 1.0
+    try:
+        case = _synced(life, video="meet")
+    finally:
+        life.emu.world.options.conference_failure_rate = 0.0
+    with Session(life.engine) as db:
+        binding = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == case.sid)).one()
+        assert binding.meet_status == "failure" and binding.next_attempt_at is not None
+        past = utcnow() - timedelta(seconds=1)  # its backoff has passed
+        binding.next_attempt_at = past
+        binding.blocked_detail = {**(binding.blocked_detail or {}), "meet_retry_at": past.isoformat()}
+        db.add(binding)
+        db.commit()
+    return case
+
+
 def _departure(life: Life, case: Case) -> None:
     case.owner, case.host_guests = GRACE, frozenset({RADIA})
     assert life.request("PUT", f"/v1/people/{RADIA}/departure", {}).status_code == 200
@@ -166,6 +189,8 @@ PATHS: dict[str, WritePath] = {
     "recreate": WritePath(_synced, _organizer_deleted, {"calendar": 2, "admin": 2},
                           ("transfer.old_cancelled", "transfer.rebound", "reconcile.observed", "reconcile.intended",
                            "apply.wrote", "reconcile.recorded"), transfer=True),
+    "meet retry": WritePath(_meet_failed, _reconcile, {"calendar": 2, "admin": 0},
+                            ("reconcile.observed", "apply.wrote", "reconcile.recorded")),
     "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
                       ("transfer.moved", "transfer.rebound", "reconcile.observed", "apply.wrote", "reconcile.recorded"),
                       transfer=True),
@@ -252,6 +277,9 @@ def _check(life: Life, case: Case, mark: int) -> None:
         assert (extra, missing) == (set(case.host_guests), set()), "hosts listed, learners missing"
         for who, answer in case.answers.items():
             assert attendees[who] == answer, f"{who} answered {answer}, Google now shows {attendees[who]}"
+        if case.video == "meet":  # one working link, the one the binding names
+            assert binding.meet_status == "success" and binding.meet_link
+            assert event.get("hangoutLink") == binding.meet_link
     per_guest: dict[str, int] = {}
     for m in life.emu.outbox()[mark:]:
         per_guest[m["to"]] = per_guest.get(m["to"], 0) + 1
