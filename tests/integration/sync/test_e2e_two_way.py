@@ -281,3 +281,46 @@ def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: S
     with Session(stack.engine) as db:
         tenant = db.get(Tenant, stack.tenant_id)
         assert tenant is not None and tenant.settings["google_changes"]["deleted"] == "flag"
+
+
+def _feed(stack: Stack) -> Any:
+    """One pass of the change feed, as its timer or a push notification runs it (incremental sync per calendar)."""
+    from engine.feed.run import sync_all
+    from engine.runtime.ratelimit import MemoryRateLimiter
+    from engine.runtime.wiring import build_feed_factory
+
+    return sync_all(stack.engine, build_feed_factory(stack.settings, limiter=MemoryRateLimiter()))
+
+
+def test_the_change_feed_drives_both_policies_end_to_end(stack: Stack) -> None:
+    """No stand-in: the feed's own incremental sync notices the edit and the deletion made in Google."""
+    sid, _hosts, _learners, event = _session(stack, "s-feed-move", start=186)
+    _feed(stack)  # the baseline listing of each calendar Muster writes to
+    stack.idle()
+    owner = event["organizer"]["email"]
+    google = _google(stack, owner)
+    google.patch(
+        calendarId=owner, eventId=event["id"], sendUpdates="none",
+        body={"start": {"dateTime": "2027-02-01T18:00:00+01:00", "timeZone": "Europe/Berlin"},
+              "end": {"dateTime": "2027-02-01T19:00:00+01:00", "timeZone": "Europe/Berlin"}},
+    ).execute()
+    assert _feed(stack).noted >= 1
+    stack.idle()
+    (after,) = stack.emu.events_of(sid)
+    assert after["start"]["dateTime"] == event["start"]["dateTime"]  # the platform wins by default
+    assert _changes_audited(stack, sid) == [{"fields": ["time"], "policy": "platform_wins", "outcome": "restored"}]
+    # Muster's own restore is no change for the feed to report: no loop
+    stack.emu.reset_counters()
+    _feed(stack)
+    stack.idle()
+    assert _write_count(stack.emu.counters()) == 0 and len(_changes_audited(stack, sid)) == 1
+    # Then, under flag, the organizer deletes it
+    _set_policy(stack, deleted="flag")
+    stack.idle()
+    google.delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
+    assert _feed(stack).noted >= 1
+    stack.idle()
+    assert stack.emu.events_of(sid) == []
+    binding = stack.binding(sid)
+    assert binding is not None and binding.sync_status == "blocked" and binding.error_class == "google_deleted"
+    assert _changes_audited(stack, sid)[-1] == {"deleted": True, "policy": "flag", "outcome": "flagged"}
