@@ -141,9 +141,9 @@ def policy_changes(form: FormData) -> dict[str, Any]:
 
 
 def setup_changes(form: FormData) -> dict[str, Any]:
-    """The posted set-up form (delegation method, Directory admin, vendor owner pool, mode while empty)."""
+    """The posted set-up form (domain, delegation method, Directory admin, vendor owner pool, mode while empty)."""
     changes: dict[str, Any] = {}
-    for name in ("mode", "delegation_method", "directory_admin_email"):
+    for name in ("domain", "mode", "delegation_method", "directory_admin_email"):
         if name in form:
             changes[name] = str(form.get(name) or "")
     if "vendor_owner_emails" in form:
@@ -157,6 +157,7 @@ def form_values(tenant: Tenant) -> dict[str, Any]:
     privacy = settings.get("privacy") or {}
     return {
         "fallback_owner_email": tenant.fallback_owner_email,
+        "domain": tenant.google_domain,
         "guest_list": "visible" if isinstance(privacy, dict) and privacy.get("guest_list_visible") else "hidden",
         "settings": settings,
         "delegation_method": tenant.delegation_method,

@@ -1,8 +1,8 @@
 """Integration page (admins; viewers read): the two modes, their set-up, the live check, policies, switching.
 
 Where it sits: reads the tenant and settings; "Test connection" runs the engine's connection check
-(:mod:`engine.admin.connection_check`) and shows each result with its fix; the set-up form (delegation method,
-Directory admin, vendor owner pool) and the policies form are turned into changes by
+(:mod:`engine.admin.connection_check`) and shows each result with its fix; the set-up form (Google Workspace domain,
+delegation method, Directory admin, vendor owner pool) and the policies form are turned into changes by
 :mod:`admin_ui.services.setup_form` and saved through :func:`engine.admin.tenant_setup.configure`, the same
 write path as the REST API and ``muster tenant set`` (a new Directory admin is checked live after the commit);
 switching mode goes through the engine's mode-switch preview, then apply
@@ -160,7 +160,7 @@ def save_policies(
 def save_setup(
     request: Request, user: CurrentUser = Depends(require(Need.MANAGE_TENANT)), form: FormData = Depends(csrf_form)
 ) -> Response:
-    """Delegation method, Directory admin (checked live once saved), vendor owner pool, mode while empty."""
+    """Domain, delegation method, Directory admin (checked live once saved), vendor owner pool, mode while empty."""
     changes = setup_changes(form)
     try:
         with unit_of_work(db_engine(request)) as uow:
@@ -177,7 +177,10 @@ def save_setup(
         return render(
             request, "admin/integration/detail.html", _page_context(request, user, directory_check=steps)
         )
-    flash(request, "Set-up saved." if result.changes else "Nothing changed.", "ok" if result.changes else "info")
+    message = "Set-up saved." if result.changes else "Nothing changed."
+    if result.signed_out:
+        message += " Signed out (signed in with Google, outside the new domain): " + ", ".join(result.signed_out) + "."
+    flash(request, message, "ok" if result.changes else "info")
     return redirect("/admin/integration#setup")
 
 

@@ -3,10 +3,15 @@
 Where it sits: ``muster tenant set`` / ``muster tenant show`` (:mod:`engine.cli.tenant_setup`), the admin REST
 API (``/v1/admin/tenant``, :mod:`engine.api.routes.admin`) and the admin UI's Integration page
 (:mod:`admin_ui.views.integration`) all call :func:`configure` inside their unit of work. It validates every
-field (mode, delegation method, Directory admin, fallback owner, vendor owner pool, and each policy
-section through the schema of :mod:`policies.settings`), stores them, records one ``tenant.setup`` audit
-entry with ``{field: [old, new]}``, and enqueues the tenant's sessions after the commit, because every
-setting shapes the events (guest list, notifications, rooms, who owns the event).
+field (Google Workspace domain, mode, delegation method, Directory admin, fallback owner, vendor owner pool,
+and each policy section through the schema of :mod:`policies.settings`), stores them, records one
+``tenant.setup`` audit entry with ``{field: [old, new]}``, and enqueues the tenant's sessions after the
+commit, because every setting shapes the events (guest list, notifications, rooms, who owns the event).
+
+The domain (``Tenant.google_domain``) is what Sign in with Google's ``hd`` check and domain-wide delegation
+trust. A change is refused while the Directory admin or fallback owner is outside the new domain, and while
+passwords are off unless an active admin is in it (clearing it then is refused too); it ends the admin UI
+sessions of people who signed in with Google and are outside the new domain (docs/integration-modes.md).
 
 The live check of a new Directory admin (:func:`check_directory_admin`) calls Google, so it runs after the
 commit, never inside the transaction; its steps are returned to the caller, who shows them.
@@ -25,11 +30,22 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from connectors.ports.delegation import GoogleKit
+from engine.admin import web_sessions
 from engine.admin.queries import record_audit
+from engine.admin.roles import AdminRole
 from engine.api.schemas import normalize_email
 from engine.crypto import encrypt
+from engine.ingest.tenants import TenantError, clean_domain
 from engine.settings import ConfigError, Settings, read_service_account_key
-from engine.store.models import CalendarBinding, DelegationMethod, IntegrationMode, LiveSession, Person, Tenant
+from engine.store.models import (
+    CalendarBinding,
+    DelegationMethod,
+    IntegrationMode,
+    LiveSession,
+    Person,
+    PersonStatus,
+    Tenant,
+)
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork, end_reads
 from policies.schema import SettingError
@@ -37,6 +53,7 @@ from policies.settings import SECTIONS, TenantSettings, merged
 
 #: The fields :func:`configure` sets, as the REST API and the CLI name them.
 FIELDS = (
+    "domain",
     "mode",
     "delegation_method",
     "directory_admin_email",
@@ -65,18 +82,82 @@ def admin_console_scopes() -> tuple[str, ...]:
     return (*DWD_SCOPES, DIRECTORY_USERS_SCOPE, DATA_TRANSFER_SCOPE)
 
 
-def _email(raw: str | None, field_name: str, tenant: Tenant, *, in_domain: bool) -> str | None:
+def _email(raw: str | None, field_name: str, domain: str | None) -> str | None:
+    """``raw`` as a stored address (None when empty); with a ``domain``, it must be an account of it."""
     if raw is None or not raw.strip():
         return None
     try:
         email = normalize_email(raw)
     except ValueError as exc:
         raise SetupError(field_name, str(exc)) from None
-    if in_domain and tenant.google_domain and not email.endswith("@" + tenant.google_domain.lower()):
-        raise SetupError(
-            field_name, f"must be an account in {tenant.google_domain}, so events stay in the customer's Google"
-        )
+    if domain and not email.endswith("@" + domain.lower()):
+        raise SetupError(field_name, f"must be an account in {domain}, so events stay in the customer's Google")
     return email
+
+
+def _domain(raw: Any) -> str | None:
+    if raw is not None and not isinstance(raw, str):
+        raise SetupError("domain", "must be text, e.g. acme.example")
+    try:
+        return clean_domain(raw)
+    except TenantError as exc:
+        raise SetupError("domain", str(exc).removeprefix("domain: ")) from None
+
+
+def _in_domain(email: str, domain: str) -> bool:
+    return email.lower().endswith("@" + domain)
+
+
+def _check_domain_change(db: Session, tenant: Tenant, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Refuse a domain change that would leave set-up pointing outside it, or lock every admin out."""
+    domain = new["domain"]
+    if domain:
+        for name in ("directory_admin_email", "fallback_owner_email"):
+            if new[name] and new[name] == old[name] and not _in_domain(new[name], domain):
+                raise SetupError(
+                    "domain",
+                    f"{name} ({new[name]}) is not an account in {domain}: give the new domain's account for it in "
+                    "the same change, or clear it",
+                )
+    passwords_off = (new["settings"].get("sign_in") or {}).get("passwords") is False
+    if not passwords_off:
+        return
+    if not domain:
+        raise SetupError(
+            "domain",
+            "cannot be cleared while passwords are off (settings.sign_in.passwords = false): nobody could sign "
+            "in. Turn passwords on first, then clear the domain",
+        )
+    admins = db.exec(
+        select(Person.email).where(
+            Person.tenant_id == tenant.id,
+            Person.admin_role == AdminRole.ADMIN.value,
+            Person.status == PersonStatus.ACTIVE.value,
+        )
+    ).all()
+    if not any(_in_domain(email, domain) for email in admins):
+        raise SetupError(
+            "domain",
+            f"no active admin of this tenant has an address in {domain}, and passwords are off, so nobody could "
+            "sign in: grant an admin in the new domain first (People page, PUT /v1/admin/people/{email}, "
+            "muster user add), or turn passwords on",
+        )
+
+
+def _sign_out_outside(db: Session, tenant: Tenant, domain: str | None) -> list[str]:
+    """End the admin UI sessions of people who signed in with Google and are no longer in ``domain``.
+
+    Their sign-in passed the ``hd`` check of the old domain, which no longer holds; a person with a password
+    signs in again with it. Returns their addresses (for the audit entry)."""
+    ended: list[str] = []
+    for person in db.exec(
+        select(Person).where(Person.tenant_id == tenant.id, col(Person.google_user_id).is_not(None))
+    ).all():
+        if domain and _in_domain(person.email, domain):
+            continue
+        if web_sessions.end_all(db=db, person_id=person.id):
+            ended.append(person.email)
+    return sorted(ended)
 
 
 def _has_events(db: Session, tenant: Tenant) -> bool:
@@ -103,6 +184,8 @@ class SetupResult:
 
     changes: dict[str, Any] = field(default_factory=dict)
     directory_admin_changed: bool = False
+    #: People whose admin UI sessions a domain change ended (signed in with Google, outside the new domain).
+    signed_out: list[str] = field(default_factory=list)
 
 
 def _webhook_secret(raw: Any, secret_keys: Sequence[str]) -> str | None:
@@ -136,8 +219,41 @@ def _webhook_changes(changes: Mapping[str, Any], new: dict[str, Any], secret_key
         )
 
 
+def _people_changes(changes: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """Apply the Directory admin, fallback owner (accounts of the new domain) and vendor owner pool to ``new``."""
+    for name in ("directory_admin_email", "fallback_owner_email"):
+        if name in changes:
+            new[name] = _email(changes[name], name, new["domain"])
+    if "vendor_owner_emails" in changes:
+        raw = changes["vendor_owner_emails"] or []
+        if isinstance(raw, str) or not isinstance(raw, Sequence):
+            raise SetupError("vendor_owner_emails", "must be a list of e-mail addresses")
+        owners = [_email(str(e), "vendor_owner_emails", None) for e in raw]
+        new["vendor_owner_emails"] = list(dict.fromkeys(e for e in owners if e))
+
+
+def _settings_changes(
+    changes: Mapping[str, Any], old: Mapping[str, Any], new: dict[str, Any], *, replace_sections: bool
+) -> None:
+    """Merge the policy sections of ``changes`` into ``new`` through the one schema."""
+    if "settings" in changes and changes["settings"] is not None:
+        if not isinstance(changes["settings"], Mapping):
+            raise SetupError("settings", "must be an object of sections: " + ", ".join(SECTIONS))
+        try:
+            new["settings"] = merged(old["settings"], changes["settings"], replace_sections=replace_sections)
+        except SettingError as exc:
+            raise SetupError(f"settings.{exc.field}", exc.message) from None
+        if (new["settings"].get("sign_in") or {}).get("passwords") is False and not new["domain"]:
+            raise SetupError(
+                "settings.sign_in.passwords",
+                "this tenant has no Google Workspace domain, so Sign in with Google cannot replace passwords: "
+                "keep passwords on, or set the domain first (muster tenant set --domain acme.example)",
+            )
+
+
 def _current(tenant: Tenant) -> dict[str, Any]:
     return {
+        "domain": tenant.google_domain,
         "mode": tenant.integration_mode,
         "delegation_method": tenant.delegation_method,
         "directory_admin_email": tenant.directory_admin_email,
@@ -172,6 +288,8 @@ def configure(
     db = uow.db
     old = _current(tenant)
     new = dict(old)
+    if "domain" in changes:
+        new["domain"] = _domain(changes["domain"])
     if "mode" in changes and changes["mode"] is not None:
         try:
             new["mode"] = IntegrationMode(str(changes["mode"])).value
@@ -193,28 +311,10 @@ def configure(
                 + ", ".join(m.value for m in DelegationMethod)
                 + " (oauth: each organizer connects Google; domain_wide: the customer's domain-wide delegation)",
             ) from None
-    for name in ("directory_admin_email", "fallback_owner_email"):
-        if name in changes:
-            new[name] = _email(changes[name], name, tenant, in_domain=True)
-    if "vendor_owner_emails" in changes:
-        raw = changes["vendor_owner_emails"] or []
-        if isinstance(raw, str) or not isinstance(raw, Sequence):
-            raise SetupError("vendor_owner_emails", "must be a list of e-mail addresses")
-        owners = [_email(str(e), "vendor_owner_emails", tenant, in_domain=False) for e in raw]
-        new["vendor_owner_emails"] = list(dict.fromkeys(e for e in owners if e))
-    if "settings" in changes and changes["settings"] is not None:
-        if not isinstance(changes["settings"], Mapping):
-            raise SetupError("settings", "must be an object of sections: " + ", ".join(SECTIONS))
-        try:
-            new["settings"] = merged(old["settings"], changes["settings"], replace_sections=replace_sections)
-        except SettingError as exc:
-            raise SetupError(f"settings.{exc.field}", exc.message) from None
-        if (new["settings"].get("sign_in") or {}).get("passwords") is False and not tenant.google_domain:
-            raise SetupError(
-                "settings.sign_in.passwords",
-                "this tenant has no Google Workspace domain, so Sign in with Google cannot replace passwords: "
-                "keep passwords on (the domain is set when the tenant is created, muster tenant create --domain)",
-            )
+    _people_changes(changes, new)
+    _settings_changes(changes, old, new, replace_sections=replace_sections)
+    if new["domain"] != old["domain"]:
+        _check_domain_change(db, tenant, old, new)
     _webhook_changes(changes, new, secret_keys)
     diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
     if "webhook_secret" in diff:  # the audit and the caller learn that it changed, never the value
@@ -222,6 +322,7 @@ def configure(
     result = SetupResult(changes=diff, directory_admin_changed="directory_admin_email" in diff)
     if not diff:
         return result
+    tenant.google_domain = new["domain"]
     tenant.integration_mode = new["mode"]
     tenant.delegation_method = new["delegation_method"]
     tenant.directory_admin_email = new["directory_admin_email"]
@@ -233,7 +334,12 @@ def configure(
     db.add(tenant)
     if new["fallback_owner_email"] and "fallback_owner_email" in diff:
         _known(db, tenant, new["fallback_owner_email"])
-    record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=diff)
+    detail = dict(diff)
+    if "domain" in diff:
+        result.signed_out = _sign_out_outside(db, tenant, new["domain"])
+        if result.signed_out:
+            detail["signed_out"] = result.signed_out
+    record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=detail)
     if set(diff) <= {"webhook_secret"} or (set(diff) == {"settings"} and _only_eventless_settings(old, new)):
         return result  # where the platform is told, how people sign in: no event changes, nothing to reconcile
     for session_id in db.exec(

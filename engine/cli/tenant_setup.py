@@ -9,6 +9,8 @@ sessions. A new Directory admin is checked live after the commit and each step i
 ``--setting SECTION.KEY=VALUE`` sets one policy key (VALUE is JSON when it parses as JSON, else text:
 ``rooms.headroom=0.1``, ``privacy.guest_list_visible=true``, ``successor.eligibleRoles='["co_host"]'``);
 ``--setting SECTION=default`` puts a whole section back to its defaults. See docs/settings.md.
+``--domain`` sets or changes the tenant's Google Workspace domain (``''`` clears it; see
+docs/integration-modes.md for what a change means).
 ``--webhook-secret`` sets the write-only secret the tenant's webhooks are signed with (docs/webhooks.md).
 """
 
@@ -59,6 +61,7 @@ def _parse_settings(raw: Sequence[str]) -> dict[str, Any]:
 
 
 _OPTION_OF = {
+    "domain": "--domain",
     "mode": "--mode",
     "delegation_method": "--delegation-method",
     "directory_admin_email": "--directory-admin",
@@ -78,6 +81,9 @@ def print_steps(steps: list[dict[str, Any]]) -> None:
 
 @click.command("set")
 @click.option("--slug", required=True, help="The tenant (see `muster tenant list`).")
+@click.option("--domain", default=None, metavar="DOMAIN",
+              help="The customer's Google Workspace domain, e.g. acme.example ('' clears it): Sign in with Google "
+              "admits only its accounts; domain-wide delegation acts only as them.")
 @click.option("--mode", type=click.Choice(["vendor", "delegation"]), default=None,
               help="Only while no event exists in Google; afterwards use the mode switch.")
 @click.option("--delegation-method", type=click.Choice(["oauth", "domain_wide"]), default=None,
@@ -94,11 +100,14 @@ def print_steps(steps: list[dict[str, Any]]) -> None:
 @click.option("--webhook-secret", default=None, metavar="SECRET",
               help="The secret webhooks are signed with (24-256 characters, e.g. $(openssl rand -hex 32); "
               "'' removes it). Stored encrypted, never shown. See docs/webhooks.md.")
-def tenant_set(slug: str, mode: str | None, delegation_method: str | None, directory_admin: str | None,
-               fallback_owner: str | None, vendor_owners: tuple[str, ...], settings_: tuple[str, ...],
-               webhook_secret: str | None) -> None:
-    """Change a tenant's set-up: mode, delegation method, Directory admin, fallback owner, owners, policies."""
+def tenant_set(slug: str, domain: str | None, mode: str | None, delegation_method: str | None,
+               directory_admin: str | None, fallback_owner: str | None, vendor_owners: tuple[str, ...],
+               settings_: tuple[str, ...], webhook_secret: str | None) -> None:
+    """Change a tenant's set-up: domain, mode, delegation method, Directory admin, fallback owner, owners,
+    policies."""
     changes: dict[str, Any] = {}
+    if domain is not None:
+        changes["domain"] = domain
     if mode is not None:
         changes["mode"] = mode
     if delegation_method is not None:
@@ -133,6 +142,8 @@ def tenant_set(slug: str, mode: str | None, delegation_method: str | None, direc
         click.echo(f"Nothing changed for {slug}.")
         return
     click.echo(f"Saved for {slug}: " + ", ".join(sorted(result.changes)) + ".")
+    if result.signed_out:
+        click.echo("Signed out (signed in with Google, outside the new domain): " + ", ".join(result.signed_out))
     if result.directory_admin_changed:
         with Session(engine) as db:
             steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())

@@ -42,10 +42,7 @@ def _clean(
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise TenantError("name", "must be 1 to 200 characters")
-    if domain is not None:
-        domain = domain.strip().lower() or None
-        if domain is not None and not _DOMAIN.match(domain):
-            raise TenantError("domain", f"{domain!r} is not a domain name (e.g. acme.example)")
+    domain = clean_domain(domain)
     try:
         integration = IntegrationMode(mode)
     except ValueError:
@@ -57,6 +54,31 @@ def _clean(
         except ValueError as exc:
             raise TenantError("vendor-owner", str(exc)) from None
     return slug, name, domain, integration, list(dict.fromkeys(owners))
+
+
+def clean_domain(raw: str | None) -> str | None:
+    """A Google Workspace domain as stored: lower-cased, an internationalized name in its ``xn--`` form;
+    empty is None. :class:`TenantError` (field ``domain``) when it is not a DNS name like ``acme.example``."""
+    if raw is None or not raw.strip():
+        return None
+    domain = raw.strip().lower().removesuffix(".")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = raw.strip()
+    if "@" in domain:
+        hint = f" (the part after the @ of an address: {domain.rsplit('@', 1)[1]})"
+    elif "://" in domain or "/" in domain:
+        hint = " (the bare name, without https:// or a path)"
+    else:
+        hint = ""
+    if not _DOMAIN.match(domain):
+        raise TenantError(
+            "domain", f"{raw.strip()!r} is not a domain name: write the Workspace's primary domain, e.g. acme.example"
+            + hint
+        )
+    return domain
 
 
 def get_tenant(*, db: Session, slug: str) -> Tenant | None:

@@ -22,7 +22,7 @@ from admin_ui.web import create_web_app
 from connectors.google_emulator.server import EmulatorServer
 from engine.admin.google_sign_in import pkce_challenge
 from engine.store.models import AuditEvent, Person, PersonStatus, Tenant
-from tests.admin_ui.conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET, settings_for
+from tests.admin_ui.conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET, settings_for, sign_in
 from tests.admin_ui.factories import World
 
 
@@ -260,3 +260,82 @@ def test_google_failing_mid_sign_in_is_a_clear_page_and_signs_nobody_in(
     assert _error_code(answer) == expected
     assert answer.status_code == (503 if expected == "unavailable" else 400)
     assert browser.get("/admin/sessions", follow_redirects=False).status_code == 303
+
+
+def _save_domain(client: TestClient, domain: str) -> httpx.Response:
+    """Post the Integration page's set-up form as the browser does, every field as shown, the domain typed in."""
+    page = client.get("/admin/integration")
+    assert page.status_code == 200 and 'name="domain"' in page.text
+    shown = page.context["policies"]
+    form = {
+        "csrf_token": page.context["csrf_token"],
+        "domain": domain,
+        "mode": page.context["mode"],
+        "delegation_method": shown["delegation_method"],
+        "directory_admin_email": shown["directory_admin_email"] or "",
+        "vendor_owner_emails": shown["vendor_owner_emails"],
+    }
+    return client.post("/admin/integration/setup", data=form, follow_redirects=False)
+
+
+def test_a_domain_set_on_the_integration_page_turns_sign_in_with_google_on(
+    app: FastAPI, browser: TestClient, world: World, engine_under_test: Engine
+) -> None:
+    with Session(engine_under_test) as db:  # a tenant created without a domain
+        tenant = db.get(Tenant, world.other.tenant_id)
+        assert tenant is not None
+        tenant.google_domain = None
+        db.add(tenant)
+        db.commit()
+    token = browser.get("/admin/login").context["csrf_token"]
+    refused = browser.post("/admin/login/google", data={"tenant": "globex", "csrf_token": token})
+    assert refused.status_code == 400 and _error_code(refused) == "not_offered"
+    with TestClient(app, base_url="http://testserver") as admin:
+        sign_in(admin, "globex", world.other.emails["admin"])
+        bad = _save_domain(admin, "https://globex.example")
+        assert bad.status_code == 400 and 'id="err-domain"' in bad.text and "without https://" in bad.text
+        saved = _save_domain(admin, "Globex.Example")
+        assert saved.status_code == 303, saved.text
+        page = admin.get("/admin/integration")
+        assert 'name="domain" value="globex.example"' in page.text  # shown back as stored
+    with Session(engine_under_test) as db:
+        tenant = db.get(Tenant, world.other.tenant_id)
+        assert tenant is not None and tenant.google_domain == "globex.example"
+    [entry] = _audit(engine_under_test, "tenant.setup")
+    assert entry.detail == {"domain": [None, "globex.example"]} and entry.actor == "user:admin@globex.example"
+    answer = sign_in_with_google(browser, "admin@globex.example", tenant="globex")
+    assert answer.status_code == 303, answer.text
+    assert "Signed in with Google as admin@globex.example" in browser.get("/admin/").text
+
+
+def test_after_a_domain_change_the_new_domain_signs_in_and_the_old_is_refused_and_signed_out(
+    app: FastAPI, browser: TestClient, emulator: EmulatorServer, world: World, engine_under_test: Engine
+) -> None:
+    emulator.world.add_user("boss@acme.test", name={"fullName": "Boss"})
+    with Session(engine_under_test) as db:
+        db.add(Person(tenant_id=world.acme.tenant_id, email="boss@acme.test", admin_role="admin"))
+        db.commit()
+    assert sign_in_with_google(browser, "admin@acme.example").status_code == 303  # signed in under the old domain
+    assert browser.get("/admin/sessions", follow_redirects=False).status_code == 200
+    with TestClient(app, base_url="http://testserver") as admin, \
+            TestClient(app, base_url="http://testserver") as organizer:
+        sign_in(organizer, "acme", world.acme.emails["organizer"])  # never signed in with Google
+        sign_in(admin, "acme", world.acme.emails["admin"])  # the same person as above, with a password
+        assert _save_domain(admin, "acme.test").status_code == 303
+        # every session of a person who signed in with Google outside the new domain ends (a session does not
+        # record how it was opened); with passwords on, they sign in again with their password
+        assert admin.get("/admin/integration", follow_redirects=False).status_code == 303
+        sign_in(admin, "acme", world.acme.emails["admin"])
+        assert admin.get("/admin/integration", follow_redirects=False).status_code == 200
+        assert organizer.get("/admin/sessions", follow_redirects=False).status_code == 200  # kept
+    [entry] = _audit(engine_under_test, "tenant.setup")
+    assert entry.detail["domain"] == ["acme.example", "acme.test"]
+    assert entry.detail["signed_out"] == ["admin@acme.example"]
+    # the Google sign-in of the old domain no longer holds: that session is over, and a new one is refused
+    assert browser.get("/admin/sessions", follow_redirects=False).status_code == 303
+    old = sign_in_with_google(browser, "admin@acme.example")
+    assert old.status_code == 403 and _error_code(old) == "wrong_domain" and "acme.test" in old.text
+    assert parse_qs(urlsplit(start(browser)).query)["hd"] == ["acme.test"]
+    new = sign_in_with_google(browser, "boss@acme.test")
+    assert new.status_code == 303, new.text
+    assert "Signed in with Google as boss@acme.test" in browser.get("/admin/").text

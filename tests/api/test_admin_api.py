@@ -173,3 +173,64 @@ def test_the_settings_of_the_admin_patch_are_the_engine_s_schema_in_the_openapi_
     with Session(api.engine) as db:
         tenant = db.get(Tenant, api.tenant_a)
         assert tenant is not None and tenant.settings == {}
+
+
+def test_the_workspace_domain_is_set_changed_and_cleared_through_the_api(api: Api) -> None:
+    token = _admin_token(api)
+    assert api.put("/v1/sessions/s-1", session_body()).status_code == 201
+    api.dispatcher.calls.clear()
+    assert api.client.get("/v1/admin/tenant", headers=_h(token)).json()["domain"] is None
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["TenantSetupPatch"]
+    assert schema["properties"]["domain"]["anyOf"][0]["maxLength"] == 253
+    # Bad values: a 422 naming the field and the fix; nothing saved
+    for raw, needle in [
+        ("https://a.example/", "without https://"),
+        ("it@a.example", "the part after the @"),
+        ("localhost", "e.g. acme.example"),
+        ("a..example", "e.g. acme.example"),
+        ("-a.example", "e.g. acme.example"),
+    ]:
+        bad = api.client.patch("/v1/admin/tenant", json={"domain": raw}, headers=_h(token))
+        assert bad.status_code == 422, (raw, bad.text)
+        [detail] = bad.json()["detail"]
+        assert detail["loc"] == ["body", "domain"] and needle in detail["msg"], (raw, detail)
+    with Session(api.engine) as db:
+        tenant = db.get(Tenant, api.tenant_a)
+        assert tenant is not None and tenant.google_domain is None
+    # Set (lower-cased), audited as the admin; an internationalized name is stored in its xn-- form
+    assert api.dispatcher.calls == []
+    good = api.client.patch("/v1/admin/tenant", json={"domain": " A.Example "}, headers=_h(token))
+    assert good.status_code == 200 and good.json()["domain"] == "a.example", good.text
+    assert len(api.dispatcher.ids) == 1  # who Muster may act as changed: the tenant's sessions are checked again
+    assert api.client.patch("/v1/admin/tenant", json={"domain": "bücher.example"},
+                            headers=_h(token)).json()["domain"] == "xn--bcher-kva.example"
+    # The Directory admin must be of the domain; a change that would leave it outside is refused
+    assert api.client.patch("/v1/admin/tenant", json={"domain": "a.example", "directoryAdminEmail": "it@a.example"},
+                            headers=_h(token)).status_code == 200
+    moved = api.client.patch("/v1/admin/tenant", json={"domain": "b.example"}, headers=_h(token))
+    assert moved.status_code == 422 and moved.json()["detail"][0]["loc"] == ["body", "domain"]
+    assert "directory_admin_email (it@a.example)" in moved.json()["detail"][0]["msg"]
+    both = api.client.patch("/v1/admin/tenant", json={"domain": "b.example", "directoryAdminEmail": "it@b.example"},
+                            headers=_h(token))
+    assert both.status_code == 200 and both.json()["domain"] == "b.example", both.text
+    # Passwords off: clearing is refused, and so is a domain with no active admin in it
+    off = api.client.patch("/v1/admin/tenant", json={"settings": {"sign_in": {"passwords": False}}},
+                           headers=_h(token))
+    assert off.status_code == 200, off.text
+    cleared = api.client.patch("/v1/admin/tenant", json={"domain": None, "directoryAdminEmail": None},
+                               headers=_h(token))
+    assert cleared.status_code == 422
+    assert "cannot be cleared while passwords are off" in cleared.json()["detail"][0]["msg"]
+    lone = api.client.patch("/v1/admin/tenant", json={"domain": "c.example", "directoryAdminEmail": None},
+                            headers=_h(token))
+    assert lone.status_code == 422 and "no active admin of this tenant has an address in c.example" in lone.text
+    _admin_token(api, "boss@c.example")
+    ok = api.client.patch("/v1/admin/tenant", json={"domain": "c.example", "directoryAdminEmail": None},
+                          headers=_h(token))
+    assert ok.status_code == 200 and ok.json()["domain"] == "c.example", ok.text
+    with Session(api.engine) as db:
+        changes = [a.detail["domain"] for a in db.exec(select(AuditEvent).where(AuditEvent.action == "tenant.setup"))
+                   if "domain" in a.detail]
+    assert len(changes) == 5 and {tuple(c) for c in changes} == {
+        (None, "a.example"), ("a.example", "xn--bcher-kva.example"), ("xn--bcher-kva.example", "a.example"),
+        ("a.example", "b.example"), ("b.example", "c.example")}

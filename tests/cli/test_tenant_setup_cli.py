@@ -115,6 +115,41 @@ def test_tenant_set_and_show_through_the_one_write_path(
         assert "rooms" not in db.exec(select(Tenant).where(Tenant.slug == "acme")).one().settings
 
 
+def test_tenant_set_domain_sets_changes_and_clears_the_workspace_domain(
+    env: dict[str, str], db_engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "tenant", "create", "--slug", "initech", "--name", "Initech")[0] == 0
+    # Without a domain, passwords cannot be turned off; the refusal says how to set the domain
+    code, _, err = run(capsys, "tenant", "set", "--slug", "initech", "--setting", "sign_in.passwords=false")
+    assert code == 2 and "muster tenant set --domain" in err, err
+    code, out, err = run(capsys, "tenant", "set", "--slug", "initech", "--domain", "Initech.Example")
+    assert code == 0 and out.startswith("Saved for initech: domain."), err
+    code, out, _ = run(capsys, "tenant", "show", "--slug", "initech")
+    assert code == 0 and out.startswith("initech (Initech), domain initech.example"), out
+    code, out, _ = run(capsys, "tenant", "list")
+    assert "initech\tvendor\tinitech.example\tInitech" in out, out
+    # A bad value: one line naming --domain and the fix, exit 2, nothing saved
+    code, _, err = run(capsys, "tenant", "set", "--slug", "initech", "--domain", "https://initech.example")
+    assert code == 2 and "--domain" in err and "without https://" in err and "Traceback" not in err, err
+    # Passwords off: the domain cannot be cleared, nor moved to a domain without an admin
+    assert run(capsys, "user", "add", "--tenant", "initech", "--email", "boss@initech.example",
+               "--role", "admin")[0] == 0
+    assert run(capsys, "tenant", "set", "--slug", "initech", "--setting", "sign_in.passwords=false")[0] == 0
+    code, _, err = run(capsys, "tenant", "set", "--slug", "initech", "--domain", "")
+    assert code == 2 and "--domain" in err and "passwords are off" in err, err
+    code, _, err = run(capsys, "tenant", "set", "--slug", "initech", "--domain", "initech.test")
+    assert code == 2 and "no active admin" in err, err
+    assert run(capsys, "tenant", "set", "--slug", "initech", "--setting", "sign_in.passwords=true")[0] == 0
+    code, out, err = run(capsys, "tenant", "set", "--slug", "initech", "--domain", "")
+    assert code == 0, err
+    with Session(db_engine) as db:
+        assert db.exec(select(Tenant).where(Tenant.slug == "initech")).one().google_domain is None
+        audits = db.exec(select(AuditEvent).where(AuditEvent.action == "tenant.setup")).all()
+        domains = [a.detail["domain"] for a in audits if "domain" in a.detail]
+        assert all(a.actor == "cli" for a in audits)
+    assert sorted(map(str, domains)) == sorted(map(str, [[None, "initech.example"], ["initech.example", None]]))
+
+
 def test_users_added_listed_tokened_and_deactivated(
     env: dict[str, str], db_engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

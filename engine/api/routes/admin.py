@@ -10,7 +10,8 @@ admin token is refused by the ingest routes. Writes go through the engine's one 
 * ``GET /v1/admin/tenant``: the whole set-up (mode, delegation method, Directory admin, fallback owner,
   vendor owner pool, every policy with its defaults, any stored ``configError``, the scopes to paste in
   Google Admin).
-* ``PATCH /v1/admin/tenant``: change any of it (fields left out stay); a new Directory admin is checked
+* ``PATCH /v1/admin/tenant``: change any of it, the Google Workspace ``domain`` included (fields left out
+  stay); a new Directory admin is checked
   live after the commit and the answer carries the steps (``directoryAdminCheck``). Bad values: 422 naming
   the field (``loc: ["body", "settings", "rooms", "headroom"]``).
 * ``GET /v1/admin/people``, ``PUT /v1/admin/people/{email}`` (grant a role, creating the person),
@@ -132,6 +133,17 @@ class TenantSetupPublic(ApiModel):
 class TenantSetupPatch(ApiModel):
     """Fields left out stay as they are; ``null`` clears an e-mail (and a settings section to its defaults)."""
 
+    domain: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The customer's Google Workspace domain (a DNS name, stored lower-cased; an internationalized "
+        "name is stored in its xn-- form); null or empty clears it. Sign in with Google admits only its accounts "
+        "(the ID token's hd), and domain-wide delegation acts only as them. Refused (422 naming domain) while the "
+        "Directory admin or fallback owner is outside the new domain, and, with settings.sign_in.passwords off, "
+        "clearing it or a domain with no active admin. A change signs out the people who signed in with Google "
+        "outside the new domain.",
+        examples=["acme.example"],
+    )
     mode: Literal["vendor", "delegation"] | None = Field(
         default=None, description="Only while no event exists in Google; afterwards use the mode switch"
     )
@@ -180,7 +192,7 @@ def get_tenant_setup(request: Request, request_admin: AdminCaller) -> TenantSetu
 @router.patch(
     "/tenant",
     response_model=TenantSetupPublic,
-    summary="Change the tenant's set-up: mode, delegation method, Directory admin, owners, policies",
+    summary="Change the tenant's set-up: domain, mode, delegation method, Directory admin, owners, policies",
 )
 def patch_tenant_setup(
     request: Request, body: TenantSetupPatch, request_admin: AdminCaller, uow: Uow

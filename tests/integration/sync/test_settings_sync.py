@@ -223,6 +223,9 @@ SETUP_CASES: list[dict[str, str]] = [
     {"vendor_owner_emails": "\n".join(reversed(OWNERS))},
     {"vendor_owner_emails": OWNERS[0]},
     {"delegation_method": "oauth", "directory_admin_email": "", "vendor_owner_emails": "\n".join(OWNERS)},
+    {"domain": "acme-learning.example"},
+    {"domain": ""},
+    {"domain": "acme.example"},
 ]
 
 
