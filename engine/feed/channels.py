@@ -32,7 +32,7 @@ from connectors.ports.feed import ChangeFeedFactory
 from engine.feed import plan
 from engine.feed.calendars import actor_of
 from engine.runtime import metrics
-from engine.store.models import FeedCalendar
+from engine.store.models import FeedCalendar, Tenant
 from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 
@@ -85,29 +85,32 @@ def upkeep(
     report = UpkeepReport()
     with Session(engine, expire_on_commit=False) as db:
         rows = list(db.exec(select(FeedCalendar)).all())
+        slugs = {t.id: t.slug for t in db.exec(select(Tenant)).all()}
     renew_before = timedelta(seconds=max(60, ttl_s // 4))
     for row in rows:
         action = plan.channel_action(active=row.active, push=push_url is not None, channel_id=row.channel_id,
                                      expires_at=row.channel_expires_at, now=now, renew_before=renew_before)
         if action == "keep":
             continue
-        try:
-            if action == "stop":
-                _stop(engine, feeds, row)
-                report.stopped.append(row.calendar_id)
-                continue
-            assert push_url is not None
-            old = (row.channel_id, row.channel_resource_id) if action == "renew" else None
-            cid = new_channel_id(row.id)
-            ch = feeds(actor_of(row)).watch(row.calendar_id, cid, push_url, channel_token(secret_key, cid), ttl_s)
-            _store(engine, row.id, ch.id, ch.resource_id, ch.expiration)
-            (report.renewed if action == "renew" else report.opened).append(row.calendar_id)
-            metrics.incr(f"feed.channel_{action}")
-            if old is not None and old[0] and old[1]:
-                feeds(actor_of(row)).stop_channel(old[0], old[1])
-        except ConnectorError as exc:
-            log.warning("push channel of %s: %s failed: %s", row.calendar_id, action, exc)
-            report.errors.append(f"{row.calendar_id}: {exc}")
+        with metrics.tenant_scope(row.tenant_id, slugs.get(row.tenant_id) if row.tenant_id else None):
+            try:
+                if action == "stop":
+                    _stop(engine, feeds, row)
+                    report.stopped.append(row.calendar_id)
+                    continue
+                assert push_url is not None
+                old = (row.channel_id, row.channel_resource_id) if action == "renew" else None
+                cid = new_channel_id(row.id)
+                ch = feeds(actor_of(row)).watch(row.calendar_id, cid, push_url, channel_token(secret_key, cid), ttl_s)
+                _store(engine, row.id, ch.id, ch.resource_id, ch.expiration)
+                (report.renewed if action == "renew" else report.opened).append(row.calendar_id)
+                _count(action, "ok")
+                if old is not None and old[0] and old[1]:
+                    feeds(actor_of(row)).stop_channel(old[0], old[1])
+            except ConnectorError as exc:
+                log.warning("push channel of %s: %s failed: %s", row.calendar_id, action, exc)
+                report.errors.append(f"{row.calendar_id}: {exc}")
+                _count(action, exc.error_class)
     return report
 
 
@@ -124,7 +127,13 @@ def _stop(engine: Engine, feeds: ChangeFeedFactory, row: FeedCalendar) -> None:
     if row.channel_id and row.channel_resource_id and (row.channel_expires_at or utcnow()) > utcnow():
         feeds(actor_of(row)).stop_channel(row.channel_id, row.channel_resource_id)
     _store(engine, row.id, None, None, None)
-    metrics.incr("feed.channel_stop")
+    _count("stop", "ok")
+
+
+def _count(op: str, outcome: str) -> None:
+    """``muster_push_channel_ops_total{tenant,op,outcome}`` (op ``watch``, ``renew`` or ``stop``), for the
+    tenant of the :func:`engine.runtime.metrics.tenant_scope` around the call."""
+    metrics.record_push_channel(op, outcome)
 
 
 @dataclass(frozen=True)
@@ -138,10 +147,12 @@ def judge(
 ) -> Judgement:
     """The verdict on one notification (database read only)."""
     feed_id = feed_of_channel(channel_id or "")
-    row = None
+    row, slug = None, None
     if feed_id is not None:
         with Session(engine) as db:
             row = db.get(FeedCalendar, feed_id)
+            tenant = db.get(Tenant, row.tenant_id) if row is not None and row.tenant_id is not None else None
+            slug = tenant.slug if tenant is not None else None
     verdict = plan.push_verdict(
         state=state,
         channel_id=channel_id,
@@ -149,7 +160,8 @@ def judge(
         known_channel_id=row.channel_id if row is not None else None,
         active=bool(row is not None and row.active),
     )
-    metrics.incr(f"feed.push_{verdict}")
+    with metrics.tenant_scope(row.tenant_id if row is not None else None, slug):
+        metrics.record_push_notification(verdict)
     return Judgement(verdict, feed_id if row is not None else None)
 
 

@@ -29,7 +29,7 @@ from connectors.ports.feed import ChangeBatch, ChangeFeedFactory
 from engine.feed import plan
 from engine.feed.calendars import actor_of
 from engine.runtime import metrics
-from engine.store.models import CalendarBinding, FeedCalendar, SyncStatus
+from engine.store.models import CalendarBinding, FeedCalendar, SyncStatus, Tenant
 from engine.store.types import utcnow
 from engine.store.unit_of_work import end_reads, unit_of_work
 from engine.sync.remote_change import note_remote_change
@@ -51,26 +51,29 @@ def sync_calendar(engine: Engine, feeds: ChangeFeedFactory, feed_id: uuid.UUID) 
     """Sync one calendar's changes; ``None`` when the row is gone or no longer followed."""
     with Session(engine, expire_on_commit=False) as db:
         row = db.get(FeedCalendar, feed_id)
+        tenant = db.get(Tenant, row.tenant_id) if row is not None and row.tenant_id is not None else None
         end_reads(db)
     if row is None or not row.active:
         return None
     port = feeds(actor_of(row))
     resynced = False
-    try:
+    with metrics.tenant_scope(row.tenant_id, tenant.slug if tenant is not None else None):
         try:
-            batch = port.list_changes(row.calendar_id, row.sync_token)
-        except SyncTokenExpiredError:
-            log.info("sync token of %s refused (410): full resync of that calendar", row.calendar_id)
-            metrics.incr("feed.full_resync")
-            resynced = True
-            batch = port.list_changes(row.calendar_id, None)
-    except ConnectorError as exc:
-        _record_error(engine, feed_id, exc)
-        raise
-    noted = _apply(engine, feed_id, row.calendar_id, batch)
-    metrics.incr("feed.synced")
-    if noted:
-        metrics.incr("feed.noted", noted)
+            try:
+                batch = port.list_changes(row.calendar_id, row.sync_token)
+            except SyncTokenExpiredError:
+                log.info("sync token of %s refused (410): full resync of that calendar", row.calendar_id)
+                metrics.record_change_feed_read("token_expired")
+                resynced = True
+                batch = port.list_changes(row.calendar_id, None)
+        except ConnectorError as exc:
+            metrics.record_change_feed_read(exc.error_class)
+            _record_error(engine, feed_id, exc)
+            raise
+        metrics.record_change_feed_read("changes" if batch.changes else "no_changes")
+        noted = _apply(engine, feed_id, row.calendar_id, batch)
+        if noted:
+            metrics.incr("feed.noted", noted)
     return FeedSyncReport(row.calendar_id, len(batch.changes), batch.pages, noted, batch.full, resynced)
 
 

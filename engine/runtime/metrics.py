@@ -350,9 +350,10 @@ def _bounded(value: str) -> str:
 
 
 def record_push_notification(result: str) -> None:
-    """One push notification from Google (``POST`` to the channel address), by ``result``: what Muster did,
-    e.g. ``accepted`` (a change feed read was queued), ``sync`` (the channel's first message),
-    ``unknown_channel``, ``bad_token``, ``stale`` (an expired or replaced channel)."""
+    """One push notification from Google (``POST /google/push``), by ``result``: the verdict of
+    :func:`engine.feed.plan.push_verdict`: ``sync`` (a read of the calendar's changes was requested),
+    ``ignore`` (a channel's first ``sync`` message), ``stop`` (a stale channel, stopped after the answer),
+    ``forged`` (the channel token does not verify), ``bad`` (required headers missing)."""
     series().push.labels(current_tenant(), _bounded(result)).inc()
 
 
