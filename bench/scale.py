@@ -12,8 +12,10 @@ same data function as ``PUT /v1/sessions/{id}``, in batches, without a sync; the
 
 * ``initial_sync`` - one drift sweep enqueues them all; the workers create every event. Time from the
   sweep to the last session synced.
-* ``drift_pass`` - a second sweep over the same sessions, unchanged but for ``--drifted`` events edited in
-  Google meanwhile (a guest removed): every session is read once, only the drifted ones are patched.
+* ``drift_pass`` - a second sweep over the same sessions (:func:`engine.sync.sweep.sweep`, each enqueued on
+  the platform lane: a reconcile plans against the event as last written and reads nothing when the binding
+  can be trusted), unchanged but for ``--drifted`` events edited in Google meanwhile (a guest removed),
+  which the workers' change feed reports; only the drifted ones are patched.
 
 Each figure is printed with its quota bound: the shortest time Google's quotas allow for the calls it
 needs (``calls / (owners x per-user quota)``, or the per-project quota if that is smaller), and the ratio
