@@ -23,6 +23,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import unquote
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -142,27 +143,44 @@ class Judgement:
     feed_id: uuid.UUID | None
 
 
+def calendar_of_resource(resource_uri: str | None) -> str | None:
+    """The calendar id in a notification's ``X-Goog-Resource-URI`` (``…/calendars/{id}/events…``)."""
+    m = re.search(r"/calendars/([^/?]+)/events", resource_uri or "")
+    return unquote(m.group(1)).lower() if m else None
+
+
 def judge(
-    engine: Engine, secret_keys: tuple[str, ...], *, channel_id: str | None, token: str | None, state: str | None
+    engine: Engine,
+    secret_keys: tuple[str, ...],
+    *,
+    channel_id: str | None,
+    token: str | None,
+    state: str | None,
+    resource_uri: str | None = None,
 ) -> Judgement:
-    """The verdict on one notification (database read only)."""
+    """The verdict on one notification (database read only). A channel of Muster's whose row is unknown (its
+    id names no calendar Muster follows) is matched by the calendar its resource URI names, so it can be
+    stopped as the identity acting on that calendar."""
     feed_id = feed_of_channel(channel_id or "")
     row, slug = None, None
-    if feed_id is not None:
-        with Session(engine) as db:
+    with Session(engine) as db:
+        if feed_id is not None:
             row = db.get(FeedCalendar, feed_id)
-            tenant = db.get(Tenant, row.tenant_id) if row is not None and row.tenant_id is not None else None
-            slug = tenant.slug if tenant is not None else None
+        calendar = calendar_of_resource(resource_uri) if row is None and feed_id is not None else None
+        if calendar is not None:
+            row = db.exec(select(FeedCalendar).where(FeedCalendar.calendar_id == calendar)).first()
+        tenant = db.get(Tenant, row.tenant_id) if row is not None and row.tenant_id is not None else None
+        slug = tenant.slug if tenant is not None else None
     verdict = plan.push_verdict(
         state=state,
         channel_id=channel_id,
         token_ok=feed_id is not None and token_ok(secret_keys, channel_id or "", token),
-        known_channel_id=row.channel_id if row is not None else None,
+        known_channel_id=row.channel_id if row is not None and row.id == feed_id else None,
         active=bool(row is not None and row.active),
     )
     with metrics.tenant_scope(row.tenant_id if row is not None else None, slug):
         metrics.record_push_notification(verdict)
-    return Judgement(verdict, feed_id if row is not None else None)
+    return Judgement(verdict, row.id if row is not None else None)
 
 
 def stop_stale(engine: Engine, feeds: ChangeFeedFactory, feed_id: uuid.UUID | None, channel_id: str,

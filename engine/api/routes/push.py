@@ -6,8 +6,9 @@ per change with ``X-Goog-Channel-ID``, ``X-Goog-Channel-Token``, ``X-Goog-Resour
 
 * the calendar's current channel, state ``exists``/``not_exists`` → 200, a coalesced incremental sync of
   that calendar is requested (:func:`engine.feed.dispatch.request_sync`); ``sync`` (the first message) → 200;
-* a channel of Muster's that is stale (replaced by a renewal, or of a calendar no longer followed) →
-  200, and the channel is stopped after the answer (:func:`engine.feed.dispatch.request_stop`);
+* a channel of Muster's that is stale (replaced by a renewal, of a calendar no longer followed, or naming no
+  calendar Muster knows: then matched by its resource URI) → 200, and the channel is stopped after the
+  answer (:func:`engine.feed.dispatch.request_stop`);
 * a channel id or token that does not verify → 403; required headers missing → 400 naming them.
 
 No API key (Google cannot send one): the channel token, an HMAC of the channel id under Muster's secret key,
@@ -48,7 +49,8 @@ def google_push(request: Request) -> JSONResponse:
     channel_id, state = h.get("x-goog-channel-id"), h.get("x-goog-resource-state")
     try:
         judged = channels.judge(ctx.engine, ctx.settings.all_secret_keys, channel_id=channel_id,
-                                token=h.get("x-goog-channel-token"), state=state)
+                                token=h.get("x-goog-channel-token"), state=state,
+                                resource_uri=h.get("x-goog-resource-uri"))
     except SQLAlchemyError as exc:
         log.warning("push notification not judged: database unreachable: %s", exc)
         return _error(503, "unavailable", "the database is unreachable; try again")

@@ -269,9 +269,18 @@ def test_channel_renewal_expiry_and_stale_or_forged_notifications(pushed: FeedSt
     stale_id = channels.new_channel_id(current.id)
     stale = rt.feeds(Actor("vendor", current.actor_email)).watch(
         cal, stale_id, str(stack.settings.push_url), channels.channel_token(stack.settings.secret_key, stale_id), 600)
-    stack.edit_in_google(sid, "Renamed in Google")  # both channels post "exists"
-    wait_for(lambda: {c["id"]: c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"]}
-             [stale.id]["stopped"], 10, "the stale channel stopped after its notification")
+    unknown_id = channels.new_channel_id(uuid.uuid4())  # signed by Muster, naming no calendar it follows
+    unknown = rt.feeds(Actor("vendor", current.actor_email)).watch(
+        cal, unknown_id, str(stack.settings.push_url), channels.channel_token(stack.settings.secret_key, unknown_id),
+        600)
+    stack.edit_in_google(sid, "Renamed in Google")  # all three channels post "exists"
+
+    def stopped(cid: str) -> bool:
+        return bool({c["id"]: c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"]}
+                    [cid]["stopped"])
+
+    wait_for(lambda: stopped(stale.id), 10, "the stale channel stopped after its notification")
+    wait_for(lambda: stopped(unknown.id), 10, "the unknown channel stopped (matched by its resource URI)")
     wait_for(lambda: stack.summary(sid) == "Intro to SQL", 8, "the current channel's notification synced")
     assert not {c["id"]: c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"]
                 }[str(current.channel_id)]["stopped"]
