@@ -16,6 +16,7 @@ through tenant set-up's write-only ``webhook_secret`` field (see docs/webhooks.m
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -34,6 +35,17 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 #: Hosts an ``http://`` URL may name (a receiver on the same machine); anything else must be ``https``.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _internal_address(host: str) -> bool:
+    """An IP literal Muster's workers must not be pointed at (private, loopback, link-local such as the cloud
+    metadata address, reserved). Host names are not resolved here (see docs/webhooks.md)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_reserved \
+        or address.is_multicast or address.is_unspecified
 
 
 class WebhookSettings(SettingsSection):
@@ -60,6 +72,10 @@ class WebhookSettings(SettingsSection):
             raise ValueError("must use https:// (http:// only for localhost or 127.0.0.1)")
         if parts.username or parts.password:
             raise ValueError("must not carry a user name or password; the signature authenticates Muster")
+        if parts.scheme == "https" and _internal_address(parts.hostname):
+            raise ValueError(
+                f"must name the platform by a public host name, not the internal address {parts.hostname}"
+            )
         if len(value) > 2000:
             raise ValueError("must be at most 2000 characters")
         return value

@@ -59,6 +59,9 @@ def test_bad_answers_settings_name_the_field(data: dict[str, object], field: str
         ("https://user:pw@platform.example/hooks", "user name or password"),
         ("https:///nohost", "https://"),
         ("https://p.example/" + "x" * 2000, "at most 2000"),
+        ("https://169.254.169.254/latest/meta-data", "not the internal address 169.254.169.254"),
+        ("https://10.0.0.7/hooks", "internal address"),
+        ("https://[::1]/hooks", "internal address"),
     ],
 )
 def test_bad_webhook_urls_are_refused_with_the_fix(url: str, phrase: str) -> None:
