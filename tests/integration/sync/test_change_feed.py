@@ -354,3 +354,20 @@ def test_sweep_by_changes_costs_a_listing_per_calendar_and_honours_the_grace_per
         assert set(sessions_needing_reconcile(stack.engine, now=utcnow())) == {live[1], ended}
     finally:
         stack.close()
+
+
+def test_a_calendar_no_longer_used_has_its_channel_stopped(pushed: FeedStack) -> None:
+    stack = pushed
+    sid = stack.put("feed-gone")
+    wait_for(lambda: stack.synced(sid), 20, "first sync")
+    cal = str(stack.binding(sid).calendar_id)
+    stack.clock_pass()
+    wait_for(lambda: (r := stack.feed_rows().get(cal)) is not None and r.channel_id is not None, 10, "channel")
+    channel = str(stack.feed_rows()[cal].channel_id)
+    assert stack.api.delete("/v1/sessions/feed-gone", headers=stack.auth).status_code in (200, 202, 204)
+    wait_for(lambda: stack.binding(sid).sync_status == "removed", 20, "the event removed")
+    stack.clock_pass()  # the calendar is no longer used: inactive, its channel stopped
+    row = stack.feed_rows()[cal]
+    assert not row.active and row.channel_id is None
+    listed = {c["id"]: c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"]}
+    assert listed[channel]["stopped"]
