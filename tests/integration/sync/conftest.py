@@ -82,6 +82,16 @@ class Emu:
         return resp.json() if resp.content else None
 
     def reseed(self) -> None:
+        """Reset the world to the seed file, keeping live access tokens of identities the seed recreates.
+
+        The postgres stack's worker processes outlive a test and keep the access tokens they were issued
+        (google-auth reuses a token until its expiry). Google does not revoke an access token because
+        unrelated data changed, so a reseed must not either: otherwise the first call a worker thread makes
+        in the next test answers 401 and is sent again after a refresh, and tests counting calls see it
+        twice. Tokens a test revoked (``revoke_tokens_for``) or that expired stay gone.
+        """
+        now = self.world.now()
+        issued = [t for t in self.world.access_tokens.values() if not t.revoked and t.expiry > now]
         self.world.reset()
         data = workspace()
         data["vendor"]["serviceAccount"] = {
@@ -102,6 +112,11 @@ class Emu:
                 }
             ],
         )
+        users, sas = self.world.users, self.world.service_accounts
+        for tok in issued:
+            same_subject = tok.email in sas or (tok.email in users and users[tok.email].id == tok.sub)
+            if same_subject and (tok.sa_email is None or tok.sa_email in sas):
+                self.world.access_tokens[tok.token] = tok
 
     def events(self, calendar_id: str, *, live_only: bool = True) -> list[dict[str, Any]]:
         data = self.control(
