@@ -14,7 +14,8 @@ scenarios are generated from it:
 Then the session converges the way workers and sweeps make it converge (reconciles, lifecycle sweeps), and
 the invariants are checked: exactly one live Muster event for the session (none once cancelled), where the
 binding says; attendees = hosts + enrolled learners; every RSVP given before kept; at most one e-mail per
-guest for the change; no other Muster event on any calendar. ``test_the_table_matches_each_path`` records
+guest for the change; no other Muster event on any calendar; the one room the binding names, accepted, never
+one that declined (no room when none is wanted). ``test_the_table_matches_each_path`` records
 each path without faults and fails when the table no longer describes it, so the matrix cannot go stale.
 """
 
@@ -64,6 +65,8 @@ class Case:
     end: str = END
     cancelled: bool = False
     video: str = "none"  #: "meet": the event must end with the Meet link the binding names
+    room: dict[str, Any] | None = None  #: the room the session needs (policy picks one); None: no room
+    declined_room: str | None = None  #: a room that declined: it must not be the one booked at the end
 
 
 def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
@@ -73,15 +76,17 @@ def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
         "status": "cancelled" if case.cancelled else "scheduled",
         "enrollments": [{"email": e, "status": "enrolled"} for e in case.learners],
     }
+    if case.room is not None:
+        body["room"] = case.room
     resp = life.request("PUT", "/v1/sessions/s-matrix", body)
     assert resp.status_code in (200, 201), resp.text
 
 
-def _synced(life: Life, video: str = "none") -> Case:
+def _synced(life: Life, video: str = "none", room: dict[str, Any] | None = None) -> Case:
     """A synced session whose first learner accepted (with a comment) and second declined."""
     for who in HOSTS:
         life.connect(who)
-    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS), video=video)
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS), video=video, room=room)
     _put(life, case)
     case.sid = life.session_id("s-matrix")
     assert life.settle(case.sid).outcome == "success"
@@ -105,6 +110,11 @@ def _create_prepare(life: Life) -> Case:
 
 def _reconcile(life: Life, case: Case) -> None:
     life.reconciler.reconcile(case.sid)
+
+
+def _settle(life: Life, case: Case) -> None:
+    """Reconcile until nothing asks for a requeue (a room that declined is recorded, then replaced)."""
+    life.settle(case.sid)
 
 
 def _enroll(life: Life, case: Case) -> None:
@@ -151,6 +161,22 @@ def _meet_failed(life: Life) -> Case:
     return case
 
 
+def _room_declined(life: Life) -> Case:
+    """A synced session with a room policy chose; the room then declines (its calendar says no)."""
+    case = _synced(life, room={"building": "BER-HQ"})
+    binding = life.binding(case.sid)
+    assert binding.room_email and binding.room_status == "accepted", binding.room_error
+    case.declined_room = binding.room_email
+    assert binding.event_id
+    assert life.emu.world.set_attendee_response(RADIA, binding.event_id, binding.room_email, "declined")
+    with Session(life.engine) as db:  # the change feed notes the change: the next reconcile reads the event
+        row = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == case.sid)).one()
+        row.remote_changed_at = utcnow()
+        db.add(row)
+        db.commit()
+    return case
+
+
 def _departure(life: Life, case: Case) -> None:
     case.owner, case.host_guests = GRACE, frozenset({RADIA})
     assert life.request("PUT", f"/v1/people/{RADIA}/departure", {}).status_code == 200
@@ -191,6 +217,11 @@ PATHS: dict[str, WritePath] = {
                            "apply.wrote", "reconcile.recorded"), transfer=True),
     "meet retry": WritePath(_meet_failed, _reconcile, {"calendar": 2, "admin": 0},
                             ("reconcile.observed", "apply.wrote", "reconcile.recorded")),
+    # The first reconcile reads the event and records the decline; the next chooses a free room (the
+    # Directory's rooms, free/busy) and patches it in; the last reads the new room's answer.
+    "room rebooking": WritePath(_room_declined, _settle, {"calendar": 5, "admin": 1},
+                                ("reconcile.observed", "reconcile.recorded", "reconcile.observed", "apply.wrote",
+                                 "reconcile.recorded", "reconcile.observed", "reconcile.recorded")),
     "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
                       ("transfer.moved", "transfer.rebound", "reconcile.observed", "apply.wrote", "reconcile.recorded"),
                       transfer=True),
@@ -272,7 +303,14 @@ def _check(life: Life, case: Case, mark: int) -> None:
         [(cal, event)] = ours  # exactly one live event
         assert cal == case.owner
         assert (binding.calendar_id, binding.event_id) == (cal, event["id"])
-        attendees = {a["email"]: a.get("responseStatus") for a in event.get("attendees") or []}
+        guests = event.get("attendees") or []
+        rooms = [a["email"] for a in guests if a.get("resource")]
+        attendees = {a["email"]: a.get("responseStatus") for a in guests if not a.get("resource")}
+        if case.room is None:
+            assert rooms == [], rooms
+        else:  # one room, the one the binding names, which accepted; never one that declined
+            assert rooms == [binding.room_email] and binding.room_status == "accepted", (rooms, binding.room_error)
+            assert (binding.room_email or "").lower() != (case.declined_room or "").lower()
         extra, missing = set(attendees) - set(case.learners), set(case.learners) - set(attendees)
         assert (extra, missing) == (set(case.host_guests), set()), "hosts listed, learners missing"
         for who, answer in case.answers.items():
