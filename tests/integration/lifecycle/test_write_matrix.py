@@ -31,15 +31,19 @@ import pytest
 from sqlmodel import Session, select
 
 from connectors.errors import ConnectorError
+from engine.delegation import mode_switch
 from engine.runtime import steps
-from engine.store.models import CalendarBinding
+from engine.store.models import CalendarBinding, Tenant
 from engine.store.types import utcnow
 from tests.integration.lifecycle.conftest import LEARNERS, Life
 
+#: A mode switch: the new event is written, then the old one deleted, in one reconcile.
+SWITCH_STEPS = ("reconcile.observed", "reconcile.intended", "apply.wrote", "apply.wrote", "reconcile.recorded")
 RADIA, GRACE = "radia.backus10@acme.example", "grace.lamport2@acme.example"
 HOSTS = [RADIA, GRACE]
 NEWCOMER = "ada.noether77@acme.example"
-CALENDARS = (RADIA, GRACE)
+VENDOR = "calendar-owner-1@muster-vendor.example"  #: the vendor owner account (vendor mode)
+CALENDARS = (RADIA, GRACE, VENDOR)
 START, END = "2027-02-01T10:00:00+01:00", "2027-02-01T11:00:00+01:00"
 LATER = ("2027-02-03T14:00:00+01:00", "2027-02-03T15:00:00+01:00")
 #: Google APIs whose requests are counted and faulted, by the emulator path pattern they match.
@@ -177,6 +181,55 @@ def _room_declined(life: Life) -> Case:
     return case
 
 
+def _allow_vendor(life: Life) -> None:
+    """Muster's own Workspace lets its service account act as the vendor owner account."""
+    client_id = life.emu.world.service_accounts[next(iter(life.emu.world.service_accounts))].client_id
+    life.emu.world.add_delegation_grant(client_id, "muster-vendor.example",
+                                        ["https://www.googleapis.com/auth/calendar"])
+    life.set_tenant(vendor_owner_emails=[VENDOR])
+
+
+def _vendor_synced(life: Life) -> Case:
+    """A session synced in vendor mode (the vendor owner's calendar, hosts as guests); hosts connected."""
+    _allow_vendor(life)
+    life.set_tenant(integration_mode="vendor")
+    for who in HOSTS:
+        life.connect(who)
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS))
+    _put(life, case)
+    case.sid = life.session_id("s-matrix")
+    assert life.settle(case.sid).outcome == "success"
+    assert life.binding(case.sid).calendar_id == VENDOR
+    return case
+
+
+def _delegation_synced(life: Life) -> Case:
+    case = _synced(life)
+    _allow_vendor(life)
+    return case
+
+
+def _switch(life: Life, target: str) -> None:
+    with Session(life.engine, expire_on_commit=False) as db:
+        tenant = db.get(Tenant, life.tenant_id)
+        assert tenant is not None
+        preview = mode_switch.preview(db, tenant=tenant, target=target, settings=life.settings, requested_by="test")
+        db.commit()
+    mode_switch.apply(life.engine, switch_id=preview.id, reconcile=life.reconciler.reconcile)
+
+
+def _to_delegation(life: Life, case: Case) -> None:
+    """The event is recreated on the organizer's calendar (a new event: no answers carried over)."""
+    case.owner, case.answers = RADIA, {}
+    _switch(life, "delegation")
+
+
+def _to_vendor(life: Life, case: Case) -> None:
+    """The event is recreated on the vendor owner's calendar, both hosts as guests."""
+    case.owner, case.answers, case.host_guests = VENDOR, {}, frozenset(HOSTS)
+    _switch(life, "vendor")
+
+
 def _departure(life: Life, case: Case) -> None:
     case.owner, case.host_guests = GRACE, frozenset({RADIA})
     assert life.request("PUT", f"/v1/people/{RADIA}/departure", {}).status_code == 200
@@ -222,6 +275,9 @@ PATHS: dict[str, WritePath] = {
     "room rebooking": WritePath(_room_declined, _settle, {"calendar": 5, "admin": 1},
                                 ("reconcile.observed", "reconcile.recorded", "reconcile.observed", "apply.wrote",
                                  "reconcile.recorded", "reconcile.observed", "reconcile.recorded")),
+    # A switch recreates the event where the new mode wants it and deletes the old one in the same reconcile.
+    "mode switch (to delegation)": WritePath(_vendor_synced, _to_delegation, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
+    "mode switch (to vendor)": WritePath(_delegation_synced, _to_vendor, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
                       ("transfer.moved", "transfer.rebound", "reconcile.observed", "apply.wrote", "reconcile.recorded"),
                       transfer=True),
