@@ -288,8 +288,9 @@ def run(ctx: DemoContext, *, exit_after_seed: bool = False) -> DemoContext:
     # The demo's workspace has a deliberately suspended organizer: Muster reports each refusal in one line
     # (engine.sync.reconciler); the Google client's own warning about the same 403, and the per-call line of
     # the composition root (kept for operators' logs, counted in the metrics), would be a second and a third.
-    logging.getLogger("googleapiclient.http").setLevel(logging.ERROR)
-    logging.getLogger("engine.runtime.wiring").setLevel(logging.ERROR)
+    quieted = {name: logging.getLogger(name).level for name in ("googleapiclient.http", "engine.runtime.wiring")}
+    for name in quieted:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         for step in STEPS:
             log.info("demo step: %s", step.__name__)
@@ -307,6 +308,8 @@ def run(ctx: DemoContext, *, exit_after_seed: bool = False) -> DemoContext:
                 cleanup()
             except Exception:  # a failing clean-up must not hide the real error
                 log.exception("demo clean-up failed")
+        for name, level in quieted.items():  # the process's logging is as it was (the demo may run in-process)
+            logging.getLogger(name).setLevel(level)
 
 
 add_step(wait_for_sync, after=ingest_catalog)  # the sync engine's summary step; see engine.demo.sync

@@ -7,6 +7,7 @@ The credentials the demo prints must work: the admin and the organizer sign in t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -202,5 +203,9 @@ def table_counts(db_file: Path) -> dict[str, int]:
 
 def test_demo_without_sample_data_says_where_it_looked(tmp_path: Path) -> None:
     ctx = demo.DemoContext(var_dir=tmp_path / "demo", data_dir=tmp_path / "nowhere", echo=lambda _line: None)
+    quieted = [logging.getLogger(name) for name in ("engine.runtime.wiring", "googleapiclient.http")]
+    before = [lg.level for lg in quieted]
     with pytest.raises(demo.DemoError, match=r"nowhere/acme-workspace\.json is missing"):
         demo.run(ctx, exit_after_seed=True)
+    # the demo quiets the per-call lines only while it runs: an in-process run leaves the process's logging as it was
+    assert [lg.level for lg in quieted] == before
