@@ -12,9 +12,11 @@ change redirects (303) back to the list. A new sign-in link is shown once, on th
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -22,16 +24,23 @@ from admin_ui.auth import CurrentUser, NotFound, csrf_form, db_engine, require
 from admin_ui.templating import flash, redirect, render
 from engine.admin import people as people_data
 from engine.admin.roles import ADMIN_ROLES, Need
-from engine.store.models import Tenant
+from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 
 router = APIRouter()
+T = TypeVar("T")
 
 
-def _rows(request: Request, user: CurrentUser, everyone: bool) -> list[dict[str, Any]]:
+def _in_tenant(request: Request, user: CurrentUser, work: Callable[[Session, Tenant], T]) -> T:
+    """Run ``work(db, tenant)`` for the signed-in tenant in one unit of work (committed when it returns)."""
     with unit_of_work(db_engine(request)) as uow:
         tenant = uow.db.get(Tenant, user.tenant_id)
         assert tenant is not None
+        return work(uow.db, tenant)
+
+
+def _rows(request: Request, user: CurrentUser, everyone: bool) -> list[dict[str, Any]]:
+    def rows(db: Session, tenant: Tenant) -> list[dict[str, Any]]:
         return [
             {
                 "email": p.email,
@@ -42,8 +51,10 @@ def _rows(request: Request, user: CurrentUser, everyone: bool) -> list[dict[str,
                 "has_password": p.password_hash is not None,
                 "is_me": p.id == user.person_id,
             }
-            for p in people_data.list_people(db=uow.db, tenant=tenant, everyone=everyone)
+            for p in people_data.list_people(db=db, tenant=tenant, everyone=everyone)
         ]
+
+    return _in_tenant(request, user, rows)
 
 
 def _page(
@@ -92,32 +103,51 @@ def add_person(
         return _page(request, user, status_code=400, values=values,
                      errors={"role": f"choose one of {', '.join(ADMIN_ROLES)}"})
     try:
-        with unit_of_work(db_engine(request)) as uow:
-            tenant = uow.db.get(Tenant, user.tenant_id)
-            assert tenant is not None
-            person, created = people_data.add_person(
-                db=uow.db, tenant=tenant, email=values["email"], role=values["role"],
-                display_name=values["display_name"] or None, actor=user.actor,
-            )
-            email, role = person.email, person.admin_role
+        email, role, created = _in_tenant(request, user, lambda db, tenant: _granted(people_data.add_person(
+            db=db, tenant=tenant, email=values["email"], role=values["role"],
+            display_name=values["display_name"] or None, actor=user.actor,
+        )))
     except people_data.PeopleError as exc:
         return _failed(request, user, exc, values)
-    flash(request, f"{email} added as {role}." if created else f"{email} is now {role}.")
-    return redirect("/admin/people")
+    return _done(request, f"{email} added as {role}." if created else f"{email} is now {role}.")
+
+
+def _granted(added: tuple[Person, bool]) -> tuple[str, str | None, bool]:
+    """(email, role, created) of :func:`engine.admin.people.add_person`'s answer, read inside its unit of work."""
+    person, created = added
+    return person.email, person.admin_role, created
 
 
 def _known(request: Request, user: CurrentUser, email: str) -> str:
     """The address of a person of this tenant (404 otherwise: another tenant's person is not revealed)."""
-    with unit_of_work(db_engine(request)) as uow:
-        tenant = uow.db.get(Tenant, user.tenant_id)
-        assert tenant is not None
+    def find(db: Session, tenant: Tenant) -> str | None:
         try:
-            person = people_data.find_person(db=uow.db, tenant=tenant, email=email)
+            person = people_data.find_person(db=db, tenant=tenant, email=email)
         except ValueError:
-            person = None
-        if person is None:
-            raise NotFound("person")
-        return person.email
+            return None
+        return person.email if person is not None else None
+
+    address = _in_tenant(request, user, find)
+    if address is None:
+        raise NotFound("person")
+    return address
+
+
+def _done(request: Request, message: str) -> Response:
+    flash(request, message)
+    return redirect("/admin/people")
+
+
+def _change_row(
+    request: Request, user: CurrentUser, error_key: str,
+    work: Callable[[Session, Tenant], T], then: Callable[[T], Response],
+) -> Response:
+    """A change to one person's row: saved and answered by ``then``, or the list again with the error beside the row."""
+    try:
+        result = _in_tenant(request, user, work)
+    except people_data.PeopleError as exc:
+        return _page(request, user, status_code=400, errors={error_key: exc.message})
+    return then(result)
 
 
 @router.post("/people/{email}/role")
@@ -132,17 +162,11 @@ def change_role(
     if role not in ADMIN_ROLES:
         return _page(request, user, status_code=400,
                      errors={f"role:{address}": f"choose one of {', '.join(ADMIN_ROLES)}"})
-    try:
-        with unit_of_work(db_engine(request)) as uow:
-            tenant = uow.db.get(Tenant, user.tenant_id)
-            assert tenant is not None
-            _person, _created = people_data.add_person(
-                db=uow.db, tenant=tenant, email=address, role=role, actor=user.actor
-            )
-    except people_data.PeopleError as exc:
-        return _page(request, user, status_code=400, errors={f"role:{address}": exc.message})
-    flash(request, f"{address} is now {role}.")
-    return redirect("/admin/people")
+    return _change_row(
+        request, user, f"role:{address}",
+        lambda db, tenant: people_data.add_person(db=db, tenant=tenant, email=address, role=role, actor=user.actor),
+        lambda _: _done(request, f"{address} is now {role}."),
+    )
 
 
 @router.post("/people/{email}/deactivate")
@@ -153,15 +177,11 @@ def remove_person(
     _form: FormData = Depends(csrf_form),
 ) -> Response:
     address = _known(request, user, email)
-    try:
-        with unit_of_work(db_engine(request)) as uow:
-            tenant = uow.db.get(Tenant, user.tenant_id)
-            assert tenant is not None
-            people_data.deactivate(db=uow.db, tenant=tenant, email=address, actor=user.actor)
-    except people_data.PeopleError as exc:
-        return _page(request, user, status_code=400, errors={f"row:{address}": exc.message})
-    flash(request, f"{address} removed: no role, password, tokens or sign-in links are left.")
-    return redirect("/admin/people")
+    return _change_row(
+        request, user, f"row:{address}",
+        lambda db, tenant: people_data.deactivate(db=db, tenant=tenant, email=address, actor=user.actor),
+        lambda _: _done(request, f"{address} removed: no role, password, tokens or sign-in links are left."),
+    )
 
 
 @router.post("/people/{email}/sign-in-link")
@@ -172,14 +192,10 @@ def new_sign_in_link(
     _form: FormData = Depends(csrf_form),
 ) -> Response:
     address = _known(request, user, email)
-    try:
-        with unit_of_work(db_engine(request)) as uow:
-            tenant = uow.db.get(Tenant, user.tenant_id)
-            assert tenant is not None
-            url = people_data.sign_in_link(
-                db=uow.db, tenant=tenant, email=address, base_url=request.app.state.settings.base_url,
-                actor=user.actor,
-            )
-    except people_data.PeopleError as exc:
-        return _page(request, user, status_code=400, errors={f"row:{address}": exc.message})
-    return _page(request, user, link={"email": address, "url": url})
+    base_url = request.app.state.settings.base_url
+    return _change_row(
+        request, user, f"row:{address}",
+        lambda db, tenant: people_data.sign_in_link(
+            db=db, tenant=tenant, email=address, base_url=base_url, actor=user.actor),
+        lambda url: _page(request, user, link={"email": address, "url": url}),
+    )
