@@ -38,7 +38,7 @@ from admin_ui.templating import flash, redirect, render
 from engine.admin.mode_switch import apply_switch, preview_switch, switch_status
 from engine.admin.roles import Need
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, settings_problem
-from engine.runtime.wiring import google_kit
+from engine.runtime.wiring import probe_kit
 from engine.store.models import IntegrationMode, Tenant
 from engine.store.unit_of_work import unit_of_work
 
@@ -173,7 +173,8 @@ def save_setup(
         return render(request, "admin/integration/detail.html", ctx, status_code=400)
     if result.directory_admin_changed:
         with unit_of_work(db_engine(request)) as uow:
-            steps = check_directory_admin(uow.db, user.tenant_id, request.app.state.settings, kit=google_kit())
+            settings = request.app.state.settings
+            steps = check_directory_admin(uow.db, user.tenant_id, settings, kit=probe_kit(settings))
         return render(
             request, "admin/integration/detail.html", _page_context(request, user, directory_check=steps)
         )

@@ -10,6 +10,13 @@ without parsing HTTP.
 Nothing here writes to a calendar: "can Meet be used" is read from the calendar's
 ``conferenceProperties.allowedConferenceSolutionTypes`` (Google answers "Invalid conference type value."
 exactly when ``hangoutsMeet`` is missing there, reference §3.4/§3.5).
+
+Every API request (``calendars.get``, ``events.list``, the Directory's ``resources.calendars.list``) first
+takes a slot from the process's pacer (:mod:`connectors.google.pacing`) for the identity it acts as, in the
+same buckets as the sync's own calls, and names that identity as ``quotaUser`` (Google charges the request
+where Muster paced it, as the calendar connector does); a refused slot sends nothing and comes back as
+``Probe(ok=False, code="throttled")``. The token endpoint is not an API request (Google's quotas do not
+count it), so :func:`token` takes no slot, as a credential refresh inside a paced calendar call takes none.
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ import google_auth_httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
+from connectors.errors import RetriableError
+from connectors.google import pacing
 from connectors.google.clients import build_service, service_account_credentials, user_credentials
 from connectors.google.transport import SingleShotHttp
+from connectors.ports.calendar import quota_user_for
 from connectors.ports.delegation import Probe
 
 MEET = "hangoutsMeet"
@@ -44,6 +54,23 @@ def _http_failure(exc: HttpError) -> Probe:
                 reason = str(item["reason"])
                 break
     return Probe(False, reason or f"http{exc.status_code}", f"HTTP {exc.status_code}: {exc.reason}")
+
+
+def _take_slot(identity: str | None) -> None:
+    """A quota slot for one API request as ``identity``; raises a retryable error when none is free soon."""
+    pacer = pacing.installed()
+    if pacer is not None:
+        pacer(identity)
+
+
+def _charged_to(identity: str | None) -> dict[str, str]:
+    """``quotaUser`` for requests as ``identity``: Google charges them to the bucket Muster paced them in."""
+    return {"quotaUser": quota_user_for(identity)} if identity else {}
+
+
+def _throttled(exc: RetriableError) -> Probe:
+    wait = f" for {exc.delay:.0f} s" if exc.delay else ""
+    return Probe(False, "throttled", f"Muster's quota pacing has no free slot{wait} ({exc}); nothing was sent")
 
 
 def sa_credentials(
@@ -74,12 +101,20 @@ def token(credentials: Any) -> Probe:
     return Probe(True)
 
 
-def calendar(credentials: Any, *, root_url: str | None, calendar_id: str = "primary") -> Probe:
-    """Read the calendar (``calendars.get``); ``data`` is the Calendar resource (conferenceProperties...)."""
+def calendar(
+    credentials: Any, *, root_url: str | None, calendar_id: str = "primary", identity: str | None = None
+) -> Probe:
+    """Read the calendar (``calendars.get``); ``data`` is the Calendar resource (conferenceProperties...).
+
+    ``identity`` is who the credentials act as: each request is paced in that identity's bucket."""
     service = build_service("calendar", "v3", root_url=root_url, credentials=credentials)
     try:
-        cal = service.calendars().get(calendarId=calendar_id).execute()
-        service.events().list(calendarId=calendar_id, maxResults=1).execute()
+        _take_slot(identity)
+        cal = service.calendars().get(calendarId=calendar_id, **_charged_to(identity)).execute()
+        _take_slot(identity)
+        service.events().list(calendarId=calendar_id, maxResults=1, **_charged_to(identity)).execute()
+    except RetriableError as exc:  # only the pacer raises it here: the request was not sent
+        return _throttled(exc)
     except HttpError as exc:
         return _http_failure(exc)
     except RefreshError as exc:
@@ -97,11 +132,18 @@ def meet_allowed(calendar_resource: dict[str, Any]) -> Probe:
     return Probe(False, "meetNotAllowed", f"allowed conference types: {', '.join(types) or 'none'}")
 
 
-def rooms(credentials: Any, *, root_url: str | None, customer: str = "my_customer") -> Probe:
-    """List one page of Directory rooms; ``data['count']`` is the number on that page."""
+def rooms(
+    credentials: Any, *, root_url: str | None, customer: str = "my_customer", identity: str | None = None
+) -> Probe:
+    """List one page of Directory rooms; ``data['count']`` is the number on that page.
+
+    ``identity`` (the Directory admin the credentials act as) is the bucket the request is paced in."""
     service = build_service("admin", "directory_v1", root_url=root_url, credentials=credentials)
     try:
-        page = service.resources().calendars().list(customer=customer, maxResults=50).execute()
+        _take_slot(identity)
+        page = service.resources().calendars().list(customer=customer, maxResults=50, **_charged_to(identity)).execute()
+    except RetriableError as exc:  # only the pacer raises it here: the request was not sent
+        return _throttled(exc)
     except HttpError as exc:
         return _http_failure(exc)
     except RefreshError as exc:

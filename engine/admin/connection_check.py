@@ -21,6 +21,10 @@ service account if one is configured, else through the Directory admin's own con
 Vendor mode: each vendor owner account gets a token through the service account (delegated) and can
 use its calendar; no owner accounts means the service account would act as itself (the
 "forbiddenForServiceAccounts" trap) and is reported as such.
+
+Every API request of a step is paced like the sync's own (the probes take a slot from the process's pacer,
+installed by :func:`engine.runtime.wiring.probe_kit`): a step whose slot is not free soon fails with
+``throttled`` and :data:`THROTTLED_FIX`, having sent nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ LIFECYCLE_SCOPES: tuple[tuple[str, str], ...] = (
         "they are recreated under the successor instead (new Meet link, learners get a "
         "new invitation)",
     ),
+)
+#: A step whose request the quota pacing deferred (the sync is using this identity's quota right now).
+THROTTLED_FIX = (
+    "nothing was checked yet: the sync is using this identity's Google quota; run the check again in a minute"
 )
 ADMIN_CONSOLE = "Google Admin console > Security > Access and data control > API controls > Domain-wide delegation"
 
@@ -184,13 +192,15 @@ def _sa_info(report: CheckReport, settings: Settings) -> dict[str, str] | None:
 
 
 def _calendar_and_meet(report: CheckReport, creds: Any, settings: Settings, identity: str) -> None:
-    cal = report.kit.calendar(creds, root_url=settings.google_root_url)
+    cal = report.kit.calendar(creds, root_url=settings.google_root_url, identity=identity)
     if not cal.ok:
         fix = (
             f"{identity} is suspended or has no Google Calendar: unsuspend the user or pick another organizer"
             if cal.code == "notACalendarUser"
             else "grant the Calendar scope (https://www.googleapis.com/auth/calendar)"
             if cal.code == "insufficientPermissions"
+            else THROTTLED_FIX
+            if cal.code == "throttled"
             else "see the message"
         )
         report.add("calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", fix, identity)
@@ -328,7 +338,7 @@ def _lifecycle_scopes(report: CheckReport, info: dict[str, str] | None, settings
 
 
 def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: str) -> None:
-    rooms = report.kit.rooms(creds, root_url=settings.google_root_url)
+    rooms = report.kit.rooms(creds, root_url=settings.google_root_url, identity=admin or None)
     if rooms.ok:
         count = (rooms.data or {}).get("count", 0)
         report.add(
@@ -342,6 +352,8 @@ def _rooms_listing(report: CheckReport, creds: Any, settings: Settings, admin: s
         fix = (
             f"{admin} must be a Workspace admin allowed to read calendar resources"
             if rooms.code in ("forbidden", "http403")
+            else THROTTLED_FIX
+            if rooms.code == "throttled"
             else "see the message"
         )
         report.add("rooms readable", Outcome.FAIL, f"{rooms.code}: {rooms.detail}", fix, admin)
@@ -520,11 +532,12 @@ def _check_vendor(report: CheckReport, tenant: Tenant, settings: Settings) -> No
     for owner in tenant.vendor_owner_emails:
         creds = _dwd_token(report, info, settings, owner)
         if creds is not None:
-            cal = report.kit.calendar(creds, root_url=settings.google_root_url)
+            cal = report.kit.calendar(creds, root_url=settings.google_root_url, identity=owner)
             if cal.ok:
                 report.add("calendar access", Outcome.OK, "owner calendar readable and writable", identity=owner)
             else:
-                report.add("calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", "see the message", owner)
+                fix = THROTTLED_FIX if cal.code == "throttled" else "see the message"
+                report.add("calendar access", Outcome.FAIL, f"{cal.code}: {cal.detail}", fix, owner)
 
 
 def run_check(

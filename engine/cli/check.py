@@ -14,7 +14,7 @@ import json
 import click
 
 from engine.admin.connection_check import run_check_for_slug
-from engine.runtime.wiring import google_kit
+from engine.runtime.wiring import probe_kit
 from engine.settings import get_settings
 from engine.store.unit_of_work import get_engine, network_session
 
@@ -34,7 +34,7 @@ def check_command(tenant_slug: str, organizer: str | None, as_json: bool) -> Non
     with network_session(get_engine(settings)) as db:  # each step calls Google: no transaction held meanwhile
         try:
             report = run_check_for_slug(
-                db, slug=tenant_slug, settings=settings, kit=google_kit(), organizer_email=organizer
+                db, slug=tenant_slug, settings=settings, kit=probe_kit(settings), organizer_email=organizer
             )
         except LookupError as exc:
             raise click.UsageError(str(exc)) from None

@@ -289,11 +289,11 @@ def _check_directory_admin(settings: Settings, tenant_id: uuid.UUID) -> None:
 
     from engine.admin.tenant_setup import check_directory_admin
     from engine.cli.tenant_setup import print_steps
-    from engine.runtime.wiring import google_kit
+    from engine.runtime.wiring import probe_kit
     from engine.store.unit_of_work import get_engine
 
     with Session(get_engine(settings)) as db:
-        steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())
+        steps = check_directory_admin(db, tenant_id, settings, kit=probe_kit(settings))
     if steps:
         click.echo("Directory admin check (run again with `muster tenant set --directory-admin` or `muster check`):")
         print_steps(steps)

@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from engine.admin.tenant_setup import SetupError, check_directory_admin, configure, describe
 from engine.ingest.tenants import get_tenant
-from engine.runtime.wiring import google_kit
+from engine.runtime.wiring import probe_kit
 from engine.settings import get_settings
 from engine.store.unit_of_work import get_engine, unit_of_work
 
@@ -146,7 +146,7 @@ def tenant_set(slug: str, domain: str | None, mode: str | None, delegation_metho
         click.echo("Signed out (signed in with Google, outside the new domain): " + ", ".join(result.signed_out))
     if result.directory_admin_changed:
         with Session(engine) as db:
-            steps = check_directory_admin(db, tenant_id, settings, kit=google_kit())
+            steps = check_directory_admin(db, tenant_id, settings, kit=probe_kit(settings))
         if steps:
             click.echo("Directory admin check:")
             print_steps(steps)

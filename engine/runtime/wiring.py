@@ -17,7 +17,9 @@ What it builds:
 * :func:`build_feed_factory` - ``Actor -> ChangeFeedPort`` for the change feed (:mod:`engine.feed`), paced by the
   same buckets.
 * :func:`google_kit` / :func:`lifecycle_kit` - the Google implementations of
-  :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`.
+  :class:`~connectors.ports.delegation.GoogleKit` and :class:`~connectors.ports.lifecycle.LifecycleKit`;
+  :func:`probe_kit` is :func:`google_kit` for the connection check, with the process's pacer installed
+  (:func:`install_pacer`) so its probes are paced too.
 * :func:`delegation_hooks` - organizer delegation's resolver, observer, auth-error hook and OAuth credentials
   (:class:`~engine.delegation.hooks.DelegationHooks`); :func:`sync_extensions` hands them to the reconciler.
 * :func:`build_runtime` - the reconciler with its lock, debouncer and quota limiter (Redis-backed when
@@ -138,30 +140,46 @@ def build_port_factory(
         source, root_url=settings.google_root_url, timeout_s=timeout_s, on_call=observe_call
     )
     project = (info or {}).get("client_email") or "project"
-    share = settings.background_quota_percent / 100
+    install_pacer(settings, limiter)
 
-    def background_bucket(identity: str) -> Bucket:
-        # Background work also needs a slot here: it never takes more than its share of the identity's quota.
-        return Bucket(f"background:{identity.lower()}", max(1, int(settings.quota_user_per_minute * share)), burst=1)
+    def factory(actor: Actor) -> CalendarPort:
+        port: CalendarPort = google(actor)
+        return RateLimitedCalendar(
+            port, limiter, quota_buckets(settings, project, actor.key), (background_bucket(settings, actor.key),)
+        )
+
+    return factory
+
+
+def background_bucket(settings: Settings, identity: str) -> Bucket:
+    """Background work also needs a slot here: it never takes more than its share of the identity's quota."""
+    share = settings.background_quota_percent / 100
+    return Bucket(f"background:{identity.lower()}", max(1, int(settings.quota_user_per_minute * share)), burst=1)
+
+
+def install_pacer(settings: Settings, limiter: RateLimiter) -> None:
+    """Make ``limiter`` pace this process's Google requests beside the calendar port (Directory, free/busy,
+    ACL, Data Transfer, the connection check's probes): the same identity and project buckets."""
+    project = (service_account_info(settings) or {}).get("client_email") or "project"
 
     def pace(identity: str | None) -> None:
-        # Directory, free/busy, ACL and Data Transfer requests take their slots in the same buckets.
         buckets = quota_buckets(settings, project, identity)
         if identity and ratelimit.in_background():
-            ratelimit.acquire(limiter, (background_bucket(identity), *buckets),
+            ratelimit.acquire(limiter, (background_bucket(settings, identity), *buckets),
                               max_inline_wait_s=ratelimit.MAX_BACKGROUND_INLINE_WAIT_S)
         else:
             ratelimit.acquire(limiter, buckets)
 
     google_pacing.install(pace)
 
-    def factory(actor: Actor) -> CalendarPort:
-        port: CalendarPort = google(actor)
-        return RateLimitedCalendar(
-            port, limiter, quota_buckets(settings, project, actor.key), (background_bucket(actor.key),)
-        )
 
-    return factory
+def probe_kit(settings: Settings) -> GoogleKit:
+    """:func:`google_kit` for the connection check (``muster check``, **Test connection**, the Directory admin's
+    check): its probes are paced by this process's pacer, installed here on the shared limiter (Redis when
+    configured) when no runtime of the process has installed one yet."""
+    if google_pacing.installed() is None:
+        install_pacer(settings, ratelimit.build(settings.redis_url, settings.redis_namespace))
+    return google_kit()
 
 
 def quota_buckets(settings: Settings, project: str, identity: str | None) -> tuple[Bucket, ...]:
@@ -201,7 +219,7 @@ def delegation_hooks(settings: Settings, engine: Engine) -> DelegationHooks:
 
 def check_tenant(db: Session, tenant_id: uuid.UUID, settings: Settings) -> connection_check.CheckReport:
     """"Test connection" for the admin UI's button (it knows the tenant id), against Google."""
-    return connection_check.check_tenant_id(db, tenant_id, settings, kit=google_kit())
+    return connection_check.check_tenant_id(db, tenant_id, settings, kit=probe_kit(settings))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from engine.admin.tenant_setup import SetupError, check_directory_admin, configu
 from engine.api.deps import Uow, context
 from engine.api.schemas import EMAIL_PATTERN, ApiModel, normalize_email
 from engine.ingest.common import Conflict, IngestError, NotFound
-from engine.runtime.wiring import google_kit
+from engine.runtime.wiring import probe_kit
 from engine.store.models import ApiKeyKind, Person, Tenant
 from policies.settings import SettingsPatch
 
@@ -210,7 +210,8 @@ def patch_tenant_setup(
     uow.commit()
     check = None
     if result.directory_admin_changed:
-        check = check_directory_admin(uow.db, tenant.id, context(request).settings, kit=google_kit())
+        settings = context(request).settings
+        check = check_directory_admin(uow.db, tenant.id, settings, kit=probe_kit(settings))
     return _public(request, tenant, check)
 
 
