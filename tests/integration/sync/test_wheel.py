@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -128,3 +129,30 @@ def test_the_wheel_installs_migrates_serves_and_syncs(
                 proc.kill()
         for f in logs.values():
             f.close()
+
+
+def test_a_module_deleted_from_the_checkout_is_not_in_the_next_wheel(tmp_path: Path) -> None:
+    """Two builds of one checkout: a module removed between them must not ship from the first build's folder."""
+    checkout = tmp_path / "checkout"
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    for name in tracked.stdout.splitlines():
+        if (REPO_ROOT / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / name).write_bytes((REPO_ROOT / name).read_bytes())
+    stale = checkout / "engine" / "withdrawn_module.py"
+    stale.write_text('"""A module that the next build no longer has."""\n')
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PIP_INDEX_URL", "PIP_CACHE_DIR")}
+
+    def build(into: str) -> set[str]:
+        run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", into, "."],
+            env=env, cwd=checkout)
+        (wheel,) = (checkout / into).glob("muster-*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            return set(archive.namelist())
+
+    assert "engine/withdrawn_module.py" in build("first")
+    assert (checkout / "build" / "lib" / "engine" / "withdrawn_module.py").is_file()
+    stale.unlink()
+    second = build("second")
+    assert "engine/withdrawn_module.py" not in second
+    assert "engine/settings.py" in second and "muster_migrations/env.py" in second
