@@ -121,6 +121,10 @@ def apply_switch(
             if switch is None or switch.tenant_id != tenant_id or switch.to_mode != target:
                 return SwitchOutcome(ok=False, target=target, field="switch_id",
                                  message="Preview the switch first, then apply it (with the preview's switch id).")
+            if switch.status == ModeSwitchStatus.DONE.value:  # applied again (a retried request): nothing to do
+                return SwitchOutcome(ok=True, target=target, switch_id=switch_id, summary=mode_switch.summary(switch),
+                                     message=f"This switch to {target} mode is already done: {switch.done} of "
+                                     f"{switch.total} session(s) moved.")
             mode_switch.start(uow.db, switch=switch, actor=actor)
             ids = mode_switch.enqueue_all(uow.db, switch=switch)
             for session_id in ids:
@@ -137,7 +141,8 @@ def apply_switch(
 
 def switch_status(settings: Settings, tenant: Tenant, *, engine: Engine | None = None) -> SwitchStatus:
     """The tenant's running switch, else its latest one (a later preview does not hide a switch in progress);
-    a running one has its progress recomputed from the bindings first."""
+    a running or paused one has its progress recomputed from the bindings first (a paused switch whose
+    sessions all moved since is done)."""
     engine = engine or get_engine(settings)
     with Session(engine) as db:
         latest = db.exec(
@@ -145,6 +150,6 @@ def switch_status(settings: Settings, tenant: Tenant, *, engine: Engine | None =
             .where(ModeSwitch.tenant_id == tenant.id)
             .order_by(col(ModeSwitch.status) != ModeSwitchStatus.RUNNING.value, col(ModeSwitch.created_at).desc())
         ).first()
-    if latest is not None and latest.status == ModeSwitchStatus.RUNNING.value:
+    if latest is not None and latest.status in (ModeSwitchStatus.RUNNING.value, ModeSwitchStatus.PAUSED.value):
         latest = mode_switch.refresh_progress(engine, switch_id=latest.id)
     return SwitchStatus(latest=latest)

@@ -355,6 +355,8 @@ def apply(
         switch = db.get(ModeSwitch, switch_id)
         if switch is None:
             raise ModeSwitchError("switch", f"no mode switch {switch_id}")
+        if switch.status == ModeSwitchStatus.DONE.value:
+            return switch  # applying a finished switch again changes nothing (a retried apply is harmless)
         start(db, switch=switch, actor=actor)
         db.commit()
         todo = [uuid.UUID(sid) for sid, state in switch.progress.items() if state != DONE]
@@ -390,43 +392,57 @@ def apply(
         row = db.get(ModeSwitch, switch_id)
         assert row is not None
         if all(v == DONE for v in row.progress.values()):
-            row.status = ModeSwitchStatus.DONE.value
-            row.finished_at = utcnow()
-            row.last_error = None
-            db.add(
-                AuditEvent(
-                    tenant_id=row.tenant_id,
-                    actor=actor or "system",
-                    action="mode_switch.done",
-                    detail={"switch": str(row.id), "sessions": row.total},
-                )
-            )
+            _finish(db, row, actor=actor)
         db.add(row)
         db.commit()
         return row
 
 
+def _finish(db: Session, row: ModeSwitch, *, actor: str | None) -> None:
+    """Mark ``row`` done (every session moved), once: the caller commits."""
+    if row.status == ModeSwitchStatus.DONE.value:
+        return
+    row.status = ModeSwitchStatus.DONE.value
+    row.finished_at = utcnow()
+    row.last_error = None
+    row.updated_at = utcnow()
+    db.add(row)
+    db.add(
+        AuditEvent(
+            tenant_id=row.tenant_id,
+            actor=actor or "system",
+            action="mode_switch.done",
+            detail={"switch": str(row.id), "sessions": row.total},
+        )
+    )
+
+
 def refresh_progress(engine: Engine, *, switch_id: uuid.UUID) -> ModeSwitch:
-    """Recompute progress from the bindings (when workers did the reconciles): for background runs."""
+    """Recompute progress from the bindings (when workers did the reconciles): for background runs, and for a
+    paused switch whose sessions were reconciled since (by the workers' retries): once every session is
+    ``done`` the switch is done, whichever path moved them."""
     with Session(engine, expire_on_commit=False) as db:
         switch = db.get(ModeSwitch, switch_id)
         if switch is None:
             raise ModeSwitchError("switch", f"no mode switch {switch_id}")
-    progress = {
-        sid: _judge(engine, switch, uuid.UUID(sid), "not reconciled yet", background=True)
-        if state != DONE
-        else DONE
-        for sid, state in switch.progress.items()
-    }
+    if switch.status not in (ModeSwitchStatus.RUNNING.value, ModeSwitchStatus.PAUSED.value):
+        return switch  # previewed (nothing started) or done: nothing to follow
+    paused = switch.status == ModeSwitchStatus.PAUSED.value
+    progress: dict[str, str] = {}
+    for sid, state in switch.progress.items():
+        now = state if state == DONE else _judge(engine, switch, uuid.UUID(sid), "not reconciled yet", background=True)
+        # A paused switch keeps the verdict that paused it until the session is done: the admin sees why.
+        progress[sid] = state if paused and now != DONE else now
     with Session(engine, expire_on_commit=False) as db:
         row = db.get(ModeSwitch, switch_id)
         assert row is not None
+        if row.status not in (ModeSwitchStatus.RUNNING.value, ModeSwitchStatus.PAUSED.value):
+            return row  # finished meanwhile by another caller
         row.progress = progress
         row.done = sum(1 for v in progress.values() if v == DONE)
         row.failed = sum(1 for v in progress.values() if v.startswith("error"))
-        if row.done == row.total and row.status == ModeSwitchStatus.RUNNING.value:
-            row.status = ModeSwitchStatus.DONE.value
-            row.finished_at = utcnow()
+        if row.done == row.total:
+            _finish(db, row, actor=None)
         db.add(row)
         db.commit()
         return row

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from engine.admin.mode_switch import apply_switch, switch_status
 from engine.delegation import mode_switch
 from engine.settings import Settings
-from engine.store.models import DelegationMethod, IntegrationMode, ModeSwitch, ModeSwitchStatus, Tenant
+from engine.store.models import (
+    AuditEvent,
+    DelegationMethod,
+    IntegrationMode,
+    ModeSwitch,
+    ModeSwitchStatus,
+    Tenant,
+)
 from tests.integration.delegation.conftest import Google, Platform, learners, organizers
 
 N = 50
@@ -211,3 +220,60 @@ def test_switch_and_reconnect_on_both_databases(google: Google, db_engine: Engin
     binding = platform.binding(sid)
     assert binding.owner_email == organizer and binding.actor_kind == "oauth" and binding.meet_status
     assert _learner_events(google, learners(2)) == Counter({(p, "Both"): 1 for p in learners(2)})
+
+
+def test_a_paused_switch_is_done_once_its_sessions_moved_and_applying_again_changes_nothing(
+    google: Google, settings: Settings, sqlite_engine: Engine
+) -> None:
+    platform = Platform(
+        sqlite_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
+    )
+    orgs = organizers()
+    sids = [platform.session(organizer=orgs[i], learners=tuple(learners(2)), title=f"R{i}") for i in range(2)]
+    for sid in sids:
+        platform.sync(sid)
+    with Session(sqlite_engine, expire_on_commit=False) as db:
+        tenant = db.get(Tenant, platform.tenant_id)
+        assert tenant is not None
+        switch = mode_switch.preview(db, tenant=tenant, target="delegation", settings=settings)
+        db.commit()
+        db.expunge(tenant)
+    # Given the switch paused: Google applied the first new event but its answer was lost
+    google.control("PUT", "faults", json={"seed": 7, "rules": [
+        {"method": "POST", "path": "/calendar/v3/**", "lost_rate": 1.0, "times": 1}]})
+    try:
+        paused = mode_switch.apply(sqlite_engine, switch_id=switch.id, reconcile=platform.reconciler.reconcile)
+    finally:
+        google.control("DELETE", "faults")
+    assert paused.status == ModeSwitchStatus.PAUSED.value and paused.last_error, paused.progress
+    # When the sessions are reconciled since (the workers' retries, not the switch)
+    for sid in sids:
+        platform.sync(sid)
+    # Then the record every interface shows is done, with no error left
+    shown = switch_status(settings, tenant, engine=sqlite_engine).latest
+    assert shown is not None and shown.id == switch.id
+    assert (shown.status, shown.done, shown.failed, shown.last_error) == (ModeSwitchStatus.DONE.value, 2, 0, None)
+    assert len(platform_audit(sqlite_engine, "mode_switch.done")) == 1
+    # And applying it again (a retried request, from any interface) changes nothing and reconciles nothing
+    mark = len(google.outbox())
+    again = mode_switch.apply(sqlite_engine, switch_id=switch.id, reconcile=_must_not_reconcile)
+    assert again.status == ModeSwitchStatus.DONE.value and again.done == 2
+    queued: list[uuid.UUID] = []
+    outcome = apply_switch(settings, sqlite_engine, platform.tenant_id, "delegation", actor="admin",
+                           confirm="delegation", switch_id=str(switch.id), dispatcher=_collect(queued))
+    assert outcome.ok and "already done: 2 of 2" in outcome.message, outcome.message
+    assert queued == [] and len(google.outbox()) == mark
+    assert len(platform_audit(sqlite_engine, "mode_switch.done")) == 1
+
+
+def _must_not_reconcile(session_id: uuid.UUID) -> None:
+    raise AssertionError(f"a finished switch reconciled {session_id} again")
+
+
+def _collect(into: list[uuid.UUID]) -> Callable[[list[uuid.UUID]], None]:
+    return into.extend
+
+
+def platform_audit(engine: Engine, action: str) -> list[AuditEvent]:
+    with Session(engine) as db:
+        return list(db.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
