@@ -11,7 +11,8 @@ scenarios are generated from it:
 * ``died:<k>``: the path's ``k``-th step raises :class:`engine.runtime.steps.WorkerDied`, so nothing after it
   runs or commits, as when the worker is killed there.
 
-Then the session converges the way workers and sweeps make it converge (reconciles, lifecycle sweeps), and
+Then the session converges the way workers and sweeps make it converge (reconciles, lifecycle sweeps; a mode
+switch through its own retry, applying the switch again, whose progress record must end ``done``), and
 the invariants are checked: exactly one live Muster event for the session (none once cancelled), where the
 binding says; attendees = hosts + enrolled learners; every RSVP given before kept; at most one e-mail per
 guest for the change; no other Muster event on any calendar; the one room the binding names, accepted, never
@@ -31,9 +32,10 @@ import pytest
 from sqlmodel import Session, select
 
 from connectors.errors import ConnectorError
+from engine.admin.mode_switch import switch_status
 from engine.delegation import mode_switch
 from engine.runtime import steps
-from engine.store.models import CalendarBinding, Tenant
+from engine.store.models import CalendarBinding, ModeSwitchStatus, Tenant
 from engine.store.types import utcnow
 from tests.integration.lifecycle.conftest import LEARNERS, Life
 
@@ -71,6 +73,7 @@ class Case:
     video: str = "none"  #: "meet": the event must end with the Meet link the binding names
     room: dict[str, Any] | None = None  #: the room the session needs (policy picks one); None: no room
     declined_room: str | None = None  #: a room that declined: it must not be the one booked at the end
+    switch_id: uuid.UUID | None = None  #: the mode switch the write path applied (its record must end done)
 
 
 def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
@@ -190,7 +193,8 @@ def _allow_vendor(life: Life) -> None:
 
 
 def _vendor_synced(life: Life) -> Case:
-    """A session synced in vendor mode (the vendor owner's calendar, hosts as guests); hosts connected."""
+    """A session synced in vendor mode (the vendor owner's calendar, hosts as guests; hosts connected) whose
+    learners and co-host answered."""
     _allow_vendor(life)
     life.set_tenant(integration_mode="vendor")
     for who in HOSTS:
@@ -199,35 +203,46 @@ def _vendor_synced(life: Life) -> Case:
     _put(life, case)
     case.sid = life.session_id("s-matrix")
     assert life.settle(case.sid).outcome == "success"
-    assert life.binding(case.sid).calendar_id == VENDOR
+    binding = life.binding(case.sid)
+    assert binding.calendar_id == VENDOR and binding.event_id
+    assert life.emu.world.set_attendee_response(VENDOR, binding.event_id, LEARNERS[0], "accepted", "count me in")
+    assert life.emu.world.set_attendee_response(VENDOR, binding.event_id, LEARNERS[1], "declined")
+    assert life.emu.world.set_attendee_response(VENDOR, binding.event_id, GRACE, "tentative")
+    case.answers = {LEARNERS[0]: "accepted", LEARNERS[1]: "declined", GRACE: "tentative"}
     return case
 
 
 def _delegation_synced(life: Life) -> Case:
+    """A session synced in organizer delegation whose learners answered (:func:`_synced`) and co-host said maybe."""
     case = _synced(life)
+    event_id = life.binding(case.sid).event_id
+    assert event_id and life.emu.world.set_attendee_response(RADIA, event_id, GRACE, "tentative")
+    case.answers[GRACE] = "tentative"
     _allow_vendor(life)
     return case
 
 
-def _switch(life: Life, target: str) -> None:
+def _switch(life: Life, case: Case, target: str) -> None:
     with Session(life.engine, expire_on_commit=False) as db:
         tenant = db.get(Tenant, life.tenant_id)
         assert tenant is not None
         preview = mode_switch.preview(db, tenant=tenant, target=target, settings=life.settings, requested_by="test")
         db.commit()
+    case.switch_id = preview.id
     mode_switch.apply(life.engine, switch_id=preview.id, reconcile=life.reconciler.reconcile)
 
 
 def _to_delegation(life: Life, case: Case) -> None:
-    """The event is recreated on the organizer's calendar (a new event: no answers carried over)."""
-    case.owner, case.answers = RADIA, {}
-    _switch(life, "delegation")
+    """The event is recreated on the organizer's calendar, carrying every guest's answer."""
+    case.owner = RADIA
+    _switch(life, case, "delegation")
 
 
 def _to_vendor(life: Life, case: Case) -> None:
-    """The event is recreated on the vendor owner's calendar, both hosts as guests."""
-    case.owner, case.answers, case.host_guests = VENDOR, {}, frozenset(HOSTS)
-    _switch(life, "vendor")
+    """The event is recreated on the vendor owner's calendar, both hosts as guests, carrying every guest's
+    answer (the organizer, who owned the old event and gave no answer, is invited)."""
+    case.owner, case.host_guests = VENDOR, frozenset(HOSTS)
+    _switch(life, case, "vendor")
 
 
 def _departure(life: Life, case: Case) -> None:
@@ -275,7 +290,8 @@ PATHS: dict[str, WritePath] = {
     "room rebooking": WritePath(_room_declined, _settle, {"calendar": 5, "admin": 1},
                                 ("reconcile.observed", "reconcile.recorded", "reconcile.observed", "apply.wrote",
                                  "reconcile.recorded", "reconcile.observed", "reconcile.recorded")),
-    # A switch recreates the event where the new mode wants it and deletes the old one in the same reconcile.
+    # A switch recreates the event where the new mode wants it (with the guests' answers) and deletes the old one
+    # in the same reconcile.
     "mode switch (to delegation)": WritePath(_vendor_synced, _to_delegation, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     "mode switch (to vendor)": WritePath(_delegation_synced, _to_vendor, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
@@ -335,6 +351,11 @@ def _run(
 
 def _converge(life: Life, path: WritePath, case: Case) -> None:
     for _ in range(6):
+        if case.switch_id is not None:  # the switch's own retry: apply it again (it resumes)
+            switch = mode_switch.apply(life.engine, switch_id=case.switch_id, reconcile=life.reconciler.reconcile)
+            if switch.status == ModeSwitchStatus.DONE.value:
+                break
+            continue
         if path.transfer:
             life.sweep()
         try:
@@ -374,6 +395,14 @@ def _check(life: Life, case: Case, mark: int) -> None:
         if case.video == "meet":  # one working link, the one the binding names
             assert binding.meet_status == "success" and binding.meet_link
             assert event.get("hangoutLink") == binding.meet_link
+    if case.switch_id is not None:  # the progress record every interface shows says the switch is done
+        with Session(life.engine) as db:
+            tenant = db.get(Tenant, life.tenant_id)
+            assert tenant is not None
+            db.expunge(tenant)
+        status = switch_status(life.settings, tenant, engine=life.engine).describe()
+        assert status is not None and status["switch_id"] == str(case.switch_id), status
+        assert (status["status"], status["done"], status["total"], status["last_error"]) == ("done", 1, 1, None), status
     per_guest: dict[str, int] = {}
     for m in life.emu.outbox()[mark:]:
         per_guest[m["to"]] = per_guest.get(m["to"], 0) + 1
