@@ -66,6 +66,7 @@ BADGES = {
     "tentative": "warn",
     "delivered": "ok",
     "failed": "bad",
+    "parked": "bad",
 }
 
 

@@ -48,6 +48,7 @@ from engine.store.models import (
 )
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork, end_reads
+from engine.webhooks import outbox
 from policies.schema import SettingError
 from policies.settings import SECTIONS, TenantSettings, merged
 
@@ -340,6 +341,11 @@ def configure(
         if result.signed_out:
             detail["signed_out"] = result.signed_out
     record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=detail)
+    if new["webhook_secret"] and "webhook_secret" in diff:  # deliveries parked for want of a secret go out now
+        resumed = outbox.resume_parked(db=db, tenant_id=tenant.id)
+        if resumed:
+            record_audit(db=db, tenant_id=tenant.id, actor=actor, action="webhook.resumed", subject=tenant.slug,
+                         detail={"deliveries": resumed})
     if set(diff) <= {"webhook_secret"} or (set(diff) == {"settings"} and _only_eventless_settings(old, new)):
         return result  # where the platform is told, how people sign in: no event changes, nothing to reconcile
     for session_id in db.exec(

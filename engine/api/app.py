@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from engine.api import errors
 from engine.api.body_limit import BodySizeLimit
 from engine.api.deps import ApiContext
-from engine.api.routes import admin, enrollments, health, metrics, people, push, sessions, webhooks
+from engine.api.routes import admin, enrollments, feed, health, metrics, people, push, sessions, webhooks
 from engine.api.schemas import ErrorBody
 from engine.api.security_headers import SecurityHeaders
 from engine.settings import Settings
@@ -116,5 +116,6 @@ def create_api(
         app.include_router(router, responses=ERRORS)
     app.include_router(admin.router, responses=ADMIN_ERRORS)
     app.include_router(webhooks.router, responses=ADMIN_ERRORS)
+    app.include_router(feed.router, responses=ADMIN_ERRORS)
     app.include_router(push.router)
     return app

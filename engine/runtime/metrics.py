@@ -370,7 +370,8 @@ def record_change_feed_read(outcome: str) -> None:
 
 def record_webhook_delivery(event_type: str, outcome: str, seconds: float | None = None) -> None:
     """One delivery attempt of a webhook: ``event_type`` as emitted (``session.changed_in_google``, ...),
-    ``outcome`` ``delivered`` | ``retry`` (refused or unreachable, tried again later) | ``failed`` (given up);
+    ``outcome`` ``delivered`` | ``retry`` (refused or unreachable, tried again later) | ``failed`` (given up) |
+    ``parked`` (no secret to sign with: kept, sent once a secret is saved);
     ``seconds``: how long the attempt took."""
     s, tenant = series(), current_tenant()
     s.webhooks.labels(tenant, _bounded(event_type), _bounded(outcome)).inc()

@@ -507,6 +507,9 @@ class WebhookStatus(enum.StrEnum):
     PENDING = "pending"  #: not delivered yet: being tried, or waiting for its next attempt
     DELIVERED = "delivered"  #: the platform answered 2xx
     FAILED = "failed"  #: every attempt failed; an admin can replay it
+    #: cannot be signed (no webhook secret, or one ``MUSTER_SECRET_KEY`` cannot read): not retried, kept;
+    #: sent again as soon as a secret is saved (or replayed)
+    PARKED = "parked"
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -10,7 +10,10 @@ transaction is open), POST the stored body signed for this moment (:mod:`engine.
 the outcome in a second short transaction:
 
 * 2xx → ``delivered``;
-* anything else (another status, a redirect, a timeout, a refused connection, no secret) → the attempt is
+* no secret to sign with (none set, or one ``MUSTER_SECRET_KEY`` cannot read) → ``parked`` with that reason:
+  no POST, no retry clock; :func:`engine.webhooks.outbox.resume_parked` sends it again once a secret is
+  saved (tenant set-up), or an admin replays it;
+* anything else (another status, a redirect, a timeout, a refused connection) → the attempt is
   logged on the row, and it is due again after :func:`backoff_s` (the actor re-sends itself with that delay;
   the row's lease lets the clock take over only if that message is lost) (doubling from
   ``webhook_retry_min_ms`` up to ``webhook_retry_max_ms``, jittered), until ``webhook_max_attempts`` attempts
@@ -74,7 +77,7 @@ def body_bytes(payload: dict[str, object]) -> bytes:
 
 @dataclass(frozen=True)
 class AttemptResult:
-    outcome: str  #: delivered | retry | failed | skipped
+    outcome: str  #: delivered | retry | failed | parked | skipped
     status_code: int | None = None
     error: str | None = None
     #: For ``retry``: seconds until the next attempt is due (the actor re-sends itself that much later).
@@ -103,12 +106,15 @@ def _load(engine: Engine, delivery_id: uuid.UUID, settings: Settings) -> _Target
         secret: str | None = None
         problem: str | None = None
         if tenant.webhook_secret_encrypted is None:
-            problem = "no webhook secret is set (tenant set-up: webhook_secret)"
+            problem = ("no webhook secret is set, so nothing can be signed: set one (`muster tenant set --slug "
+                       f"{tenant.slug} --webhook-secret ...`, or the Integration page) and the parked deliveries "
+                       "are sent")
         else:
             try:
                 secret = decrypt(settings.all_secret_keys, tenant.webhook_secret_encrypted)
             except DecryptionError as exc:
-                problem = f"the webhook secret cannot be read: {exc}"
+                problem = (f"the webhook secret cannot be read ({exc}): save it again (`muster tenant set --slug "
+                           f"{tenant.slug} --webhook-secret ...`) and the parked deliveries are sent")
         return _Target(
             url=wanted.url if wanted is not None else None,
             secret=secret,
@@ -134,8 +140,9 @@ def _record(
             return AttemptResult("skipped")
         tenant_id, event_type = row.tenant_id, row.event_type
         tenant_slug = str((row.payload or {}).get("tenant") or "")
-        row.attempts += 1
-        row.last_attempt_at = now
+        if result.outcome != "parked":  # parking sends nothing: not an attempt
+            row.attempts += 1
+            row.last_attempt_at = now
         row.last_status_code = result.status_code
         row.last_error = result.error
         row.lease_until = None
@@ -144,6 +151,8 @@ def _record(
         if outcome == "delivered":
             row.status = WebhookStatus.DELIVERED.value
             row.delivered_at = now
+        elif outcome == "parked":
+            row.status = WebhookStatus.PARKED.value
         elif outcome == "failed" or row.attempts >= settings.webhook_max_attempts:
             row.status = WebhookStatus.FAILED.value
             outcome = "failed"
@@ -178,7 +187,7 @@ def deliver(
     if target.url is None:
         result = AttemptResult("failed", None, "webhooks are turned off for this tenant (settings.webhooks.url)")
     elif target.secret is None:
-        result = AttemptResult("retry", None, target.secret_problem)
+        result = AttemptResult("parked", None, target.secret_problem)
     else:
         started = time.perf_counter()
         body = body_bytes(target.payload)

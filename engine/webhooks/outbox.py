@@ -185,8 +185,9 @@ def release(*, db: Session, delivery_ids: Sequence[uuid.UUID]) -> None:
 def replay(
     *, db: Session, tenant_id: uuid.UUID, delivery_id: uuid.UUID, actor: str = "system", now: datetime | None = None
 ) -> bool:
-    """Send a delivery again (delivered or failed): same body, same idempotency key; audited as
-    ``webhook.replayed``. The delivery clock sends it within a second. False: not this tenant's delivery."""
+    """Send a delivery again (delivered, failed or parked): same body, same idempotency key; audited as
+    ``webhook.replayed``. The delivery clock sends it within a second. False: not this tenant's delivery.
+    A parked one (no secret) is parked again by its next attempt until a secret is saved."""
     row = db.get(WebhookDelivery, delivery_id)
     if row is None or row.tenant_id != tenant_id:
         return False
@@ -203,6 +204,29 @@ def replay(
     row.attempts = 0
     db.add(row)
     return True
+
+
+def resume_parked(*, db: Session, tenant_id: uuid.UUID, now: datetime | None = None) -> int:
+    """Make the tenant's parked deliveries (no secret to sign with) due again at once, attempts kept;
+    returns how many. Called by tenant set-up when a webhook secret is saved."""
+    result = db.execute(
+        sa.update(WebhookDelivery)
+        .where(col(WebhookDelivery.tenant_id) == tenant_id, col(WebhookDelivery.status) == WebhookStatus.PARKED.value)
+        .values(status=WebhookStatus.PENDING.value, next_attempt_at=now or utcnow(), lease_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def counts(*, db: Session, tenant_id: uuid.UUID) -> dict[str, int]:
+    """How many of the tenant's deliveries are in each status (the Health page, ``muster webhooks log``)."""
+    return {
+        str(status): int(n)
+        for status, n in db.exec(
+            select(WebhookDelivery.status, sa.func.count())
+            .where(WebhookDelivery.tenant_id == tenant_id)
+            .group_by(col(WebhookDelivery.status))
+        ).all()
+    }
 
 
 def prune(*, db: Session, before: datetime, limit: int = 1_000) -> int:
@@ -224,10 +248,13 @@ def prune(*, db: Session, before: datetime, limit: int = 1_000) -> int:
 
 
 def recent(
-    *, db: Session, tenant_id: uuid.UUID, limit: int = 100, status: str | None = None
+    *, db: Session, tenant_id: uuid.UUID | None, limit: int = 100, status: str | None = None
 ) -> list[WebhookDelivery]:
-    """The tenant's deliveries, newest first (the admin UI's delivery log)."""
-    query = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id)
+    """The tenant's deliveries (None: every tenant's), newest first: the delivery log of the admin UI, the
+    admin REST API and ``muster webhooks log``."""
+    query = select(WebhookDelivery)
+    if tenant_id is not None:
+        query = query.where(WebhookDelivery.tenant_id == tenant_id)
     if status:
         query = query.where(WebhookDelivery.status == status)
     return list(db.exec(query.order_by(col(WebhookDelivery.created_at).desc()).limit(limit)))

@@ -32,7 +32,9 @@ class WebhookDeliveryPublic(ApiModel):
     id: uuid.UUID = Field(description="The idempotency key the platform saw (Muster-Webhook-Id)")
     type: str
     session_id: uuid.UUID | None
-    status: Literal["pending", "delivered", "failed"]
+    status: Literal["pending", "delivered", "failed", "parked"] = Field(
+        description="parked: it cannot be signed (no webhook secret); sent as soon as one is saved"
+    )
     attempts: int
     created_at: datetime
     next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next")
@@ -64,7 +66,7 @@ def _public(row: WebhookDelivery) -> WebhookDeliveryPublic:
 def get_deliveries(
     request_admin: AdminCaller,
     uow: Uow,
-    status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+    status: Annotated[Literal["pending", "delivered", "failed", "parked"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[WebhookDeliveryPublic]:
     rows = outbox.recent(db=uow.db, tenant_id=request_admin.tenant.id, limit=limit, status=status)

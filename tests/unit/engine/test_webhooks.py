@@ -324,3 +324,47 @@ def test_the_log_keeps_pending_deliveries_and_recent_ones(db_engine: Engine, ten
     assert prune_log(db_engine, retention_days=30) == 1
     with Session(db_engine) as db:
         assert {r.id for r in db.exec(select(WebhookDelivery)).all()} == {old_pending, new_done}
+
+
+@pytest.mark.parametrize("secret", ["none", "unreadable"])
+def test_a_delivery_that_cannot_be_signed_is_parked_with_the_reason_then_sent_once_a_secret_is_saved(
+    db_engine: Engine, tenant_id: uuid.UUID, secret: str
+) -> None:
+    from engine.crypto import encrypt
+    from engine.webhooks.delivery import prune_log
+
+    delivery_id = _emit(db_engine, tenant_id)
+    with Session(db_engine) as db, db.begin():  # a row saved before a URL required a secret, or a lost key
+        tenant = db.get(Tenant, tenant_id)
+        assert tenant is not None
+        tenant.webhook_secret_encrypted = None if secret == "none" else encrypt(("o" * 40,), SECRET)
+    posts: list[bytes] = []
+
+    def platform(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+        posts.append(body)
+        return 200, ""
+
+    result = deliver(db_engine, delivery_id, settings=_settings(), post=platform)
+    assert result.outcome == "parked" and not posts
+    assert "muster tenant set --slug acme --webhook-secret" in (result.error or "")
+    assert ("no webhook secret is set" if secret == "none" else "cannot be read") in (result.error or "")
+    row = _row(db_engine, delivery_id)
+    assert (row.status, row.attempts, row.lease_until) == ("parked", 0, None)
+    assert row.last_error == result.error
+    # not retried: the delivery clock never hands it over, however long it waits, and the log keeps it
+    with Session(db_engine) as db, db.begin():
+        assert claim_due(db=db, now=utcnow() + timedelta(days=400)) == []
+    assert prune_log(db_engine, retention_days=30, now=utcnow() + timedelta(days=400)) == 0
+    # a secret saved through tenant set-up sends it: due at once, then delivered, signed with that secret
+    with unit_of_work(db_engine, dispatcher=lambda ids: None) as uow:
+        tenant = uow.db.get(Tenant, tenant_id)
+        assert tenant is not None
+        configure(uow, tenant, {"webhook_secret": SECRET}, actor="test", secret_keys=KEYS)
+    assert _row(db_engine, delivery_id).status == "pending"
+    with Session(db_engine) as db:
+        resumed = db.exec(select(AuditEvent).where(AuditEvent.action == "webhook.resumed")).one()
+        assert resumed.detail == {"deliveries": 1}
+    with Session(db_engine) as db, db.begin():
+        assert claim_due(db=db) == [delivery_id]
+    assert deliver(db_engine, delivery_id, settings=_settings(), post=platform).outcome == "delivered"
+    assert len(posts) == 1
