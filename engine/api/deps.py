@@ -17,12 +17,13 @@ on it. Bookkeeping never fails a request: an error is logged and the request goe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
@@ -30,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from engine.api.key_cache import KeyCache
 from engine.ingest.tenants import tenant_for_key
 from engine.settings import Settings
 from engine.store.models import ApiKey, Tenant
@@ -50,6 +52,8 @@ class ApiContext:
     engine: Engine
     #: None: the process-wide one from :func:`engine.store.unit_of_work.set_dispatcher`
     dispatcher: Dispatcher | None = None
+    #: Ingest keys this app checked recently (:mod:`engine.api.key_cache`).
+    keys: KeyCache = field(default_factory=KeyCache)
 
 
 def context(request: Request) -> ApiContext:
@@ -58,14 +62,25 @@ def context(request: Request) -> ApiContext:
     return ctx
 
 
-def get_uow(request: Request) -> Iterator[UnitOfWork]:
+async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work. Opening a session does no I/O, so it is made on the event loop (no
+    thread hand-over); closing one that still holds a transaction (the request failed) rolls back in a
+    worker thread, never blocking the loop on the database."""
     ctx = context(request)
-    with Session(ctx.engine, expire_on_commit=False) as db:
-        uow = UnitOfWork(db, ctx.dispatcher)
-        try:
-            yield uow
-        finally:
-            uow.rollback()  # no-op after a commit; drops pending ids otherwise
+    db = Session(ctx.engine, expire_on_commit=False)
+    uow = UnitOfWork(db, ctx.dispatcher)
+    try:
+        yield uow
+    finally:
+        if db.in_transaction():
+            await run_in_threadpool(_close, uow)
+        else:
+            _close(uow)
+
+
+def _close(uow: UnitOfWork) -> None:
+    uow.rollback()  # no-op after a commit; drops pending ids otherwise
+    uow.db.close()
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
@@ -89,24 +104,49 @@ def _unauthorized(message: str, error: str | None) -> HTTPException:
     return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": challenge})
 
 
-def authenticate(
-    uow: Uow, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+async def authenticate(
+    request: Request, uow: Uow, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Authenticated:
+    """The caller's tenant and key. A key this process checked less than
+    :data:`engine.api.key_cache.TTL_S` seconds ago is taken from memory (no query, no thread hand-over);
+    otherwise it is read (in a worker thread) and remembered. See :mod:`engine.api.key_cache`."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized(
             "missing API key: send `Authorization: Bearer <key>` with the tenant's key "
             "(create one with `muster tenant create`)",
             None,
         )
-    found = tenant_for_key(db=uow.db, key=credentials.credentials.strip())
+    presented = credentials.credentials.strip()
+    cache = context(request).keys
+    found = cache.get(presented)
     if found is None:
-        raise _unauthorized(
-            "invalid API key: it is unknown, revoked or mistyped; check the key or issue a new one",
-            "invalid_token",
-        )
+        found = await run_in_threadpool(_read_key, uow.db, presented)
+        if found is None:
+            raise _unauthorized(
+                "invalid API key: it is unknown, revoked or mistyped; check the key or issue a new one",
+                "invalid_token",
+            )
+        cache.put(presented, found)
     tenant, key = found
-    touch_last_used(uow.db, key)
+    if needs_touch(key):
+        await run_in_threadpool(touch_last_used, uow.db, key)
     return Authenticated(tenant=tenant, key=key)
+
+
+def _read_key(db: Session, key: str) -> tuple[Tenant, ApiKey] | None:
+    """The key's tenant and row, detached from ``db`` (they are shared through the cache: a rollback of this
+    request must not expire them under another one)."""
+    found = tenant_for_key(db=db, key=key)
+    if found is not None:
+        db.expunge(found[0])
+        db.expunge(found[1])
+    return found
+
+
+def needs_touch(key: ApiKey, now: datetime | None = None) -> bool:
+    """Whether ``key``'s recorded last use is missing or older than :data:`LAST_USED_RESOLUTION`."""
+    cutoff = (now or utcnow()) - LAST_USED_RESOLUTION
+    return key.last_used_at is None or key.last_used_at <= cutoff
 
 
 def touch_last_used(db: Session, key: ApiKey, now: datetime | None = None) -> bool:
@@ -119,7 +159,7 @@ def touch_last_used(db: Session, key: ApiKey, now: datetime | None = None) -> bo
     """
     now = now or utcnow()
     cutoff = now - LAST_USED_RESOLUTION
-    if key.last_used_at is not None and key.last_used_at > cutoff:
+    if not needs_touch(key, now):
         return False
     key_id, prefix = key.id, key.prefix
     statement = (

@@ -12,14 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from engine.ingest.rows import new_row
 from engine.store.models import (
     AuditEvent,
     LiveSession,
     SessionHost,
 )
 from engine.store.types import utcnow
+
+_AUDIT: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 class IngestError(Exception):
@@ -69,16 +73,19 @@ def audit(
     subject: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    db.add(
-        AuditEvent(
-            tenant_id=session.tenant_id,
-            actor=actor,
-            action=action,
-            session_id=session.id,
-            subject=subject or session.external_id,
-            detail=detail or {},
-        )
+    """Append the audit row of a write to ``session`` (one ``INSERT``, sent at once: the row refers to nothing
+    the transaction has yet to write, and no model is built for it)."""
+    row = new_row(
+        AuditEvent,
+        id=uuid.uuid4(),
+        tenant_id=session.tenant_id,
+        actor=actor,
+        action=action,
+        session_id=session.id,
+        subject=subject or session.external_id,
+        detail=detail or {},
     )
+    db.execute(sa.insert(_AUDIT).values(row))
 
 
 def bump(session: LiveSession) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -21,6 +22,7 @@ from engine.api.schemas import (
 )
 from engine.ingest.common import IngestError, NotFound, audit, bump, host_person_ids
 from engine.ingest.people import ensure_people
+from engine.ingest.rows import new_row
 from engine.store.models import (
     Enrollment,
     EnrollmentStatus,
@@ -29,6 +31,8 @@ from engine.store.models import (
     Role,
 )
 from engine.store.types import utcnow
+
+_ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
 
 
 def apply_enrollments(
@@ -69,8 +73,10 @@ def upsert_enrollments(
 ) -> _Applied:
     """:func:`apply_enrollments` with what it read and wrote.
 
-    Reads only the listed learners' rows unless ``replace`` needs the whole roster (none for a ``new``
-    session, which has none); the cap is counted (one query) only when someone became enrolled.
+    Reads only the listed learners' rows unless ``replace`` needs the whole roster; a ``new`` session (which
+    has none) gets its rows in one ``INSERT`` and ``rows`` stays empty (the caller counts ``items``, which
+    the schema keeps free of repeated emails). The cap is counted (one query) only when someone became
+    enrolled, and never for a ``new`` session (its caller counts it).
     ``known``: people already looked up (:func:`engine.ingest.people.known_people`).
     """
     names = {i.email: i.display_name for i in items}
@@ -86,10 +92,20 @@ def upsert_enrollments(
                 f"{item.email} is a host of session {session.external_id!r} and cannot also be enrolled",
                 loc=loc if loc[0] == "path" else (*loc, index, "email"),
             )
+    if new:  # nothing to read or compare: the learners' rows go in with one statement
+        inserts = [
+            new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=people[i.email].id,
+                    status=i.status.value)
+            for i in items
+            if i.status != EnrollmentStatus.CANCELLED
+        ]
+        if inserts:
+            db.execute(sa.insert(_ENROLLMENTS), inserts)
+        return _Applied(changed=len(inserts), people=people, rows={}, existed=frozenset())
     query = select(Enrollment).where(Enrollment.session_id == session.id)
     if not replace:
         query = query.where(col(Enrollment.person_id).in_([people[i.email].id for i in items]))
-    rows = {} if new else {e.person_id: e for e in db.exec(query)}
+    rows = {e.person_id: e for e in db.exec(query)}
     existed = frozenset(rows)
     changed = 0
     enrolled_more = False

@@ -1,45 +1,57 @@
 """People created on the fly from the emails a session write names (hosts, learners).
 
-Where it sits: called by :mod:`engine.ingest.sessions` (hosts) and :mod:`engine.ingest.enrollments` (learners)
-inside the request's unit of work. Emails are lower-cased; hosts gain the ``organizer`` role, learners the
-``learner`` role. People are inserted with ``INSERT ... ON CONFLICT DO NOTHING`` in email order, so two
-requests creating the same new people neither fail nor deadlock. A new session's write looks its hosts
-and learners up in one query (:func:`known_people`).
+Where it sits: called by :mod:`engine.ingest.sessions` (hosts, and a session PUT's learners with them) and
+:mod:`engine.ingest.enrollments` (learners) inside the request's unit of work. Emails are lower-cased; hosts
+gain the ``organizer`` role, learners the ``learner`` role. All the people of one write are upserted in one
+statement, several rows at once in email order, returning every row (created or already there), so nothing
+just written is read back: on PostgreSQL ``WITH created AS (INSERT ... ON CONFLICT DO NOTHING RETURNING)``
+joined with the rows that were already there (no row lock on them: two writes naming the same host do not
+wait for each other); on SQLite (a single writer) ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``. Two
+requests creating the same new people neither fail nor deadlock: the later one waits for the earlier, then
+reads the row the earlier one created (the one extra query a race costs).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from engine.ingest.rows import insert_for, new_row
 from engine.store.models import (
     Person,
     Role,
 )
 from engine.store.types import utcnow
 
+_TABLE: sa.Table = Person.__table__  # type: ignore[attr-defined]
 
-def _insert_missing_people(db: Session, rows: list[dict[str, Any]]) -> list[Person]:
-    """``INSERT ... ON CONFLICT (tenant_id, email) DO NOTHING RETURNING`` for ``rows`` (in email order): the
-    people it created (those a concurrent request created first are not returned)."""
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert(Person)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(Person)
-    else:  # pragma: no cover - Muster runs on PostgreSQL and SQLite only
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    statement = insert.values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "email"]).returning(Person)
-    return list(db.scalars(statement))
+
+def _upsert_people(db: Session, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[Person]:
+    """The people of ``rows`` (in email order), inserted when missing: one statement returning every row
+    that exists after it (one a concurrent, not yet committed request is creating is not returned)."""
+    insert = insert_for(db, Person).values(rows)
+    if db.get_bind().dialect.name == "postgresql":
+        created = insert.on_conflict_do_nothing(index_elements=["tenant_id", "email"]).returning(
+            *_TABLE.c
+        ).cte("created")
+        # The statement's snapshot predates its own inserts: the second part finds exactly those already there.
+        there = sa.select(*_TABLE.c).where(
+            _TABLE.c.tenant_id == tenant_id, _TABLE.c.email.in_([r["email"] for r in rows])
+        )
+        statement: Any = select(Person).from_statement(sa.select(*created.c).union_all(there))
+        return list(db.scalars(statement))
+    statement = insert.on_conflict_do_update(
+        index_elements=["tenant_id", "email"], set_={"email": insert.excluded.email}
+    ).returning(Person)
+    return list(db.scalars(statement, execution_options={"populate_existing": True}))
 
 
 def known_people(*, db: Session, tenant_id: uuid.UUID, emails: Iterable[str]) -> dict[str, Person]:
-    """The tenant's people among ``emails`` (lower-cased), in one query: hand it to :func:`ensure_people`
-    as ``known`` when one write names hosts and learners, so they are looked up together."""
+    """The tenant's people among ``emails`` (lower-cased), in one query (none are created)."""
     wanted = sorted(dict.fromkeys(e.lower() for e in emails))
     if not wanted:
         return {}
@@ -49,49 +61,56 @@ def known_people(*, db: Session, tenant_id: uuid.UUID, emails: Iterable[str]) ->
     }
 
 
-def ensure_people(
+def ensure_roles(
     *,
     db: Session,
     tenant_id: uuid.UUID,
-    emails: Iterable[str],
-    role: Role,
+    wanted: Mapping[str, Sequence[Role]],
     names: Mapping[str, str | None] | None = None,
     known: Mapping[str, Person] | None = None,
 ) -> dict[str, Person]:
-    """People for ``emails`` (lower-cased), created if new, each holding ``role``.
+    """People for the emails of ``wanted`` (lower-cased), created if new, each holding its roles.
 
-    One query when everyone exists (none when ``known``, from :func:`known_people`, already holds what the
-    tenant has of them); otherwise one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of the missing ones
-    in email order (a concurrent request creating the same people neither fails nor deadlocks: the later
-    one waits for the earlier, then skips those rows), and one more query only for the people such a
-    concurrent request created first.
+    One upsert of those not in ``known`` (see the module docstring); none when ``known`` holds everyone.
+    A person gains a role or a display name they lack with one ``UPDATE`` (only then).
     """
-    wanted = sorted(dict.fromkeys(e.lower() for e in emails))
-    if not wanted:
+    roles: dict[str, list[Role]] = {}
+    for email, needed in wanted.items():
+        bucket = roles.setdefault(email.lower(), [])
+        bucket.extend(r for r in needed if r not in bucket)
+    if not roles:
         return {}
-    names = names or {}
-    if known is None:
-        known = known_people(db=db, tenant_id=tenant_id, emails=wanted)
-    found = {e: known[e] for e in wanted if e in known}
-    missing = [e for e in wanted if e not in found]
+    names = {e.lower(): n for e, n in (names or {}).items()}
+    found = {e: known[e] for e in roles if known and e in known}
+    missing = sorted(e for e in roles if e not in found)
     if missing:
-        columns = [c.name for c in Person.__table__.columns]  # type: ignore[attr-defined]
-        rows = []
-        for email in missing:
-            person = Person(tenant_id=tenant_id, email=email, roles=[role.value], display_name=names.get(email))
-            rows.append({name: getattr(person, name) for name in columns})
-        for p in _insert_missing_people(db, rows):
+        now = utcnow()
+        rows = [
+            new_row(
+                Person,
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                email=email,
+                roles=[r.value for r in roles[email]],
+                display_name=names.get(email),
+                created_at=now,
+                updated_at=now,
+            )
+            for email in missing
+        ]
+        for p in _upsert_people(db, tenant_id, rows):
             found[p.email] = p
         raced = [e for e in missing if e not in found]
         if raced:
             for p in db.exec(select(Person).where(Person.tenant_id == tenant_id, col(Person.email).in_(raced))):
                 found[p.email] = p
     changed = False
-    for email in wanted:
+    for email, needed in roles.items():
         person = found[email]
         updated = False
-        if role.value not in person.roles:
-            person.roles = [*person.roles, role.value]
+        lacking = [r.value for r in needed if r.value not in person.roles]
+        if lacking:
+            person.roles = [*person.roles, *lacking]
             updated = True
         if names.get(email) and not person.display_name:
             person.display_name = names[email]
@@ -103,3 +122,18 @@ def ensure_people(
     if changed:
         db.flush()
     return found
+
+
+def ensure_people(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    emails: Iterable[str],
+    role: Role,
+    names: Mapping[str, str | None] | None = None,
+    known: Mapping[str, Person] | None = None,
+) -> dict[str, Person]:
+    """People for ``emails`` (lower-cased), created if new, each holding ``role`` (see :func:`ensure_roles`)."""
+    return ensure_roles(
+        db=db, tenant_id=tenant_id, wanted={e.lower(): (role,) for e in emails}, names=names, known=known
+    )

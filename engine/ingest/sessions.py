@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from engine.api.schemas import (
@@ -38,7 +39,8 @@ from engine.ingest.common import (
     host_person_ids,
 )
 from engine.ingest.enrollments import enforce_cap, upsert_enrollments
-from engine.ingest.people import ensure_people, known_people
+from engine.ingest.people import ensure_people, ensure_roles
+from engine.ingest.rows import insert_for, new_row
 from engine.store.models import (
     CalendarBinding,
     EnrollmentStatus,
@@ -50,6 +52,8 @@ from engine.store.models import (
     SyncStatus,
 )
 from engine.store.types import utcnow
+
+_HOSTS: sa.Table = SessionHost.__table__  # type: ignore[attr-defined]
 
 
 def find_session(
@@ -115,16 +119,20 @@ def _set_hosts(
     db: Session, *, session: LiveSession, data: SessionCreate, new: bool, known: dict[str, Person]
 ) -> set[uuid.UUID] | None:
     """Make the session's hosts those of ``data``; the hosts' person ids when that changed anything.
-    ``new``: the session was just created (it has no hosts to read)."""
+    ``new``: the session was just created (it has no hosts to read; they are inserted in one statement)."""
     hosts = data.host_emails()
     people = ensure_people(
         db=db, tenant_id=session.tenant_id, emails=[e for e, _ in hosts], role=Role.ORGANIZER, known=known
     )
-    existing = (
-        {}
-        if new
-        else {h.person_id: h for h in db.exec(select(SessionHost).where(SessionHost.session_id == session.id))}
-    )
+    if new:
+        rows = [
+            new_row(SessionHost, id=uuid.uuid4(), session_id=session.id, person_id=people[email].id,
+                    role=role.value, position=position)
+            for position, (email, role) in enumerate(hosts)
+        ]
+        db.execute(sa.insert(_HOSTS), rows)
+        return {r["person_id"] for r in rows}
+    existing = {h.person_id: h for h in db.exec(select(SessionHost).where(SessionHost.session_id == session.id))}
     changed = False
     keep: set[uuid.UUID] = set()
     for position, (email, role) in enumerate(hosts):
@@ -150,6 +158,22 @@ def _set_hosts(
     return keep
 
 
+def _claim(
+    db: Session, *, tenant_id: uuid.UUID, external_id: str, fields: dict[str, Any], platform: bool
+) -> tuple[LiveSession, bool]:
+    """The session ``external_id``, inserted with ``fields`` when new, its row locked either way; and whether
+    this call created it. One statement: ``INSERT ... ON CONFLICT (tenant_id, external_id) DO UPDATE``
+    (a no-op update that takes the row lock, as ``SELECT ... FOR UPDATE`` would) ``RETURNING`` the row."""
+    row = new_row(LiveSession, id=uuid.uuid4(), tenant_id=tenant_id, external_id=external_id,
+                  platform_owned=platform, **fields)
+    insert = insert_for(db, LiveSession).values(row)
+    statement = insert.on_conflict_do_update(
+        index_elements=["tenant_id", "external_id"], set_={"external_id": insert.excluded.external_id}
+    ).returning(LiveSession)
+    session: LiveSession = db.scalars(statement, execution_options={"populate_existing": True}).one()
+    return session, session.id == row["id"]
+
+
 def upsert_session(
     *, db: Session, tenant_id: uuid.UUID, external_id: str, data: SessionCreate, actor: str, platform: bool = False
 ) -> WriteResult:
@@ -157,6 +181,9 @@ def upsert_session(
 
     ``platform`` marks a write by the learning platform (the REST API): the session becomes
     ``platform_owned`` and the admin UI stops offering to edit its fields.
+
+    A new session costs one statement per table it writes (the session, its people, hosts, learners and
+    audit row), nothing read back: the answer is built from what was written (:class:`Roster`).
     """
     if data.external_id is not None and data.external_id != external_id:
         raise IngestError(
@@ -165,12 +192,8 @@ def upsert_session(
             loc=("body", "externalId"),
         )
     fields = _scalar_fields(data)
-    session = find_session(db=db, tenant_id=tenant_id, external_id=external_id, lock=True)
-    created = session is None
-    if session is None:
-        session = LiveSession(tenant_id=tenant_id, external_id=external_id, platform_owned=platform, **fields)
-        db.add(session)
-        db.flush()
+    session, created = _claim(db, tenant_id=tenant_id, external_id=external_id, fields=fields, platform=platform)
+    if created:
         changed = True
     else:
         changed = session.deleted_at is not None
@@ -182,11 +205,14 @@ def upsert_session(
     if platform and not session.platform_owned:
         session.platform_owned = True  # not a change of what Google should hold: no revision, no sync
         db.add(session)
-    # hosts and learners looked up together (one query)
-    known = known_people(
-        db=db,
-        tenant_id=tenant_id,
-        emails=[e for e, _ in data.host_emails()] + [i.email for i in data.enrollments or ()],
+    # hosts and learners upserted together (one statement)
+    wanted: dict[str, list[Role]] = {}
+    for email, _role in data.host_emails():
+        wanted.setdefault(email.lower(), []).append(Role.ORGANIZER)
+    for item in data.enrollments or ():
+        wanted.setdefault(item.email.lower(), []).append(Role.LEARNER)
+    known = ensure_roles(
+        db=db, tenant_id=tenant_id, wanted=wanted, names={i.email: i.display_name for i in data.enrollments or ()}
     )
     host_ids = _set_hosts(db, session=session, data=data, new=created, known=known)
     if host_ids is not None:
@@ -210,8 +236,8 @@ def upsert_session(
         if applied.changed:
             changed = True
         if created:
-            enrolled = sum(1 for r in applied.rows.values() if r.status == EnrollmentStatus.ENROLLED.value)
-            waitlisted = sum(1 for r in applied.rows.values() if r.status == EnrollmentStatus.WAITLISTED.value)
+            enrolled = sum(1 for i in data.enrollments if i.status == EnrollmentStatus.ENROLLED)
+            waitlisted = sum(1 for i in data.enrollments if i.status == EnrollmentStatus.WAITLISTED)
     if changed:
         enforce_cap(
             db,

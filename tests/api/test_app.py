@@ -8,14 +8,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.api.app import create_api
 from engine.api.deps import LAST_USED_RESOLUTION, touch_last_used
-from engine.ingest.tenants import tenant_for_key
+from engine.api.key_cache import TTL_S
+from engine.ingest.tenants import api_key_prefix, issue_api_key, tenant_for_key
+from engine.store.models import ApiKey
+from engine.store.unit_of_work import unit_of_work
 from tests.api.conftest import Api, AsgiClient, session_body
 from tests.api.test_sessions import row_counts
 
@@ -183,3 +187,49 @@ def test_api_key_use_is_not_recorded_when_the_write_fails(api: Api) -> None:
             assert touch_last_used(db, key) is False  # logged and ignored, never raised
         assert touch_last_used(db, key) is True
         assert touch_last_used(db, key) is False  # recorded just now
+
+
+def _revoke_outside_this_process(api: Api, key: str) -> None:
+    """Revoke ``key`` with plain SQL, as another process (``muster tenant key --replace``) would: nothing
+    in this process hears of it."""
+    with api.engine.begin() as conn:
+        conn.execute(
+            sa.update(ApiKey).where(col(ApiKey.prefix) == api_key_prefix(key)).values(revoked_at=datetime.now(UTC))
+        )
+
+
+def test_a_checked_key_is_not_read_again_and_a_revocation_elsewhere_holds_within_the_cache_time(api: Api) -> None:
+    now = [1000.0]
+    cache = api.client.app.state.muster.keys
+    cache.clock = lambda: now[0]
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM api_key" in statement:
+            reads.append(statement)
+
+    assert api.get("/v1/sessions").status_code == 200
+    event.listen(api.engine, "before_cursor_execute", note)
+    try:
+        assert api.get("/v1/sessions").status_code == 200
+        assert reads == []  # the key was checked a moment ago
+        _revoke_outside_this_process(api, api.key_a)
+        now[0] += TTL_S - 0.5
+        assert api.get("/v1/sessions").status_code == 200  # still trusted: another process revoked it
+        now[0] += 1.0
+        answer = api.get("/v1/sessions")
+        assert answer.status_code == 401 and "revoked" in answer.text, answer.text
+        assert len(reads) == 1
+        assert api.get("/v1/sessions").status_code == 401  # a refused key is never remembered
+        assert len(reads) == 2
+    finally:
+        event.remove(api.engine, "before_cursor_execute", note)
+
+
+def test_a_key_replaced_in_this_process_is_refused_at_once(api: Api) -> None:
+    api.client.app.state.muster.keys.clock = lambda: 0.0  # the memory never expires by itself here
+    assert api.get("/v1/sessions").status_code == 200
+    with unit_of_work(api.engine) as uow:
+        fresh = issue_api_key(db=uow.db, tenant_id=api.tenant_a, revoke_same_name=True)
+    assert api.get("/v1/sessions").status_code == 401
+    assert api.get("/v1/sessions", key=fresh).status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
@@ -340,11 +341,8 @@ def test_odd_bodies_are_422_never_500(api: Api) -> None:
     assert row_counts(api)["live_session"] == 0
 
 
-def test_a_new_session_costs_few_statements_and_answers_what_a_read_returns(api: Api) -> None:
-    """A new session whose people exist: the key with its tenant, the locked lookup, the insert, the people
-    in one query, the hosts, the enrollments, the audit row and the outbox row (8); the answer is built from
-    what was written and equals what a read returns."""
-    api.put("/v1/sessions/warm", session_body())  # the people exist now; the key's last use is recorded
+def _statements_of(api: Api, path: str, body: dict[str, Any]) -> tuple[httpx.Response, list[str]]:
+    """The answer to ``PUT path`` and the first word of each SQL statement it ran (BEGIN/COMMIT left out)."""
     statements: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
@@ -352,11 +350,59 @@ def test_a_new_session_costs_few_statements_and_answers_what_a_read_returns(api:
 
     sa.event.listen(api.engine, "before_cursor_execute", seen)
     try:
-        created = api.put("/v1/sessions/fresh", session_body())
+        answer = api.put(path, body)
     finally:
         sa.event.remove(api.engine, "before_cursor_execute", seen)
+    return answer, [s for s in statements if s not in ("BEGIN", "COMMIT")]
+
+
+def test_a_new_session_costs_few_statements_and_answers_what_a_read_returns(api: Api) -> None:
+    """A new session whose people exist: the session upserted (its row locked), the people upserted
+    together, the hosts, the enrollments, the audit row and the outbox row: 6 statements, nothing read
+    back (the key was checked by the warm-up request moments ago); the answer is built from what was
+    written and equals what a read returns."""
+    api.put("/v1/sessions/warm", session_body())  # the people exist now; the key's last use is recorded
+    created, statements = _statements_of(api, "/v1/sessions/fresh", session_body())
     assert created.status_code == 201, created.text
-    assert len([s for s in statements if s not in ("BEGIN", "COMMIT")]) <= 8, statements
-    assert statements.count("SELECT") <= 3, statements
+    assert len(statements) <= 6, statements
+    assert "SELECT" not in statements, statements
     read = api.get("/v1/sessions/fresh").json()
     assert created.json() == read
+
+
+def test_a_new_session_with_new_people_costs_the_same_statements(api: Api) -> None:
+    """New hosts and learners are created by the same single people statement (no re-read of them)."""
+    api.put("/v1/sessions/warm", session_body())
+    body = session_body(
+        organizer="new-host@acme.example",
+        coHosts=["linus@acme.example"],
+        enrollments=[
+            {"email": "new1@acme.example", "status": "enrolled", "displayName": "New One"},
+            {"email": "l1@acme.example", "status": "enrolled"},
+            {"email": "new2@acme.example", "status": "waitlisted"},
+        ],
+    )
+    created, statements = _statements_of(api, "/v1/sessions/fresh-people", body)
+    assert created.status_code == 201, created.text
+    assert len(statements) <= 6, statements
+    assert "SELECT" not in statements, statements
+    assert created.json() == api.get("/v1/sessions/fresh-people").json()
+    with Session(api.engine) as db:
+        people = {p.email: p for p in db.exec(select(Person))}
+    assert people["new-host@acme.example"].roles == ["organizer"]
+    assert people["new1@acme.example"].roles == ["learner"]
+    assert people["new1@acme.example"].display_name == "New One"
+    assert people["linus@acme.example"].roles == ["organizer"]
+    enrolled = api.get("/v1/sessions/fresh-people/enrollments").json()
+    assert sorted((e["email"], e["status"]) for e in enrolled) == [
+        ("l1@acme.example", "enrolled"), ("new1@acme.example", "enrolled"), ("new2@acme.example", "waitlisted"),
+    ]
+
+
+def test_a_host_enrolled_on_a_new_session_is_refused_and_nothing_is_saved(api: Api) -> None:
+    body = session_body(enrollments=[{"email": "linus@acme.example", "status": "enrolled"}])
+    answer = api.put("/v1/sessions/host-learner", body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][:2] == ["body", "enrollments"]
+    assert api.get("/v1/sessions/host-learner").status_code == 404
+    assert row_counts(api)["person"] == 0
