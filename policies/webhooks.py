@@ -39,7 +39,8 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 def _internal_address(host: str) -> bool:
     """An IP literal Muster's workers must not be pointed at (private, loopback, link-local such as the cloud
-    metadata address, reserved). Host names are not resolved here (see docs/webhooks.md)."""
+    metadata address, reserved). Host names are resolved by the engine (:mod:`engine.webhooks.address`):
+    this layer does no I/O."""
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -48,7 +48,7 @@ from engine.store.models import (
 )
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork, end_reads
-from engine.webhooks import outbox
+from engine.webhooks import address, outbox
 from policies.schema import SettingError
 from policies.settings import SECTIONS, TenantSettings, merged
 
@@ -207,11 +207,19 @@ def _webhook_secret(raw: Any, secret_keys: Sequence[str]) -> str | None:
     return encrypt(secret_keys, raw)
 
 
-def _webhook_changes(changes: Mapping[str, Any], new: dict[str, Any], secret_keys: Sequence[str]) -> None:
-    """Apply a new ``webhook_secret`` to ``new``; refuse a webhook URL without a secret to sign with."""
+def _webhook_changes(
+    changes: Mapping[str, Any], new: dict[str, Any], secret_keys: Sequence[str], old_settings: Mapping[str, Any]
+) -> None:
+    """Apply a new ``webhook_secret`` to ``new``; refuse a new webhook URL whose host name resolves to an
+    internal address, and a webhook URL without a secret to sign with."""
     if "webhook_secret" in changes:
         new["webhook_secret"] = _webhook_secret(changes["webhook_secret"], secret_keys)
     url = ((new["settings"] or {}).get("webhooks") or {}).get("url")
+    if url and url != ((old_settings or {}).get("webhooks") or {}).get("url"):
+        try:  # where the name points now (each delivery checks again: DNS rebinding)
+            address.check_on_save(url)
+        except address.AddressRefused as exc:
+            raise SetupError("settings.webhooks.url", str(exc)) from None
     if url and not new["webhook_secret"]:
         raise SetupError(
             "webhook_secret",
@@ -316,7 +324,7 @@ def configure(
     _settings_changes(changes, old, new, replace_sections=replace_sections)
     if new["domain"] != old["domain"]:
         _check_domain_change(db, tenant, old, new)
-    _webhook_changes(changes, new, secret_keys)
+    _webhook_changes(changes, new, secret_keys, old["settings"])
     diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
     if "webhook_secret" in diff:  # the audit and the caller learn that it changed, never the value
         diff["webhook_secret"] = ["set" if old["webhook_secret"] else None, "set" if new["webhook_secret"] else None]

@@ -13,7 +13,8 @@ the outcome in a second short transaction:
 * no secret to sign with (none set, or one ``MUSTER_SECRET_KEY`` cannot read) → ``parked`` with that reason:
   no POST, no retry clock; :func:`engine.webhooks.outbox.resume_parked` sends it again once a secret is
   saved (tenant set-up), or an admin replays it;
-* anything else (another status, a redirect, a timeout, a refused connection) → the attempt is
+* anything else (another status, a redirect, a timeout, a refused connection, a host name that now
+  resolves to an internal address: :mod:`engine.webhooks.address`) → the attempt is
   logged on the row, and it is due again after :func:`backoff_s` (the actor re-sends itself with that delay;
   the row's lease lets the clock take over only if that message is lost) (doubling from
   ``webhook_retry_min_ms`` up to ``webhook_retry_max_ms``, jittered), until ``webhook_max_attempts`` attempts
@@ -33,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -43,7 +45,7 @@ from engine.runtime import metrics
 from engine.settings import Settings
 from engine.store.models import Tenant, WebhookDelivery, WebhookStatus
 from engine.store.types import utcnow
-from engine.webhooks import outbox
+from engine.webhooks import address, outbox
 from engine.webhooks.signing import signed_headers
 
 log = logging.getLogger(__name__)
@@ -57,10 +59,38 @@ BODY_EXCERPT = 200
 Post = Callable[[str, bytes, dict[str, str], float], "tuple[int, str]"]
 
 
+class AddressRefusedError(httpx.ConnectError):
+    """The webhook URL's host name resolves to an internal address now (DNS rebinding): not connected."""
+
+
 def httpx_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, str]:
-    """The real POST: no redirects followed (the signature names this URL), the answer's status and text."""
-    response = httpx.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
-    return response.status_code, response.text[:BODY_EXCERPT]
+    """The real POST: the host name resolved and checked (:func:`engine.webhooks.address.check`), then sent
+    to the address checked; no redirects followed (the signature names this URL); the answer's status and
+    text. Raises ``httpx.HTTPError`` when no answer came (:class:`AddressRefusedError`: refused before
+    connecting)."""
+    try:
+        target = address.check(url)
+    except address.AddressRefused as exc:
+        raise AddressRefusedError(f"refused before connecting: {exc}") from None
+    except address.NotResolved as exc:
+        raise httpx.ConnectError(str(exc)) from None
+    return pinned_post(target, body, headers, timeout_s)
+
+
+def pinned_post(target: address.Target, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, str]:
+    """POST to ``target.address`` (when set) while the ``Host`` header and TLS (SNI, certificate check) name
+    the URL's host: the connection goes where the check looked, whatever the name resolves to by now."""
+    url, extensions, sent = target.url, {}, dict(headers)
+    if target.address is not None:
+        parts = urlsplit(target.url)
+        shown = f"[{target.address}]" if ":" in target.address else target.address
+        url = urlunsplit(parts._replace(netloc=f"{shown}:{target.port}"))
+        sent["Host"] = parts.netloc
+        extensions = {"sni_hostname": target.host}
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        request = client.build_request("POST", url, content=body, headers=sent, extensions=extensions)
+        response = client.send(request)
+        return response.status_code, response.text[:BODY_EXCERPT]
 
 
 def backoff_s(attempts: int, *, min_ms: int, max_ms: int, jitter: float) -> float:

@@ -151,3 +151,17 @@ def test_webhooks_log_and_replay_from_the_cli(
         assert audit.actor == "cli" and audit.subject == str(failed)
     code, _, err = run(capsys, "webhooks", "log", "--status", "lost")
     assert code == 2 and "--status" in err
+
+
+def test_a_webhook_url_whose_name_resolves_to_this_machine_is_refused_by_tenant_set(
+    env: dict[str, str], db_engine: Engine, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    _tenant(capsys, "acme")
+    code, _out, err = run(capsys, "tenant", "set", "--slug", "acme", "--setting",
+                          "webhooks.url=https://localhost:8443/hooks", "--webhook-secret", HOOK_SECRET)
+    assert code == 2
+    assert "webhooks.url" in err and "localhost resolves to 127.0.0.1, an internal address" in err
+    assert "public host name" in err
+    with Session(db_engine) as db:
+        tenant = db.exec(select(Tenant).where(Tenant.slug == "acme")).one()
+        assert "webhooks" not in (tenant.settings or {}) and tenant.webhook_secret_encrypted is None
