@@ -35,15 +35,17 @@ from connectors.errors import ConnectorError
 from engine.admin.mode_switch import switch_status
 from engine.delegation import mode_switch
 from engine.runtime import steps
-from engine.store.models import CalendarBinding, ModeSwitchStatus, Tenant
+from engine.store.models import CalendarBinding, ModeSwitch, ModeSwitchStatus, Tenant
 from engine.store.types import utcnow
-from tests.integration.lifecycle.conftest import LEARNERS, Life
+from tests.integration.lifecycle.conftest import LEARNERS, ROOM, Life
 
 #: A mode switch: the new event is written, then the old one deleted, in one reconcile.
 SWITCH_STEPS = ("reconcile.observed", "reconcile.intended", "apply.wrote", "apply.wrote", "reconcile.recorded")
 RADIA, GRACE = "radia.backus10@acme.example", "grace.lamport2@acme.example"
 HOSTS = [RADIA, GRACE]
 NEWCOMER = "ada.noether77@acme.example"
+CHOSEN = ROOM  #: Curie, BER-HQ: the room the organizer chose
+PICKED = "c_3a0c25b6bc8470ff52ab373e@resource.calendar.google.com"  #: Dirac, BER-HQ: the organizer's next pick
 VENDOR = "calendar-owner-1@muster-vendor.example"  #: the vendor owner account (vendor mode)
 CALENDARS = (RADIA, GRACE, VENDOR)
 START, END = "2027-02-01T10:00:00+01:00", "2027-02-01T11:00:00+01:00"
@@ -74,6 +76,9 @@ class Case:
     room: dict[str, Any] | None = None  #: the room the session needs (policy picks one); None: no room
     declined_room: str | None = None  #: a room that declined: it must not be the one booked at the end
     switch_id: uuid.UUID | None = None  #: the mode switch the write path applied (its record must end done)
+    #: Vendor mode at the end with Meet and a room wanted: no link, no room, the binding says why.
+    vendor_limits: bool = False
+    waited: str | None = None  #: the session's progress after the first apply of a switch that had to wait
 
 
 def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
@@ -168,9 +173,9 @@ def _meet_failed(life: Life) -> Case:
     return case
 
 
-def _room_declined(life: Life) -> Case:
+def _room_declined(life: Life, room: dict[str, Any] | None = None) -> Case:
     """A synced session with a room policy chose; the room then declines (its calendar says no)."""
-    case = _synced(life, room={"building": "BER-HQ"})
+    case = _synced(life, room=room or {"building": "BER-HQ"})
     binding = life.binding(case.sid)
     assert binding.room_email and binding.room_status == "accepted", binding.room_error
     case.declined_room = binding.room_email
@@ -184,6 +189,26 @@ def _room_declined(life: Life) -> Case:
     return case
 
 
+def _chosen_room_declined(life: Life) -> Case:
+    """A synced session in the room the organizer chose; the room declines: Muster takes it off the event, books
+    no other and asks for another pick (docs/integration-modes.md)."""
+    case = _room_declined(life, room={"email": CHOSEN})
+    assert life.settle(case.sid).outcome == "success"
+    binding = life.binding(case.sid)
+    assert (binding.room_email, binding.room_status) == (None, "declined"), (binding.room_email, binding.room_status)
+    assert f"the room you picked ({CHOSEN}) declined; pick another room" in (binding.room_error or "")
+    event = life.event(RADIA, binding.event_id or "")
+    assert event is not None and [a for a in event.get("attendees") or [] if a.get("resource")] == []
+    return case
+
+
+def _pick_another_room(life: Life, case: Case) -> None:
+    """The organizer picks another room: it replaces the declined one in the guest list."""
+    case.room = {"email": PICKED}
+    _put(life, case)
+    life.settle(case.sid)
+
+
 def _allow_vendor(life: Life) -> None:
     """Muster's own Workspace lets its service account act as the vendor owner account."""
     client_id = life.emu.world.service_accounts[next(iter(life.emu.world.service_accounts))].client_id
@@ -192,14 +217,17 @@ def _allow_vendor(life: Life) -> None:
     life.set_tenant(vendor_owner_emails=[VENDOR])
 
 
-def _vendor_synced(life: Life) -> Case:
-    """A session synced in vendor mode (the vendor owner's calendar, hosts as guests; hosts connected) whose
-    learners and co-host answered."""
+def _vendor_synced(
+    life: Life, *, video: str = "none", room: dict[str, Any] | None = None, connected: bool = True
+) -> Case:
+    """A session synced in vendor mode (the vendor owner's calendar, hosts as guests; hosts connected unless
+    ``connected`` is false) whose learners and co-host answered."""
     _allow_vendor(life)
     life.set_tenant(integration_mode="vendor")
-    for who in HOSTS:
-        life.connect(who)
-    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS))
+    if connected:
+        for who in HOSTS:
+            life.connect(who)
+    case = Case(sid=uuid.uuid4(), learners=list(LEARNERS), video=video, room=room)
     _put(life, case)
     case.sid = life.session_id("s-matrix")
     assert life.settle(case.sid).outcome == "success"
@@ -212,9 +240,22 @@ def _vendor_synced(life: Life) -> Case:
     return case
 
 
-def _delegation_synced(life: Life) -> Case:
+def _vendor_synced_meet_room(life: Life) -> Case:
+    """Vendor mode with Meet and a room wanted: vendor mode provides neither and says so on the binding."""
+    case = _vendor_synced(life, video="meet", room={"building": "BER-HQ"})
+    binding = life.binding(case.sid)
+    assert (binding.meet_status, binding.room_status, binding.meet_link) == ("unsupported", "unsupported", None)
+    return case
+
+
+def _vendor_synced_unconnected(life: Life) -> Case:
+    """Vendor mode; no host has connected Google yet (the tenant delegates by organizer consent, OAuth)."""
+    return _vendor_synced(life, connected=False)
+
+
+def _delegation_synced(life: Life, video: str = "none", room: dict[str, Any] | None = None) -> Case:
     """A session synced in organizer delegation whose learners answered (:func:`_synced`) and co-host said maybe."""
-    case = _synced(life)
+    case = _synced(life, video=video, room=room)
     event_id = life.binding(case.sid).event_id
     assert event_id and life.emu.world.set_attendee_response(RADIA, event_id, GRACE, "tentative")
     case.answers[GRACE] = "tentative"
@@ -232,10 +273,41 @@ def _switch(life: Life, case: Case, target: str) -> None:
     mode_switch.apply(life.engine, switch_id=preview.id, reconcile=life.reconciler.reconcile)
 
 
+def _delegation_synced_meet_room(life: Life) -> Case:
+    """Organizer delegation with a Meet link and a room policy booked (accepted)."""
+    case = _delegation_synced(life, video="meet", room={"building": "BER-HQ"})
+    binding = life.binding(case.sid)
+    assert binding.meet_status == "success" and binding.meet_link and binding.room_status == "accepted"
+    return case
+
+
 def _to_delegation(life: Life, case: Case) -> None:
     """The event is recreated on the organizer's calendar, carrying every guest's answer."""
     case.owner = RADIA
     _switch(life, case, "delegation")
+
+
+def _to_delegation_once_connected(life: Life, case: Case) -> None:
+    """The switch finds nobody to act as: the session waits (its vendor event stays) and says who could
+    connect; the organizer connects (as the OAuth callback stores it) and the switch, applied again, moves it."""
+    case.owner = RADIA
+    try:
+        _switch(life, case, "delegation")
+        with Session(life.engine) as db:
+            row = db.get(ModeSwitch, case.switch_id)
+            assert row is not None
+            case.waited = row.progress[str(case.sid)]
+    finally:
+        life.connect(RADIA)
+    mode_switch.apply(life.engine, switch_id=case.switch_id, reconcile=life.reconciler.reconcile)
+
+
+def _to_vendor_without_meet_or_room(life: Life, case: Case) -> None:
+    """To vendor mode: the new event has no Meet link and no room (a vendor account can create neither; the
+    room is released with the old event), and the binding says why (docs/mode-switch.md)."""
+    case.owner, case.host_guests = VENDOR, frozenset(HOSTS)
+    case.video, case.room, case.vendor_limits = "none", None, True
+    _switch(life, case, "vendor")
 
 
 def _to_vendor(life: Life, case: Case) -> None:
@@ -294,6 +366,22 @@ PATHS: dict[str, WritePath] = {
     # in the same reconcile.
     "mode switch (to delegation)": WritePath(_vendor_synced, _to_delegation, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     "mode switch (to vendor)": WritePath(_delegation_synced, _to_vendor, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
+    # Nobody can be acted as yet: the first apply leaves the session waiting (no Google request, no step); the
+    # organizer connects and the switch applied again recreates the event on their calendar.
+    "mode switch (waits for consent)": WritePath(_vendor_synced_unconnected, _to_delegation_once_connected,
+                                                 {"calendar": 4, "admin": 0}, SWITCH_STEPS),
+    # To delegation, a Meet link is created and a room booked on the new event; to vendor both are dropped.
+    "mode switch (to delegation, Meet and room)": WritePath(_vendor_synced_meet_room, _to_delegation,
+                                                            {"calendar": 5, "admin": 1}, SWITCH_STEPS),
+    "mode switch (to vendor, Meet and room)": WritePath(_delegation_synced_meet_room, _to_vendor_without_meet_or_room,
+                                                        {"calendar": 4, "admin": 0}, SWITCH_STEPS),
+    # The room the organizer chose declined (taken off the event, not replaced by policy); the organizer picks
+    # another (the Directory names it), which is patched in with everyone's answers; the last reconcile reads
+    # its answer.
+    "room rebooking (organizer's pick)": WritePath(_chosen_room_declined, _pick_another_room,
+                                                   {"calendar": 2, "admin": 1},
+                                                   ("reconcile.observed", "apply.wrote", "reconcile.recorded",
+                                                    "reconcile.observed", "reconcile.recorded")),
     "move": WritePath(_synced, _departure, {"calendar": 5, "admin": 2},
                       ("transfer.moved", "transfer.rebound", "reconcile.observed", "apply.wrote", "reconcile.recorded"),
                       transfer=True),
@@ -351,11 +439,10 @@ def _run(
 
 def _converge(life: Life, path: WritePath, case: Case) -> None:
     for _ in range(6):
-        if case.switch_id is not None:  # the switch's own retry: apply it again (it resumes)
+        if case.switch_id is not None:  # the switch's own retry: apply it again (it resumes; done: a no-op)
             switch = mode_switch.apply(life.engine, switch_id=case.switch_id, reconcile=life.reconciler.reconcile)
-            if switch.status == ModeSwitchStatus.DONE.value:
-                break
-            continue
+            if switch.status != ModeSwitchStatus.DONE.value:
+                continue  # the sessions are moved by the switch, not by plain reconciles
         if path.transfer:
             life.sweep()
         try:
@@ -392,9 +479,17 @@ def _check(life: Life, case: Case, mark: int) -> None:
         assert (extra, missing) == (set(case.host_guests), set()), "hosts listed, learners missing"
         for who, answer in case.answers.items():
             assert attendees[who] == answer, f"{who} answered {answer}, Google now shows {attendees[who]}"
+        if case.room is not None and case.room.get("email"):  # the room the organizer picked
+            assert (binding.room_email or "").lower() == case.room["email"].lower()
         if case.video == "meet":  # one working link, the one the binding names
             assert binding.meet_status == "success" and binding.meet_link
             assert event.get("hangoutLink") == binding.meet_link
+        if case.vendor_limits:  # no link, no room, and the binding says why
+            assert not event.get("hangoutLink") and not event.get("conferenceData")
+            assert (binding.meet_link, binding.room_email) == (None, None)
+            assert (binding.meet_status, binding.room_status) == ("unsupported", "unsupported")
+        if case.waited is not None:  # the first apply: the session waited, naming who could connect
+            assert case.waited.startswith("waiting: ") and "no connected organizer" in case.waited, case.waited
     if case.switch_id is not None:  # the progress record every interface shows says the switch is done
         with Session(life.engine) as db:
             tenant = db.get(Tenant, life.tenant_id)
