@@ -189,6 +189,31 @@ def test_attendee_flags_and_response_preservation(ws: Ws, ev: Body) -> None:
     assert _err(info)[:2] == (403, "forbiddenForNonOrganizer")
 
 
+def test_answers_sent_by_the_organizer_on_insert_and_on_a_restore_are_kept(ws: Ws, ev: Body) -> None:
+    """EventAttendee.responseStatus: an event may be added "using the values declined, tentative, or accepted";
+    the organizer's copy and each guest's copy show the answers as sent (Google's caveat for guests whose
+    "Add invitations to my calendar" setting asks to respond first, a "might", is not modelled)."""
+    cal = ws.as_user(ALICE)
+    sent = [{"email": BOB, "responseStatus": "accepted", "comment": "count me in", "additionalGuests": 1},
+            {"email": ERIN, "responseStatus": "declined"}, {"email": GUEST}]
+    e = cal.events().insert(calendarId="primary", body=ev(attendees=sent)).execute()
+    by = {a["email"]: a for a in e["attendees"]}
+    bob = (by[BOB]["responseStatus"], by[BOB]["comment"], by[BOB]["additionalGuests"])
+    assert bob == ("accepted", "count me in", 1)
+    assert by[ERIN]["responseStatus"] == "declined" and by[GUEST]["responseStatus"] == "needsAction"
+    bob_view = ws.as_user(BOB).events().get(calendarId="primary", eventId=e["id"]).execute()
+    assert {a["email"]: a["responseStatus"] for a in bob_view["attendees"]} == {
+        BOB: "accepted", ERIN: "declined", GUEST: "needsAction"}
+    # Deleted, then restored with the guests and their answers: the answers are as sent again
+    cal.events().delete(calendarId="primary", eventId=e["id"]).execute()
+    back = cal.events().patch(calendarId="primary", eventId=e["id"],
+                              body={"status": "confirmed", "attendees": sent}).execute()
+    by = {a["email"]: a for a in back["attendees"]}
+    assert back["status"] == "confirmed"
+    assert (by[BOB]["responseStatus"], by[BOB]["comment"]) == ("accepted", "count me in")
+    assert by[ERIN]["responseStatus"] == "declined"
+
+
 def test_attendee_copy_appears_and_disappears_in_their_calendar(ws: Ws, ev: Body) -> None:
     alice, bob = ws.as_user(ALICE), ws.as_user(BOB)
     e = (
