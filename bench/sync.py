@@ -27,6 +27,9 @@ Figures:
 * ``sql_statements_per_noop_reconcile`` / ``cpu_ms_per_noop_reconcile`` - reconciles of synced, unchanged
   sessions run in this process: SQL statements each (BEGIN/COMMIT not counted) and CPU of the reconciling
   thread each (the emulator's threads excluded).
+* ``instructions_per_noop_reconcile`` - the same reconcile's instructions, counted by valgrind's callgrind in a
+  process of its own (``bench/noop_instructions.py``; the emulator, PostgreSQL and Redis not counted): a figure
+  the machine's load does not change (about a minute; ``--callgrind-reconciles 0`` skips it).
 * ``redis_keys_left`` - keys of the benchmark's Redis namespace left after the run (bound 0).
 * ``meet_calls_per_session`` - delegation mode: API calls to get a working Meet link (the insert with the
   ``createRequest`` plus one read per poll while ``pending``; bound ``1 + polls``), from ``bench/meet.py``.
@@ -333,6 +336,10 @@ def main() -> None:
     )
     parser.add_argument("--ingest-sessions", type=int, default=200, help="new sessions for ingest_sessions_per_s")
     parser.add_argument("--noop-reconciles", type=int, default=200, help="reconciles for the no-op cost figures")
+    parser.add_argument(
+        "--callgrind-reconciles", type=int, default=20,
+        help="no-op reconciles counted by callgrind for instructions_per_noop_reconcile (0: not measured)",
+    )
     parser.add_argument(
         "--transfer-sessions",
         type=int,
@@ -665,6 +672,47 @@ def noop_reconcile_cost(b: Bench, n: int) -> None:
         f"cpu_ms_per_noop_reconcile: {cpu * 1000 / len(sids):.2f} (goal <= 4; the reconciling thread, lease and "
         "the event's read included, quotas raised)"
     )
+    print(noop_instructions(b, env, [str(s) for s in sids], getattr(b.args, "callgrind_reconciles", 20)))
+
+
+def noop_instructions(b: Bench, env: dict[str, str], sids: list[str], n: int) -> str:
+    """``instructions_per_noop_reconcile``: ``n`` no-op reconciles in a process of their own under callgrind
+    (``bench/noop_instructions.py``), the emulator, PostgreSQL and Redis outside it."""
+    import shutil
+
+    name = "instructions_per_noop_reconcile"
+    if n <= 0:
+        return f"{name}: not measured (--callgrind-reconciles 0)"
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        return f"{name}: not measured (valgrind is not installed: apt-get install valgrind)"
+    out = b.tmp / "callgrind.out"
+    # the warm-up covers every owner account (each has its access token fetched, a signed JWT, once an hour)
+    with Session(b.engine) as db:
+        owner = {str(sid): o for sid, o in db.exec(select(CalendarBinding.session_id, CalendarBinding.owner_email))}
+    first = {owner.get(sid): sid for sid in reversed(sids)}
+    warm = sorted(set(first.values()) | set(sids[:3]), key=sids.index)
+    measure = [sid for sid in sids if sid not in warm][:n]
+    started = time.monotonic()
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+         str(REPO / ".venv" / "bin" / "python"), str(REPO / "bench" / "noop_instructions.py"),
+         "--warm-up", *warm, "--measure", *measure],
+        env=env, capture_output=True, text=True, timeout=1800,
+    )
+    if done.returncode != 0:
+        return f"{name}: not measured (the callgrind run failed: {(done.stderr or done.stdout)[-300:]!r})"
+
+    def totals(path: Path) -> int:
+        for line in path.read_text().splitlines():
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+        raise ValueError(f"{path}: no totals line")
+
+    overhead = totals(out.with_name(out.name + ".1"))  # the empty window: switching on and off
+    per = (totals(out) - overhead) / len(measure)
+    return (f"{name}: {per / 1e6:.2f} M (valgrind --tool=callgrind, {len(measure)} reconciles as above in a "
+            f"process of their own, its every thread, the emulator, PostgreSQL and Redis not counted; the same "
+            f"whatever the machine's load; {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":
