@@ -171,13 +171,14 @@ def _follow_up_busy(tasks: Tasks, actor: Any, marker: str, session_id: str) -> N
     follow = tasks.message(actor, (session_id,))
     follow.options[BUSY_FOLLOW_UP] = True  # metadata only: once it gets the lease it clears the key
     ttl_s = settings.lock_ttl_s + delay / 1000 + BUSY_KEY_SLACK_S
-    if tasks.runtime.debouncer.hand_over(busy_key(marker), current.message_id if current else "", follow.message_id,
-                                         ttl_s):
-        log.info("session is locked by another worker: trying again shortly", extra={"outcome": "lock_busy"})
+    delivered = current.message_id if current else ""
+    if tasks.runtime.debouncer.hand_over(busy_key(marker), delivered, follow.message_id, ttl_s):
+        log.info("session is locked by another worker: trying again shortly (%s %s, follow-up %s)",
+                 actor.actor_name, delivered or "-", follow.message_id, extra={"outcome": "lock_busy"})
         tasks.broker.enqueue(follow, delay=delay)
     else:
-        log.info("session is locked by another worker and a follow-up is already scheduled",
-                 extra={"outcome": "lock_busy"})
+        log.info("session is locked by another worker and a follow-up is already scheduled (%s %s)",
+                 actor.actor_name, delivered or "-", extra={"outcome": "lock_busy"})
         metrics.incr("lock_busy.follow_up_merged")
 
 

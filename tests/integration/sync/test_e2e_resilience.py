@@ -6,10 +6,17 @@ the right attendees; no duplicates, not even as tombstones.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import re
 import signal
 import time
+import uuid
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +25,7 @@ import pytest
 from connectors.google.calendar import GoogleCalendarFactory
 from connectors.google.credentials import ServiceAccountSource, token_uri_for
 from connectors.ports.calendar import Actor
+from engine.runtime.logs import TextFormatter
 from engine.store.models import GoogleIdentityStatus
 from engine.sync.sweep import sweep
 from tests.integration.sync.conftest import NS, OWNERS, Stack, _write_count, organizers, people, session_body
@@ -226,18 +234,84 @@ def test_worker_killed_mid_reconcile_leaves_nothing_unrepaired(
     assert httpx.get(stack.emu.url + "_emulator/health").status_code == 200
 
 
-def _lock_busy_count(stack: Stack) -> int:
-    # With Redis the worker processes count: the figures are read from their /metrics endpoints.
-    from engine.runtime import metrics
+#: A busy delivery's own log line (engine.runtime.actors._follow_up_busy): the message it delivers and, when
+#: it schedules the next look, that follow-up's id; a duplicate delivery that finds one scheduled ends.
+_BUSY = re.compile(
+    r"(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO engine\.runtime\.actors: session is locked by another "
+    r"worker(?:: trying again shortly \((?P<actor>\w+) (?P<msg>\S+), follow-up (?P<follow>\S+)\)"
+    r"| and a follow-up is already scheduled \((?P<dup_actor>\w+) (?P<dup>\S+)\))"
+)
 
-    # A duplicate delivery that finds a follow-up already scheduled ends at once (``lock_busy.follow_up_merged``):
-    # it schedules nothing, so it is not a re-send; what is counted is the deliveries that schedule the next one.
-    merged = sum(
-        int(s.value)
-        for s in metrics.local_samples() + metrics.remote_samples()
-        if s.name == "muster_events_total" and s.labels.get("event") == "lock_busy.follow_up_merged"
-    )
-    return metrics.snapshot().get("reconcile.lock_busy", 0) - merged
+
+@dataclass(frozen=True)
+class _Busy:
+    at: float  # when the delivery handled it (the worker's clock, the machine's)
+    actor: str
+    message: str
+    follow_up: str | None  # None: a duplicate delivery that scheduled nothing
+
+
+class _BusyLog:
+    """The lock-busy deliveries of one session, read from the workers' log lines naming it: exact, whatever
+    the machine's load (the workers' cumulative counters are scraped over HTTP, and a scrape that times out
+    leaves a whole worker's figures out of one reading and in the next)."""
+
+    def __init__(self, stack: Stack, session_id: uuid.UUID) -> None:
+        self.session = f"session={session_id}"
+        self.records: list[tuple[float, str]] = []
+        self.embedded = "embedded" in stack.extra
+        self.offsets: dict[Path, int] = {}
+        self.log_dir: Path | None = None
+        if self.embedded:  # the worker runs in this process: its log records come here
+            self.logger = logging.getLogger("engine.runtime.actors")
+            self.level = self.logger.level
+            self.handler = _Collect(self.records)
+            self.logger.addHandler(self.handler)
+            self.logger.setLevel(logging.INFO)
+        else:
+            self.log_dir = stack.extra["workers"].log_dir
+            self.offsets = {path: path.stat().st_size for path in self.log_dir.glob("worker-*.log")}
+
+    def close(self) -> None:
+        if self.embedded:
+            self.logger.removeHandler(self.handler)
+            self.logger.setLevel(self.level)
+
+    def _lines(self) -> list[str]:
+        if self.embedded:
+            return [line for _, line in self.records]
+        assert self.log_dir is not None
+        lines: list[str] = []
+        for path in sorted(self.log_dir.glob("worker-*.log")):  # a worker started since then: from its start
+            with path.open("rb") as f:
+                f.seek(self.offsets.get(path, 0))
+                lines += f.read().decode(errors="replace").splitlines()
+        return lines
+
+    def deliveries(self) -> list[_Busy]:
+        found = []
+        for line in self._lines():
+            m = _BUSY.search(line)
+            if m is None or self.session not in line:
+                continue
+            at = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            if m["msg"] is not None:
+                found.append(_Busy(at, m["actor"], m["msg"], m["follow"]))
+            else:
+                found.append(_Busy(at, m["dup_actor"], m["dup"], None))
+        return sorted(found, key=lambda b: b.at)
+
+
+class _Collect(logging.Handler):
+    """Each record as the worker's own log line (the text format, with the reconcile's context fields)."""
+
+    def __init__(self, into: list[tuple[float, str]]) -> None:
+        super().__init__(logging.INFO)
+        self.into = into
+        self.setFormatter(TextFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append((record.created, self.format(record)))
 
 
 def test_a_held_session_lock_defers_the_reconcile_without_spinning(stack: Stack) -> None:
@@ -257,14 +331,25 @@ def test_a_held_session_lock_defers_the_reconcile_without_spinning(stack: Stack)
     token = lock.acquire(str(sid), 30)  # another worker is "inside" this session's reconcile
     assert token is not None
     calls_before = stack.emu.counters()["total"]
-    busy_before = _lock_busy_count(stack)
-    stack.request("PUT", f"/v1/sessions/s-lock/enrollments/{learners[2]}", {"status": "enrolled"})
-    time.sleep(2.5)
-    busy = _lock_busy_count(stack) - busy_before
-    # The message is re-sent with a delay (LOCK_BUSY_DELAY_MS: about four times a second), not retried in a
-    # tight loop...
-    assert 1 <= busy <= 2.5 / (LOCK_BUSY_DELAY_MS / 1000) + 3, busy
-    # ...and nothing reaches Google while the lock is held.
+    busy = _BusyLog(stack, sid)
+    try:
+        stack.request("PUT", f"/v1/sessions/s-lock/enrollments/{learners[2]}", {"status": "enrolled"})
+        deadline = time.monotonic() + 30
+        while len([b for b in busy.deliveries() if b.follow_up]) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen = busy.deliveries()
+    finally:
+        busy.close()
+    chain = [b for b in seen if b.follow_up]
+    assert len(chain) >= 6, seen
+    # One chain: each delivery that schedules the next look is the delivery of the follow-up the one before
+    # it scheduled (a duplicate delivery, or one more message for the session, schedules nothing)...
+    assert all(b.actor == "reconcile_session" for b in seen), seen
+    assert [b.message for b in chain[1:]] == [b.follow_up for b in chain[:-1]], seen
+    # ...and each look comes a delay after the one before, never in a tight loop.
+    gaps = [after.at - before.at for before, after in itertools.pairwise(chain)]
+    assert min(gaps) >= LOCK_BUSY_DELAY_MS / 1000 - 0.002, gaps  # log times are to the millisecond
+    # Nothing reaches Google while the lock is held.
     assert stack.emu.counters()["total"] == calls_before
     assert learners[2] not in _emails(stack.emu.events_of(sid)[0])
     lock.release(str(sid), token)
