@@ -42,7 +42,7 @@ from engine.settings import Settings, load_settings
 from engine.store.models import CalendarBinding, LiveSession
 from engine.store.unit_of_work import set_dispatcher, unit_of_work
 from tests.api.conftest import AsgiClient
-from tests.conftest import REPO_ROOT, SHARED_DATA, _empty_tables, _engine_for
+from tests.conftest import REPO_ROOT, SHARED_DATA, _empty_tables, _engine_for, throwaway_postgres_database
 
 SEED_FILE = SHARED_DATA / "acme-workspace.json"
 CAL_SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -361,18 +361,31 @@ def _redis_idle(redis_url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
+def sync_postgres_url() -> Iterator[str]:
+    """The PostgreSQL database of the sync stack and its worker processes, and of nothing else.
+
+    The workers live for the whole run, and their clocks (the outbox relay, the retry clock, the organizer
+    lifecycle's pass) act on every row of their database: on the database the ``db_url`` tests share they
+    would reconcile and transfer those tests' sessions behind their backs (as workers without the OAuth
+    client those tests configure), so a later test on that database would find its transfer already done.
+    """
+    with throwaway_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def pg_workers(
-    emu: Emu, postgres_server_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    emu: Emu, sync_postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Workers]:
     import redis
 
     client = redis.Redis.from_url(redis_url)
     for k in client.scan_iter(f"{NS}:*"):
         client.delete(k)
-    _engine_for(postgres_server_url)  # schema
+    _engine_for(sync_postgres_url)  # schema
     var_dir = tmp_path_factory.mktemp("workers")
     env = {k: v for k, v in os.environ.items() if k in WORKER_ENV_KEYS}
-    env.update(_env(postgres_server_url, emu, var_dir, redis_url))
+    env.update(_env(sync_postgres_url, emu, var_dir, redis_url))
     env["PYTHONPATH"] = str(REPO_ROOT)
     workers = Workers([], env, var_dir)
     workers.procs = [workers.start_one(i) for i in range(2)]
@@ -384,15 +397,15 @@ def pg_workers(
 
 @pytest.fixture
 def postgres_stack(
-    emu: Emu, pg_workers: Workers, postgres_server_url: str, redis_url: str, tmp_path: Path
+    emu: Emu, pg_workers: Workers, sync_postgres_url: str, redis_url: str, tmp_path: Path
 ) -> Iterator[Stack]:
     from engine.runtime.worker import producer
 
     emu.reseed()
-    engine = _engine_for(postgres_server_url)
+    engine = _engine_for(sync_postgres_url)
     _empty_tables(engine)
     _redis_clean(redis_url)
-    settings = load_settings(_env(postgres_server_url, emu, tmp_path, redis_url))
+    settings = load_settings(_env(sync_postgres_url, emu, tmp_path, redis_url))
     for i, p in enumerate(pg_workers.procs):
         if p.poll() is not None:  # a test killed it: start a fresh one
             pg_workers.procs[i] = pg_workers.start_one(i)
