@@ -213,10 +213,9 @@ def test_push_brings_a_change_in_without_the_timer(pushed: FeedStack) -> None:
     stack.clock_pass()  # opens the channels and takes each calendar's first token
     wait_for(lambda: (r := stack.feed_rows().get(cal)) is not None and r.channel_id is not None, 10, "channel")
     wait_for(_followed(stack, cal), 10, "first sync of the calendar")
-    took = 0.0
     stack.edit_in_google(sid, "Renamed in Google")
-    took = wait_for(lambda: stack.summary(sid) == "Intro to SQL", 8, "push-driven repair (timer is 600 s)")
-    assert took < 8
+    # Well within the timer's 600 s, whatever the machine's load: only the push can have brought it in.
+    wait_for(lambda: stack.summary(sid) == "Intro to SQL", 60, "push-driven repair (timer is 600 s)")
     (listed,) = [c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"] if not c["stopped"]]
     assert listed["id"] == stack.feed_rows()[cal].channel_id
     assert any(m["state"] == "exists" and m["status"] == 200 for m in listed["messages"])
