@@ -24,6 +24,7 @@ from engine.store.models import (
 from engine.store.types import utcnow
 
 _AUDIT: sa.Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT_AUDIT = sa.insert(_AUDIT)
 
 
 class IngestError(Exception):
@@ -85,7 +86,7 @@ def audit(
         subject=subject or session.external_id,
         detail=detail or {},
     )
-    db.execute(sa.insert(_AUDIT).values(row))
+    db.execute(_INSERT_AUDIT, row)
 
 
 def bump(session: LiveSession) -> None:

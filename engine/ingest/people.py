@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from engine.ingest.rows import insert_for, new_row
+from engine.ingest.rows import new_row
 from engine.store.models import (
     Person,
     Role,
@@ -30,24 +31,44 @@ from engine.store.types import utcnow
 _TABLE: sa.Table = Person.__table__  # type: ignore[attr-defined]
 
 
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, n: int) -> Any:
+    """The upsert of ``n`` people for ``dialect`` (see the module docstring), as text with one named
+    parameter per value (``email_0``, ``roles_0``, ...) and ``tenant``: built once per size, so it is
+    compiled once (SQLAlchemy does not cache a multi-row ``VALUES`` it builds itself)."""
+    names = [c.name for c in _TABLE.c]
+    columns = ", ".join(names)
+    values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in names) + ")" for i in range(n))
+    # Only the table's own column names and numbered placeholders go into the text; every value is a parameter.
+    insert = f"INSERT INTO person ({columns}) VALUES {values} ON CONFLICT (tenant_id, email)"  # noqa: S608
+    if dialect == "postgresql":
+        emails = ", ".join(f":email_{i}" for i in range(n))
+        # The statement's snapshot predates its own inserts: the second part finds exactly those already there.
+        sql = (
+            f"WITH created AS ({insert} DO NOTHING RETURNING {columns}) "  # noqa: S608 (as above)
+            f"SELECT {columns} FROM created UNION ALL "
+            f"SELECT {columns} FROM person WHERE tenant_id = :tenant AND email IN ({emails})"
+        )
+        binds = [sa.bindparam("tenant", type_=_TABLE.c.tenant_id.type)]
+    else:
+        sql = f"{insert} DO UPDATE SET email = excluded.email RETURNING {columns}"
+        binds = []
+    binds += [sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(n) for c in _TABLE.c]
+    return select(Person).from_statement(sa.text(sql).bindparams(*binds).columns(*_TABLE.c))
+
+
 def _upsert_people(db: Session, tenant_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[Person]:
     """The people of ``rows`` (in email order), inserted when missing: one statement returning every row
     that exists after it (one a concurrent, not yet committed request is creating is not returned)."""
-    insert = insert_for(db, Person).values(rows)
-    if db.get_bind().dialect.name == "postgresql":
-        created = insert.on_conflict_do_nothing(index_elements=["tenant_id", "email"]).returning(
-            *_TABLE.c
-        ).cte("created")
-        # The statement's snapshot predates its own inserts: the second part finds exactly those already there.
-        there = sa.select(*_TABLE.c).where(
-            _TABLE.c.tenant_id == tenant_id, _TABLE.c.email.in_([r["email"] for r in rows])
-        )
-        statement: Any = select(Person).from_statement(sa.select(*created.c).union_all(there))
-        return list(db.scalars(statement))
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "email"], set_={"email": insert.excluded.email}
-    ).returning(Person)
-    return list(db.scalars(statement, execution_options={"populate_existing": True}))
+    dialect = db.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - Muster runs on PostgreSQL and SQLite only
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    params: dict[str, Any] = {"tenant": tenant_id}
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            params[f"{name}_{i}"] = value
+    statement = _upsert_statement(dialect, len(rows))
+    return list(db.scalars(statement, params, execution_options={"populate_existing": True}))
 
 
 def known_people(*, db: Session, tenant_id: uuid.UUID, emails: Iterable[str]) -> dict[str, Person]:

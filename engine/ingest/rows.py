@@ -4,8 +4,7 @@ Where it sits: under :mod:`engine.ingest.sessions` and :mod:`engine.ingest.peopl
 hosts, learners and audit row with multi-row ``INSERT`` statements (``RETURNING`` what they need) instead of
 ORM objects flushed one by one. :func:`new_row` fills every column the caller leaves out from the model's
 field default or default factory (a fresh id, ``utcnow()``, an empty list), exactly as building the
-model would, without the cost of validating a model per row. :func:`insert_for` picks the dialect's
-``INSERT`` (for ``ON CONFLICT``).
+model would, without the cost of validating a model per row.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from functools import cache
 from typing import Any
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 
 
 @cache
@@ -43,13 +41,3 @@ def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
         else:
             row[name] = default
     return row
-
-
-def insert_for(db: Session, model: type[SQLModel]) -> Any:
-    """The dialect's ``INSERT`` into ``model``'s table (PostgreSQL or SQLite: both know ``ON CONFLICT``)."""
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    raise RuntimeError(f"unsupported database dialect {dialect!r}")  # pragma: no cover

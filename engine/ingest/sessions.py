@@ -20,9 +20,11 @@ What remains (a lock wait that deadlocks across sessions) is retried by :func:`e
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from engine.api.schemas import (
@@ -40,7 +42,7 @@ from engine.ingest.common import (
 )
 from engine.ingest.enrollments import enforce_cap, upsert_enrollments
 from engine.ingest.people import ensure_people, ensure_roles
-from engine.ingest.rows import insert_for, new_row
+from engine.ingest.rows import new_row
 from engine.store.models import (
     CalendarBinding,
     EnrollmentStatus,
@@ -54,6 +56,7 @@ from engine.store.models import (
 from engine.store.types import utcnow
 
 _HOSTS: sa.Table = SessionHost.__table__  # type: ignore[attr-defined]
+_SESSIONS: sa.Table = LiveSession.__table__  # type: ignore[attr-defined]
 
 
 def find_session(
@@ -158,6 +161,18 @@ def _set_hosts(
     return keep
 
 
+@lru_cache(maxsize=4)
+def _claim_statement(dialect: str) -> Any:
+    """The statement of :func:`_claim` for ``dialect``, built once (one named parameter per column)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SESSIONS).values(
+        {c.name: sa.bindparam(c.name, type_=c.type) for c in _SESSIONS.c}
+    )
+    upsert = insert.on_conflict_do_update(
+        index_elements=["tenant_id", "external_id"], set_={"external_id": insert.excluded.external_id}
+    ).returning(*_SESSIONS.c)
+    return select(LiveSession).from_statement(upsert)
+
+
 def _claim(
     db: Session, *, tenant_id: uuid.UUID, external_id: str, fields: dict[str, Any], platform: bool
 ) -> tuple[LiveSession, bool]:
@@ -166,11 +181,8 @@ def _claim(
     (a no-op update that takes the row lock, as ``SELECT ... FOR UPDATE`` would) ``RETURNING`` the row."""
     row = new_row(LiveSession, id=uuid.uuid4(), tenant_id=tenant_id, external_id=external_id,
                   platform_owned=platform, **fields)
-    insert = insert_for(db, LiveSession).values(row)
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "external_id"], set_={"external_id": insert.excluded.external_id}
-    ).returning(LiveSession)
-    session: LiveSession = db.scalars(statement, execution_options={"populate_existing": True}).one()
+    statement = _claim_statement(db.get_bind().dialect.name)
+    session: LiveSession = db.scalars(statement, row, execution_options={"populate_existing": True}).one()
     return session, session.id == row["id"]
 
 

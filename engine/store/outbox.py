@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,15 +45,6 @@ MAX_SENDS = 5
 _TABLE = SyncRequest.__table__  # type: ignore[attr-defined]
 
 
-def _insert(db: Session) -> postgresql.Insert | sqlite.Insert:
-    name = db.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(_TABLE)
-    if name == "sqlite":
-        return sqlite.insert(_TABLE)
-    raise RuntimeError(f"unsupported database dialect {name!r}")  # pragma: no cover
-
-
 def record(*, db: Session, session_ids: Sequence[uuid.UUID], sent: bool, now: datetime | None = None) -> None:
     """Write "needs a reconcile at its current revision" for each of ``session_ids`` (one statement).
 
@@ -61,16 +54,27 @@ def record(*, db: Session, session_ids: Sequence[uuid.UUID], sent: bool, now: da
     if not session_ids:
         return
     now = now or utcnow()
+    db.execute(
+        _record_statement(db.get_bind().dialect.name),
+        {"ids": list(session_ids), "now": now, "sent_at": now if sent else None, "sends": 1 if sent else 0},
+    )
+
+
+@lru_cache(maxsize=4)
+def _record_statement(dialect: str) -> Any:
+    """The statement of :func:`record` for ``dialect``, built once (it runs on every write that syncs)."""
     source = sa.select(
         col(LiveSession.id),
         col(LiveSession.revision),
-        sa.literal(now, UTCDateTime()),
-        sa.literal(now if sent else None, UTCDateTime()),
-        sa.literal(1 if sent else 0, sa.Integer()),
-    ).where(col(LiveSession.id).in_(list(session_ids)))
-    insert = _insert(db).from_select(["session_id", "revision", "requested_at", "sent_at", "sends"], source)
+        sa.bindparam("now", type_=UTCDateTime()),
+        sa.bindparam("sent_at", type_=UTCDateTime()),
+        sa.bindparam("sends", type_=sa.Integer()),
+    ).where(col(LiveSession.id).in_(sa.bindparam("ids", expanding=True)))
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE).from_select(
+        ["session_id", "revision", "requested_at", "sent_at", "sends"], source
+    )
     excluded = insert.excluded
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["session_id"],
         set_={
             "revision": excluded.revision,
@@ -79,7 +83,6 @@ def record(*, db: Session, session_ids: Sequence[uuid.UUID], sent: bool, now: da
             "sends": excluded.sends,
         },
     )
-    db.execute(statement)
 
 
 def mark_unsent(engine: Engine, session_ids: Sequence[uuid.UUID]) -> None:
