@@ -19,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import dramatiq
@@ -89,7 +90,8 @@ def _redacted(url: str) -> str:
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Web server processes (needs MUSTER_REDIS_URL when more than one).",
+    help="Web server processes, one per core (needs MUSTER_REDIS_URL when more than one); each has its own "
+    "socket on the port (SO_REUSEPORT), so keep-alive connections spread over all of them.",
 )
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the REST API (/v1, docs at /docs) and the admin UI (/admin) with uvicorn."""
@@ -102,18 +104,23 @@ def serve(host: str, port: int, workers: int) -> None:
         )
     from engine.runtime import metrics
 
+    options: dict[str, Any] = {
+        "proxy_headers": True,
+        "log_level": "info",
+        "log_config": None,  # uvicorn's loggers go through Muster's handler (MUSTER_LOG_FORMAT)
+    }
     click.echo(f"Muster on http://{host}:{port}/ (API docs /docs, admin UI /admin/, metrics /metrics)")
     with metrics.command_folder(settings.metrics_dir):  # the web processes add up their metrics
-        uvicorn.run(
-            "admin_ui.web:create_web_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            proxy_headers=True,
-            log_level="info",
-            log_config=None,  # uvicorn's loggers go through Muster's handler (MUSTER_LOG_FORMAT)
-        )
+        if workers == 1:
+            uvicorn.run("admin_ui.web:create_web_app", factory=True, host=host, port=port, **options)
+            return
+        from engine.runtime import web_processes
+
+        try:
+            web_processes.run(host, port, workers, options)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
+                               "or stop what uses it") from None
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
