@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from connectors.ports.calendar import RemoteEvent
@@ -97,10 +98,26 @@ class AnswersReport:
     promoted: list[str] | None = None
 
 
+#: The stored answers a reconcile loaded (:class:`engine.sync.load.Loaded`): learners', then hosts' (lower-cased
+#: email -> (response status, comment)).
+StoredAnswers = tuple[Mapping[str, tuple[str | None, str | None]], Mapping[str, tuple[str | None, str | None]]]
+
+
 def do_record_answers(
-    uow: UnitOfWork, *, facts: SessionFacts, remote: RemoteEvent | None, now: datetime | None = None
+    uow: UnitOfWork,
+    *,
+    facts: SessionFacts,
+    remote: RemoteEvent | None,
+    now: datetime | None = None,
+    stored: StoredAnswers | None = None,
 ) -> AnswersReport:
-    """Store what ``remote`` shows each learner and host answered; apply the decline policy (module doc)."""
+    """Store what ``remote`` shows each learner and host answered; apply the decline policy (module doc).
+
+    ``stored``: the answers as the reconcile loaded them (it holds the session's lease, so only it writes
+    answers meanwhile). With them, nothing is read when no answer differs, and when the only differences
+    are guests just invited (``needsAction``, no comment, nothing stored yet: nothing to tell, audit or
+    decide) those are stored by one conditional update per table, without the session's row lock that
+    an answer to act on takes."""
     report = AnswersReport()
     if remote is None or remote.is_cancelled:
         return report
@@ -109,6 +126,21 @@ def do_record_answers(
         return report
     db = uow.db
     now = now or utcnow()
+    if stored is not None:
+        differing = [
+            {email: seen for email, before in rows.items()
+             if (seen := answers.get(email)) is not None and before != (seen.status, seen.comment)}
+            for rows in stored
+        ]
+        if not any(differing):
+            return report
+        if all(
+            rows[email] == (None, None) and seen.status == "needsAction" and not seen.comment
+            for rows, changed in zip(stored, differing, strict=True)
+            for email, seen in changed.items()
+        ):
+            report.changed = _store_invited(db, facts, sorted(differing[0]), sorted(differing[1]), now)
+            return report
     enrollments = db.exec(
         select(Enrollment, Person).where(Enrollment.session_id == facts.id, Enrollment.person_id == Person.id)
     ).all()
@@ -146,6 +178,28 @@ def do_record_answers(
     if declined and session.deleted_at is None:
         _cancel_and_promote(uow, session, facts, declined, now, report)
     return report
+
+
+def _store_invited(db: Session, facts: SessionFacts, learners: list[str], hosts: list[str], now: datetime) -> int:
+    """Store ``needsAction`` for guests just invited whose rows hold no answer yet; returns the rows updated."""
+    changed = 0
+    for model, emails in ((Enrollment, learners), (SessionHost, hosts)):
+        if not emails:
+            continue
+        people = select(Person.id).where(Person.tenant_id == facts.tenant.id, func.lower(Person.email).in_(emails))
+        result = db.exec(
+            update(model)
+            .where(
+                col(model.session_id) == facts.id,
+                col(model.person_id).in_(people.scalar_subquery()),
+                col(model.response_status).is_(None),
+                col(model.response_comment).is_(None),
+            )
+            .values(response_status="needsAction", response_comment=None, responded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(result.rowcount or 0)
+    return changed
 
 
 def _differs(row: Enrollment | SessionHost, answers: dict[str, Answer], person: Person) -> bool:

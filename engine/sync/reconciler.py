@@ -467,7 +467,8 @@ class SessionReconciler:
                     wants_room=facts.room_wanted,
                 )
             do_tell_status(uow.db, facts=facts, before=before, binding=binding)
-            do_record_answers(uow, facts=facts, remote=remote)
+            stored = (loaded.learner_answers, loaded.host_answers) if loaded is not None else None
+            do_record_answers(uow, facts=facts, remote=remote, stored=stored)
         steps.reached("reconcile.recorded")
         for follow_up in self._after_record:
             wait = follow_up(facts, fence)

@@ -11,8 +11,12 @@ import threading
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from engine.api.schemas import EnrollmentCreate
+from engine.ingest.enrollments import put_enrollment
+from engine.runtime import locks
 from engine.runtime.wiring import build_runtime
-from engine.store.models import Enrollment, Person
+from engine.store.models import Enrollment, LiveSession, Person
+from engine.store.unit_of_work import unit_of_work
 from tests.integration.sync.conftest import Stack, organizers, people, session_body
 
 
@@ -91,4 +95,46 @@ def test_an_answer_given_in_google_is_recorded_by_a_reconcile_with_nothing_else_
         ).one()
     assert answer == "accepted"
     quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid, verify=True))
+    assert quiet == ["SELECT", "SELECT"], quiet
+
+
+def test_a_new_learners_invitation_is_stored_without_locking_the_session_row(stack: Stack) -> None:
+    """The reconcile that invites a new learner stores their ``needsAction`` (nothing to tell or decide: no
+    answer yet) with one conditional update, without taking the session's row lock (``FOR UPDATE``) that an
+    answer to act on takes, so the reconcile of an enrollment never waits behind the platform's roster writes.
+    The answer is then what ``GET /v1/sessions/{id}/enrollments`` shows, and the next reconcile writes nothing."""
+    learners = people("inv", 3)
+    stack.put_session("s-invite", session_body(hosts=organizers()[:1], enrolled=learners[:2]))
+    stack.idle()
+    sid = stack.session_id("s-invite")
+    runtime = build_runtime(stack.settings, engine=stack.engine)
+    seen: list[str] = []
+    me = threading.get_ident()
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if threading.get_ident() == me:
+            seen.append(" ".join(statement.split()))
+
+    # the platform's change, committed and reconciled here under the session's lease (a worker that gets
+    # the message meanwhile finds the lease taken and comes back later, to nothing left to do)
+    with locks.held(runtime.lock, str(sid), 30.0) as lease:
+        assert lease is not None
+        with unit_of_work(stack.engine, dispatcher=lambda ids: []) as uow:
+            row = uow.db.get(LiveSession, sid)
+            assert row is not None
+            put_enrollment(db=uow.db, session=row, item=EnrollmentCreate(email=learners[2]), actor="test")
+        event.listen(stack.engine, "before_cursor_execute", note)
+        try:
+            result = runtime.reconciler.reconcile(sid)
+        finally:
+            event.remove(stack.engine, "before_cursor_execute", note)
+    assert (result.outcome, result.writes) == ("success", 1)
+    (google,) = stack.emu.events_of(sid)
+    assert {a["email"] for a in google.get("attendees") or []} >= set(learners)
+    assert not [s for s in seen if "FOR UPDATE" in s.upper()], seen
+    assert not [s for s in seen if s.startswith(("SELECT enrollment.", "SELECT session_host."))], seen  # no rows read
+    assert len([s for s in seen if s.startswith("UPDATE enrollment ")]) == 1, seen
+    answers = {e["email"]: e.get("response") for e in stack.request("GET", "/v1/sessions/s-invite/enrollments").json()}
+    assert (answers[learners[2]] or {}).get("status") == "needsAction", answers
+    quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
     assert quiet == ["SELECT", "SELECT"], quiet
