@@ -40,6 +40,8 @@ class BindingView:
 class Noted:
     binding_id: uuid.UUID
     change: Change | None  #: None: the event is absent from a full listing
+    #: The etag of the change that made it noted (None: absent from a full listing).
+    etag: str | None = None
 
 
 def marker_sessions(batch: ChangeBatch) -> set[uuid.UUID]:
@@ -75,7 +77,7 @@ def changed_bindings(
             continue
         if change.etag is not None and change.etag in (binding.etag, binding.remote_etag):
             continue  # Muster's own last write (or a change already noted)
-        out[binding.id] = Noted(binding.id, change if own_event else None)
+        out[binding.id] = Noted(binding.id, change if own_event else None, change.etag)
     if batch.full:
         for b in on_calendar:
             if b.event_id and b.etag and b.event_id not in seen_events and b.id not in out:

@@ -8,8 +8,10 @@ and reads everything else. Three steps, never a Google call inside a transaction
 2. list the changes since the token (every page; :class:`~connectors.errors.SyncTokenExpiredError`, a
    410, drops the token and lists the calendar from scratch: a full resync of that calendar only);
 3. in one unit of work: map changes to bindings (:func:`engine.feed.plan.changed_bindings`), call
-   :func:`engine.sync.remote_change.note_remote_change` for each, and store the new token (only now:
-   a failed listing or a rolled-back write keeps the old token, so nothing is skipped).
+   :func:`engine.sync.remote_change.note_remote_change` for each (or, for a binding Muster is writing
+   right now, hold the change for the write's recording to judge: :mod:`engine.sync.own_writes`), and
+   store the new token (only now: a failed listing or a rolled-back write keeps the old token, so
+   nothing is skipped).
 
 A connector error is recorded on the row (``error_class``, ``last_error``) and re-raised as it is, so the
 actor retries a retryable one and the clock tries again later.
@@ -32,6 +34,7 @@ from engine.runtime import metrics
 from engine.store.models import CalendarBinding, FeedCalendar, SyncStatus, Tenant
 from engine.store.types import utcnow
 from engine.store.unit_of_work import end_reads, unit_of_work
+from engine.sync import own_writes
 from engine.sync.remote_change import note_remote_change
 
 log = logging.getLogger(__name__)
@@ -99,8 +102,17 @@ def _apply(engine: Engine, feed_id: uuid.UUID, calendar_id: str, batch: ChangeBa
             [_view(b) for b in on_calendar],
             {b.session_id: _view(b) for b in elsewhere},
         )
+        count = 0
         for item in noted:
-            note_remote_change(db, rows[item.binding_id], item.change.remote if item.change else None, now=now)
+            binding = rows[item.binding_id]
+            if item.etag and own_writes.writing(binding, now):
+                # Muster is writing this event: its own write may be what was listed; the recording judges
+                if own_writes.hold(db, binding, item.etag, now):
+                    continue
+                if item.etag in own_writes.recorded_etags(db, binding.id):  # recorded meanwhile: its own
+                    continue
+            note_remote_change(db, binding, item.change.remote if item.change else None, now=now)
+            count += 1
         row = db.get(FeedCalendar, feed_id)
         if row is not None:
             row.sync_token = batch.next_sync_token
@@ -110,7 +122,7 @@ def _apply(engine: Engine, feed_id: uuid.UUID, calendar_id: str, batch: ChangeBa
             row.error_class = row.last_error = None
             row.updated_at = now
             db.add(row)
-    return len(noted)
+    return count
 
 
 def _view(b: CalendarBinding) -> plan.BindingView:

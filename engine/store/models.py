@@ -383,6 +383,11 @@ class CalendarBinding(SQLModel, table=True):
     #: (:func:`engine.sync.remote_change.note_remote_change`): its etag and when it was seen.
     remote_etag: str | None = Field(default=None, max_length=100)
     remote_seen_at: datetime | None = _ts(nullable=True)
+    #: Set (committed) just before a reconcile writes to Google, cleared when its outcome is recorded
+    #: (:mod:`engine.sync.own_writes`): meanwhile the change feed cannot tell Muster's write from another
+    #: change, so it holds what it saw (``remote_held_etag``) for the recording to judge.
+    writing_since: datetime | None = _ts(nullable=True)
+    remote_held_etag: str | None = Field(default=None, max_length=100)
     updated_at: datetime = _ts()
 
 

@@ -69,6 +69,7 @@ from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, SyncStatus, VideoChoice
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork, network_session, unit_of_work
+from engine.sync import own_writes
 from engine.sync import record as actions
 from engine.sync.answers import answers_recorded, do_record_answers
 from engine.sync.apply import OpResult, apply, final_remote
@@ -360,6 +361,9 @@ class SessionReconciler:
                 ops = plan(target, observed, policy)
                 if self._intend(facts, loaded.binding, desired, ops, fence):
                     steps.reached("reconcile.intended")
+                if not seen.marked and writes(ops):  # the feed holds what it lists until the outcome is recorded
+                    own_writes.begin_write(self._engine, facts.id)
+                    seen.marked = True
                 try:
                     results = apply(ops, ports, policy, results)
                     break
@@ -422,6 +426,8 @@ class SessionReconciler:
             keep_intent=keep_intent, last_written=last_written, platform=platform, seen_mark=seen_mark,
         )
         if loaded is not None and seen.report is None and self._unchanged(loaded, desired, record):
+            if seen.marked:  # nothing to record, but the write mark is cleared (and what the feed held judged)
+                self._end_write(facts.id, own_writes.etags([remote]))
             self._verified(facts.id)
             for follow_up in self._after_record:
                 wait = follow_up(facts, fence)
@@ -557,6 +563,12 @@ class SessionReconciler:
         except Exception as exc:  # only a display time: never fail a reconcile for it
             log.warning("could not record when %d unchanged session(s) were verified: %s", len(due), exc)
 
+    def _end_write(self, session_id: uuid.UUID, own: Sequence[str]) -> None:
+        with unit_of_work(self._engine) as uow:
+            binding = actions.get_binding(db=uow.db, session_id=session_id)
+            if binding is not None:
+                own_writes.end_write(uow.db, binding, own)
+
     def _progress(self, facts: SessionFacts, results: Sequence[OpResult], fence: Fence) -> None:
         if results:
             with unit_of_work(self._engine) as uow:
@@ -642,6 +654,8 @@ class _Seen:
 
     read: bool = False
     report: dict[str, object] | None = None
+    #: The binding was marked as being written (:func:`engine.sync.own_writes.begin_write`).
+    marked: bool = False
 
 
 def _trusted(

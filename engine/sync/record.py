@@ -32,6 +32,7 @@ from engine.store.models import (
     SyncStatus,
 )
 from engine.store.types import utcnow
+from engine.sync import own_writes
 from engine.sync.apply import OpResult
 from engine.sync.fence import Claim, Fence, check_fence, stale, token_of
 
@@ -87,6 +88,7 @@ def do_record_progress(
                 binding.etag = res.remote.etag
                 binding.last_written = snapshot.dump(res.remote)
     _audit(db, tenant_id, session_id, results)
+    own_writes.end_write(db, binding, own_writes.etags(r.remote for r in results))
 
 
 def do_record_intent(
@@ -219,6 +221,7 @@ def do_record_synced(
     binding.next_attempt_at = None
     binding.updated_at = now
     _audit(db, tenant_id, session_id, results)
+    own_writes.end_write(db, binding, own_writes.etags([r.remote for r in results] + [remote]), now)
     return binding
 
 
@@ -242,6 +245,7 @@ def do_record_error(
     binding.attempts = (binding.attempts or 0) + 1
     binding.next_attempt_at = next_attempt_at
     binding.updated_at = now
+    own_writes.end_write(db, binding, [], now)
     db.add(
         AuditEvent(
             tenant_id=tenant_id,

@@ -26,19 +26,19 @@ def test_changes_map_to_bindings_and_own_writes_are_skipped() -> None:
     own = Change("ev2", "confirmed", '"e2"')  # what Muster wrote last
     repeat = Change("ev2", "confirmed", '"seen2"')  # already noted
     stranger = Change("evX", "confirmed", '"x"')  # not Muster's
-    assert changed_bindings(batch(edited, own, repeat, stranger), [B1, B2]) == [Noted(B1.id, edited)]
+    assert changed_bindings(batch(edited, own, repeat, stranger), [B1, B2]) == [Noted(B1.id, edited, '"e1b"')]
 
 
 def test_instances_map_to_their_series_and_tombstones_count() -> None:
     instance = Change("ev1_20270105T090000Z", "cancelled", '"i"', series_id="ev1")
     gone = Change("ev2", "cancelled", None)
-    assert changed_bindings(batch(instance, gone), [B1, B2]) == [Noted(B1.id, None), Noted(B2.id, gone)]
+    assert changed_bindings(batch(instance, gone), [B1, B2]) == [Noted(B1.id, None, '"i"'), Noted(B2.id, gone, None)]
 
 
 def test_a_marked_event_found_elsewhere_maps_by_its_session() -> None:
     moved_here = Change("evZ", "confirmed", '"z"', private=dict(marker(T, S3, "h")))
     b3 = BindingView(uuid.UUID(int=13), S3, "evOld", '"old"')
-    assert changed_bindings(batch(moved_here), [B1], {S3: b3}) == [Noted(b3.id, None)]
+    assert changed_bindings(batch(moved_here), [B1], {S3: b3}) == [Noted(b3.id, None, '"z"')]
 
 
 def test_a_full_listing_notes_written_events_that_are_absent() -> None:
