@@ -195,11 +195,13 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     writes = b.writes(c)
     listing = feed_calls(c)
     repair = c["total"] - listing
+    reads = sum(int(v) for k, v in (c.get("by_route") or {}).items() if k.startswith("GET ") and "/events/" in k)
     # listings in the platform lane, the repairs (a read and a patch each) in the background share
     bound = max(listing / per_s + repair / (per_s * share), c["total"] / project_s)
     print(
         f"drift_pass_s: {seconds:.1f} (quota bound {bound:.1f} s: {listing} listing calls at {per_s:g}/s and "
-        f"{repair} repair calls in the background share, {share:.0%} of {owners} owners x {args.quota}/min; "
+        f"{repair} repair calls ({reads} reads, {writes} writes) in the background share, {share:.0%} of "
+        f"{owners} owners x {args.quota}/min; "
         f"ratio {seconds / bound:.2f}; the periodic sweep by changes: {changes.calendars} calendars listed, "
         f"{changes.noted} events changed in Google noted and reconciled in the background lane, "
         f"{changes.enqueued} other sessions enqueued)"
