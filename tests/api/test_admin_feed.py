@@ -63,3 +63,19 @@ def test_a_parked_delivery_is_listed_and_filtered_with_its_reason(api: Api) -> N
     assert answer.status_code == 200, answer.text
     [row] = answer.json()
     assert row["status"] == "parked" and "no webhook secret" in row["lastError"] and row["nextAttemptAt"] is None
+
+
+def test_a_webhook_url_without_a_secret_or_pointing_into_the_network_is_refused_by_the_api(api: Api) -> None:
+    token = _admin_token(api)
+    for body, loc, needle in [
+        ({"settings": {"webhooks": {"url": "https://platform.example/h"}}}, ["body", "webhookSecret"],
+         "is required while settings.webhooks.url is set"),
+        ({"settings": {"webhooks": {"url": "https://localhost:8443/h"}}, "webhookSecret": "w" * 32},
+         ["body", "settings", "webhooks", "url"], "localhost resolves to 127.0.0.1, an internal address"),
+    ]:
+        bad = api.client.patch("/v1/admin/tenant", json=body, headers=_h(token))
+        assert bad.status_code == 422, (body, bad.text)
+        [detail] = bad.json()["detail"]
+        assert detail["loc"] == loc and needle in detail["msg"], (body, detail)
+    shown = api.client.get("/v1/admin/tenant", headers=_h(token)).json()
+    assert shown["webhookSecretSet"] is False and (shown["settings"].get("webhooks") or {}).get("url") is None

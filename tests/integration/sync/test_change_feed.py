@@ -221,6 +221,26 @@ def test_push_brings_a_change_in_without_the_timer(pushed: FeedStack) -> None:
     assert any(m["state"] == "exists" and m["status"] == 200 for m in listed["messages"])
 
 
+def test_feed_status_shows_the_calendar_as_the_feed_left_it(pushed: FeedStack) -> None:
+    from engine.feed.status import feed_status
+
+    stack = pushed
+    sid = stack.put("feed-status")
+    wait_for(lambda: stack.synced(sid), 20, "first sync")
+    b = stack.binding(sid)
+    cal = str(b.calendar_id)
+    stack.clock_pass()
+    wait_for(lambda: (r := stack.feed_rows().get(cal)) is not None and r.channel_id is not None, 10, "channel")
+    wait_for(_followed(stack, cal), 10, "first sync of the calendar")
+    with Session(stack.engine) as db:
+        (row,) = [r for r in feed_status(db=db, tenant_id=stack.tenant_id) if r.calendar_id == cal]
+    stored = stack.feed_rows()[cal]
+    assert row.identity == f"vendor:{b.owner_email}" and row.tenant_slug is not None
+    assert row.has_sync_token and row.synced_at is not None and row.full_synced_at is not None
+    assert (row.listening, row.channel_id) == ("push", stored.channel_id) and row.channel_expires_at is not None
+    assert (row.error_class, row.last_error, row.pending_changes) == (None, None, 0)
+
+
 def test_a_lost_notification_is_caught_by_the_timer(emu: Emu, tmp_path: Path) -> None:
     stack = FeedStack(emu, tmp_path, MUSTER_PUSH_URL="{url}/google/push", MUSTER_FEED_POLL_S="2")
     try:
