@@ -223,16 +223,19 @@ def test_switch_and_reconnect_on_both_databases(google: Google, db_engine: Engin
 
 
 def test_a_paused_switch_is_done_once_its_sessions_moved_and_applying_again_changes_nothing(
-    google: Google, settings: Settings, sqlite_engine: Engine
+    google: Google, db_engine: Engine
 ) -> None:
+    from tests.integration.delegation.conftest import make_settings
+
+    settings = make_settings(google, db_engine)
     platform = Platform(
-        sqlite_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
+        db_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
     )
     orgs = organizers()
     sids = [platform.session(organizer=orgs[i], learners=tuple(learners(2)), title=f"R{i}") for i in range(2)]
     for sid in sids:
         platform.sync(sid)
-    with Session(sqlite_engine, expire_on_commit=False) as db:
+    with Session(db_engine, expire_on_commit=False) as db:
         tenant = db.get(Tenant, platform.tenant_id)
         assert tenant is not None
         switch = mode_switch.preview(db, tenant=tenant, target="delegation", settings=settings)
@@ -242,7 +245,7 @@ def test_a_paused_switch_is_done_once_its_sessions_moved_and_applying_again_chan
     google.control("PUT", "faults", json={"seed": 7, "rules": [
         {"method": "POST", "path": "/calendar/v3/**", "lost_rate": 1.0, "times": 1}]})
     try:
-        paused = mode_switch.apply(sqlite_engine, switch_id=switch.id, reconcile=platform.reconciler.reconcile)
+        paused = mode_switch.apply(db_engine, switch_id=switch.id, reconcile=platform.reconciler.reconcile)
     finally:
         google.control("DELETE", "faults")
     assert paused.status == ModeSwitchStatus.PAUSED.value and paused.last_error, paused.progress
@@ -250,20 +253,20 @@ def test_a_paused_switch_is_done_once_its_sessions_moved_and_applying_again_chan
     for sid in sids:
         platform.sync(sid)
     # Then the record every interface shows is done, with no error left
-    shown = switch_status(settings, tenant, engine=sqlite_engine).latest
+    shown = switch_status(settings, tenant, engine=db_engine).latest
     assert shown is not None and shown.id == switch.id
     assert (shown.status, shown.done, shown.failed, shown.last_error) == (ModeSwitchStatus.DONE.value, 2, 0, None)
-    assert len(platform_audit(sqlite_engine, "mode_switch.done")) == 1
+    assert len(platform_audit(db_engine, "mode_switch.done")) == 1
     # And applying it again (a retried request, from any interface) changes nothing and reconciles nothing
     mark = len(google.outbox())
-    again = mode_switch.apply(sqlite_engine, switch_id=switch.id, reconcile=_must_not_reconcile)
+    again = mode_switch.apply(db_engine, switch_id=switch.id, reconcile=_must_not_reconcile)
     assert again.status == ModeSwitchStatus.DONE.value and again.done == 2
     queued: list[uuid.UUID] = []
-    outcome = apply_switch(settings, sqlite_engine, platform.tenant_id, "delegation", actor="admin",
+    outcome = apply_switch(settings, db_engine, platform.tenant_id, "delegation", actor="admin",
                            confirm="delegation", switch_id=str(switch.id), dispatcher=_collect(queued))
     assert outcome.ok and "already done: 2 of 2" in outcome.message, outcome.message
     assert queued == [] and len(google.outbox()) == mark
-    assert len(platform_audit(sqlite_engine, "mode_switch.done")) == 1
+    assert len(platform_audit(db_engine, "mode_switch.done")) == 1
 
 
 def _must_not_reconcile(session_id: uuid.UUID) -> None:

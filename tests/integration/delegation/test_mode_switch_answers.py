@@ -11,7 +11,7 @@ from sqlmodel import Session
 from engine.delegation import mode_switch
 from engine.settings import Settings
 from engine.store.models import DelegationMethod, IntegrationMode, ModeSwitchStatus, Tenant
-from tests.integration.delegation.conftest import Google, Platform, learners, organizers
+from tests.integration.delegation.conftest import Google, Platform, learners, make_settings, organizers
 
 
 def _answers(google: Google, calendar_id: str) -> dict[str, tuple[str, str | None]]:
@@ -29,9 +29,10 @@ def _switch(engine: Engine, settings: Settings, platform: Platform, target: str)
     assert done.status == ModeSwitchStatus.DONE.value, done.last_error
 
 
-def test_answers_survive_a_mode_switch_each_way(google: Google, settings: Settings, sqlite_engine: Engine) -> None:
+def test_answers_survive_a_mode_switch_each_way(google: Google, db_engine: Engine) -> None:
+    settings = make_settings(google, db_engine)  # SQLite, then PostgreSQL
     platform = Platform(
-        sqlite_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
+        db_engine, settings, mode=IntegrationMode.VENDOR.value, method=DelegationMethod.DOMAIN_WIDE.value
     )
     people = learners(3)
     organizer = organizers()[0]
@@ -43,7 +44,7 @@ def test_answers_survive_a_mode_switch_each_way(google: Google, settings: Settin
     assert google.world.set_attendee_response(vendor.calendar_id, vendor.event_id, people[0], "accepted", "yes")
     assert google.world.set_attendee_response(vendor.calendar_id, vendor.event_id, people[1], "declined")
     # When the tenant switches to organizer delegation, the event is recreated on the organizer's calendar
-    _switch(sqlite_engine, settings, platform, IntegrationMode.DELEGATION.value)
+    _switch(db_engine, settings, platform, IntegrationMode.DELEGATION.value)
     delegated = platform.binding(sid)
     assert delegated.actor_kind == "delegated" and delegated.calendar_id == organizer
     answers = _answers(google, organizer)
@@ -52,7 +53,7 @@ def test_answers_survive_a_mode_switch_each_way(google: Google, settings: Settin
     assert answers[people[1]] == ("declined", None)
     assert answers[people[2]] == ("needsAction", None)
     # And back to vendor mode: still the guests' answers
-    _switch(sqlite_engine, settings, platform, IntegrationMode.VENDOR.value)
+    _switch(db_engine, settings, platform, IntegrationMode.VENDOR.value)
     back = platform.binding(sid)
     assert back.actor_kind == "vendor" and back.calendar_id
     answers = _answers(google, back.calendar_id)
