@@ -167,7 +167,7 @@ def _run(b: Any, args: argparse.Namespace) -> Iterator[str]:
         every = load.busiest / (QUOTA / 60)
         yield (f"latency_p99_s: {p99(lat):.3f} at {rate:g}/s (goal <= 2 where the quota allows; p50 "
                f"{lat[len(lat) // 2] if lat else float('nan'):.3f}, {len(plan)} enrollments over 200 sessions, "
-               f"{per_owner:g}/s offered to each of {load.owners} owner accounts against {QUOTA / 60:g}/s each"
+               f"{per_owner:.3g}/s offered to each of {load.owners} owner accounts against {QUOTA / 60:g}/s each"
                + (f": over the quota, so a session's changes merge and each of the busiest account's "
                   f"{load.busiest} sessions gets a patch about every {every:.1f} s" if over else "")
                + (f", {missing} not seen" if missing else "") + ")")
