@@ -32,7 +32,7 @@ import pytest
 from sqlmodel import Session, select
 
 from connectors.errors import ConnectorError
-from engine.admin.mode_switch import switch_status
+from engine.admin.mode_switch import apply_switch, preview_switch, switch_status
 from engine.delegation import mode_switch
 from engine.runtime import steps
 from engine.store.models import CalendarBinding, ModeSwitch, ModeSwitchStatus, Tenant
@@ -79,6 +79,9 @@ class Case:
     #: Vendor mode at the end with Meet and a room wanted: no link, no room, the binding says why.
     vendor_limits: bool = False
     waited: str | None = None  #: the session's progress after the first apply of a switch that had to wait
+    #: How an interrupted switch is retried: applied again (True), or the worker's retries of the queued session
+    #: (False: a switch applied through the admin service, which queues each session for the worker).
+    reapply: bool = True
 
 
 def _put(life: Life, case: Case, *, hosts: list[str] = HOSTS) -> None:
@@ -287,6 +290,26 @@ def _to_delegation(life: Life, case: Case) -> None:
     _switch(life, case, "delegation")
 
 
+def _to_delegation_by_the_admin_api(life: Life, case: Case) -> None:
+    """What every interface does (``muster tenant switch-mode``, ``/v1/admin/mode-switch``, the Integration page):
+    the admin service previews and applies; the mode flips and the session is queued after the commit; a worker
+    reconciles it (and retries it after a fault). The record follows from the bindings."""
+    case.owner, case.reapply = RADIA, False
+    preview = preview_switch(life.settings, life.engine, life.tenant_id, "delegation", actor="test")
+    assert preview.ok and preview.switch_id, preview.message
+    case.switch_id = uuid.UUID(preview.switch_id)
+    queued: list[uuid.UUID] = []
+    applied = apply_switch(life.settings, life.engine, life.tenant_id, "delegation", actor="test",
+                           confirm="delegation", switch_id=preview.switch_id, dispatcher=_queue(queued))
+    assert applied.ok and queued == [case.sid], (applied.message, queued)
+    for sid in queued:  # the worker takes the message
+        life.reconciler.reconcile(sid)
+
+
+def _queue(into: list[uuid.UUID]) -> Callable[[list[uuid.UUID]], None]:
+    return into.extend
+
+
 def _to_delegation_once_connected(life: Life, case: Case) -> None:
     """The switch finds nobody to act as: the session waits (its vendor event stays) and says who could
     connect; the organizer connects (as the OAuth callback stores it) and the switch, applied again, moves it."""
@@ -366,6 +389,9 @@ PATHS: dict[str, WritePath] = {
     # in the same reconcile.
     "mode switch (to delegation)": WritePath(_vendor_synced, _to_delegation, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     "mode switch (to vendor)": WritePath(_delegation_synced, _to_vendor, {"calendar": 4, "admin": 0}, SWITCH_STEPS),
+    # The same switch applied through the admin service: a worker moves the session and retries it after a fault.
+    "mode switch (admin API, worker)": WritePath(_vendor_synced, _to_delegation_by_the_admin_api,
+                                                 {"calendar": 4, "admin": 0}, SWITCH_STEPS),
     # Nobody can be acted as yet: the first apply leaves the session waiting (no Google request, no step); the
     # organizer connects and the switch applied again recreates the event on their calendar.
     "mode switch (waits for consent)": WritePath(_vendor_synced_unconnected, _to_delegation_once_connected,
@@ -439,7 +465,7 @@ def _run(
 
 def _converge(life: Life, path: WritePath, case: Case) -> None:
     for _ in range(6):
-        if case.switch_id is not None:  # the switch's own retry: apply it again (it resumes; done: a no-op)
+        if case.switch_id is not None and case.reapply:  # the switch's own retry: apply it again (done: a no-op)
             switch = mode_switch.apply(life.engine, switch_id=case.switch_id, reconcile=life.reconciler.reconcile)
             if switch.status != ModeSwitchStatus.DONE.value:
                 continue  # the sessions are moved by the switch, not by plain reconciles
