@@ -12,7 +12,7 @@ import httpx
 
 from engine.feed import channels
 from engine.runtime import metrics
-from tests.integration.sync.test_change_feed import FeedStack, _followed, pushed, wait_for
+from tests.integration.sync.test_change_feed import WAIT_S, FeedStack, _followed, pushed, wait_for
 
 __all__ = ["pushed"]  # the fixture, imported for this module's tests
 
@@ -37,24 +37,24 @@ def test_push_notifications_channels_and_feed_reads_are_counted(pushed: FeedStac
         "expired": total(reads, tenant="acme", outcome="token_expired"),
     }
     sid = stack.put("feed-metrics")
-    wait_for(lambda: stack.synced(sid), 20, "first sync")
+    wait_for(lambda: stack.synced(sid), WAIT_S, "first sync")
     cal = str(stack.binding(sid).calendar_id)
     stack.clock_pass()  # opens the channel and takes the calendar's first token (a full read)
-    wait_for(lambda: (r := stack.feed_rows().get(cal)) is not None and r.channel_id is not None, 10, "channel")
-    wait_for(_followed(stack, cal), 10, "first sync of the calendar")
+    wait_for(lambda: (r := stack.feed_rows().get(cal)) is not None and r.channel_id is not None, WAIT_S, "channel")
+    wait_for(_followed(stack, cal), WAIT_S, "first sync of the calendar")
     assert total("muster_push_channel_ops_total", tenant="acme", op="watch", outcome="ok") - start["watch"] >= 1
     assert total(reads, tenant="acme", outcome="changes") - start["changes"] >= 1
 
     # a change in Google: its notification is judged "sync" and the calendar's changes are read
     stack.edit_in_google(sid, "Renamed in Google")
-    wait_for(lambda: stack.summary(sid) == "Intro to SQL", 8, "push-driven repair")
+    wait_for(lambda: stack.summary(sid) == "Intro to SQL", WAIT_S, "push-driven repair")
     assert total(push, tenant="acme", result="sync") - start["sync"] >= 1
     assert total(reads, tenant="acme", outcome="changes") - start["changes"] >= 2
 
     # a refused sync token (410) is counted before the full read that follows
     stack.emu.control("POST", f"calendars/{cal}/invalidate-sync-tokens")
     stack.edit_in_google(sid, "Renamed again")
-    wait_for(lambda: stack.summary(sid) == "Intro to SQL", 8, "repair after the 410")
+    wait_for(lambda: stack.summary(sid) == "Intro to SQL", WAIT_S, "repair after the 410")
     assert total(reads, tenant="acme", outcome="token_expired") - start["expired"] == 1
 
     # forged and malformed notifications, by verdict; a notification naming no calendar has no tenant
