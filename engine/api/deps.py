@@ -135,11 +135,15 @@ async def authenticate(
 
 def _read_key(db: Session, key: str) -> tuple[Tenant, ApiKey] | None:
     """The key's tenant and row, detached from ``db`` (they are shared through the cache: a rollback of this
-    request must not expire them under another one)."""
+    request must not expire them under another one), read in a transaction of its own."""
     found = tenant_for_key(db=db, key=key)
     if found is not None:
         db.expunge(found[0])
         db.expunge(found[1])
+    # The read's transaction ends here and its connection goes back to the pool: the request never holds a
+    # connection while it waits for a thread to run its route (with every thread waiting for a connection
+    # held that way, requests would stall until the pool's timeout).
+    db.rollback()
     return found
 
 

@@ -7,6 +7,7 @@ requests at once from a thread pool. PostgreSQL only: these are its row locks an
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import Counter
@@ -201,3 +202,38 @@ def test_more_concurrent_requests_than_pool_connections_with_a_stale_key_stamp(
         assert found is not None and found[1].last_used_at is not None
         assert found[1].last_used_at > utcnow() - timedelta(minutes=1)
     small.dispose()
+
+
+def test_a_burst_on_one_event_loop_with_a_key_not_yet_checked_never_waits_for_the_pool(
+    api: Api, tmp_path: Any
+) -> None:
+    # 60 concurrent requests in one event loop (more than its 40 worker threads), a pool of 2 connections and a
+    # key this app has not checked yet: each reads its key in a transaction of its own, so no request holds a
+    # connection while it waits for a thread (when they did, every thread waited for the pool until it timed out).
+    small = create_engine(
+        api.engine.url.render_as_string(hide_password=False), pool_size=2, max_overflow=0, pool_timeout=5
+    )
+    settings = load_settings(
+        {
+            "MUSTER_DATABASE_URL": api.engine.url.render_as_string(hide_password=False),
+            "MUSTER_VAR_DIR": str(tmp_path),
+            "MUSTER_SECRET_KEY": "k" * 40,
+        }
+    )
+    assert api.put("/v1/sessions/loop", session_body(coHosts=[], enrollments=[])).status_code == 201
+    app = create_api(settings, dispatcher=api.dispatcher, engine=small)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=api.auth(), timeout=60
+        ) as client:
+            answers = await asyncio.gather(
+                *(client.put(f"/v1/sessions/loop/enrollments/b{i}@acme.example") for i in range(60))
+            )
+        return [a.status_code for a in answers]
+
+    try:
+        assert Counter(asyncio.run(burst())) == {201: 60}
+    finally:
+        small.dispose()
+    assert _enrolled(api, _session(api, "loop").id) == 60
