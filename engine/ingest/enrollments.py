@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import func
@@ -52,10 +53,21 @@ def apply_enrollments(
 
 
 @dataclass(frozen=True)
+class NewEnrollment:
+    """What a write knows of an enrollment row it inserted with a Core ``INSERT`` (no model was built)."""
+
+    status: str
+    updated_at: datetime
+    response_status: str | None = None
+    response_comment: str | None = None
+    responded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class _Applied:
     changed: int
     people: dict[str, Person]
-    rows: dict[uuid.UUID, Enrollment]  #: by person id, after the write
+    rows: dict[uuid.UUID, Enrollment | NewEnrollment]  #: by person id, after the write
     existed: frozenset[uuid.UUID]  #: person ids that had a row (any status) before the write
 
 
@@ -93,24 +105,25 @@ def upsert_enrollments(
                 loc=loc if loc[0] == "path" else (*loc, index, "email"),
             )
     if new:  # nothing to read or compare: the learners' rows go in with one statement
-        inserts = [
+        fresh = [
             new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=people[i.email].id,
                     status=i.status.value)
             for i in items
             if i.status != EnrollmentStatus.CANCELLED
         ]
-        if inserts:
-            db.execute(sa.insert(_ENROLLMENTS), inserts)
-        return _Applied(changed=len(inserts), people=people, rows={}, existed=frozenset())
+        if fresh:
+            db.execute(sa.insert(_ENROLLMENTS), fresh)
+        return _Applied(changed=len(fresh), people=people, rows={}, existed=frozenset())
     query = select(Enrollment).where(Enrollment.session_id == session.id)
     if not replace:
         query = query.where(col(Enrollment.person_id).in_([people[i.email].id for i in items]))
-    rows = {e.person_id: e for e in db.exec(query)}
+    rows: dict[uuid.UUID, Enrollment | NewEnrollment] = {e.person_id: e for e in db.exec(query)}
     existed = frozenset(rows)
     changed = 0
     enrolled_more = False
     now = utcnow()
     listed: set[uuid.UUID] = set()
+    inserts: list[dict[str, object]] = []
     for item in items:
         person = people[item.email]
         listed.add(person.id)
@@ -118,25 +131,35 @@ def upsert_enrollments(
         if row is None:
             if item.status == EnrollmentStatus.CANCELLED:
                 continue
-            row = Enrollment(session_id=session.id, person_id=person.id, status=item.status.value)
-            rows[person.id] = row
+            values = new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=person.id,
+                             status=item.status.value, created_at=now, updated_at=now)
+            inserts.append(values)
+            rows[person.id] = NewEnrollment(status=item.status.value, updated_at=now)
         elif row.status == item.status.value:
             continue
         else:
+            assert isinstance(row, Enrollment)  # the schemas refuse a list naming a learner twice
             row.status, row.updated_at = item.status.value, now
+            db.add(row)
         enrolled_more = enrolled_more or item.status == EnrollmentStatus.ENROLLED
-        db.add(row)
         changed += 1
     if replace:
         for person_id, row in rows.items():
             if person_id not in listed and row.status != EnrollmentStatus.CANCELLED.value:
+                assert isinstance(row, Enrollment)  # rows inserted here are all listed
                 row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, now
                 db.add(row)
                 changed += 1
+    if inserts:  # the new learners in one statement, no model built per row
+        db.execute(sa.insert(_ENROLLMENTS), inserts)
     if changed:
         db.flush()
     if enrolled_more and check_cap:
-        enforce_cap(db, session=session, hosts=len(hosts), loc=loc)
+        # With ``replace`` every row of the session is in ``rows``: the count needs no query.
+        enrolled = (
+            sum(1 for r in rows.values() if r.status == EnrollmentStatus.ENROLLED.value) if replace else None
+        )
+        enforce_cap(db, session=session, hosts=len(hosts), loc=loc, enrolled=enrolled)
     return _Applied(changed=changed, people=people, rows=rows, existed=existed)
 
 
@@ -185,7 +208,7 @@ class EnrollmentWrite:
 
     changed: bool
     existed: bool
-    enrollment: Enrollment
+    enrollment: Enrollment | NewEnrollment
     person: Person
 
 

@@ -13,12 +13,14 @@ reads the row the earlier one created (the one extra query a race costs).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from engine.ingest.rows import new_row
@@ -32,28 +34,45 @@ _TABLE: sa.Table = Person.__table__  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, n: int) -> Any:
-    """The upsert of ``n`` people for ``dialect`` (see the module docstring), as text with one named
-    parameter per value (``email_0``, ``roles_0``, ...) and ``tenant``: built once per size, so it is
-    compiled once (SQLAlchemy does not cache a multi-row ``VALUES`` it builds itself)."""
+def _sqlite_upsert_statement(n: int) -> Any:
+    """SQLite's upsert of ``n`` people (see the module docstring), as text with one named parameter per value
+    (``email_0``, ``roles_0``, ...): built once per size, so it is compiled once (SQLAlchemy does not cache a
+    multi-row ``VALUES`` it builds itself)."""
     names = [c.name for c in _TABLE.c]
     columns = ", ".join(names)
     values = ", ".join("(" + ", ".join(f":{c}_{i}" for c in names) + ")" for i in range(n))
-    # Only the table's own column names and numbered placeholders go into the text; every value is a parameter.
-    insert = f"INSERT INTO person ({columns}) VALUES {values} ON CONFLICT (tenant_id, email)"  # noqa: S608
-    if dialect == "postgresql":
-        emails = ", ".join(f":email_{i}" for i in range(n))
-        # The statement's snapshot predates its own inserts: the second part finds exactly those already there.
-        sql = (
-            f"WITH created AS ({insert} DO NOTHING RETURNING {columns}) "  # noqa: S608 (as above)
-            f"SELECT {columns} FROM created UNION ALL "
-            f"SELECT {columns} FROM person WHERE tenant_id = :tenant AND email IN ({emails})"
-        )
-        binds = [sa.bindparam("tenant", type_=_TABLE.c.tenant_id.type)]
-    else:
-        sql = f"{insert} DO UPDATE SET email = excluded.email RETURNING {columns}"
-        binds = []
-    binds += [sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(n) for c in _TABLE.c]
+    sql = (  # only the table's own column names and numbered placeholders in the text: every value is a parameter
+        f"INSERT INTO person ({columns}) VALUES {values} ON CONFLICT (tenant_id, email) "  # noqa: S608
+        f"DO UPDATE SET email = excluded.email RETURNING {columns}"
+    )
+    binds = [sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(n) for c in _TABLE.c]
+    return select(Person).from_statement(sa.text(sql).bindparams(*binds).columns(*_TABLE.c))
+
+
+#: Columns whose values differ between the rows of one people upsert (the others are the same for all).
+_VARYING = {"id": "uuid[]", "email": "varchar[]", "display_name": "varchar[]", "roles": "json[]"}
+
+
+@lru_cache(maxsize=1)
+def _pg_upsert_statement() -> Any:
+    """PostgreSQL's people upsert for any number of rows: the varying columns as arrays (``unnest``), the others
+    as one parameter each, so the statement's text never changes (parsed and planned like any other)."""
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    names = [c.name for c in _TABLE.c]
+    columns = ", ".join(names)
+    values = ", ".join(
+        f"r.{c.name}" if c.name in _VARYING else f"CAST(:c_{c.name} AS {c.type.compile(dialect=pg)})" for c in _TABLE.c
+    )
+    arrays = ", ".join(f"CAST(:v_{name} AS {kind})" for name, kind in _VARYING.items())
+    # The statement's snapshot predates its own inserts: the second part finds exactly those already there.
+    sql = (  # only the table's own names and types in the text: every value is a parameter
+        f"WITH created AS (INSERT INTO person ({columns}) SELECT {values} FROM unnest({arrays}) "  # noqa: S608
+        f"AS r({', '.join(_VARYING)}) ORDER BY r.email ON CONFLICT (tenant_id, email) DO NOTHING "
+        f"RETURNING {columns}) "
+        f"SELECT {columns} FROM created UNION ALL "
+        f"SELECT {columns} FROM person WHERE tenant_id = :c_tenant_id AND email = ANY(CAST(:v_email AS varchar[]))"
+    )
+    binds = [sa.bindparam(f"c_{c.name}", type_=c.type) for c in _TABLE.c if c.name not in _VARYING]
     return select(Person).from_statement(sa.text(sql).bindparams(*binds).columns(*_TABLE.c))
 
 
@@ -61,13 +80,19 @@ def _upsert_people(db: Session, tenant_id: uuid.UUID, rows: list[dict[str, Any]]
     """The people of ``rows`` (in email order), inserted when missing: one statement returning every row
     that exists after it (one a concurrent, not yet committed request is creating is not returned)."""
     dialect = db.get_bind().dialect.name
-    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - Muster runs on PostgreSQL and SQLite only
+    params: dict[str, Any]
+    if dialect == "postgresql":
+        params = {f"c_{name}": value for name, value in rows[0].items() if name not in _VARYING}
+        params["v_id"] = [r["id"] for r in rows]
+        params["v_email"] = [r["email"] for r in rows]
+        params["v_display_name"] = [r["display_name"] for r in rows]
+        params["v_roles"] = [json.dumps(r["roles"]) for r in rows]
+        statement = _pg_upsert_statement()
+    elif dialect == "sqlite":
+        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        statement = _sqlite_upsert_statement(len(rows))
+    else:  # pragma: no cover - Muster runs on PostgreSQL and SQLite only
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    params: dict[str, Any] = {"tenant": tenant_id}
-    for i, row in enumerate(rows):
-        for name, value in row.items():
-            params[f"{name}_{i}"] = value
-    statement = _upsert_statement(dialect, len(rows))
     return list(db.scalars(statement, params, execution_options={"populate_existing": True}))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -143,3 +144,30 @@ def test_cancelling_a_learner_never_enrolled_is_404_and_saves_nothing(api: Api) 
             "/v1/sessions/c1/enrollments/l1@acme.example", json={"status": "cancelled"}, headers=api.auth()
         )
         assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+
+
+def test_a_bulk_put_of_200_new_learners_costs_a_fixed_few_statements(api: Api) -> None:
+    """200 learners new to the tenant, 199 enrolled (the cap with the one host) and 1 waitlisted: the session
+    locked, the people upserted in one statement, the hosts and roster read once, the 200 rows inserted in one
+    statement, the revision, the audit and outbox rows, and the answer's list (its counts taken from it): 9
+    statements whatever the number of learners; the answer is what a read returns."""
+    assert api.put("/v1/sessions/bulk", session_body(coHosts=[], enrollments=[])).status_code == 201
+    learners = [
+        {"email": f"b{i:03d}@acme.example", "status": "enrolled" if i < 199 else "waitlisted"} for i in range(200)
+    ]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(api.engine, "before_cursor_execute", seen)
+    try:
+        answer = api.client.put("/v1/sessions/bulk/enrollments", json={"enrollments": learners}, headers=api.auth())
+    finally:
+        sa.event.remove(api.engine, "before_cursor_execute", seen)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["changed"], body["enrolledCount"], body["waitlistedCount"]) == (200, 199, 1)
+    assert len([s for s in statements if s not in ("BEGIN", "COMMIT")]) <= 9, statements
+    assert body["enrollments"] == api.get("/v1/sessions/bulk/enrollments").json()
+    assert api.get("/v1/sessions/bulk").json()["enrolledCount"] == 199

@@ -84,13 +84,14 @@ def _bulk(
 
 
 def _summary(uow: Uow, session: LiveSession, changed: int) -> EnrollmentBulkPublic:
-    tally = enrollments.counts(db=uow.db, session_ids=[session.id])[session.id]
+    """The answer of a bulk write: the learners as they are now, and their counts (taken from that list)."""
+    listed = list_enrollments(db=uow.db, session=session)
     return EnrollmentBulkPublic(
         external_id=session.external_id,
         changed=changed,
-        enrolled_count=tally[0],
-        waitlisted_count=tally[1],
-        enrollments=list_enrollments(db=uow.db, session=session),
+        enrolled_count=sum(1 for e in listed if e.status == EnrollmentStatus.ENROLLED),
+        waitlisted_count=sum(1 for e in listed if e.status == EnrollmentStatus.WAITLISTED),
+        enrollments=listed,
     )
 
 
