@@ -462,7 +462,8 @@ class SessionReconciler:
                 do_tell_google_change(uow.db, facts=facts, report=seen.report, calendar_id=binding.calendar_id,
                                       event_id=binding.event_id)
             for d in desired:
-                actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
+                if not _known_healthy(loaded, d.actor):
+                    actions.do_mark_identity_ok(db=uow.db, actor=d.actor)
             for observer in self._observers:
                 wait = observer(uow.db, facts, binding, remote)
                 if wait is not None:
@@ -743,6 +744,17 @@ def binding_actor(
     """The identity a binding (or its intent) names: vendor unless recorded as delegated / oauth."""
     actor_kind: ActorKind = "delegated" if kind == "delegated" else "oauth" if kind == "oauth" else "vendor"
     return Actor(kind=actor_kind, email=email, tenant_id=tenant_id, connection_id=connection_id)
+
+
+def _known_healthy(loaded: _Loaded | None, actor: Actor) -> bool:
+    """Whether the load already found ``actor`` (the binding's identity) carrying no failure mark: then there is
+    none to clear and its row is not read again."""
+    return (
+        loaded is not None
+        and loaded.binding is not None
+        and loaded.owner_status in (None, "ok")
+        and actor.key == (loaded.binding.owner_email or "").lower()
+    )
 
 
 def _current(observed: Sequence[ObservedEvent], desired: Sequence[DesiredEvent]) -> RemoteEvent | None:
