@@ -74,7 +74,8 @@ class Scenario:
             tenant = uow.db.exec(select(Tenant).where(Tenant.slug == slug)).one()
             configure(uow, tenant, {"settings": {"webhooks": {"url": self.receiver.url},
                                                  "answers": {"on_decline": on_decline}},
-                                    "webhook_secret": SECRET}, actor="bench", secret_keys=("b" * 40,))
+                                    "webhook_secret": SECRET}, actor="bench", secret_keys=("b" * 40,),
+                      allow_loopback_webhooks=True)  # the receiver listens on 127.0.0.1 (workers: see extra)
             return key, tenant.id
 
     def sessions(self, app: Any, key: str, prefix: str, n: int, enrolled: int, waitlisted: int) -> list[dict[str, Any]]:
@@ -196,7 +197,8 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
     from engine.settings import load_settings
 
     port = _free_port()
-    extra = {"MUSTER_PUSH_URL": f"http://127.0.0.1:{port}/google/push", "MUSTER_FEED_POLL_S": "600"}
+    extra = {"MUSTER_PUSH_URL": f"http://127.0.0.1:{port}/google/push", "MUSTER_FEED_POLL_S": "600",
+             "MUSTER_WEBHOOKS_ALLOW_LOOPBACK": "1"}  # the webhook receiver listens on 127.0.0.1
     base_env = b.env
     b.env = lambda quota=600: {**base_env(quota), **extra}  # type: ignore[method-assign]
     b.start_workers()

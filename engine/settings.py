@@ -34,6 +34,9 @@ Variables:
 ``MUSTER_WEBHOOK_RETRY_MAX_MS``     Longest wait between two webhook attempts (3600000).
 ``MUSTER_WEBHOOK_MAX_ATTEMPTS``     Attempts before a webhook is marked failed (replayable from the admin UI) (25).
 ``MUSTER_WEBHOOK_RETENTION_DAYS``   Days a delivered or failed webhook stays in the delivery log (30).
+``MUSTER_WEBHOOKS_ALLOW_LOOPBACK``  ``1``: a plain ``http://localhost`` / ``127.0.0.1`` / ``[::1]`` webhook URL is
+                                    accepted (a receiver on Muster's own machine: development, the demo, tests).
+                                    Unset or ``0`` (production): refused on save and at delivery (SSRF).
 ``MUSTER_GOOGLE_OAUTH_CLIENT_ID``      OAuth client id of Muster's Google Cloud project, used when an
                                      organizer clicks "Connect Google" (delegation mode, per-person consent)
                                      and by "Sign in with Google" on the admin UI's sign-in page.
@@ -230,6 +233,9 @@ class Settings:
     webhook_max_attempts: int = 25
     #: Days a delivered or failed webhook stays in the delivery log before it is deleted.
     webhook_retention_days: int = 30
+    #: Accept plain ``http://`` webhook URLs naming the loopback host (a receiver on this very machine: the
+    #: demo, development, tests). Off in production: such a URL points deliveries at the worker's own services.
+    webhooks_allow_loopback: bool = False
     #: Admin UI sessions (server-side, see engine.admin.web_sessions): idle and absolute lifetime.
     #: Every configured key, newest first (``MUSTER_SECRET_KEY="new,old"``): all decrypt and verify.
     secret_keys: tuple[str, ...] = ()
@@ -479,6 +485,7 @@ def _load(env: Mapping[str, str]) -> Settings:
         webhook_retry_max_ms=_webhook_retry_max(env),
         webhook_max_attempts=_int(env, "MUSTER_WEBHOOK_MAX_ATTEMPTS", 25, 1, 1_000),
         webhook_retention_days=_int(env, "MUSTER_WEBHOOK_RETENTION_DAYS", 30, 1, 3_650),
+        webhooks_allow_loopback=_flag(env, "MUSTER_WEBHOOKS_ALLOW_LOOPBACK"),
         session_idle_minutes=_int(env, "MUSTER_SESSION_IDLE_MINUTES", 30, 1, 7 * 24 * 60),
         session_max_hours=_int(env, "MUSTER_SESSION_MAX_HOURS", 12, 1, 30 * 24),
         sign_in_limits=SignInLimits.from_env(env),
@@ -491,6 +498,16 @@ def _load(env: Mapping[str, str]) -> Settings:
         feed_poll_s=_int(env, "MUSTER_FEED_POLL_S", 300 if _push_url(env) else 10, 1, 86_400),
         push_channel_ttl_s=_int(env, "MUSTER_PUSH_CHANNEL_TTL_S", 7 * 86_400, 300, 30 * 86_400),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """An on/off variable: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off`` (unset: off)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(name, f"{raw!r} is not on or off", "set it to 1 (on) or 0 (off), or unset it (off)")
 
 
 def _push_url(env: Mapping[str, str]) -> str | None:

@@ -138,6 +138,7 @@ def _save(request: Request, user: CurrentUser, changes: dict[str, Any], *, repla
         result = configure(
             uow, tenant, changes, actor=user.actor, replace_sections=replace_sections,
             secret_keys=request.app.state.settings.all_secret_keys,
+            allow_loopback_webhooks=request.app.state.settings.webhooks_allow_loopback,
         )
     return bool(result.changes)
 

@@ -207,17 +207,24 @@ def _webhook_secret(raw: Any, secret_keys: Sequence[str]) -> str | None:
     return encrypt(secret_keys, raw)
 
 
+def _webhook_url(settings: Mapping[str, Any] | None) -> str | None:
+    url = ((settings or {}).get("webhooks") or {}).get("url")
+    return str(url) if url else None
+
+
 def _webhook_changes(
-    changes: Mapping[str, Any], new: dict[str, Any], secret_keys: Sequence[str], old_settings: Mapping[str, Any]
+    changes: Mapping[str, Any], new: dict[str, Any], secret_keys: Sequence[str], old_settings: Mapping[str, Any],
+    *, allow_loopback: bool,
 ) -> None:
     """Apply a new ``webhook_secret`` to ``new``; refuse a new webhook URL whose host name resolves to an
-    internal address, and a webhook URL without a secret to sign with."""
+    internal address (a loopback ``http://`` URL unless ``allow_loopback``), and a webhook URL without a
+    secret to sign with."""
     if "webhook_secret" in changes:
         new["webhook_secret"] = _webhook_secret(changes["webhook_secret"], secret_keys)
-    url = ((new["settings"] or {}).get("webhooks") or {}).get("url")
-    if url and url != ((old_settings or {}).get("webhooks") or {}).get("url"):
+    url = _webhook_url(new["settings"])
+    if url and url != _webhook_url(old_settings):
         try:  # where the name points now (each delivery checks again: DNS rebinding)
-            address.check_on_save(url)
+            address.check_on_save(url, allow_loopback=allow_loopback)
         except address.AddressRefused as exc:
             raise SetupError("settings.webhooks.url", str(exc)) from None
     if url and not new["webhook_secret"]:
@@ -281,6 +288,7 @@ def configure(
     actor: str,
     replace_sections: bool = False,
     secret_keys: Sequence[str] = (),
+    allow_loopback_webhooks: bool = False,
 ) -> SetupResult:
     """Validate and store ``changes`` (keys of :data:`FIELDS`; absent keys stay as they are).
 
@@ -288,8 +296,9 @@ def configure(
     ``None`` goes back to its defaults; ``replace_sections`` replaces each given section, as a form that
     shows all of a section's fields does). ``webhook_secret`` (write-only: stored encrypted with
     ``secret_keys``, never shown; the audit says only that it changed) signs the webhooks of
-    ``settings.webhooks.url``, which needs one. Raises :class:`SetupError` for the first bad field; nothing is
-    changed then. The caller commits; the tenant's sessions are enqueued after that commit.
+    ``settings.webhooks.url``, which needs one; a plain ``http://`` loopback URL is refused unless
+    ``allow_loopback_webhooks`` (``Settings.webhooks_allow_loopback``). Raises :class:`SetupError` for the first
+    bad field; nothing is changed then. The caller commits; the tenant's sessions are enqueued after that commit.
     """
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
@@ -324,7 +333,7 @@ def configure(
     _settings_changes(changes, old, new, replace_sections=replace_sections)
     if new["domain"] != old["domain"]:
         _check_domain_change(db, tenant, old, new)
-    _webhook_changes(changes, new, secret_keys, old["settings"])
+    _webhook_changes(changes, new, secret_keys, old["settings"], allow_loopback=allow_loopback_webhooks)
     diff = {k: [old[k], new[k]] for k in FIELDS if old[k] != new[k]}
     if "webhook_secret" in diff:  # the audit and the caller learn that it changed, never the value
         diff["webhook_secret"] = ["set" if old["webhook_secret"] else None, "set" if new["webhook_secret"] else None]
@@ -349,7 +358,10 @@ def configure(
         if result.signed_out:
             detail["signed_out"] = result.signed_out
     record_audit(db=db, tenant_id=tenant.id, actor=actor, action="tenant.setup", subject=tenant.slug, detail=detail)
-    if new["webhook_secret"] and "webhook_secret" in diff:  # deliveries parked for want of a secret go out now
+    new_url = _webhook_url(new["settings"])
+    url_changed = bool(new_url) and new_url != _webhook_url(old["settings"])
+    if new["webhook_secret"] and ("webhook_secret" in diff or url_changed):
+        # deliveries parked for want of a secret (or of a URL this deployment sends to) go out now
         resumed = outbox.resume_parked(db=db, tenant_id=tenant.id)
         if resumed:
             record_audit(db=db, tenant_id=tenant.id, actor=actor, action="webhook.resumed", subject=tenant.slug,

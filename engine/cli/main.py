@@ -260,7 +260,8 @@ def tenant_create(slug: str, name: str, domain: str | None, mode: str, vendor_ow
                 db=uow.db, slug=slug, name=name, domain=domain, mode=mode, vendor_owners=vendor_owners
             )
             if setup:
-                configure(uow, created, setup, actor="cli")
+                configure(uow, created, setup, actor="cli",
+                          allow_loopback_webhooks=settings.webhooks_allow_loopback)
             key = issue_api_key(db=uow.db, tenant_id=created.id, name=key_name.strip()[:100] or "default")
             tenant_id, tenant_slug = created.id, created.slug
     except TenantError as exc:

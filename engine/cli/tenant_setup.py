@@ -132,7 +132,8 @@ def tenant_set(slug: str, domain: str | None, mode: str | None, delegation_metho
             if tenant is None:
                 raise click.BadParameter(f"no tenant {slug!r}; list them with `muster tenant list`",
                                          param_hint="--slug")
-            result = configure(uow, tenant, changes, actor=CLI_ACTOR, secret_keys=settings.all_secret_keys)
+            result = configure(uow, tenant, changes, actor=CLI_ACTOR, secret_keys=settings.all_secret_keys,
+                               allow_loopback_webhooks=settings.webhooks_allow_loopback)
             tenant_id = tenant.id
     except SetupError as exc:
         head = exc.field.split(".")[0]

@@ -85,12 +85,15 @@ def start_emulator(ctx: DemoContext) -> None:
 
 
 def configure(ctx: DemoContext) -> None:
-    """Settings for the demo: SQLite under ``var_dir``, embedded worker, Google = the emulator."""
+    """Settings for the demo: SQLite under ``var_dir``, embedded worker, Google = the emulator, webhooks to a
+    receiver on this machine allowed (``MUSTER_WEBHOOKS_ALLOW_LOOPBACK=1``)."""
     ctx.var_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "MUSTER_VAR_DIR": str(ctx.var_dir),
         "MUSTER_DATABASE_URL": f"sqlite:///{(ctx.var_dir / 'muster.db').resolve()}",
         "MUSTER_BASE_URL": ctx.base_url,
+        # the demo runs on one machine: a webhook receiver on it (http://127.0.0.1:...) is what one tries
+        "MUSTER_WEBHOOKS_ALLOW_LOOPBACK": "1",
     }
     if ctx.emulator is not None:
         env["MUSTER_GOOGLE_ROOT_URL"] = ctx.emulator.url

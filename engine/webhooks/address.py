@@ -10,9 +10,12 @@ platform in the ``Host`` header and in TLS, so the certificate is verified for t
 Internal means private, loopback, link-local (the cloud metadata address ``169.254.169.254``), reserved,
 multicast or unspecified, for every address the name resolves to (IPv4 and IPv6).
 
-The one allowance, explicit in the URL itself: a plain ``http://`` URL naming ``localhost``, ``127.0.0.1``
-or ``::1`` (:data:`policies.webhooks.LOCAL_HOSTS`) is a receiver on the same machine (development, the
-demo, the test suite's receiver) and is not resolved. Every other URL is ``https://`` and is checked.
+The one allowance, explicit twice (in the URL and in the process's settings): a plain ``http://`` URL naming
+``localhost``, ``127.0.0.1`` or ``::1`` (:data:`policies.webhooks.LOCAL_HOSTS`, :func:`loopback`) is a
+receiver on the same machine (development, the demo, the test suite's receiver) and is not resolved, but
+only when ``MUSTER_WEBHOOKS_ALLOW_LOOPBACK`` is on (``allow_loopback``); otherwise it is refused
+(:class:`LoopbackRefused`) on save and by every delivery, which parks it. Every other URL is ``https://``
+and is checked.
 
 A name that does not resolve (yet) is accepted on save and checked again by every attempt (which then
 fails and is retried, with the resolver's answer as the reason).
@@ -64,6 +67,23 @@ class AddressRefused(ValueError):
     """The URL's host name resolves to an internal address; the message names it and the fix."""
 
 
+class LoopbackRefused(AddressRefused):
+    """A plain ``http://`` loopback URL while ``MUSTER_WEBHOOKS_ALLOW_LOOPBACK`` is off."""
+
+
+#: Why a loopback URL is refused: the setting that allows it, and the fix.
+LOOPBACK_REFUSED = (
+    "{url} points at Muster's own machine (loopback): refused unless MUSTER_WEBHOOKS_ALLOW_LOOPBACK=1 is set "
+    "for this deployment (development, the demo, tests); use the platform's public https:// URL"
+)
+
+
+def loopback(url: str) -> bool:
+    """Pure: is ``url`` a plain ``http://`` URL naming the loopback host (the same-machine allowance)?"""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and (parts.hostname or "").lower() in LOCAL_HOSTS
+
+
 class NotResolved(OSError):
     """The URL's host name does not resolve (or the resolver did not answer in time)."""
 
@@ -87,14 +107,20 @@ def _literal(host: str) -> bool:
     return True
 
 
-def check(url: str, *, resolver: Resolver | None = None) -> Target:
-    """Resolve ``url``'s host name and refuse it when any of its addresses is internal.
+def check(url: str, *, allow_loopback: bool, resolver: Resolver | None = None) -> Target:
+    """Resolve ``url``'s host name and refuse it when any of its addresses is internal; a loopback URL
+    (:func:`loopback`) is accepted, unresolved, only with ``allow_loopback``.
 
-    Raises :class:`AddressRefused` (internal) or :class:`NotResolved` (no answer)."""
+    Raises :class:`AddressRefused` (internal; :class:`LoopbackRefused` for the loopback URL) or
+    :class:`NotResolved` (no answer)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    if (parts.scheme == "http" and host in LOCAL_HOSTS) or _literal(host):
+    if loopback(url):
+        if not allow_loopback:
+            raise LoopbackRefused(LOOPBACK_REFUSED.format(url=url))
+        return Target(url, host, port, None)
+    if _literal(host):
         return Target(url, host, port, None)
     try:
         addresses = (resolver or _resolver)(host, port)
@@ -111,13 +137,16 @@ def check(url: str, *, resolver: Resolver | None = None) -> Target:
     return Target(url, host, port, addresses[0])
 
 
-def check_on_save(url: str) -> None:
+def check_on_save(url: str, *, allow_loopback: bool) -> None:
     """The save-time check: raises :class:`AddressRefused`; a name that does not resolve within
     :data:`SAVE_TIMEOUT_S` is accepted (every delivery checks it again)."""
+    if loopback(url):
+        check(url, allow_loopback=allow_loopback)
+        return
     resolver = _resolver
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        future = pool.submit(check, url, resolver=resolver)
+        future = pool.submit(check, url, allow_loopback=allow_loopback, resolver=resolver)
         try:
             future.result(timeout=SAVE_TIMEOUT_S)
         except (NotResolved, concurrent.futures.TimeoutError):

@@ -13,6 +13,9 @@ the outcome in a second short transaction:
 * no secret to sign with (none set, or one ``MUSTER_SECRET_KEY`` cannot read) → ``parked`` with that reason:
   no POST, no retry clock; :func:`engine.webhooks.outbox.resume_parked` sends it again once a secret is
   saved (tenant set-up), or an admin replays it;
+* a plain ``http://`` loopback URL while ``MUSTER_WEBHOOKS_ALLOW_LOOPBACK`` is off (saved before the setting
+  existed, or by a deployment that had it on) → ``parked`` with that reason, nothing sent
+  (:func:`engine.webhooks.address.loopback`); saving another URL through tenant set-up sends it again;
 * anything else (another status, a redirect, a timeout, a refused connection, a host name that now
   resolves to an internal address: :mod:`engine.webhooks.address`) → the attempt is
   logged on the row, and it is due again after :func:`backoff_s` (the actor re-sends itself with that delay;
@@ -63,13 +66,24 @@ class AddressRefusedError(httpx.ConnectError):
     """The webhook URL's host name resolves to an internal address now (DNS rebinding): not connected."""
 
 
-def httpx_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, str]:
+def httpx_post_for(*, allow_loopback: bool) -> Post:
+    """The real POST (:func:`httpx_post`) under this deployment's ``MUSTER_WEBHOOKS_ALLOW_LOOPBACK``."""
+
+    def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, str]:
+        return httpx_post(url, body, headers, timeout_s, allow_loopback=allow_loopback)
+
+    return post
+
+
+def httpx_post(
+    url: str, body: bytes, headers: dict[str, str], timeout_s: float, *, allow_loopback: bool
+) -> tuple[int, str]:
     """The real POST: the host name resolved and checked (:func:`engine.webhooks.address.check`), then sent
     to the address checked; no redirects followed (the signature names this URL); the answer's status and
     text. Raises ``httpx.HTTPError`` when no answer came (:class:`AddressRefusedError`: refused before
     connecting)."""
     try:
-        target = address.check(url)
+        target = address.check(url, allow_loopback=allow_loopback)
     except address.AddressRefused as exc:
         raise AddressRefusedError(f"refused before connecting: {exc}") from None
     except address.NotResolved as exc:
@@ -204,11 +218,12 @@ def deliver(
     delivery_id: uuid.UUID,
     *,
     settings: Settings,
-    post: Post = httpx_post,
+    post: Post | None = None,
     clock: Callable[[], float] = time.time,
     jitter: float | None = None,
 ) -> AttemptResult:
-    """One attempt at ``delivery_id`` (see the module docstring). Never raises for the platform's failures."""
+    """One attempt at ``delivery_id`` (see the module docstring). Never raises for the platform's failures.
+    ``post`` (default: :func:`httpx_post` under ``settings.webhooks_allow_loopback``) sends the request."""
     target = _load(engine, delivery_id, settings)
     if target is None:
         return AttemptResult("skipped")
@@ -218,6 +233,9 @@ def deliver(
         result = AttemptResult("failed", None, "webhooks are turned off for this tenant (settings.webhooks.url)")
     elif target.secret is None:
         result = AttemptResult("parked", None, target.secret_problem)
+    elif address.loopback(target.url) and not settings.webhooks_allow_loopback:
+        result = AttemptResult("parked", None, address.LOOPBACK_REFUSED.format(url=target.url)
+                               + ": save another URL (`muster tenant set`, the Integration page) to send it")
     else:
         started = time.perf_counter()
         body = body_bytes(target.payload)
@@ -226,7 +244,8 @@ def deliver(
             event_type=target.event_type,
         )
         try:
-            status, text = post(target.url, body, headers, TIMEOUT_S)
+            send = post or httpx_post_for(allow_loopback=settings.webhooks_allow_loopback)
+            status, text = send(target.url, body, headers, TIMEOUT_S)
         except httpx.HTTPError as exc:
             result = AttemptResult("retry", None, f"{type(exc).__name__}: {exc}"[:1000])
         else:

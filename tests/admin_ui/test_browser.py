@@ -205,6 +205,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             debounce_ms=50,
             var_dir=tmp,
             google_service_account_file=key_file,
+            webhooks_allow_loopback=True,  # test 8's webhook receiver listens on 127.0.0.1
         )
         ids = _seed(settings)
         port = _free_port()

@@ -83,6 +83,8 @@ def test_bad_values_are_shown_beside_their_field_and_nothing_is_saved(
         ({"webhooks.url": "https://platform.example/h"}, "webhook_secret", "required while settings.webhooks.url"),
         ({"webhooks.url": "https://localhost:8443/h", "webhook_secret": HOOK_SECRET}, "webhooks.url",
          "localhost resolves to 127.0.0.1, an internal address"),
+        ({"webhooks.url": "http://localhost:21699/h", "webhook_secret": HOOK_SECRET}, "webhooks.url",
+         "unless MUSTER_WEBHOOKS_ALLOW_LOOPBACK=1 is set"),  # the setting is off here, as in production
         ({"webhooks.url": "", "webhook_secret": "short"}, "webhook_secret", "24 to 256"),
         ({"answers.on_decline": "unenroll"}, "answers.on_decline", "report_only, cancel_and_promote"),
     ):

@@ -72,6 +72,9 @@ def test_a_webhook_url_without_a_secret_or_pointing_into_the_network_is_refused_
          "is required while settings.webhooks.url is set"),
         ({"settings": {"webhooks": {"url": "https://localhost:8443/h"}}, "webhookSecret": "w" * 32},
          ["body", "settings", "webhooks", "url"], "localhost resolves to 127.0.0.1, an internal address"),
+        # MUSTER_WEBHOOKS_ALLOW_LOOPBACK is off here, as in production
+        ({"settings": {"webhooks": {"url": "http://127.0.0.1:21699/h"}}, "webhookSecret": "w" * 32},
+         ["body", "settings", "webhooks", "url"], "unless MUSTER_WEBHOOKS_ALLOW_LOOPBACK=1 is set"),
     ]:
         bad = api.client.patch("/v1/admin/tenant", json=body, headers=_h(token))
         assert bad.status_code == 422, (body, bad.text)

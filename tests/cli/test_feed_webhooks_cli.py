@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from engine.settings import get_settings
 from engine.store.models import AuditEvent, CalendarBinding, FeedCalendar, LiveSession, Tenant, WebhookDelivery
 from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
@@ -151,6 +152,29 @@ def test_webhooks_log_and_replay_from_the_cli(
         assert audit.actor == "cli" and audit.subject == str(failed)
     code, _, err = run(capsys, "webhooks", "log", "--status", "lost")
     assert code == 2 and "--status" in err
+
+
+def test_a_loopback_webhook_url_is_refused_by_tenant_set_unless_the_deployment_allows_it(
+    env: dict[str, str], db_engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    _tenant(capsys, "acme")
+    assert "MUSTER_WEBHOOKS_ALLOW_LOOPBACK" not in env  # off, as in production
+    code, _out, err = run(capsys, "tenant", "set", "--slug", "acme", "--setting",
+                          "webhooks.url=http://[::1]:21699/hooks", "--webhook-secret", HOOK_SECRET)
+    assert code == 2
+    assert "webhooks.url" in err and "points at Muster's own machine (loopback)" in err
+    assert "MUSTER_WEBHOOKS_ALLOW_LOOPBACK=1" in err
+    with Session(db_engine) as db:
+        tenant = db.exec(select(Tenant).where(Tenant.slug == "acme")).one()
+        assert "webhooks" not in (tenant.settings or {}) and tenant.webhook_secret_encrypted is None
+    monkeypatch.setenv("MUSTER_WEBHOOKS_ALLOW_LOOPBACK", "1")  # a development machine's deployment
+    get_settings.cache_clear()
+    code, _out, err = run(capsys, "tenant", "set", "--slug", "acme", "--setting",
+                          "webhooks.url=http://[::1]:21699/hooks", "--webhook-secret", HOOK_SECRET)
+    assert code == 0, err
+    with Session(db_engine) as db:
+        tenant = db.exec(select(Tenant).where(Tenant.slug == "acme")).one()
+        assert tenant.settings["webhooks"]["url"] == "http://[::1]:21699/hooks"
 
 
 def test_a_webhook_url_whose_name_resolves_to_this_machine_is_refused_by_tenant_set(

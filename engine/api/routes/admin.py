@@ -202,15 +202,16 @@ def patch_tenant_setup(
         changes["settings"] = body.settings.changes()
     tenant = request_admin.tenant
     try:
+        settings = context(request).settings
         result = configure(
-            uow, tenant, changes, actor=request_admin.actor, secret_keys=context(request).settings.all_secret_keys
+            uow, tenant, changes, actor=request_admin.actor, secret_keys=settings.all_secret_keys,
+            allow_loopback_webhooks=settings.webhooks_allow_loopback,
         )
     except SetupError as exc:
         raise _setup_error(exc) from exc
     uow.commit()
     check = None
     if result.directory_admin_changed:
-        settings = context(request).settings
         check = check_directory_admin(uow.db, tenant.id, settings, kit=probe_kit(settings))
     return _public(request, tenant, check)
 

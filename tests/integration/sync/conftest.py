@@ -196,6 +196,7 @@ def _env(db_url: str, emu: Emu, var_dir: Path, redis_url: str | None = None, **e
         "MUSTER_RETRY_MAX_BACKOFF_MS": "800",
         "MUSTER_WEBHOOK_RETRY_MIN_MS": "300",
         "MUSTER_WEBHOOK_RETRY_MAX_MS": "2000",
+        "MUSTER_WEBHOOKS_ALLOW_LOOPBACK": "1",  # the webhook receiver of these tests listens on 127.0.0.1
         "MUSTER_LOCK_TTL_S": "5",
         "MUSTER_SWEEP_INTERVAL_S": "3600",
         "MUSTER_FEED_POLL_S": "3600",  # tests of the change feed set their own

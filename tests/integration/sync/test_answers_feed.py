@@ -56,7 +56,8 @@ def test_answers_and_a_decline_reach_the_platform_through_the_feed_alone(
         configure(uow, tenant, {"settings": {"webhooks": {"url": receiver.url, "events": [
             "enrollment.response_changed", "enrollment.cancelled_by_decline", "enrollment.promoted"]},
             "answers": {"on_decline": "cancel_and_promote"}}, "webhook_secret": SECRET},
-            actor="test", secret_keys=stack.settings.all_secret_keys)
+            actor="test", secret_keys=stack.settings.all_secret_keys,
+            allow_loopback_webhooks=stack.settings.webhooks_allow_loopback)
     learners = people("l", 4, start=120)
     enrolled, waiting = learners[:3], learners[3]
     body = session_body(hosts=organizers()[:1], enrolled=enrolled, waitlisted=[waiting])
