@@ -16,7 +16,9 @@ The protocol, on the binding's row:
 3. the recording (:func:`end_write`, in the transaction that stores the write's result) clears the mark
    and then reads what the feed held: an etag one of this reconcile's writes produced was Muster's own
    write and is dropped; any other is a change made in Google during the write, noted then
-   (:func:`engine.sync.remote_change.note_remote_change`).
+   (:func:`engine.sync.remote_change.note_remote_change`). An attempt that ends without having written (it
+   waits for quota: re-enqueued) clears the mark the same way, with no etag of its own, so a change made in
+   Google meanwhile is noted at once rather than held until the next attempt.
 
 Both conditional updates take the row's lock, so the feed and the recording never miss each other: the
 feed either holds before the recording (which then sees it), or finds the mark gone and compares with the

@@ -376,6 +376,8 @@ class SessionReconciler:
                     trusted = None
         except Throttled as exc:
             self._progress(facts, results, fence)
+            if seen.marked and not results:  # waits for quota before any write: the mark goes with the attempt
+                self._end_write(facts.id, [])
             metrics.record_reconcile("requeue_after")
             return Result(requeue_after=timedelta(seconds=exc.delay or 1.0), outcome="requeue_after")
         except RetriableError as exc:

@@ -9,6 +9,7 @@ calendar, as a push notification or the timer would at that moment. See :mod:`en
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlmodel import Session, select
 
 from engine.feed.sync import FeedSyncReport, sync_calendar
 from engine.runtime import steps
+from engine.runtime.ratelimit import Bucket
 from engine.store.models import AuditEvent, FeedCalendar
 from tests.integration.sync.conftest import Emu
 from tests.integration.sync.test_change_feed import FeedStack, _followed, wait_for
@@ -102,3 +104,40 @@ def test_a_change_made_in_google_in_that_window_is_still_noted_and_handled(stack
     wait_for(lambda: stack.summary(sid) == "Renamed by the platform", 20, "the platform's title restored")
     b = stack.binding(sid)
     assert b.remote_held_etag is None and b.writing_since is None
+
+
+def test_a_reconcile_that_waits_for_quota_before_writing_leaves_no_mark(
+    stack: FeedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write mark is taken just before the first write; when the quota then has no slot for a long while
+    (the attempt is re-enqueued, nothing written), the mark goes with the attempt: a change made in Google
+    meanwhile is noted at once instead of being held until the next attempt."""
+    sid, feed_id = _followed_calendar(stack, "own-3")
+    rt = stack.embedded.runtime
+    limiter = rt.limiter
+    take_all = limiter.try_acquire_all  # type: ignore[attr-defined]
+    armed, marked_seen = threading.Event(), threading.Event()
+    armed.set()
+
+    def quota_used_up(buckets: tuple[Bucket, ...]) -> tuple[float, Bucket | None]:
+        """The owner's next slot is an hour away (other work took them), once, after the test saw the mark."""
+        user = [b for b in buckets if b.key.startswith("user:")]
+        if armed.is_set() and user:
+            armed.clear()
+            marked_seen.wait(20)
+            return 3600.0, user[0]
+        return take_all(buckets)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(limiter, "try_acquire_all", quota_used_up)
+    stack.put("own-3", title="Renamed by the platform")
+    wait_for(lambda: stack.binding(sid).writing_since is not None, 20, "the write mark taken before the write")
+    marked_seen.set()
+    wait_for(lambda: stack.binding(sid).writing_since is None, 10, "the mark cleared when the attempt ended")
+    assert not armed.is_set()  # the attempt did wait for quota
+    assert stack.summary(sid) != "Renamed by the platform"  # and wrote nothing
+    stack.edit_in_google(sid, "Renamed in Google")
+    feeds = rt.feeds
+    assert feeds is not None
+    report = sync_calendar(stack.engine, feeds, feed_id)
+    assert report.noted == 1  # noted at once, not held for a recording that is an hour away
+    assert stack.binding(sid).remote_held_etag is None
