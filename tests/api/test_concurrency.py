@@ -237,3 +237,24 @@ def test_a_burst_on_one_event_loop_with_a_key_not_yet_checked_never_waits_for_th
     finally:
         small.dispose()
     assert _enrolled(api, _session(api, "loop").id) == 60
+
+
+def test_a_burst_of_enrollments_to_one_session_on_one_event_loop_is_answered_without_503(api: Api) -> None:
+    # 220 single-enrollment PUTs to a one-host session, 50 at a time in one event loop (the way an ASGI server
+    # runs them): all wait for the session's row lock in turn, none times out waiting for a pooled connection.
+    assert api.put("/v1/sessions/queue", session_body(coHosts=[], enrollments=[])).status_code == 201
+    app = api.client.app
+
+    async def burst() -> list[int]:
+        gate = asyncio.Semaphore(50)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=api.auth(), timeout=120
+        ) as client:
+
+            async def one(i: int) -> int:
+                async with gate:
+                    return (await client.put(f"/v1/sessions/queue/enrollments/q{i:03d}@acme.example")).status_code
+
+            return list(await asyncio.gather(*(one(i) for i in range(220))))
+
+    assert Counter(asyncio.run(burst())) == {201: 199, 422: 21}
