@@ -72,6 +72,7 @@ from engine.runtime import steps
 from engine.runtime.locks import KeyLock, held
 from engine.store.models import AuditEvent, LiveSession, Person, PersonStatus, Tenant
 from engine.store.unit_of_work import unit_of_work
+from engine.sync import own_writes
 from engine.sync import record as actions
 from engine.sync.apply import move_once
 from engine.sync.fence import StaleFence, take_fence
@@ -200,15 +201,24 @@ class _Run:
 
     def rebind(self, work: _Work, *, calendar_id: str, event_id: str, path: str, new_event: bool,
                kept: list[str], changed: list[str], extra: dict[str, Any] | None = None,
-               room_held: str | None = None, fence: int | None = None) -> bool:
-        """Record the new owner (under ``fence``). False when a newer lease holder wrote the binding first."""
+               room_held: str | None = None, fence: int | None = None, own: Sequence[str] = ()) -> bool:
+        """Record the new owner (under ``fence``), ending the write mark (``own``: the etags the transfer's
+        write produced). False when a newer lease holder wrote the binding first."""
         try:
             self._rebind(work, calendar_id=calendar_id, event_id=event_id, path=path, new_event=new_event,
-                         kept=kept, changed=changed, extra=extra, room_held=room_held, fence=fence)
+                         kept=kept, changed=changed, extra=extra, room_held=room_held, fence=fence, own=own)
         except StaleFence:
             self.defer([work], "a sync of this session took over while it was transferred; the next pass retries")
             return False
         return True
+
+    def end_write(self, work: _Work) -> None:
+        """The transfer's write did not happen (refused, or Google busy): the write mark goes, and what the
+        change feed held meanwhile is noted as a change made in Google."""
+        with unit_of_work(self.engine) as uow:
+            binding = actions.get_binding(db=uow.db, session_id=work.session_id)
+            if binding is not None:
+                own_writes.end_write(uow.db, binding, [])
 
     def reconcile_after(self, work: _Work) -> None:
         """Once the lease is released: one reconcile converges what the transfer left (under its own lease)."""
@@ -220,13 +230,13 @@ class _Run:
 
     def _rebind(self, work: _Work, *, calendar_id: str, event_id: str, path: str, new_event: bool,
                 kept: list[str], changed: list[str], extra: dict[str, Any] | None,
-                room_held: str | None, fence: int | None) -> None:
+                room_held: str | None, fence: int | None, own: Sequence[str] = ()) -> None:
         with unit_of_work(self.engine) as uow:
             actions.do_rebind_owner(db=uow.db, tenant_id=self.tenant.id, session_id=work.session_id,
                                     actor=work.actor, calendar_id=calendar_id, event_id=event_id,
                                     new_event=new_event,
                                     room_released=path == PATH_DATA_TRANSFER and self.rules.release_resources,
-                                    room_held_elsewhere=room_held, fence=fence)
+                                    room_held_elsewhere=room_held, fence=fence, own_etags=own)
             detail = {"path": path, "from": self.person.email, "to": work.successor,
                       "fromCalendar": work.calendar_id, "toCalendar": calendar_id,
                       "eventIdBefore": work.event_id, "eventIdAfter": event_id, "kept": kept,
@@ -275,18 +285,24 @@ class _Run:
                 with self.leased(work) as fence:
                     if fence is None:
                         continue
+                    # the change feed holds what it lists of this event until the rebind judges it
+                    own_writes.begin_write(self.engine, work.session_id)
                     try:
                         # A lost answer (or a retry after one) is recognized by reading the destination.
-                        move_once(port, src, work.event_id, successor, "none", (self.tenant.id, work.session_id))
+                        moved = move_once(port, src, work.event_id, successor, "none",
+                                          (self.tenant.id, work.session_id))
                         steps.reached("transfer.moved")  # moved at Google, not yet rebound
                     except AuthError as exc:
+                        self.end_write(work)
                         on_identity_error_commit(self.engine, self.tenant.id, mover.email, exc)
                         failed.append(work)
                         continue
                     except RetriableError as exc:
+                        self.end_write(work)
                         self.defer([work], f"Google was busy ({exc})")
                         continue
                     except ConnectorError as exc:
+                        self.end_write(work)
                         log.warning("moving session %s to %s failed: %s", work.session_id, successor, exc)
                         failed.append(work)
                         continue
@@ -298,7 +314,8 @@ class _Run:
                         kept, changed = self._dt_kept_changed(work)
                         extra = {"note": f"moved on from {mover.email}, who received the Data Transfer"}
                     done = self.rebind(work, calendar_id=successor, event_id=work.event_id, path=path,
-                                       new_event=False, kept=kept, changed=changed, extra=extra, fence=fence)
+                                       new_event=False, kept=kept, changed=changed, extra=extra, fence=fence,
+                                       own=own_writes.etags([moved]))
                 if done:
                     self.reconcile_after(work)
         finally:
@@ -396,6 +413,7 @@ class _Run:
             with self.leased(work) as fence:
                 if fence is None:
                     continue
+                own_writes.begin_write(self.engine, work.session_id)  # the rebind drops what the feed held
                 cancelled, why = self._cancel_old(work)
                 steps.reached("transfer.old_cancelled")
                 room_held = work.room_email if work.room_email and not cancelled and work.event_id else None

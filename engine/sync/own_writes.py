@@ -1,8 +1,10 @@
 """Muster's own writes are never taken for changes made in Google, even when the change feed lists one
 before the write's result (its new etag) is recorded.
 
-Where it sits: between the reconciler (:mod:`engine.sync.reconciler`), the recording of its outcome
-(:mod:`engine.sync.record`) and the change feed (:mod:`engine.feed.sync`). Without it, a feed listing that
+Where it sits: between the writers (the reconciler, :mod:`engine.sync.reconciler`, which the mode switch
+runs for each session; the organizer transfer, :mod:`engine.lifecycle.transfer`, for its moves and its
+cancellation of a recreated event's predecessor), the recording of their outcome (:mod:`engine.sync.record`,
+``do_rebind_owner`` for a transfer) and the change feed (:mod:`engine.feed.sync`). Without it, a feed listing that
 lands between a write and its recording sees an etag Muster has not stored yet, and notes Muster's own
 write as a change made in Google (an extra read, an extra background reconcile).
 
@@ -91,10 +93,13 @@ def etags(events: Iterable[RemoteEvent | None]) -> list[str]:
     return [e.etag for e in events if e is not None and e.etag]
 
 
-def end_write(db: Session, binding: CalendarBinding, own: Iterable[str], now: datetime | None = None) -> None:
+def end_write(
+    db: Session, binding: CalendarBinding, own: Iterable[str], now: datetime | None = None, *, judge: bool = True
+) -> None:
     """In the transaction that records a write's outcome: clear the mark, then judge what the feed held
     meanwhile: Muster's own write (one of the etags ``own``, see :func:`etags`) is dropped, anything else is
-    noted as a change."""
+    noted as a change. ``judge=False``: what was held is dropped unjudged (it was of an event Muster itself
+    cancelled and replaced: a transfer that recreates the event)."""
     if binding.id is None:
         return
     db.execute(update(CalendarBinding).where(col(CalendarBinding.id) == binding.id).values(writing_since=None))
@@ -104,7 +109,7 @@ def end_write(db: Session, binding: CalendarBinding, own: Iterable[str], now: da
     if held is None:
         return
     db.execute(update(CalendarBinding).where(col(CalendarBinding.id) == binding.id).values(remote_held_etag=None))
-    if held in set(own) or held == binding.etag:
+    if not judge or held in set(own) or held == binding.etag:
         return
     note_remote_change(db, binding, None, now=now)
     binding.remote_etag = held

@@ -387,8 +387,14 @@ def do_rebind_owner(
     room_released: bool,
     room_held_elsewhere: str | None = None,
     fence: Fence = None,
+    own_etags: Sequence[str] = (),
 ) -> CalendarBinding:
     """Organizer lifecycle: the session's event now lives on ``calendar_id`` acting as ``actor``.
+
+    The transfer's write mark (:func:`engine.sync.own_writes.begin_write`, taken before its move or its
+    cancellation of the old event) ends here: what the change feed held meanwhile is judged against
+    ``own_etags`` (the moved event's etag); for a recreated event (``new_event``) whatever was held concerned
+    the old event, which Muster itself cancelled, and is dropped.
 
     ``event_id`` is the id Google kept after ``events.move`` / Data Transfer, or (``new_event``, recreate)
     the deterministic id for the new calendar: then hash, etag and Meet state are cleared so the next
@@ -429,6 +435,8 @@ def do_rebind_owner(
     binding.blocked_detail = {}
     binding.updated_at = utcnow()
     db.add(binding)
+    db.flush()
+    own_writes.end_write(db, binding, own_etags, judge=not new_event)
     return binding
 
 
