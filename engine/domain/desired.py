@@ -58,6 +58,9 @@ class HostFacts:
     role: str  #: organizer | co_host | presenter
     position: int
     person_status: str = "active"
+    #: The host's answer as Muster last observed it (stored on the host row), for a recreated event.
+    response_status: str | None = None
+    response_comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class EnrollmentFacts:
     display_name: str | None
     status: str  #: enrolled | waitlisted | cancelled
     person_status: str = "active"
+    #: The learner's answer as Muster last observed it (stored on the enrollment), for a recreated event.
+    response_status: str | None = None
+    response_comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,9 @@ class DesiredEvent:
     spec: EventSpec
     essence_hash: str
     movable_from: frozenset[str] = frozenset()
+    #: The guests' answers as Muster stored them (hosts' and learners' rows; never the organizer's or a
+    #: room's): what a recreated event carries when the old event cannot be read. Not part of the spec.
+    stored_answers: tuple[Attendee, ...] = ()
 
 
 def pick_owner(pool: tuple[str, ...], session_id: uuid.UUID) -> str:
@@ -184,6 +193,27 @@ def attendees_for(
         room = room_email.strip().lower()
         seen[room] = Attendee(email=room, resource=True)
     return tuple(sorted(seen.values(), key=lambda a: a.email))
+
+
+#: Answers a stored row may hand to a recreated event (``needsAction`` is what no answer means anyway).
+_GIVEN_ANSWERS = frozenset({"accepted", "declined", "tentative"})
+
+
+def stored_answers(facts: SessionFacts, spec: EventSpec) -> tuple[Attendee, ...]:
+    """The spec's guests (never a room; the organizer is not a guest) with the answer their own row
+    stores, for those whose row stores one. Pure."""
+    rows: dict[str, tuple[str | None, str | None]] = {}
+    for enr in facts.enrollments:
+        rows.setdefault(enr.email.strip().lower(), (enr.response_status, enr.response_comment))
+    for host in facts.hosts:
+        rows.setdefault(host.email.strip().lower(), (host.response_status, host.response_comment))
+    out = []
+    for a in spec.attendees:
+        status, comment = rows.get(a.email.lower(), (None, None))
+        if a.resource or status not in _GIVEN_ANSWERS:
+            continue
+        out.append(replace(a, response_status=status, comment=comment or None))
+    return tuple(out)
 
 
 def _description(facts: SessionFacts, conference: Conference) -> str:
@@ -247,5 +277,6 @@ def desired_events(facts: SessionFacts, placement: Placement | None) -> list[Des
             spec=spec,
             essence_hash=digest,
             movable_from=placement.movable_from,
+            stored_answers=stored_answers(facts, spec),
         )
     ]

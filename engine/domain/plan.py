@@ -28,6 +28,8 @@ sends it as ``If-Match``; a later patch of the same event uses the etag the prev
 
 Every write that carries the guest list carries each guest's answer (``responseStatus``, comment,
 additional guests) as last observed on the session's events: a guest's answer is never reset by Muster.
+A recreate (a ``CreateEvent`` or a restore) gives a guest no observed event shows an answer for the answer
+stored on their own row (:attr:`DesiredEvent.stored_answers`): an old copy that cannot be read loses nothing.
 
 Every owned, live event with no desired counterpart → ``DeleteEvent`` (Google tells its guests), except
 when the session has a desired event elsewhere: then the old one is superseded and deleted silently.
@@ -138,17 +140,23 @@ def diff_fields(want: EventSpec, have: EventSpec) -> frozenset[str]:
     return frozenset(out)
 
 
-def _answered(d: DesiredEvent, sources: Sequence[RemoteEvent]) -> DesiredEvent:
+def _answered(d: DesiredEvent, sources: Sequence[RemoteEvent], *, recreate: bool = False) -> DesiredEvent:
     """``d`` whose guests carry their answers as last observed (``sources``: the event being written
-    first, then the session's other events: a superseded or moved-from copy)."""
+    first, then the session's other events: a superseded or moved-from copy).
+
+    ``recreate`` (a new event, or a tombstone brought back): a guest no observed event shows an answer
+    for gets the answer Muster stored for them (``d.stored_answers``: hosts' and learners' rows, never
+    the organizer or a room), so an event whose old copy cannot be read keeps its guests' answers."""
     spec = with_answers(d.spec, [s.spec for s in sources])
+    if recreate and d.stored_answers:
+        spec = with_answers(spec, [replace(d.spec, attendees=d.stored_answers)])
     return d if spec is d.spec else replace(d, spec=spec)
 
 
 def _converge(
     d: DesiredEvent, have: RemoteEvent, policy: NotificationPolicy, others: Sequence[RemoteEvent] = ()
 ) -> list[Op]:
-    d = _answered(d, [have, *others])
+    d = _answered(d, [have, *others], recreate=have.is_cancelled)
     etag = have.etag
     if have.is_cancelled:
         return [PatchEvent(d, ALL_FIELDS, policy.on_restore(), restore=True, if_match=etag)]
@@ -201,8 +209,9 @@ def plan(
             moved = replace(movable.remote, calendar_id=d.calendar_id)
             ops.extend(op for op in _converge(d, moved, policy, others) if not isinstance(op, Noop))
             continue
-        # A recreate (mode switch, organizer gone) invites the same guests again: their answers come along.
-        ops.append(CreateEvent(_answered(d, others), policy.on_create()))
+        # A recreate (mode switch, organizer gone) invites the same guests again: their answers come along,
+        # as observed on the old event, else as stored on the guests' own rows.
+        ops.append(CreateEvent(_answered(d, others, recreate=True), policy.on_create()))
     # An event superseded by the session's event elsewhere (organizer change, mode switch; created,
     # restored or kept) goes quietly: the guests are on the other event (and got its invitation), so a
     # cancellation would be a second, misleading email.

@@ -139,13 +139,26 @@ def load(*, db: Session, session_id: uuid.UUID) -> Loaded | None:
         url=row.platform_url,
         hosts=tuple(
             HostFacts(
-                email=email.lower(), display_name=name or None, role=role, position=position, person_status=status_
+                email=email.lower(),
+                display_name=name or None,
+                role=role,
+                position=position,
+                person_status=status_,
+                response_status=answer,
+                response_comment=comment,
             )
-            for _k, position, role, email, name, status_, _a, _c in host_rows
+            for _k, position, role, email, name, status_, answer, comment in host_rows
         ),
         enrollments=tuple(
-            EnrollmentFacts(email=email.lower(), display_name=name or None, status=state, person_status=status_)
-            for _k, _p, state, email, name, status_, _a, _c in enrollment_rows
+            EnrollmentFacts(
+                email=email.lower(),
+                display_name=name or None,
+                status=state,
+                person_status=status_,
+                response_status=answer,
+                response_comment=comment,
+            )
+            for _k, _p, state, email, name, status_, answer, comment in enrollment_rows
         ),
     )
     learner_answers = {r[3].lower(): (r[6], r[7]) for r in enrollment_rows}

@@ -57,3 +57,39 @@ def test_answers_survive_a_transfer_and_ten_enrollments(life: Life, old: str, ne
     assert answers[first[1]] == ("declined", None)
     assert answers[first[2]] == ("needsAction", None)
     assert {answers[e][0] for e in later} == {"needsAction"}
+
+
+def test_answers_survive_the_recreate_after_the_organizers_account_is_deleted(life: Life) -> None:
+    for who in (KEN, LINUS):
+        life.connect(who)
+    learners = LEARNERS[:3]
+    sid = life.put_session("s-ans-gone", hosts=[KEN, LINUS], room=False, video="none", learners=learners)
+    assert life.settle(sid).outcome == "success"
+    before = life.binding(sid)
+    assert before.owner_email == KEN and before.event_id
+    # Given a learner accepted (with a comment) and the co-host accepted, as Muster read and stored them
+    assert life.emu.world.set_attendee_response(KEN, before.event_id, learners[0], "accepted", "count me in")
+    assert life.emu.world.set_attendee_response(KEN, before.event_id, LINUS, "accepted")
+    assert life.reconciler.reconcile(sid, verify=True).outcome == "success"
+    stored = life.request("GET", "/v1/sessions/s-ans-gone/enrollments").json()
+    assert {e["email"]: e["response"] and e["response"]["status"] for e in stored}[learners[0]] == "accepted"
+    # When the organizer's account is deleted (its calendar is gone: the old event cannot be read)
+    life.emu.control("DELETE", f"users/{KEN}")
+    report = life.sweep()
+    [item] = [s for p in report.transfers for s in p.sessions]
+    assert (item.outcome, item.path, item.successor) == ("transferred", "recreate", LINUS)
+    life.settle(sid)
+    after = life.binding(sid)
+    assert after.owner_email == LINUS and after.event_id and after.event_id != before.event_id
+    created = life.event(LINUS, after.event_id)
+    assert created is not None
+    answers = _answers(created)
+    # Then the recreated event carries the stored answers; the others have not answered
+    assert answers[learners[0]] == ("accepted", "count me in")
+    assert {answers[e][0] for e in learners[1:]} == {"needsAction"}
+    assert LINUS not in answers  # the new organizer is not a guest of their own event
+    # And later enrollments keep them
+    life.put_session("s-ans-gone", hosts=[KEN, LINUS], room=False, video="none", learners=LEARNERS[:5])
+    assert life.settle(sid).outcome == "success"
+    event = life.event(LINUS, after.event_id)
+    assert event is not None and _answers(event)[learners[0]] == ("accepted", "count me in")

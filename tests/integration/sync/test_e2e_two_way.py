@@ -251,6 +251,78 @@ def test_a_deleted_event_is_recreated_by_default(stack: Stack) -> None:
     assert _changes_audited(stack, sid) == [{"deleted": True, "policy": "recreate", "outcome": "recreated"}]
 
 
+def _stored_answers(stack: Stack, ext: str) -> dict[str, tuple[str, str | None] | None]:
+    """The learners' answers as Muster stored them (``GET /v1/sessions/{id}/enrollments``)."""
+    resp = stack.request("GET", f"/v1/sessions/{ext}/enrollments")
+    assert resp.status_code == 200, resp.text
+    return {e["email"]: (e["response"]["status"], e["response"]["comment"]) if e["response"] else None
+            for e in resp.json()}
+
+
+def _answers(event: dict[str, Any]) -> dict[str, tuple[str | None, str | None]]:
+    return {a["email"]: (a.get("responseStatus"), a.get("comment")) for a in event.get("attendees") or []}
+
+
+def _accepts(stack: Stack, sid: Any, ext: str, event: dict[str, Any], learner: str, host: str) -> None:
+    """A learner accepts (with a comment) and a host accepts in Google; Muster reads and stores both."""
+    owner = event["organizer"]["email"]
+    assert stack.emu.world.set_attendee_response(owner, event["id"], learner, "accepted", "count me in")
+    assert stack.emu.world.set_attendee_response(owner, event["id"], host, "accepted")
+    _changed_in_google(stack, sid)
+    stack.idle()
+    assert _stored_answers(stack, ext)[learner] == ("accepted", "count me in")
+
+
+def _minimal_tombstone(stack: Stack, calendar_id: str, event_id: str) -> None:
+    """The deleted event as Google may keep it: "all other cancelled events ... are only guaranteed to have
+    the id field" (Event.status; the organizer's copy often keeps its details, which the emulator models)."""
+    world = stack.emu.world
+    with world.lock:
+        stored = world.events[calendar_id][event_id]
+        assert stored.deleted
+        stored.data.pop("attendees", None)
+
+
+@pytest.mark.parametrize(
+    ("how", "tombstone"), [("policy", "full"), ("policy", "minimal"), ("flag_then_cli", "minimal")]
+)
+def test_a_recreated_event_after_a_deletion_in_google_keeps_the_stored_answers(
+    stack: Stack, how: str, tombstone: str
+) -> None:
+    if how == "flag_then_cli":
+        _set_policy(stack, deleted="flag")
+    ext = f"s-del-ans-{how}-{tombstone}"
+    hosts = organizers()[:2]
+    learners = people("l", 3, start={"full": 189, "minimal": 192}[tombstone] + (3 if how == "flag_then_cli" else 0))
+    stack.put_session(ext, session_body(hosts=hosts, enrolled=learners))
+    stack.idle()
+    sid = stack.session_id(ext)
+    (event,) = stack.emu.events_of(sid)
+    owner = event["organizer"]["email"]
+    guest_host = next(h for h in hosts if h != owner)
+    # Given a learner accepted with a comment and a co-host accepted, as Muster observed and stored
+    _accepts(stack, sid, ext, event, learners[0], guest_host)
+    # When someone deletes the event in Google (its tombstone with or without its guests)
+    _google(stack, owner).delete(calendarId=owner, eventId=event["id"], sendUpdates="none").execute()
+    if tombstone == "minimal":
+        _minimal_tombstone(stack, owner, event["id"])
+    _changed_in_google(stack, sid)
+    stack.idle()
+    if how == "flag_then_cli":  # flagged; an admin runs `muster reconcile --session ID --recreate`
+        assert stack.emu.events_of(sid) == []
+        lines: list[str] = []
+        assert run_reconcile(stack.settings, session_id=sid, all_sessions=False, echo=lines.append,
+                             recreate=True) == 0
+    # Then the event is back, and the guests' answers with it, in Google and in REST
+    (after,) = stack.emu.events_of(sid)
+    assert after["status"] == "confirmed"
+    answers = _answers(after)
+    assert answers[learners[0]] == ("accepted", "count me in")
+    assert answers[guest_host][0] == "accepted"
+    assert {answers[e][0] for e in learners[1:]} == {"needsAction"}
+    assert _stored_answers(stack, ext)[learners[0]] == ("accepted", "count me in")
+
+
 def test_a_deleted_event_is_flagged_and_recreated_on_request_under_flag(stack: Stack, receiver: str) -> None:
     _set_policy(stack, deleted="flag")
     _want_webhooks(stack, receiver)
