@@ -15,7 +15,7 @@ from admin_ui.templating import flash, redirect, render
 from engine.admin.queries import CONNECTION_PROBLEMS, connection_status_of, connections_by_person, list_sessions
 from engine.admin.roles import Need
 from engine.delegation import oauth
-from engine.runtime.wiring import google_kit
+from engine.runtime.wiring import google_kit, probe_kit
 from engine.store.models import Person, Tenant
 from engine.store.unit_of_work import unit_of_work
 
@@ -94,7 +94,7 @@ def google_callback(request: Request, state: str = "", code: str | None = None, 
             )
         with unit_of_work(db_engine(request)) as uow:
             result = oauth.complete(
-                uow=uow, settings=settings, state=state, code=code, error=error, kit=google_kit()
+                uow=uow, settings=settings, state=state, code=code, error=error, kit=probe_kit(settings)
             )
     except oauth.OAuthError as exc:
         flash(request, str(exc), "bad")

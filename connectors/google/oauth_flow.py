@@ -21,6 +21,8 @@ import httpx
 from google.oauth2 import credentials as user_creds
 from googleapiclient.errors import HttpError
 
+from connectors.errors import RetriableError
+from connectors.google import pacing
 from connectors.google.clients import GOOGLE_TOKEN_URI, build_service
 from connectors.ports.delegation import OAuthExchangeError, OAuthUnavailable, TokenGrant
 
@@ -119,6 +121,12 @@ def primary_calendar_email(*, root_url: str | None, access_token: str) -> str:
     user's primary calendar id to their e-mail). Needs only the Calendar scope Muster asks for anyway."""
     creds = user_creds.Credentials(token=access_token)  # type: ignore[no-untyped-call]
     service = build_service("calendar", "v3", root_url=root_url, credentials=creds)
+    pacer = pacing.installed()
+    try:
+        if pacer is not None:  # whose account this is is what the call finds out: the project's bucket pays
+            pacer(None)
+    except RetriableError:
+        raise OAuthUnavailable("Muster's Google quota is in use by other work; nothing was sent") from None
     try:
         cal = service.calendars().get(calendarId="primary").execute()
     except HttpError as exc:

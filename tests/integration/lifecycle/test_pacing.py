@@ -28,13 +28,14 @@ from sqlmodel import Session
 
 import connectors.google.pacing as google_pacing
 from connectors.ports.calendar import Actor
+from connectors.ports.delegation import OAuthUnavailable
 from engine.admin.connection_check import THROTTLED_FIX, Outcome
 from engine.runtime.ratelimit import MemoryRateLimiter, Throttled
 from engine.runtime.wiring import build_port_factory, check_tenant, google_kit
 from engine.store.models import Tenant
 from engine.store.unit_of_work import network_session
 from tests.conftest import REPO_ROOT
-from tests.integration.lifecycle.conftest import ADMIN, FALLBACK, OAUTH_ID, OAUTH_SECRET, ROOM, Life
+from tests.integration.lifecycle.conftest import ADMIN, CAL, FALLBACK, OAUTH_ID, OAUTH_SECRET, ROOM, Life
 from tests.integration.sync.conftest import _env
 
 ORGANIZER = "ken.allen5@acme.example"
@@ -176,4 +177,31 @@ def test_muster_check_processes_share_the_limiter(life: Life, redis_url: str, tm
     assert calendar[3]["message"].startswith("throttled: ") and calendar[3]["fix"] == THROTTLED_FIX
     assert runs[3]["ok"] is False
     assert counters["by_identity"][ORGANIZER] == QUOTA - 1
+    assert counters["rejected"] == {}
+
+
+def test_the_consent_callback_s_account_read_takes_a_project_slot(life: Life) -> None:
+    """After a consent, Muster reads the new token's primary calendar to learn whose account it is. It cannot
+    know the identity before the answer, so the read takes a slot in the project's bucket (a burst of 20 here,
+    then 6 a minute); once none is free the callback says Google is busy and sends nothing."""
+    token = life.emu.world.issue_access_token(
+        email=ORGANIZER, sub="pacing-consent", scopes=[CAL], kind="user", client_id=OAUTH_ID
+    ).token
+    settings = dataclasses.replace(life.settings, quota_project_per_minute=QUOTA)
+    previous = google_pacing.installed()
+    build_port_factory(settings, limiter=MemoryRateLimiter())  # installs this process's pacer
+    life.emu.reset_counters()
+    answered = 0
+    try:
+        with pytest.raises(OAuthUnavailable, match="nothing was sent"):
+            for _ in range(25):
+                assert google_kit().primary_calendar_email(
+                    root_url=life.settings.google_root_url, access_token=token
+                ) == ORGANIZER
+                answered += 1
+    finally:
+        google_pacing.install(previous)
+    assert answered == 20
+    counters = life.emu.counters()
+    assert sum(counters["by_identity"].values()) == answered
     assert counters["rejected"] == {}
