@@ -107,7 +107,8 @@ def _apply(engine: Engine, feed_id: uuid.UUID, calendar_id: str, batch: ChangeBa
             binding = rows[item.binding_id]
             if item.etag and own_writes.writing(binding, now):
                 # Muster is writing this event: its own write may be what was listed; the recording judges
-                if own_writes.hold(db, binding, item.etag, now):
+                cancelled = item.change is not None and item.change.status == "cancelled"
+                if own_writes.hold(db, binding, item.etag, now, cancelled=cancelled):
                     continue
                 if item.etag in own_writes.recorded_etags(db, binding.id):  # recorded meanwhile: its own
                     continue

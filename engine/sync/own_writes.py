@@ -45,6 +45,11 @@ from engine.store.types import utcnow
 from engine.store.unit_of_work import unit_of_work
 from engine.sync.remote_change import note_remote_change
 
+#: Prefix of a held etag that the feed saw on a *cancelled* event (a deletion, or the source copy of a move).
+#: Google's tombstone carries an etag no write of Muster's returned, so it is judged by what the write did:
+#: a write that deleted or moved the session's event made it; any other did not.
+CANCELLED = "cancelled:"
+
 #: A write mark older than this is a worker that died between its write and its recording (a reconcile
 #: lasts at most its time limit, ten minutes).
 STALE_AFTER = timedelta(minutes=15)
@@ -69,13 +74,14 @@ def writing(binding: CalendarBinding, now: datetime) -> bool:
     return now - since < STALE_AFTER
 
 
-def hold(db: Session, binding: CalendarBinding, etag: str, now: datetime) -> bool:
-    """The feed saw ``etag`` while the binding is being written: keep it for the recording to judge.
-    False when the write was recorded meanwhile (the caller compares with the etag now stored)."""
+def hold(db: Session, binding: CalendarBinding, etag: str, now: datetime, *, cancelled: bool = False) -> bool:
+    """The feed saw ``etag`` (of a cancelled event: ``cancelled``) while the binding is being written: keep
+    it for the recording to judge. False when the write was recorded meanwhile (the caller compares with the
+    etag now stored)."""
     result = db.execute(
         update(CalendarBinding)
         .where(col(CalendarBinding.id) == binding.id, col(CalendarBinding.writing_since).is_not(None))
-        .values(remote_held_etag=etag, remote_seen_at=now)
+        .values(remote_held_etag=(CANCELLED + etag) if cancelled else etag, remote_seen_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
@@ -93,13 +99,20 @@ def etags(events: Iterable[RemoteEvent | None]) -> list[str]:
     return [e.etag for e in events if e is not None and e.etag]
 
 
+def removed(outcomes: Iterable[str]) -> bool:
+    """Pure: did a write with these op outcomes delete or move the session's event (leaving a tombstone)?"""
+    return any(o in ("deleted", "moved") for o in outcomes)
+
+
 def end_write(
-    db: Session, binding: CalendarBinding, own: Iterable[str], now: datetime | None = None, *, judge: bool = True
+    db: Session, binding: CalendarBinding, own: Iterable[str], now: datetime | None = None, *, judge: bool = True,
+    deleted: bool = False,
 ) -> None:
     """In the transaction that records a write's outcome: clear the mark, then judge what the feed held
     meanwhile: Muster's own write (one of the etags ``own``, see :func:`etags`) is dropped, anything else is
-    noted as a change. ``judge=False``: what was held is dropped unjudged (it was of an event Muster itself
-    cancelled and replaced: a transfer that recreates the event)."""
+    noted as a change; a held cancellation (:data:`CANCELLED`) is Muster's own when the write ``deleted`` or
+    moved the event (:func:`removed`). ``judge=False``: what was held is dropped unjudged (it was of an event
+    Muster itself cancelled and replaced: a transfer that recreates the event)."""
     if binding.id is None:
         return
     db.execute(update(CalendarBinding).where(col(CalendarBinding.id) == binding.id).values(writing_since=None))
@@ -111,5 +124,9 @@ def end_write(
     db.execute(update(CalendarBinding).where(col(CalendarBinding.id) == binding.id).values(remote_held_etag=None))
     if not judge or held in set(own) or held == binding.etag:
         return
+    if held.startswith(CANCELLED):
+        if deleted:
+            return
+        held = held.removeprefix(CANCELLED)
     note_remote_change(db, binding, None, now=now)
     binding.remote_etag = held

@@ -88,7 +88,8 @@ def do_record_progress(
                 binding.etag = res.remote.etag
                 binding.last_written = snapshot.dump(res.remote)
     _audit(db, tenant_id, session_id, results)
-    own_writes.end_write(db, binding, own_writes.etags(r.remote for r in results))
+    own_writes.end_write(db, binding, own_writes.etags(r.remote for r in results),
+                         deleted=own_writes.removed(r.outcome for r in results))
 
 
 def do_record_intent(
@@ -221,7 +222,8 @@ def do_record_synced(
     binding.next_attempt_at = None
     binding.updated_at = now
     _audit(db, tenant_id, session_id, results)
-    own_writes.end_write(db, binding, own_writes.etags([r.remote for r in results] + [remote]), now)
+    own_writes.end_write(db, binding, own_writes.etags([r.remote for r in results] + [remote]), now,
+                         deleted=own_writes.removed(r.outcome for r in results))
     return binding
 
 
@@ -436,7 +438,8 @@ def do_rebind_owner(
     binding.updated_at = utcnow()
     db.add(binding)
     db.flush()
-    own_writes.end_write(db, binding, own_etags, judge=not new_event)
+    # a move leaves a cancelled copy on the old calendar: the transfer's own
+    own_writes.end_write(db, binding, own_etags, judge=not new_event, deleted=True)
     return binding
 
 
