@@ -190,7 +190,8 @@ def test_attendee_flags_and_response_preservation(ws: Ws, ev: Body) -> None:
 
 
 def test_answers_sent_by_the_organizer_on_insert_and_on_a_restore_are_kept(ws: Ws, ev: Body) -> None:
-    """EventAttendee.responseStatus: an event may be added "using the values declined, tentative, or accepted";
+    """EventAttendee.responseStatus: an event may be added "using the values declined, tentative, or accepted"
+    (inserted, restored or imported);
     the organizer's copy and each guest's copy show the answers as sent (Google's caveat for guests whose
     "Add invitations to my calendar" setting asks to respond first, a "might", is not modelled)."""
     cal = ws.as_user(ALICE)
@@ -212,6 +213,13 @@ def test_answers_sent_by_the_organizer_on_insert_and_on_a_restore_are_kept(ws: W
     assert back["status"] == "confirmed"
     assert (by[BOB]["responseStatus"], by[BOB]["comment"]) == ("accepted", "count me in")
     assert by[ERIN]["responseStatus"] == "declined"
+    # Imported (a private copy of an existing event, iCalUID required): the answers as sent too
+    imp = cal.events().import_(calendarId="primary",
+                               body=ev(attendees=sent, iCalUID="answers-import@example.com")).execute()
+    by = {a["email"]: a for a in imp["attendees"]}
+    bob = (by[BOB]["responseStatus"], by[BOB]["comment"], by[BOB]["additionalGuests"])
+    assert bob == ("accepted", "count me in", 1)
+    assert by[ERIN]["responseStatus"] == "declined" and by[GUEST]["responseStatus"] == "needsAction"
 
 
 def test_attendee_copy_appears_and_disappears_in_their_calendar(ws: Ws, ev: Body) -> None:

@@ -150,10 +150,17 @@ def _cancel(life: Life, case: Case) -> None:
     life.reconciler.reconcile(case.sid)
 
 
+def _synced_read(life: Life) -> Case:
+    """:func:`_synced`, then a full verification that reads the event: Muster stores the learners' answers."""
+    case = _synced(life)
+    assert life.reconciler.reconcile(case.sid, verify=True).outcome == "success"
+    return case
+
+
 def _organizer_deleted(life: Life, case: Case) -> None:
     """The organizer's account is deleted: their calendar is gone, the event is recreated on the successor's
-    (a new event: the answers given to the old one cannot be carried over)."""
-    case.owner, case.answers, case.gone, case.host_guests = GRACE, {}, (RADIA,), frozenset()
+    (a new event carrying the answers Muster stored, since the old one cannot be read)."""
+    case.owner, case.gone, case.host_guests = GRACE, (RADIA,), frozenset()
     life.emu.control("DELETE", f"users/{RADIA}")
     life.sweep()
 
@@ -375,7 +382,7 @@ PATHS: dict[str, WritePath] = {
                                      "reconcile.recorded")),
     "delete": WritePath(_synced, _cancel, {"calendar": 2, "admin": 0},
                         ("reconcile.observed", "apply.wrote", "reconcile.recorded")),
-    "recreate": WritePath(_synced, _organizer_deleted, {"calendar": 2, "admin": 2},
+    "recreate": WritePath(_synced_read, _organizer_deleted, {"calendar": 2, "admin": 2},
                           ("transfer.old_cancelled", "transfer.rebound", "reconcile.observed", "reconcile.intended",
                            "apply.wrote", "reconcile.recorded"), transfer=True),
     "meet retry": WritePath(_meet_failed, _reconcile, {"calendar": 2, "admin": 0},
