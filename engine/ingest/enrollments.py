@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func
@@ -23,7 +24,7 @@ from engine.api.schemas import (
 )
 from engine.ingest.common import IngestError, NotFound, audit, bump, host_person_ids
 from engine.ingest.people import ensure_people
-from engine.ingest.rows import new_row
+from engine.ingest.rows import insert_rows, new_row
 from engine.store.models import (
     Enrollment,
     EnrollmentStatus,
@@ -34,6 +35,8 @@ from engine.store.models import (
 from engine.store.types import utcnow
 
 _ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
+#: What differs between the new enrollment rows of one write.
+_VARYING = ("id", "person_id", "status")
 
 
 def apply_enrollments(
@@ -105,14 +108,14 @@ def upsert_enrollments(
                 loc=loc if loc[0] == "path" else (*loc, index, "email"),
             )
     if new:  # nothing to read or compare: the learners' rows go in with one statement
+        now = utcnow()
         fresh = [
             new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=people[i.email].id,
-                    status=i.status.value)
+                    status=i.status.value, created_at=now, updated_at=now)
             for i in items
             if i.status != EnrollmentStatus.CANCELLED
         ]
-        if fresh:
-            db.execute(sa.insert(_ENROLLMENTS), fresh)
+        insert_rows(db, _ENROLLMENTS, fresh, _VARYING)
         return _Applied(changed=len(fresh), people=people, rows={}, existed=frozenset())
     query = select(Enrollment).where(Enrollment.session_id == session.id)
     if not replace:
@@ -123,7 +126,7 @@ def upsert_enrollments(
     enrolled_more = False
     now = utcnow()
     listed: set[uuid.UUID] = set()
-    inserts: list[dict[str, object]] = []
+    inserts: list[dict[str, Any]] = []
     for item in items:
         person = people[item.email]
         listed.add(person.id)
@@ -150,8 +153,7 @@ def upsert_enrollments(
                 row.status, row.updated_at = EnrollmentStatus.CANCELLED.value, now
                 db.add(row)
                 changed += 1
-    if inserts:  # the new learners in one statement, no model built per row
-        db.execute(sa.insert(_ENROLLMENTS), inserts)
+    insert_rows(db, _ENROLLMENTS, inserts, _VARYING)  # the new learners in one statement, no model per row
     if changed:
         db.flush()
     if enrolled_more and check_cap:

@@ -4,16 +4,19 @@ Where it sits: under :mod:`engine.ingest.sessions` and :mod:`engine.ingest.peopl
 hosts, learners and audit row with multi-row ``INSERT`` statements (``RETURNING`` what they need) instead of
 ORM objects flushed one by one. :func:`new_row` fills every column the caller leaves out from the model's
 field default or default factory (a fresh id, ``utcnow()``, an empty list), exactly as building the
-model would, without the cost of validating a model per row.
+model would, without the cost of validating a model per row. :func:`insert_rows` sends many such rows in
+one statement.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
-from sqlmodel import SQLModel
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session, SQLModel
 
 
 @cache
@@ -41,3 +44,37 @@ def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
         else:
             row[name] = default
     return row
+
+
+@lru_cache(maxsize=16)
+def _pg_unnest_insert(table: sa.Table, varying: tuple[str, ...]) -> sa.TextClause:
+    """``INSERT INTO table SELECT ... FROM unnest(arrays)``: the ``varying`` columns as one array parameter each
+    (``v_<column>``), the others as one parameter each (``c_<column>``); one statement text for any number of
+    rows. Only the table's own column names and types go into the text; every value is a parameter."""
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    kinds = {c.name: c.type.compile(dialect=pg) for c in table.c}
+    values = ", ".join(f"r.{c.name}" if c.name in varying else f"CAST(:c_{c.name} AS {kinds[c.name]})" for c in table.c)
+    arrays = ", ".join(f"CAST(:v_{name} AS {kinds[name]}[])" for name in varying)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(c.name for c in table.c)}) "  # noqa: S608
+        f"SELECT {values} FROM unnest({arrays}) AS r({', '.join(varying)})"
+    )
+    binds = [sa.bindparam(f"c_{c.name}", type_=c.type) for c in table.c if c.name not in varying]
+    return sa.text(sql).bindparams(*binds)
+
+
+def insert_rows(db: Session, table: sa.Table, rows: list[dict[str, Any]], varying: tuple[str, ...]) -> None:
+    """Insert ``rows`` (complete, from :func:`new_row`) in one statement. On PostgreSQL the ``varying`` columns
+    go as arrays (``unnest``) when every other column holds one value for all rows (the statement's text then
+    never changes, however many rows); otherwise, and on SQLite, one ``executemany``."""
+    if not rows:
+        return
+    first = rows[0]
+    constant = [c.name for c in table.c if c.name not in varying]
+    if db.get_bind().dialect.name == "postgresql" and all(r[c] == first[c] for r in rows for c in constant):
+        params: dict[str, Any] = {f"c_{c}": first[c] for c in constant}
+        for name in varying:
+            params[f"v_{name}"] = [r[name] for r in rows]
+        db.execute(_pg_unnest_insert(table, varying), params)
+        return
+    db.execute(sa.insert(table), rows)
