@@ -643,9 +643,10 @@ def ingest_rate(b: Bench, app: Any, hosts: list[str], n: int, serve_port: int = 
 
 def bulk_enroll(b: Bench, ingest: Any, port: int, key: str, hosts: list[str]) -> str:
     """Median wall time of one PUT /v1/sessions/{id}/enrollments of 200 new learners (199 enrolled: the attendee
-    cap with the one host; 1 waitlisted) on a session with none, answered with the whole list."""
+    cap with the one host; 1 waitlisted) on a session with none, answered with the whole list; each PUT on a
+    connection of its own (so on either web process)."""
     times: list[float] = []
-    for rep in range(5):
+    for rep in range(10):  # the first 3 warm up the web processes (each compiles the route's statements once)
         ext = f"bulk-{rep}"
         status, _ = ingest.one_put(port, ingest.encode_put(f"/v1/sessions/{ext}", b.body(ext, hosts, []), key))
         assert status == 201, status
@@ -656,10 +657,11 @@ def bulk_enroll(b: Bench, ingest: Any, port: int, key: str, hosts: list[str]) ->
         request = ingest.encode_put(f"/v1/sessions/{ext}/enrollments", {"enrollments": learners}, key)
         status, elapsed = ingest.one_put(port, request)
         assert status == 200, status
-        times.append(elapsed)
+        if rep >= 3:
+            times.append(elapsed)
     return (
-        f"bulk_enroll_200_s: {statistics.median(times):.3f} (goal <= 0.05; median of 5 PUTs of 200 new learners "
-        "to a session, one at a time, through muster serve, the answer listing all 200)"
+        f"bulk_enroll_200_s: {statistics.median(times):.3f} (goal <= 0.05; median of 7 PUTs of 200 new learners "
+        "to a session, one at a time after 3 warm-up ones, through muster serve, the answer listing all 200)"
     )
 
 
