@@ -209,3 +209,12 @@ def test_demo_without_sample_data_says_where_it_looked(tmp_path: Path) -> None:
         demo.run(ctx, exit_after_seed=True)
     # the demo quiets the per-call lines only while it runs: an in-process run leaves the process's logging as it was
     assert [lg.level for lg in quieted] == before
+
+
+def test_the_demo_allows_webhooks_to_a_receiver_on_its_own_machine(tmp_path: Path) -> None:
+    """The demo runs on one machine, so it turns MUSTER_WEBHOOKS_ALLOW_LOOPBACK on, explicitly, for itself and
+    for the `muster` commands its set-up runs (production leaves it off)."""
+    ctx = demo.DemoContext(var_dir=tmp_path / "demo", echo=lambda _line: None)
+    demo.configure(ctx)
+    assert ctx.settings is not None and ctx.settings.webhooks_allow_loopback is True
+    assert ctx.cli_env["MUSTER_WEBHOOKS_ALLOW_LOOPBACK"] == "1"
