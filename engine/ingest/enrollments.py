@@ -142,6 +142,10 @@ def upsert_enrollments(
             continue
         else:
             assert isinstance(row, Enrollment)  # the schemas refuse a list naming a learner twice
+            if item.status == EnrollmentStatus.ENROLLED:
+                # Back on the guest list from the waitlist or a cancellation: a new invitation, whose answer is
+                # not the one given to the last (a recreated event must not show it).
+                row.response_status = row.response_comment = row.responded_at = None
             row.status, row.updated_at = item.status.value, now
             db.add(row)
         enrolled_more = enrolled_more or item.status == EnrollmentStatus.ENROLLED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -171,3 +173,27 @@ def test_a_bulk_put_of_200_new_learners_costs_a_fixed_few_statements(api: Api) -
     assert len([s for s in statements if s not in ("BEGIN", "COMMIT")]) <= 9, statements
     assert body["enrollments"] == api.get("/v1/sessions/bulk/enrollments").json()
     assert api.get("/v1/sessions/bulk").json()["enrolledCount"] == 199
+
+
+def test_a_learner_enrolled_again_after_a_cancellation_has_no_answer_from_before(api: Api) -> None:
+    """The stored answer belonged to the earlier invitation: enrolled again (single or bulk), the learner is
+    invited anew, so nothing may be carried onto the event (a recreated event reads stored answers)."""
+    make_session(api)
+    for again in ("single", "bulk"):
+        email = f"{again}.back@acme.example"
+        assert api.put(f"{BASE}/{email}").status_code == 201
+        with Session(api.engine) as db:
+            db.execute(sa.text(
+                "UPDATE enrollment SET response_status = 'accepted', response_comment = 'see you', responded_at = :t "
+                "WHERE person_id = (SELECT id FROM person WHERE email = :e)"), {"e": email, "t": datetime.now(UTC)})
+            db.commit()
+        [row] = [e for e in api.get(BASE).json() if e["email"] == email]
+        assert row["response"]["status"] == "accepted", row
+        assert api.client.delete(f"{BASE}/{email}", headers=api.auth()).status_code == 204
+        if again == "single":
+            assert api.put(f"{BASE}/{email}").status_code == 200
+        else:
+            merged = api.client.patch(BASE, json={"enrollments": [{"email": email}]}, headers=api.auth())
+            assert merged.status_code == 200, merged.text
+        [row] = [e for e in api.get(BASE).json() if e["email"] == email]
+        assert row["status"] == "enrolled" and row["response"] is None, row
