@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,8 +111,8 @@ def upsert_enrollments(
         now = utcnow()
         fresh = [
             new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=people[i.email].id,
-                    status=i.status.value, created_at=now, updated_at=now)
-            for i in items
+                    status=i.status.value, created_at=_joined(now, position), updated_at=now)
+            for position, i in enumerate(items)
             if i.status != EnrollmentStatus.CANCELLED
         ]
         insert_rows(db, _ENROLLMENTS, fresh, _VARYING)
@@ -127,7 +127,7 @@ def upsert_enrollments(
     now = utcnow()
     listed: set[uuid.UUID] = set()
     inserts: list[dict[str, Any]] = []
-    for item in items:
+    for position, item in enumerate(items):
         person = people[item.email]
         listed.add(person.id)
         row = rows.get(person.id)
@@ -135,7 +135,7 @@ def upsert_enrollments(
             if item.status == EnrollmentStatus.CANCELLED:
                 continue
             values = new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=person.id,
-                             status=item.status.value, created_at=now, updated_at=now)
+                             status=item.status.value, created_at=_joined(now, position), updated_at=now)
             inserts.append(values)
             rows[person.id] = NewEnrollment(status=item.status.value, updated_at=now)
         elif row.status == item.status.value:
@@ -167,6 +167,12 @@ def upsert_enrollments(
         )
         enforce_cap(db, session=session, hosts=len(hosts), loc=loc, enrolled=enrolled)
     return _Applied(changed=changed, people=people, rows=rows, existed=existed)
+
+
+def _joined(now: datetime, position: int) -> datetime:
+    """When the learner at ``position`` of one request's list joined: the list's order is the order they joined in
+    (the waitlist is promoted earliest first), so rows written together get ``now`` plus one microsecond each."""
+    return now + timedelta(microseconds=position)
 
 
 def enforce_cap(

@@ -197,3 +197,22 @@ def test_a_learner_enrolled_again_after_a_cancellation_has_no_answer_from_before
             assert merged.status_code == 200, merged.text
         [row] = [e for e in api.get(BASE).json() if e["email"] == email]
         assert row["status"] == "enrolled" and row["response"] is None, row
+
+
+def test_learners_written_together_join_in_the_order_listed(api: Api) -> None:
+    """The waitlist is promoted earliest first: learners sent in one request (a new session, a bulk PUT) joined
+    in the order the platform listed them, whatever their addresses' alphabetical order."""
+    body = session_body(enrollments=None)
+    listed = ["zoe.first@acme.example", "amy.second@acme.example", "mia.third@acme.example"]
+    body["enrollments"] = [{"email": e, "status": "waitlisted"} for e in listed]
+    assert api.put("/v1/sessions/sess-1", body).status_code == 201
+    more = ["yann.fourth@acme.example", "bea.fifth@acme.example"]
+    merged = api.client.patch(BASE, json={"enrollments": [{"email": e, "status": "waitlisted"} for e in more]},
+                              headers=api.auth())
+    assert merged.status_code == 200, merged.text
+    with Session(api.engine) as db:
+        joined = db.execute(sa.text(
+            "SELECT p.email, e.created_at FROM enrollment e JOIN person p ON p.id = e.person_id "
+            "ORDER BY e.created_at, p.email")).all()
+    assert [email for email, _at in joined] == listed + more
+    assert len({at for _email, at in joined}) == len(joined)  # no two learners joined at the same instant
