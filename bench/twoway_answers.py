@@ -27,7 +27,6 @@ import argparse
 import importlib.util
 import logging
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import sync as sync_bench  # noqa: E402
+from ingest import free_port  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from engine.admin.tenant_setup import configure  # noqa: E402
@@ -196,7 +196,7 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
     from engine.runtime.worker import producer
     from engine.settings import load_settings
 
-    port = _free_port()
+    port = free_port(API_PORTS.start, API_PORTS.stop - 1)
     extra = {"MUSTER_PUSH_URL": f"http://127.0.0.1:{port}/google/push", "MUSTER_FEED_POLL_S": "600",
              "MUSTER_WEBHOOKS_ALLOW_LOOPBACK": "1"}  # the webhook receiver listens on 127.0.0.1
     base_env = b.env
@@ -229,15 +229,6 @@ def figures(b: sync_bench.Bench, args: argparse.Namespace) -> list[str]:
         b.env = base_env  # type: ignore[method-assign]
 
 
-def _free_port() -> int:
-    for port in API_PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {API_PORTS}")
 
 
 def main() -> None:
