@@ -47,3 +47,24 @@ def test_essence_hash_ignores_marker_and_sees_owned_fields() -> None:
     assert essence_hash(s) == essence_hash(replace(s, private=(("k", "v"),)))
     assert essence_hash(s) != essence_hash(replace(s, summary="b"))
     assert essence_hash(s) != essence_hash(replace(s, attendees=()))
+
+
+def test_essence_hash_is_stable_across_releases() -> None:
+    """Bindings store the hash of what was last written: a change of how it is computed would make every synced
+    session look changed (one write each at the next sweep). The value below is the one stored today."""
+    s = EventSpec(
+        summary="Intro · Berlin",
+        description="d",
+        location=None,
+        start=datetime(2027, 3, 1, 9, tzinfo=UTC),
+        end=datetime(2027, 3, 1, 10, tzinfo=UTC),
+        time_zone="Europe/Berlin",
+        recurrence=("RRULE:FREQ=WEEKLY;COUNT=3",),
+        attendees=(
+            Attendee("a@acme.example", "Ada", response_status="accepted", comment="ok", additional_guests=1),
+            Attendee("room@acme.example", resource=True),
+        ),
+        guests_can_see_other_guests=True,
+        private=(("musterSession", "x"),),
+    )
+    assert essence_hash(s) == "3083d57c61478ebd3534b6dae8da8fcd65224ddfacbcd527b88d7b4c935feb85"
