@@ -34,7 +34,7 @@ from sqlmodel import Session, create_engine
 import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
 from engine.private_files import ensure_private
 from engine.settings import Settings, get_settings
-from engine.store import outbox
+from engine.store import outbox, pg_cursor
 
 #: Called with the ids collected by a unit of work, after its commit. Set by :mod:`engine.runtime.actors`.
 #: May return the ids it could not hand to the broker (they are left to the outbox relay).
@@ -64,7 +64,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # psycopg's cursor with a description built when read (engine.store.pg_cursor): SQLAlchemy asks for it after
+    # every statement and reads it only the first time it runs a statement
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"cursor_factory": pg_cursor.Cursor}
+    )
 
 
 #: The ``AUTOCOMMIT`` view of each engine (built once: a sweep opens one network session per reconcile).
