@@ -15,7 +15,8 @@ reach the runtime (:class:`~engine.runtime.context.Runtime`) without closures or
 * Two lanes: ``reconcile_session`` on :data:`QUEUE` (platform changes: it trusts the binding's record
   of the event and writes with ``If-Match``, one call per change) and ``verify_session`` on
   :data:`BACKGROUND_QUEUE` (the drift sweep, full verification, the change feed: it reads the event
-  first, runs at a lower priority and within the background share of each identity's quota), so a sweep
+  first, or plans against the copy the change feed listed; a repair put back for quota keeps what it read;
+  runs at a lower priority and within the background share of each identity's quota), so a sweep
   or a resync never delays a learner's enrollment.
 * Coalescing: :meth:`Tasks.enqueue` sends a message delayed by ``settings.debounce_ms`` only if none is
   already scheduled for the session (the debouncer's marker); the actor clears the marker before it

@@ -383,6 +383,12 @@ class CalendarBinding(SQLModel, table=True):
     #: (:func:`engine.sync.remote_change.note_remote_change`): its etag and when it was seen.
     remote_etag: str | None = Field(default=None, max_length=100)
     remote_seen_at: datetime | None = _ts(nullable=True)
+    #: The changed event as the change feed listed it (the full resource, etag included, as
+    #: :func:`engine.domain.snapshot.dump` stores it), kept while ``remote_changed_at`` is set: the repair
+    #: plans against it instead of reading the event again, and writes with ``If-Match`` on its etag, so a
+    #: copy that went stale is refused (412) and the event is read. None: not listed in full (a tombstone,
+    #: one instance of a series) or nothing pending.
+    remote_listed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: Set (committed) just before a reconcile writes to Google, cleared when its outcome is recorded
     #: (:mod:`engine.sync.own_writes`): meanwhile the change feed cannot tell Muster's write from another
     #: change, so it holds what it saw (``remote_held_etag``) for the recording to judge.

@@ -5,7 +5,8 @@ background lane (:data:`engine.runtime.actors.BACKGROUND_QUEUE`): the change fee
 (``engine.sync.remote_change.note_remote_change``) calls :func:`verify_after_commit` with its database
 session; once that commits, the session ids go to the dispatcher the task layer installed
 (:meth:`engine.runtime.actors.Tasks.dispatch_background`), which sends ``verify_session``: a reconcile that
-reads the event first, at background priority and within the background share of the quota. A rollback
+reads the event first (or plans against the copy the feed listed, ``CalendarBinding.remote_listed``, its write
+conditional on that etag), at background priority and within the background share of the quota. A rollback
 sends nothing. With no dispatcher installed (a process that only serves the API) the request is dropped:
 the binding's changed-in-Google mark stays, so the next reconcile of the session reads the event anyway,
 and the periodic sweep finds it.

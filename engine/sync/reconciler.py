@@ -2,9 +2,10 @@
 
 Where it sits: called by the ``reconcile_session`` actor (:mod:`engine.runtime.actors`) and by
 ``muster reconcile``. Thin: load rows → :func:`~engine.domain.desired.desired_events` → observe Google (a
-``get`` of the event where it should be and where the binding says it was) → :func:`~engine.domain.plan.plan`
-→ :func:`~engine.sync.apply.apply` → record through :mod:`engine.sync.record`. Running it twice in a row makes
-no Google write the second time (the plan is all ``Noop``).
+``get`` of the event where it should be and where the binding says it was; or, for an event the change
+feed listed as changed, that listed copy, its write conditional on its etag: :func:`_listed`) →
+:func:`~engine.domain.plan.plan` → :func:`~engine.sync.apply.apply` → record through :mod:`engine.sync.record`.
+Running it twice in a row makes no Google write the second time (the plan is all ``Noop``).
 
 Errors arrive classified (:mod:`engine.errors`) and are handled by class only:
 
@@ -301,7 +302,10 @@ class SessionReconciler:
         writes nothing.
 
         ``verify``: read the event from Google even when the binding's record of it could be trusted (the
-        drift sweep, ``muster reconcile``). ``recreate``: bring back an event deleted in Google even when
+        drift sweep, ``muster reconcile``). Either way, an event the change feed listed as changed (in full,
+        with its etag: ``CalendarBinding.remote_listed``) is planned against as listed instead of read
+        again (:func:`_listed`): a drift repair costs its patch alone, and a repair put back for quota
+        reads nothing when it runs again. ``recreate``: bring back an event deleted in Google even when
         the tenant's policy flags such sessions (``muster reconcile --session ID --recreate``).
         """
         try:
@@ -340,6 +344,7 @@ class SessionReconciler:
         changes = GoogleChangeSettings.from_settings(facts.tenant.settings.get("google_changes"))
         base = event_snapshot.load(loaded.binding.last_written) if loaded.binding is not None else None
         trusted = None if mode.verify else _trusted(loaded, desired, base)
+        listed = None if trusted is not None else _listed(loaded, desired)
         results: list[OpResult] = []
         ops: list[Op] = []
         observed: list[ObservedEvent] = []
@@ -350,6 +355,10 @@ class SessionReconciler:
             for conflict in range(MAX_STALE_ETAG + 1):
                 if trusted is not None:  # one call per change: plan against the event as last written
                     observed, intent_unread = [trusted], False
+                elif listed is not None:  # the change feed listed the changed event: plan against that copy
+                    observed, intent_unread = [listed], False
+                    seen.read = True
+                    metrics.incr("reconcile.listed_copy")
                 else:
                     observed, intent_unread = self._observe(loaded, desired, ports)
                     seen.read = True
@@ -364,17 +373,21 @@ class SessionReconciler:
                 if not seen.marked and writes(ops):  # the feed holds what it lists until the outcome is recorded
                     own_writes.begin_write(self._engine, facts.id)
                     seen.marked = True
+                seen.planned_on = _kept(observed, desired) if trusted is None and writes(ops) else None
                 try:
                     results = apply(ops, ports, policy, results)
                     break
                 except StaleEtagError:
+                    seen.planned_on = None
                     # Changed in Google since it was last seen: read it, plan again, write.
                     metrics.incr("reconcile.stale_etag")
                     log.info("session %s: its event changed in Google meanwhile (412); reading it", facts.id)
                     if conflict == MAX_STALE_ETAG:
                         raise
-                    trusted = None
+                    trusted = listed = None
         except Throttled as exc:
+            if not results and seen.planned_on is not None:
+                self._keep_observed(loaded, seen.planned_on, fence)
             self._progress(facts, results, fence)
             if seen.marked and not results:  # waits for quota before any write: the mark goes with the attempt
                 self._end_write(facts.id, [])
@@ -566,6 +579,21 @@ class SessionReconciler:
         except Exception as exc:  # only a display time: never fail a reconcile for it
             log.warning("could not record when %d unchanged session(s) were verified: %s", len(due), exc)
 
+    def _keep_observed(self, loaded: _Loaded, remote: RemoteEvent, fence: Fence) -> None:
+        """Put back for quota after its read and before its write: keep what was read, so the next attempt
+        plans against it (:func:`_listed`) instead of reading again; its write is conditional on that etag.
+        Nothing to keep when the copy it planned against is the one kept already."""
+        b = loaded.binding
+        if b is None or (b.remote_listed is not None and b.remote_etag == remote.etag):
+            return
+        with unit_of_work(self._engine) as uow:
+            kept = actions.do_keep_observed(
+                db=uow.db, tenant_id=loaded.facts.tenant.id, session_id=loaded.facts.id, remote=remote,
+                mark=b.remote_changed_at, fence=fence,
+            )
+        if kept:
+            metrics.incr("reconcile.kept_read")
+
     def _end_write(self, session_id: uuid.UUID, own: Sequence[str]) -> None:
         with unit_of_work(self._engine) as uow:
             binding = actions.get_binding(db=uow.db, session_id=session_id)
@@ -659,6 +687,18 @@ class _Seen:
     report: dict[str, object] | None = None
     #: The binding was marked as being written (:func:`engine.sync.own_writes.begin_write`).
     marked: bool = False
+    #: The event as read (or listed) that the writes now being applied were planned against.
+    planned_on: RemoteEvent | None = None
+
+
+def _kept(observed: Sequence[ObservedEvent], desired: Sequence[DesiredEvent]) -> RemoteEvent | None:
+    """The one observed event, where the one desired event is: what a repair put back for quota before
+    its write keeps for its next attempt (:meth:`SessionReconciler._keep_observed`)."""
+    if len(desired) != 1 or len(observed) != 1:
+        return None
+    remote = observed[0].remote
+    d = desired[0]
+    return remote if (remote.calendar_id, remote.event_id) == (d.calendar_id, d.event_id) else None
 
 
 def _trusted(
@@ -693,6 +733,37 @@ def _trusted(
     ):
         return None
     return ObservedEvent(d.actor, base)
+
+
+def _listed(loaded: _Loaded, desired: Sequence[DesiredEvent]) -> ObservedEvent | None:
+    """The changed event as the change feed listed it (``CalendarBinding.remote_listed``), when that copy
+    can stand for a read: it is the one observation a read would make (one event, where the binding and
+    the desired event both are, no write-ahead intent elsewhere, the same identity), it is the last change
+    noted (its etag is ``remote_etag`` and the mark is set) and it is live. The write planned against it
+    carries ``If-Match`` on its etag, so if the event changed again since the listing, Google refuses it
+    (412) and the reconcile reads the event and plans again: a stale copy is never written over.
+    ``None``: read the event."""
+    b = loaded.binding
+    if b is None or b.remote_changed_at is None or len(desired) != 1:
+        return None
+    seen = event_snapshot.load(b.remote_listed)
+    d = desired[0]
+    here = (d.calendar_id, d.event_id)
+    if (
+        seen is None
+        or not seen.etag
+        or seen.etag != b.remote_etag
+        or seen.is_cancelled
+        or b.sync_status not in (SyncStatus.SYNCED.value, SyncStatus.ERROR.value)
+        or b.intent_event_id is not None
+        or (b.calendar_id, b.event_id) != here
+        or (seen.calendar_id, seen.event_id) != here
+        or (b.owner_email or "").lower() != d.actor.key
+        or (b.actor_kind or "vendor") != d.actor.kind
+        or owned_session(seen.private) != (d.tenant_id, d.session_id)
+    ):
+        return None
+    return ObservedEvent(d.actor, seen)
 
 
 def _google_side(

@@ -92,6 +92,33 @@ def do_record_progress(
                          deleted=own_writes.removed(r.outcome for r in results))
 
 
+def do_keep_observed(
+    *,
+    db: Session,
+    tenant_id: uuid.UUID,
+    session_id: uuid.UUID,
+    remote: RemoteEvent,
+    mark: datetime | None,
+    fence: Fence = None,
+    now: datetime | None = None,
+) -> bool:
+    """A repair read the event and was put back for quota before its write: keep what it read as the
+    binding's copy of the changed event (``remote_listed``, ``remote_etag``, the changed-in-Google mark set
+    if none was), so the next attempt plans against it instead of reading again, its write conditional on
+    that etag. Only if no change was noted since the read's own reconcile loaded the binding (the mark is
+    still ``mark``): a newer note carries a newer copy, or none. True when it kept it."""
+    binding = _binding(db, tenant_id, session_id, fence)
+    if binding.remote_changed_at != mark or not remote.etag or remote.is_cancelled:
+        return False
+    when = now or utcnow()
+    binding.remote_changed_at = mark or when
+    binding.remote_etag = remote.etag
+    binding.remote_seen_at = when
+    binding.remote_listed = snapshot.dump(remote)
+    db.add(binding)
+    return True
+
+
 def do_record_intent(
     *,
     db: Session,
@@ -203,6 +230,7 @@ def do_record_synced(
         binding.platform_state = platform
     if seen_mark is not None and binding.remote_changed_at is not None and binding.remote_changed_at <= seen_mark:
         binding.remote_changed_at = None
+        binding.remote_listed = None  # the listed copy goes with the mark it came with
     if desired is not None:
         _place(binding, desired.actor, desired.calendar_id, desired.event_id)
         binding.essence_hash = desired.essence_hash
@@ -288,6 +316,7 @@ def do_record_deleted_in_google(
     binding.error_class = "google_deleted"
     binding.last_error = message
     binding.remote_changed_at = None
+    binding.remote_listed = None
     binding.updated_at = utcnow()
     db.add(binding)
 

@@ -415,3 +415,80 @@ def test_a_calendar_no_longer_used_has_its_channel_stopped(pushed: FeedStack) ->
     assert not row.active and row.channel_id is None
     listed = {c["id"]: c for c in stack.emu.control("GET", f"channels?calendarId={cal}")["channels"]}
     assert listed[channel]["stopped"]
+
+
+def _calls(counters: dict[str, Any]) -> dict[str, int]:
+    """The emulator's counters as reads of one event, listings, patches and quota refusals."""
+    routes: dict[str, int] = counters.get("by_route") or {}
+    return {
+        "reads": sum(v for k, v in routes.items() if k.startswith("GET ") and "/events/" in k),
+        "listings": sum(v for k, v in routes.items() if k.startswith("GET ") and k.rstrip("/").endswith("/events")),
+        "patches": sum(v for k, v in routes.items() if k.startswith("PATCH ")),
+        "other": counters["total"] - sum(v for k, v in routes.items() if k.startswith(("GET ", "PATCH "))),
+        "refused": sum(v for k, v in (counters.get("by_status") or {}).items() if str(k) in ("403", "429")),
+    }
+
+
+def test_a_drift_repair_put_back_for_quota_costs_a_read_and_a_patch_at_most(emu: Emu, tmp_path: Path) -> None:
+    """The background share at 10 % of 600/min (one slot a second, no burst) puts back every repair whose
+    write does not find its slot: the repair of a change the feed listed plans against the listed copy
+    (no read at all), and one found by a full verification keeps what it read for its next attempt (one
+    read, one patch). Before, each attempt read its event again, and at this share it never got to write."""
+    from engine.feed.run import sync_all
+    from engine.sync.sweep import sweep, sweep_changes
+
+    stack = FeedStack(emu, tmp_path, MUSTER_FEED_POLL_S="600", MUSTER_BACKGROUND_QUOTA_PERCENT="10")
+    try:
+        sids = [stack.put(f"dr-{i}", title=f"D{i}") for i in range(4)]
+        wait_for(lambda: all(stack.synced(s) for s in sids), WAIT_S, "first syncs")
+        stack.embedded.join(20)
+        rt = stack.embedded.runtime
+        assert rt.feeds is not None
+        feeds = rt.feeds
+
+        def sync_feeds() -> tuple[int, int, int]:
+            done = sync_all(stack.engine, feeds)
+            return done.calendars, done.pages, done.noted
+
+        def background(sid: uuid.UUID) -> object:
+            return stack.embedded.tasks.enqueue(sid, take_over_stale=True, background=True)
+
+        sweep_changes(stack.engine, background, sync_feeds=sync_feeds)  # the feed's baseline
+        stack.embedded.join(20)
+        cals = {str(stack.binding(s).calendar_id) for s in sids}
+
+        # the periodic drift sweep by changes: the listing returned each changed event in full
+        drifted = sids[:3]
+        for n, sid in enumerate(drifted):
+            stack.edit_in_google(sid, f"Renamed in Google {n}")
+        emu.reset_counters()
+        report = sweep_changes(stack.engine, background, sync_feeds=sync_feeds)
+        assert report.noted == len(drifted)
+        wait_for(lambda: all(stack.summary(s) == f"D{i}" for i, s in enumerate(sids)), WAIT_S, "drift repaired")
+        stack.embedded.join(30)
+        calls = _calls(emu.counters())
+        # (the worker's own feed clock may list the calendars once more meanwhile: 30 s after start-up)
+        assert calls["listings"] >= len(cals), calls
+        assert (calls["reads"], calls["patches"], calls["other"], calls["refused"]) == (0, len(drifted), 0, 0), calls
+        for sid in drifted:
+            b = stack.binding(sid)
+            assert b.remote_changed_at is None and b.remote_listed is None and b.sync_status == "synced"
+
+        # a full verification finds drift the feed never reported: one read per session, one patch per drift
+        drifted = sids[1:3]
+        for sid in drifted:
+            stack.edit_in_google(sid, "Renamed again")
+        emu.reset_counters()
+        swept = sweep(stack.engine, background)
+        assert swept.enqueued == len(sids)
+        wait_for(lambda: all(stack.summary(s) == f"D{i}" for i, s in enumerate(sids)), WAIT_S, "drift repaired")
+        stack.embedded.join(30)
+        calls = _calls(emu.counters())
+        # every unchanged session read once; a drifted one once (or not at all, had the feed clock listed it)
+        assert len(sids) - len(drifted) <= calls["reads"] <= len(sids), calls
+        assert (calls["patches"], calls["other"], calls["refused"]) == (len(drifted), 0, 0), calls
+        for sid in sids:
+            b = stack.binding(sid)
+            assert b.remote_changed_at is None and b.remote_listed is None and b.sync_status == "synced"
+    finally:
+        stack.close()
