@@ -115,7 +115,8 @@ def load(*, db: Session, session_id: uuid.UUID) -> Loaded | None:
     if head is None:
         return None
     row, tenant, binding, status = head
-    people = db.execute(people_statement, params).all()
+    # a Core statement: run on the session's connection, without the ORM's per-statement setup
+    people = db.connection().execute(people_statement, params).all()
     host_rows = sorted((r for r in people if r[0] == "h"), key=lambda r: (r[1], r[3]))
     enrollment_rows = sorted((r for r in people if r[0] == "e"), key=lambda r: r[3])
     facts = SessionFacts(
