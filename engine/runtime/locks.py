@@ -253,11 +253,13 @@ class _Renewer:
 
     def add(self, lock: KeyLock, lease: Lease) -> None:
         with self._cond:
-            heapq.heappush(self._due, (time.monotonic() + _period(lease), next(self._seq), lease, lock))
+            entry = (time.monotonic() + _period(lease), next(self._seq), lease, lock)
+            heapq.heappush(self._due, entry)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._due[0] is entry:  # due before any other: the thread waits for a later time (or for none)
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

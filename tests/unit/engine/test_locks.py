@@ -175,3 +175,25 @@ def test_a_lease_taken_clearing_a_marker_clears_it_even_when_the_key_is_busy(bac
             assert busy is None
         assert debouncer.claim(key, 30)  # cleared by the busy attempt too
     assert lock.acquire(key, 5) is not None  # released on exit
+
+
+def test_the_renewer_is_woken_only_by_a_lease_due_before_the_ones_it_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each reconcile takes a lease: one due after those already held (the sweep's, all of one TTL) must not wake
+    the renewer thread, which waits for an earlier one; one due sooner must, or it would expire unrenewed."""
+    lock, _ = locks.build(None)
+    renewer = locks._Renewer()
+    wakes: list[int] = []
+    notify = renewer._cond.notify
+    monkeypatch.setattr(renewer._cond, "notify", lambda n=1: (wakes.append(n), notify(n)))
+    held = [locks.Lease(f"test-renewer-{i}", "t", ttl) for i, ttl in enumerate((30.0, 60.0, 60.0, 0.3))]
+    try:
+        for lease in held[:3]:
+            renewer.add(lock, lease)
+        assert len(wakes) == 1  # the first: the thread had nothing to wait for
+        renewer.add(lock, held[3])  # due in 0.1 s, before the 30 s one the thread waits for
+        assert len(wakes) == 2
+    finally:
+        for lease in held:
+            lease._stop.set()
