@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
@@ -75,17 +75,27 @@ def make_engine(url: str) -> Engine:
 _autocommit: dict[int, tuple[Engine, Engine]] = {}
 
 
-def network_session(engine: Engine) -> Session:
-    """A session for code that makes network calls (Google) between its queries: each statement commits on
-    its own (``AUTOCOMMIT``), so no database transaction, and none of its row locks or SQLite's write lock,
-    is held while Google answers. Not for writes that must land together: those go through a
-    :func:`unit_of_work` that makes no network call."""
+def _autocommit_engine(engine: Engine) -> Engine:
     held = _autocommit.get(id(engine))
     if held is None or held[0] is not engine:
         if len(_autocommit) >= 64:  # tests make many engines; a process normally has one
             _autocommit.clear()
         held = _autocommit[id(engine)] = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
-    return Session(held[1], expire_on_commit=False)
+    return held[1]
+
+
+def network_session(engine: Engine) -> Session:
+    """A session for code that makes network calls (Google) between its queries: each statement commits on
+    its own (``AUTOCOMMIT``), so no database transaction, and none of its row locks or SQLite's write lock,
+    is held while Google answers. Not for writes that must land together: those go through a
+    :func:`unit_of_work` that makes no network call."""
+    return Session(_autocommit_engine(engine), expire_on_commit=False)
+
+
+def autocommit_connection(engine: Engine) -> Connection:
+    """A Core connection whose statements each commit on their own (as :func:`network_session`'s), for reads
+    of Core statements that want no ORM session (the reconcile's load). Use as a context manager."""
+    return _autocommit_engine(engine).connect()
 
 
 def end_reads(db: Session) -> None:

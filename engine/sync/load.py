@@ -5,7 +5,9 @@ takes a database session and returns values; it never writes or commits.
 
 Two round trips (the reconcile's hot path: a sweep runs one per session): the session joined with its
 tenant, its binding and the health mark of the identity the binding acts as; then its hosts and its
-enrollments with their people, as one ``UNION ALL``.
+enrollments with their people, as one ``UNION ALL``. Both are Core statements over the tables' columns, built
+once; ``db`` may be an ORM session or a plain connection (the reconciler's, which costs less). The binding
+comes back as a detached ``CalendarBinding`` built from its columns, as the ORM would have loaded it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, literal, union_all
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from engine.domain.desired import EnrollmentFacts, HostFacts, SessionFacts, TenantFacts
@@ -30,14 +34,14 @@ from engine.store.models import (
 )
 
 
-def tenant_facts(tenant: Tenant) -> TenantFacts:
+def _tenant_facts(values: dict[str, Any]) -> TenantFacts:
     return TenantFacts(
-        id=tenant.id,
-        slug=tenant.slug,
-        integration_mode=tenant.integration_mode,
-        vendor_owner_emails=tuple(tenant.vendor_owner_emails or ()),
-        google_domain=tenant.google_domain,
-        settings=dict(tenant.settings or {}),
+        id=values["id"],
+        slug=values["slug"],
+        integration_mode=values["integration_mode"],
+        vendor_owner_emails=tuple(values["vendor_owner_emails"] or ()),
+        google_domain=values["google_domain"],
+        settings=dict(values["settings"] or {}),
     )
 
 
@@ -55,6 +59,23 @@ class Loaded:
     host_answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
+_SESSION = LiveSession.__table__  # type: ignore[attr-defined]
+_TENANT = Tenant.__table__  # type: ignore[attr-defined]
+_BINDING = CalendarBinding.__table__  # type: ignore[attr-defined]
+_SESSION_KEYS = tuple(c.key for c in _SESSION.c)
+_TENANT_KEYS = tuple(c.key for c in _TENANT.c)
+_BINDING_KEYS = tuple(c.key for c in _BINDING.c)
+
+
+def _detached(model: Any, values: dict[str, Any]) -> Any:
+    """An instance of ``model`` holding ``values`` (every column), detached, as a query would have loaded it
+    (built the way the ORM's loading builds one: no ``__init__``, the values as committed state)."""
+    instance = model._sa_class_manager.new_instance()
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    return instance
+
+
 def _statements() -> tuple[Any, Any]:
     """The two statements of :func:`load`, built once (a sweep runs them once per session)."""
     sid = sa.bindparam("session_id", type_=LiveSession.__table__.c.id.type)  # type: ignore[attr-defined]
@@ -65,10 +86,11 @@ def _statements() -> tuple[Any, Any]:
         .scalar_subquery()
     )
     head = (
-        select(LiveSession, Tenant, CalendarBinding, owner_status)
-        .join(Tenant, col(Tenant.id) == col(LiveSession.tenant_id))
-        .join(CalendarBinding, col(CalendarBinding.session_id) == col(LiveSession.id), isouter=True)
-        .where(col(LiveSession.id) == sid)
+        sa.select(*_SESSION.c, *_TENANT.c, *_BINDING.c, owner_status)
+        .select_from(_SESSION)
+        .join(_TENANT, _TENANT.c.id == _SESSION.c.tenant_id)
+        .join(_BINDING, _BINDING.c.session_id == _SESSION.c.id, isouter=True)
+        .where(_SESSION.c.id == sid)
     )
     hosts: Any = (
         sa.select(
@@ -104,40 +126,48 @@ def _statements() -> tuple[Any, Any]:
 _built: tuple[Any, Any] | None = None
 
 
-def load(*, db: Session, session_id: uuid.UUID) -> Loaded | None:
+def load(*, db: Session | Connection, session_id: uuid.UUID) -> Loaded | None:
     """The session with its tenant, binding, hosts and enrollments, or ``None`` when no such row exists."""
     global _built
     if _built is None:
         _built = _statements()
     head_statement, people_statement = _built
     params = {"session_id": session_id}
-    head = db.execute(head_statement, params).first()
+    run = db.connection().execute if isinstance(db, Session) else db.execute  # Core statements: no ORM setup
+    head = run(head_statement, params).first()
     if head is None:
         return None
-    row, tenant, binding, status = head
-    # a Core statement: run on the session's connection, without the ORM's per-statement setup
-    people = db.connection().execute(people_statement, params).all()
+    s_end = len(_SESSION_KEYS)
+    t_end = s_end + len(_TENANT_KEYS)
+    b_end = t_end + len(_BINDING_KEYS)
+    session_values = dict(zip(_SESSION_KEYS, head[:s_end], strict=True))
+    tenant_values = dict(zip(_TENANT_KEYS, head[s_end:t_end], strict=True))
+    binding_values = dict(zip(_BINDING_KEYS, head[t_end:b_end], strict=True))
+    status = head[b_end]
+    binding = None if binding_values["id"] is None else _detached(CalendarBinding, binding_values)
+    people = run(people_statement, params).all()
     host_rows = sorted((r for r in people if r[0] == "h"), key=lambda r: (r[1], r[3]))
     enrollment_rows = sorted((r for r in people if r[0] == "e"), key=lambda r: r[3])
+    row = session_values
     facts = SessionFacts(
-        id=row.id,
-        tenant=tenant_facts(tenant),
-        external_id=row.external_id,
-        title=row.title,
-        description=row.description or "",
-        start_at=row.start_at,
-        end_at=row.end_at,
-        time_zone=row.time_zone,
-        status=row.status,
-        deleted=row.deleted_at is not None,
-        revision=row.revision,
-        recurrence=row.recurrence,
-        location=row.location,
-        video=row.video,
-        manual_join_link=row.manual_join_link,
-        room_email=row.room_email,
-        room_wanted=bool(row.room_wanted),
-        url=row.platform_url,
+        id=row["id"],
+        tenant=_tenant_facts(tenant_values),
+        external_id=row["external_id"],
+        title=row["title"],
+        description=row["description"] or "",
+        start_at=row["start_at"],
+        end_at=row["end_at"],
+        time_zone=row["time_zone"],
+        status=row["status"],
+        deleted=row["deleted_at"] is not None,
+        revision=row["revision"],
+        recurrence=row["recurrence"],
+        location=row["location"],
+        video=row["video"],
+        manual_join_link=row["manual_join_link"],
+        room_email=row["room_email"],
+        room_wanted=bool(row["room_wanted"]),
+        url=row["platform_url"],
         hosts=tuple(
             HostFacts(
                 email=email.lower(),

@@ -69,7 +69,7 @@ from engine.runtime.locks import KeyLock, held
 from engine.runtime.ratelimit import Throttled
 from engine.store.models import CalendarBinding, IntegrationMode, SyncStatus, VideoChoice
 from engine.store.types import utcnow
-from engine.store.unit_of_work import UnitOfWork, network_session, unit_of_work
+from engine.store.unit_of_work import UnitOfWork, autocommit_connection, network_session, unit_of_work
 from engine.sync import own_writes
 from engine.sync import record as actions
 from engine.sync.answers import answers_recorded, do_record_answers
@@ -166,35 +166,44 @@ class SessionReconciler:
 
     # ------------------------------------------------------------------ steps
     def _load(self, session_id: uuid.UUID) -> _Loaded | None:
-        # The placement resolver may call Google (free/busy, the room Directory) between its queries: no
-        # transaction stays open meanwhile.
-        with network_session(self._engine) as db:
-            state = load(db=db, session_id=session_id)
-            if state is None:
-                return None
-            facts, binding = state.facts, state.binding
-            try:
-                TenantSettings.parse(facts.tenant.settings)
-            except SettingError as bad:
-                return _Loaded(facts, None, None, None, bad)
-            placement: Placement | None = None
-            error: PlacementError | None = None
-            resolver = self._resolvers.get(facts.tenant.integration_mode)
-            try:
-                if resolver is None:
-                    raise PlacementError(
-                        f"integration mode {facts.tenant.integration_mode!r} has no placement resolver "
-                        "in this process (see engine.runtime.wiring.build_runtime)"
-                    )
-                placement = resolver(db, facts, binding)
-            except PlacementError as exc:
-                error = exc
-            if binding is not None:
-                db.expunge(binding)
-            return _Loaded(
-                facts, binding, placement, error, owner_status=state.owner_status,
-                learner_answers=state.learner_answers, host_answers=state.host_answers,
-            )
+        # The rows are read on a connection of their own (each statement commits on its own), returned to the
+        # pool before the placement resolver runs: it may call Google (free/busy, the room Directory) between
+        # its queries, and the vendor one makes none.
+        with autocommit_connection(self._engine) as conn:
+            state = load(db=conn, session_id=session_id)
+        if state is None:
+            return None
+        facts, binding = state.facts, state.binding
+        try:
+            TenantSettings.parse(facts.tenant.settings)
+        except SettingError as bad:
+            return _Loaded(facts, None, None, None, bad)
+        placement: Placement | None = None
+        error: PlacementError | None = None
+        resolver = self._resolvers.get(facts.tenant.integration_mode)
+        try:
+            if resolver is None:
+                raise PlacementError(
+                    f"integration mode {facts.tenant.integration_mode!r} has no placement resolver "
+                    "in this process (see engine.runtime.wiring.build_runtime)"
+                )
+            if resolver is _vendor:
+                placement = vendor_placement(facts)
+            else:
+                with network_session(self._engine) as db:
+                    if binding is not None:
+                        db.add(binding)  # attached while the resolver runs, as if db had read it (no statement)
+                    try:
+                        placement = resolver(db, facts, binding)
+                    finally:
+                        if binding is not None:
+                            db.expunge(binding)
+        except PlacementError as exc:
+            error = exc
+        return _Loaded(
+            facts, binding, placement, error, owner_status=state.owner_status,
+            learner_answers=state.learner_answers, host_answers=state.host_answers,
+        )
 
     def _observe(
         self, loaded: _Loaded, desired: Sequence[DesiredEvent], ports: CalendarPortFactory

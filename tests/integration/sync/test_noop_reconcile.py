@@ -140,3 +140,27 @@ def test_a_new_learners_invitation_is_stored_without_locking_the_session_row(sta
     assert (answers[learners[2]] or {}).get("status") == "needsAction", answers
     quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
     assert quiet == ["SELECT", "SELECT"], quiet
+
+
+def test_the_load_builds_the_binding_the_orm_would(stack: Stack) -> None:
+    """The reconcile reads its rows with Core statements on a connection of its own: the binding is the one an ORM
+    query returns (every column, detached, nothing pending), and a placement resolver's session that it is added
+    to finds it by ``db.get`` without a statement."""
+    from engine.store.models import CalendarBinding
+    from engine.store.unit_of_work import autocommit_connection, network_session
+    from engine.sync.load import load
+
+    stack.put_session("s-rows", session_body(hosts=organizers()[:1], enrolled=people("rows", 2)))
+    stack.idle()
+    sid = stack.session_id("s-rows")
+    with autocommit_connection(stack.engine) as conn:
+        state = load(db=conn, session_id=sid)
+    assert state is not None and state.binding is not None and state.facts.external_id == "s-rows"
+    binding = state.binding
+    with Session(stack.engine) as db:
+        orm = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == sid)).one()
+        assert {c: getattr(binding, c) for c in CalendarBinding.model_fields} == orm.model_dump()
+    with network_session(stack.engine) as db:
+        db.add(binding)
+        assert _statements(stack, lambda: db.get(CalendarBinding, binding.id)) == []
+        assert db.get(CalendarBinding, binding.id) is binding and not db.dirty and not db.new
