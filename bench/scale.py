@@ -17,7 +17,8 @@ same data function as ``PUT /v1/sessions/{id}``, in batches, without a sync; the
 * ``drift_pass`` - the worker's periodic drift sweep by changes (:func:`engine.sync.sweep.sweep_changes` with
   :func:`engine.feed.run.sync_all`, as ``muster worker`` runs it every ``MUSTER_SWEEP_INTERVAL_S``) after
   ``--drifted`` events were edited in Google (a guest removed, spread over the owner accounts): one listing
-  per calendar finds them, and only they are reconciled (a read and a patch each, in the background lane).
+  per calendar finds them, and only they are reconciled (a patch each, in the background lane: the repair plans
+  against the event as the listing returned it, its patch conditional on that etag).
   The workers' own feed clock is slowed for this run so that the sweep's listing is what finds them.
 * ``enrollment_p99_during_full_resync_s`` - enrollments through the REST API (``--resync-rate`` per second
   for ``--resync-load-s`` seconds, spread over the owner accounts) while a full verification
@@ -196,7 +197,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     listing = feed_calls(c)
     repair = c["total"] - listing
     reads = sum(int(v) for k, v in (c.get("by_route") or {}).items() if k.startswith("GET ") and "/events/" in k)
-    # listings in the platform lane, the repairs (a read and a patch each) in the background share
+    # listings in the platform lane, the repairs (a patch each, and any read) in the background share
     bound = max(listing / per_s + repair / (per_s * share), c["total"] / project_s)
     print(
         f"drift_pass_s: {seconds:.1f} (quota bound {bound:.1f} s: {listing} listing calls at {per_s:g}/s and "
@@ -209,7 +210,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     print(
         f"drift_pass_calls_per_session: {c['total'] / args.sessions:.4f} ({c['total']} calls for {args.sessions} "
         f"sessions: {listing / args.sessions:.4f} per session for the listings, whatever the number of sessions "
-        f"unchanged (goal <= 0.01), and {repair} for the {drifted} drifted ones (a read and a patch each); "
+        f"unchanged (goal <= 0.01), and {repair} for the {drifted} drifted ones (a patch each, as listed); "
         f"writes {writes})"
     )
     print(f"drift_pass_repaired: {writes} (bound {drifted}: the events edited in Google, one patch each)")
