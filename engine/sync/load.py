@@ -3,10 +3,11 @@
 Where it sits: the first step of :meth:`engine.sync.reconciler.SessionReconciler.reconcile`. Read-only: it
 takes a database session and returns values; it never writes or commits.
 
-Two round trips (the reconcile's hot path: a sweep runs one per session): the session joined with its
-tenant, its binding and the health mark of the identity the binding acts as; then its hosts and its
-enrollments with their people, as one ``UNION ALL``. Both are Core statements over the tables' columns, built
-once; ``db`` may be an ORM session or a plain connection (the reconciler's, which costs less). The binding
+One round trip (the reconcile's hot path: a sweep runs one per session): the session joined with its
+tenant, its binding and the health mark of the identity the binding acts as, with its hosts and its
+enrollments with their people (one ``UNION ALL``) aggregated into one JSON array. A Core statement over the
+tables' columns, built once per dialect; ``db`` may be an ORM session or a plain connection (the
+reconciler's, which costs less). The binding
 comes back as a detached ``CalendarBinding`` built from its columns, as the ORM would have loaded it.
 """
 
@@ -76,21 +77,17 @@ def _detached(model: Any, values: dict[str, Any]) -> Any:
     return instance
 
 
-def _statements() -> tuple[Any, Any]:
-    """The two statements of :func:`load`, built once (a sweep runs them once per session)."""
+def _statements(dialect: str) -> Any:
+    """The statement of :func:`load` for ``dialect``, built once (a sweep runs it once per session): the
+    session's, tenant's and binding's columns, the owner's health mark, and the roster (hosts, then
+    enrollments, with their people) as one JSON array of rows (``json_agg`` on PostgreSQL,
+    ``json_group_array`` on SQLite; every roster value is a string, an integer or null)."""
     sid = sa.bindparam("session_id", type_=LiveSession.__table__.c.id.type)  # type: ignore[attr-defined]
     owner_status = (
         select(GoogleIdentityStatus.status)
         .where(col(GoogleIdentityStatus.email) == func.lower(col(CalendarBinding.owner_email)))
         .correlate(CalendarBinding)
         .scalar_subquery()
-    )
-    head = (
-        sa.select(*_SESSION.c, *_TENANT.c, *_BINDING.c, owner_status)
-        .select_from(_SESSION)
-        .join(_TENANT, _TENANT.c.id == _SESSION.c.tenant_id)
-        .join(_BINDING, _BINDING.c.session_id == _SESSION.c.id, isouter=True)
-        .where(_SESSION.c.id == sid)
     )
     hosts: Any = (
         sa.select(
@@ -120,21 +117,31 @@ def _statements() -> tuple[Any, Any]:
         .join(Person, col(Person.id) == col(Enrollment.person_id))
         .where(col(Enrollment.session_id) == sid)
     )
-    return head, union_all(hosts, enrolled)
+    roster = union_all(hosts, enrolled).subquery("roster")
+    if dialect == "postgresql":
+        people = sa.select(func.json_agg(func.json_build_array(*roster.c)))
+    else:
+        people = sa.select(func.json_group_array(func.json_array(*roster.c)))
+    return (
+        sa.select(*_SESSION.c, *_TENANT.c, *_BINDING.c, owner_status, sa.type_coerce(people.scalar_subquery(), sa.JSON))
+        .select_from(_SESSION)
+        .join(_TENANT, _TENANT.c.id == _SESSION.c.tenant_id)
+        .join(_BINDING, _BINDING.c.session_id == _SESSION.c.id, isouter=True)
+        .where(_SESSION.c.id == sid)
+    )
 
 
-_built: tuple[Any, Any] | None = None
+_built: dict[str, Any] = {}
 
 
 def load(*, db: Session | Connection, session_id: uuid.UUID) -> Loaded | None:
     """The session with its tenant, binding, hosts and enrollments, or ``None`` when no such row exists."""
-    global _built
-    if _built is None:
-        _built = _statements()
-    head_statement, people_statement = _built
-    params = {"session_id": session_id}
-    run = db.connection().execute if isinstance(db, Session) else db.execute  # Core statements: no ORM setup
-    head = run(head_statement, params).first()
+    conn = db.connection() if isinstance(db, Session) else db  # a Core statement: no ORM setup
+    dialect = conn.dialect.name
+    statement = _built.get(dialect)
+    if statement is None:
+        statement = _built[dialect] = _statements(dialect)
+    head = conn.execute(statement, {"session_id": session_id}).first()
     if head is None:
         return None
     s_end = len(_SESSION_KEYS)
@@ -145,7 +152,7 @@ def load(*, db: Session | Connection, session_id: uuid.UUID) -> Loaded | None:
     binding_values = dict(zip(_BINDING_KEYS, head[t_end:b_end], strict=True))
     status = head[b_end]
     binding = None if binding_values["id"] is None else _detached(CalendarBinding, binding_values)
-    people = run(people_statement, params).all()
+    people = head[b_end + 1] or []  # PostgreSQL's json_agg of no row is NULL
     host_rows = sorted((r for r in people if r[0] == "h"), key=lambda r: (r[1], r[3]))
     enrollment_rows = sorted((r for r in people if r[0] == "e"), key=lambda r: r[3])
     row = session_values

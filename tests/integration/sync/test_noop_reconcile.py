@@ -45,7 +45,7 @@ def test_an_unchanged_reconcile_writes_no_row_and_keeps_its_token(stack: Stack) 
         event.remove(stack.engine, "before_cursor_execute", seen)
     assert (result.outcome, result.writes) == ("success", 0)
     assert (verified.outcome, verified.writes) == ("success", 0)
-    assert statements == ["SELECT", "SELECT"] * 2, statements  # the session's row set, then its people
+    assert statements == ["SELECT"] * 2, statements  # the session's row set with its people
     after = stack.binding(sid)
     assert after is not None
     assert (after.fence, after.updated_at, after.last_synced_at) == (before.fence, before.updated_at,
@@ -95,7 +95,7 @@ def test_an_answer_given_in_google_is_recorded_by_a_reconcile_with_nothing_else_
         ).one()
     assert answer == "accepted"
     quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid, verify=True))
-    assert quiet == ["SELECT", "SELECT"], quiet
+    assert quiet == ["SELECT"], quiet
 
 
 def test_a_new_learners_invitation_is_stored_without_locking_the_session_row(stack: Stack) -> None:
@@ -139,7 +139,7 @@ def test_a_new_learners_invitation_is_stored_without_locking_the_session_row(sta
     answers = {e["email"]: e.get("response") for e in stack.request("GET", "/v1/sessions/s-invite/enrollments").json()}
     assert (answers[learners[2]] or {}).get("status") == "needsAction", answers
     quiet = _statements(stack, lambda: runtime.reconciler.reconcile(sid))
-    assert quiet == ["SELECT", "SELECT"], quiet
+    assert quiet == ["SELECT"], quiet
 
 
 def test_the_load_builds_the_binding_the_orm_would(stack: Stack) -> None:
@@ -150,12 +150,19 @@ def test_the_load_builds_the_binding_the_orm_would(stack: Stack) -> None:
     from engine.store.unit_of_work import autocommit_connection, network_session
     from engine.sync.load import load
 
-    stack.put_session("s-rows", session_body(hosts=organizers()[:1], enrolled=people("rows", 2)))
+    learners = people("rows", 2)
+    stack.put_session("s-rows", session_body(hosts=organizers()[:2], enrolled=learners))
     stack.idle()
     sid = stack.session_id("s-rows")
     with autocommit_connection(stack.engine) as conn:
         state = load(db=conn, session_id=sid)
     assert state is not None and state.binding is not None and state.facts.external_id == "s-rows"
+    # the roster, read in the same statement: the hosts in their order, the learners by email
+    hosts = [(e.lower(), i) for i, e in enumerate(organizers()[:2])]
+    assert [(h.email, h.position) for h in state.facts.hosts] == hosts
+    assert [e.email for e in state.facts.enrollments] == sorted(e.lower() for e in learners)
+    assert {e.status for e in state.facts.enrollments} == {"enrolled"}
+    assert set(state.learner_answers) == {e.lower() for e in learners}
     binding = state.binding
     with Session(stack.engine) as db:
         orm = db.exec(select(CalendarBinding).where(CalendarBinding.session_id == sid)).one()
