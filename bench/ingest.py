@@ -199,3 +199,58 @@ def one_put(port: int, request: bytes) -> tuple[int, float]:
 
     elapsed = asyncio.run(main())
     return statuses[0], elapsed
+
+
+def callgrind(pid: int, *command: str) -> None:
+    """``callgrind_control`` on ``pid`` (returns once it took effect)."""
+    subprocess.run(["callgrind_control", *command, str(pid)], check=True, capture_output=True, timeout=300)
+
+
+def callgrind_totals(path: Path) -> int:
+    """The instructions a callgrind dump counted (its ``totals:`` line)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise ValueError(f"{path}: no totals line")
+
+
+def put_instructions(env: dict[str, str], port: int, warm_up: Sequence[bytes], measure: Sequence[bytes],
+                     tmp: Path) -> float:
+    """Instructions one web process spends per request of ``measure``: ``muster serve --workers 1`` under
+    ``valgrind --tool=callgrind --instr-atstart=no``, sent ``warm_up`` first (connections, caches, prepared
+    statements), then ``measure`` one at a time on one keep-alive connection with the instrumentation on.
+    Every thread of that process is counted (HTTP parsing, the app, the database and Redis clients); the
+    clients, PostgreSQL and Redis are not. An empty window (on, off) is dumped apart and subtracted."""
+    out = tmp / "serve-callgrind.out"
+    log = tmp / "serve-callgrind.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+             str(REPO / ".venv" / "bin" / "python"), str(REPO / ".venv" / "bin" / "muster"),
+             "serve", "--port", str(port), "--workers", "1"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while "Application startup complete" not in log.read_text(errors="replace"):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"muster serve under valgrind exited: {log.read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("muster serve under valgrind did not start in 600 s")
+                time.sleep(0.5)
+            drive(port, warm_up, 1, [proc.pid])
+            callgrind(proc.pid, "-i", "on")
+            callgrind(proc.pid, "-i", "off")
+            callgrind(proc.pid, "-d")
+            callgrind(proc.pid, "-i", "on")
+            drive(port, measure, 1, [proc.pid])
+            callgrind(proc.pid, "-i", "off")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    overhead = callgrind_totals(out.with_name(out.name + ".1"))
+    return (callgrind_totals(out) - overhead) / len(measure)

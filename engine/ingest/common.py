@@ -86,7 +86,7 @@ def audit(
         subject=subject or session.external_id,
         detail=detail or {},
     )
-    db.execute(_INSERT_AUDIT, row)
+    db.connection().execute(_INSERT_AUDIT, row)
 
 
 def bump(session: LiveSession) -> None:

@@ -36,7 +36,7 @@ from engine.store.types import utcnow
 
 _ENROLLMENTS: sa.Table = Enrollment.__table__  # type: ignore[attr-defined]
 #: What differs between the new enrollment rows of one write.
-_VARYING = ("id", "person_id", "status")
+_VARYING = ("id", "person_id", "status", "created_at")  # created_at: the order they joined (_joined)
 
 
 def apply_enrollments(
@@ -111,7 +111,7 @@ def upsert_enrollments(
         now = utcnow()
         fresh = [
             new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=people[i.email].id,
-                    status=i.status.value, created_at=_joined(now, position), updated_at=now)
+                    status=i.status.value, created_at=joined_at(now, position), updated_at=now)
             for position, i in enumerate(items)
             if i.status != EnrollmentStatus.CANCELLED
         ]
@@ -135,7 +135,7 @@ def upsert_enrollments(
             if item.status == EnrollmentStatus.CANCELLED:
                 continue
             values = new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=person.id,
-                             status=item.status.value, created_at=_joined(now, position), updated_at=now)
+                             status=item.status.value, created_at=joined_at(now, position), updated_at=now)
             inserts.append(values)
             rows[person.id] = NewEnrollment(status=item.status.value, updated_at=now)
         elif row.status == item.status.value:
@@ -169,7 +169,7 @@ def upsert_enrollments(
     return _Applied(changed=changed, people=people, rows=rows, existed=existed)
 
 
-def _joined(now: datetime, position: int) -> datetime:
+def joined_at(now: datetime, position: int) -> datetime:
     """When the learner at ``position`` of one request's list joined: the list's order is the order they joined in
     (the waitlist is promoted earliest first), so rows written together get ``now`` plus one microsecond each."""
     return now + timedelta(microseconds=position)

@@ -5,7 +5,7 @@ hosts, learners and audit row with multi-row ``INSERT`` statements (``RETURNING`
 ORM objects flushed one by one. :func:`new_row` fills every column the caller leaves out from the model's
 field default or default factory (a fresh id, ``utcnow()``, an empty list), exactly as building the
 model would, without the cost of validating a model per row. :func:`insert_rows` sends many such rows in
-one statement.
+one statement, on the session's connection (Core: no ORM bookkeeping for rows no model tracks).
 """
 
 from __future__ import annotations
@@ -75,6 +75,6 @@ def insert_rows(db: Session, table: sa.Table, rows: list[dict[str, Any]], varyin
         params: dict[str, Any] = {f"c_{c}": first[c] for c in constant}
         for name in varying:
             params[f"v_{name}"] = [r[name] for r in rows]
-        db.execute(_pg_unnest_insert(table, varying), params)
+        db.connection().execute(_pg_unnest_insert(table, varying), params)
         return
-    db.execute(sa.insert(table), rows)
+    db.connection().execute(sa.insert(table), rows)

@@ -40,11 +40,14 @@ from engine.ingest.common import (
     bump,
     host_person_ids,
 )
-from engine.ingest.enrollments import enforce_cap, upsert_enrollments
+from engine.ingest.create import add_roles, write_new_session
+from engine.ingest.enrollments import enforce_cap, joined_at, upsert_enrollments
 from engine.ingest.people import ensure_people, ensure_roles
-from engine.ingest.rows import new_row
+from engine.ingest.rows import insert_rows, new_row
 from engine.store.models import (
+    AuditEvent,
     CalendarBinding,
+    Enrollment,
     EnrollmentStatus,
     LiveSession,
     Person,
@@ -57,6 +60,8 @@ from engine.store.types import utcnow
 
 _HOSTS: sa.Table = SessionHost.__table__  # type: ignore[attr-defined]
 _SESSIONS: sa.Table = LiveSession.__table__  # type: ignore[attr-defined]
+#: The columns that differ between the host rows of one new session (:func:`engine.ingest.rows.insert_rows`).
+_HOST_VARYING = ("id", "person_id", "role", "position")
 
 
 def find_session(
@@ -133,7 +138,7 @@ def _set_hosts(
                     role=role.value, position=position)
             for position, (email, role) in enumerate(hosts)
         ]
-        db.execute(sa.insert(_HOSTS), rows)
+        insert_rows(db, _HOSTS, rows, _HOST_VARYING)
         return {r["person_id"] for r in rows}
     existing = {h.person_id: h for h in db.exec(select(SessionHost).where(SessionHost.session_id == session.id))}
     changed = False
@@ -205,6 +210,8 @@ def upsert_session(
         )
     fields = _scalar_fields(data)
     session, created = _claim(db, tenant_id=tenant_id, external_id=external_id, fields=fields, platform=platform)
+    if created and db.get_bind().dialect.name == "postgresql":
+        return _write_created(db, session=session, data=data, actor=actor)
     if created:
         changed = True
     else:
@@ -275,6 +282,66 @@ def upsert_session(
         hosts = tuple((email.lower(), role.value) for email, role in data.host_emails())
         roster = Roster(hosts=hosts, enrolled=enrolled or 0, waitlisted=waitlisted)
     return WriteResult(session=session, created=created, changed=changed, roster=roster)
+
+
+def _write_created(db: Session, *, session: LiveSession, data: SessionCreate, actor: str) -> WriteResult:
+    """What a session just created by :func:`_claim` brings along, on PostgreSQL in one statement
+    (:mod:`engine.ingest.create`): checked on the request alone first (a new session has nothing stored)."""
+    hosts = [(email.lower(), role) for email, role in data.host_emails()]
+    host_emails = {email for email, _ in hosts}
+    items = list(data.enrollments or ())
+    for index, item in enumerate(items):
+        if item.email.lower() in host_emails and item.status != EnrollmentStatus.CANCELLED:
+            raise IngestError(
+                f"{item.email} is a host of session {session.external_id!r} and cannot also be enrolled",
+                loc=("body", "enrollments", index, "email"),
+            )
+    enrolled = sum(1 for i in items if i.status == EnrollmentStatus.ENROLLED)
+    waitlisted = sum(1 for i in items if i.status == EnrollmentStatus.WAITLISTED)
+    enforce_cap(
+        db,
+        session=session,
+        hosts=len(host_emails),
+        loc=("body", "enrollments" if data.enrollments is not None else "coHosts"),
+        enrolled=enrolled,
+    )
+    wanted: dict[str, list[str]] = {}
+    for email in host_emails:
+        wanted.setdefault(email, []).append(Role.ORGANIZER.value)
+    for item in items:
+        bucket = wanted.setdefault(item.email.lower(), [])
+        if Role.LEARNER.value not in bucket:
+            bucket.append(Role.LEARNER.value)
+    names = {i.email.lower(): i.display_name for i in items}
+    now = utcnow()
+    people = [
+        new_row(Person, id=uuid.uuid4(), tenant_id=session.tenant_id, email=email, roles=roles,
+                display_name=names.get(email), created_at=now, updated_at=now)
+        for email, roles in sorted(wanted.items())
+    ]
+    host_rows = [
+        {**new_row(SessionHost, id=uuid.uuid4(), session_id=session.id, person_id=None, role=role.value,
+                   position=position), "email": email}
+        for position, (email, role) in enumerate(hosts)
+    ]
+    learner_rows = [
+        {**new_row(Enrollment, id=uuid.uuid4(), session_id=session.id, person_id=None, status=item.status.value,
+                   created_at=joined_at(now, position), updated_at=now), "email": item.email.lower()}
+        for position, item in enumerate(items)
+        if item.status != EnrollmentStatus.CANCELLED
+    ]
+    audit_row = new_row(
+        AuditEvent, id=uuid.uuid4(), tenant_id=session.tenant_id, actor=actor, action="session.create",
+        session_id=session.id, subject=session.external_id, detail={"revision": session.revision},
+    )
+    written = write_new_session(
+        db, tenant_id=session.tenant_id, session_id=session.id, people=people, hosts=host_rows,
+        learners=learner_rows, audit_row=audit_row,
+    )
+    add_roles(db, people=written.people, wanted=wanted, names=names, now=now)
+    roster = Roster(hosts=tuple((email, role.value) for email, role in hosts), enrolled=enrolled,
+                    waitlisted=waitlisted)
+    return WriteResult(session=session, created=True, changed=True, roster=roster)
 
 
 def set_status(

@@ -54,7 +54,7 @@ def record(*, db: Session, session_ids: Sequence[uuid.UUID], sent: bool, now: da
     if not session_ids:
         return
     now = now or utcnow()
-    db.execute(
+    db.connection().execute(
         _record_statement(db.get_bind().dialect.name),
         {"ids": list(session_ids), "now": now, "sent_at": now if sent else None, "sends": 1 if sent else 0},
     )

@@ -26,7 +26,7 @@ from engine.api.app import create_api
 from engine.api.transaction import Busy, write
 from engine.ingest.tenants import tenant_for_key
 from engine.settings import load_settings
-from engine.store.models import Enrollment, EnrollmentStatus, LiveSession, Person
+from engine.store.models import Enrollment, EnrollmentStatus, LiveSession, Person, SessionHost
 from engine.store.types import utcnow
 from engine.store.unit_of_work import UnitOfWork
 from tests.api.conftest import Api, AsgiClient, session_body
@@ -116,6 +116,11 @@ def test_concurrent_puts_creating_the_same_new_people_all_succeed(api: Api) -> N
         emails = db.exec(select(Person.email).where(Person.tenant_id == api.tenant_a)).all()
     assert len(emails) == len(set(emails))
     assert set(learners) <= set(emails)
+    for i in range(24):  # every session holds all it listed, whoever created the people it shares
+        session = _session(api, f"s{i}")
+        assert _enrolled(api, session.id) == 30
+        with Session(api.engine) as db:
+            assert len(db.exec(select(SessionHost).where(SessionHost.session_id == session.id)).all()) == 2
 
 
 def test_a_deadlock_is_retried_inside_the_request_then_answered_409_with_retry_after(api: Api) -> None:
