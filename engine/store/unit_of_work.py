@@ -7,7 +7,10 @@ collected for syncing (house style §6: enqueue after commit, one send per id pe
 rolled-back request therefore never triggers a reconcile of data that does not exist.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout so the in-process worker thread and
-the API can share the file; PostgreSQL uses a pre-pinged pool.
+the API can share the file. PostgreSQL uses a pool whose connections are pinged before use only when they sat
+idle for :data:`PING_AFTER_IDLE_S` or more (a dead one is replaced before the request sees it): a connection in
+constant use costs no extra round trip per request, as ``pool_pre_ping`` would. A connection that breaks while in
+use fails that request (answered 503, "retry"), and SQLAlchemy then replaces every pooled connection.
 
 The ids are also written, in the same transaction, to the sync outbox (:mod:`engine.store.outbox`): "session
 X needs a reconcile at revision N" is committed with the change or not at all. A dispatcher that fails after
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 import engine.store.revocation  # noqa: F401  (registers the session-ending flush rule for every writer)
@@ -55,6 +60,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Seconds a pooled PostgreSQL connection may sit unused before it is pinged at its next checkout.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle (the server may have restarted or dropped it meanwhile); a failed ping
+    makes the pool discard it and check out another (SQLAlchemy's pessimistic disconnect handling)."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()  # the ping's implicit transaction; the pool hands out idle connections
+    except Exception as exc:
+        raise DisconnectionError(f"the pooled connection did not answer a ping: {exc}") from exc
+
+
 def make_engine(url: str) -> Engine:
     """A new engine for ``url`` with Muster's connection settings."""
     if url.startswith("sqlite"):
@@ -66,9 +92,10 @@ def make_engine(url: str) -> Engine:
         return engine
     # psycopg's cursor with a description built when read (engine.store.pg_cursor): SQLAlchemy asks for it after
     # every statement and reads it only the first time it runs a statement
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"cursor_factory": pg_cursor.Cursor}
-    )
+    engine = create_engine(url, pool_size=10, max_overflow=10, connect_args={"cursor_factory": pg_cursor.Cursor})
+    event.listen(engine, "checkin", _stamp_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 #: The ``AUTOCOMMIT`` view of each engine (built once: a sweep opens one network session per reconcile).

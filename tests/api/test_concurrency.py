@@ -151,7 +151,7 @@ def test_a_deadlock_is_retried_inside_the_request_then_answered_409_with_retry_a
     from sqlalchemy import event
 
     def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENT"):
+        if statement.lstrip().upper().startswith("INSERT INTO SYNC_OUTBOX"):  # every write that syncs
             raise deadlock()
 
     event.listen(api.engine, "before_cursor_execute", boom)
