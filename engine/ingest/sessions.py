@@ -25,6 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
 from engine.api.schemas import (
@@ -172,10 +177,23 @@ def _claim_statement(dialect: str) -> Any:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_SESSIONS).values(
         {c.name: sa.bindparam(c.name, type_=c.type) for c in _SESSIONS.c}
     )
-    upsert = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["tenant_id", "external_id"], set_={"external_id": insert.excluded.external_id}
     ).returning(*_SESSIONS.c)
-    return select(LiveSession).from_statement(upsert)
+
+
+def _attached(db: Session, row: RowMapping) -> LiveSession:
+    """The session of ``row`` (a whole ``live_session`` row just read) as a persistent object of ``db``, as if
+    the ORM had loaded it (attribute history empty: what the caller changes is flushed as an ``UPDATE``),
+    without the ORM's per-row loading work; an instance ``db`` already holds is refreshed instead."""
+    held = db.identity_map.get(identity_key(LiveSession, row["id"]))
+    session: LiveSession = held if held is not None else manager_of_class(LiveSession).new_instance()
+    for name, value in row.items():
+        set_committed_value(session, name, value)
+    if held is None:
+        make_transient_to_detached(session)  # an identity, no history: loaded, as far as the ORM can tell
+        db.add(session)
+    return session
 
 
 def _claim(
@@ -187,8 +205,8 @@ def _claim(
     row = new_row(LiveSession, id=uuid.uuid4(), tenant_id=tenant_id, external_id=external_id,
                   platform_owned=platform, **fields)
     statement = _claim_statement(db.get_bind().dialect.name)
-    session: LiveSession = db.scalars(statement, row, execution_options={"populate_existing": True}).one()
-    return session, session.id == row["id"]
+    claimed = db.connection().execute(statement, row).one()._mapping
+    return _attached(db, claimed), claimed["id"] == row["id"]
 
 
 def upsert_session(
