@@ -26,7 +26,11 @@ Figures:
   ``ingest_cpu_ms_per_session`` the CPU of the web processes and of the clients per PUT;
   ``ingest_sessions_per_s_while_syncing`` the same with the sync workers running on the same cores;
   ``bulk_enroll_200_s`` one PUT of 200 new learners to a session; ``ingest_sql_per_new_session`` the SQL
-  statements each new session PUT ran (through the REST app in this process).
+  statements each new session PUT ran (through the REST app in this process);
+  ``ingest_instructions_per_session`` the instructions one web process spends per new session PUT, counted by
+  valgrind's callgrind (``bench/ingest.py``'s ``put_instructions``: ``muster serve --workers 1`` under callgrind,
+  60 PUTs counted after 60 warm-up ones, one client): a figure the machine's load and speed do not change
+  (about two minutes; ``--callgrind-puts 0`` skips it).
 * ``sql_statements_per_noop_reconcile`` / ``cpu_ms_per_noop_reconcile`` - reconciles of synced, unchanged
   sessions run in this process: SQL statements each (BEGIN/COMMIT not counted) and CPU of the reconciling
   thread each (the emulator's threads excluded).
@@ -341,6 +345,10 @@ def main() -> None:
     parser.add_argument("--serve-port", type=int, default=0, help="port of `muster serve` (default: a free one)")
     parser.add_argument("--noop-reconciles", type=int, default=200, help="reconciles for the no-op cost figures")
     parser.add_argument(
+        "--callgrind-puts", type=int, default=60,
+        help="new session PUTs counted by callgrind for ingest_instructions_per_session (0: not measured)",
+    )
+    parser.add_argument(
         "--callgrind-reconciles", type=int, default=20,
         help="no-op reconciles counted by callgrind for instructions_per_noop_reconcile (0: not measured)",
     )
@@ -537,6 +545,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
 def hot_path(b: Bench, app: Any, hosts: list[str], args: argparse.Namespace) -> None:
     attendee_cap(b, app, hosts[:1])
     ingest_rate(b, app, hosts, args.ingest_sessions, args.serve_port)
+    print(ingest_instructions(b, hosts, args.callgrind_puts))
     noop_reconcile_cost(b, args.noop_reconciles)
 
 
@@ -639,6 +648,32 @@ def ingest_rate(b: Bench, app: Any, hosts: list[str], n: int, serve_port: int = 
     for line in lines:
         print(line)
     b.idle()
+
+
+def ingest_instructions(b: Bench, hosts: list[str], n: int) -> str:
+    """``ingest_instructions_per_session``: ``n`` new session PUTs (the ingest figure's shape) counted by callgrind in
+    a ``muster serve --workers 1`` of their own, after ``n`` warm-up ones (bench/ingest.py ``put_instructions``)."""
+    import shutil
+
+    import ingest
+
+    name = "ingest_instructions_per_session"
+    if n <= 0:
+        return f"{name}: not measured (--callgrind-puts 0)"
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        return f"{name}: not measured (valgrind is not installed: apt-get install valgrind)"
+    key = b.tenant("bench-callgrind", b.owners)
+    requests = [
+        ingest.encode_put(f"/v1/sessions/cg-{i}", b.body(f"cg-{i}", hosts, b.learners[(i * 3) % 150:(i * 3) % 150 + 3]),
+                          key)
+        for i in range(2 * n)
+    ]
+    started = time.monotonic()
+    per = ingest.put_instructions(b.env(), ingest.unused_port(), requests[:n], requests[n:], b.tmp)
+    return (f"{name}: {per / 1e6:.2f} M (valgrind --tool=callgrind, {n} new session PUTs with 2 hosts and 3 learners "
+            f"after {n} warm-up ones, one client, to muster serve --workers 1 on PostgreSQL + Redis: the web process's "
+            f"every thread, the clients, PostgreSQL and Redis not counted; the same whatever the machine's load; "
+            f"{time.monotonic() - started:.0f} s)")
 
 
 def bulk_enroll(b: Bench, ingest: Any, port: int, key: str, hosts: list[str]) -> str:
