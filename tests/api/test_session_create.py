@@ -9,8 +9,8 @@ answer the same.
 from __future__ import annotations
 
 import threading
-import uuid
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -77,7 +77,8 @@ def test_a_new_session_stores_its_hosts_learners_people_and_audit_row(api: Api) 
     assert people["z-new@acme.example"] == (["learner"], "Zed New")
     assert people["gone@acme.example"] == (["learner"], None)
     listed = api.get("/v1/sessions/second/enrollments").json()
-    assert {e["email"]: e["status"] for e in listed} == {e: s for e, s in stored["learners"].items() if s != "cancelled"}
+    shown = {e: s for e, s in stored["learners"].items() if s != "cancelled"}
+    assert {e["email"]: e["status"] for e in listed} == shown
 
 
 def test_a_new_session_refuses_a_host_listed_as_learner_and_a_roster_over_the_cap(api: Api) -> None:
