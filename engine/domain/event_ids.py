@@ -73,24 +73,31 @@ def owned_session(private: Mapping[str, str]) -> tuple[uuid.UUID, uuid.UUID] | N
         return None
 
 
-#: The field names of each dataclass :func:`_plain` met, looked up once per class rather than once per value.
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: Types :func:`_plain` returns as they are (JSON scalars).
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+#: The field names of each dataclass :func:`_plain` met (``False``: not a dataclass), looked up once per class
+#: rather than once per value.
+_FIELD_NAMES: dict[type, tuple[str, ...] | bool] = {}
 
 
 def _plain(value: Any) -> Any:
     """The JSON-ready form of ``value`` in one pass: dataclasses as dicts of their fields (``dataclasses.asdict``
     without its deep copy of every leaf), tuples as lists, datetimes as ISO strings. Key order is left to
-    ``json.dumps(sort_keys=True)``."""
+    ``json.dumps(sort_keys=True)``. Scalar leaves are taken as they are, without a call each."""
     kind = type(value)
-    if kind is str or kind is bool or kind is int or value is None:
+    if kind in _SCALARS:
         return value
     names = _FIELD_NAMES.get(kind)
-    if names is None and is_dataclass(kind):
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
-    if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else False
+    if names is not False:
+        return {
+            name: v if type(v) in _SCALARS else _plain(v)
+            for name in names  # type: ignore[union-attr]
+            for v in (getattr(value, name),)
+        }
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, datetime):
