@@ -8,18 +8,21 @@ made by the caller before this runs, on the request alone: a new session has not
 
 The statement (data-modifying ``WITH`` queries, each run once and to completion)::
 
-    WITH created AS (INSERT INTO person ... FROM unnest(...) ON CONFLICT (tenant_id, email) DO NOTHING RETURNING ...),
-         people  AS (SELECT ... FROM created UNION ALL SELECT ... FROM person WHERE email = ANY(...)),
-         hosts   AS (INSERT INTO session_host ... FROM unnest(...) JOIN people ON email),
-         learners AS (INSERT INTO enrollment ... FROM unnest(...) JOIN people ON email),
-         audited AS (INSERT INTO audit_event ...)
+    WITH created  AS (INSERT INTO person ... FROM json_to_recordset(...)
+                      ON CONFLICT (tenant_id, email) DO NOTHING RETURNING ...),
+         people   AS (SELECT ... FROM created UNION ALL SELECT ... FROM person WHERE email IN (...)),
+         hosts    AS (INSERT INTO session_host ... FROM json_to_recordset(...) JOIN people ON email),
+         learners AS (INSERT INTO enrollment ... FROM json_to_recordset(...) JOIN people ON email),
+         audited  AS (INSERT INTO audit_event ...)
     SELECT id, email, roles, display_name FROM people
 
-Every value is a parameter (the varying ones as arrays), so the text never changes and PostgreSQL parses and
-plans it like any other prepared statement. The statement's snapshot predates its own inserts, so ``people`` holds
-each person once: created by it, or there before it. A person another request created concurrently and
-committed while this one waited on the unique key is in neither part; the rows naming that person are then
-written by a second statement once their row is read (what a race costs, as in :mod:`engine.ingest.people`).
+Every value is a parameter, the rows that differ as one JSON recordset per table (``json_to_recordset``: one
+parameter encoded in C, not an array per column dumped element by element), so the text never changes and
+PostgreSQL parses and plans it like any other prepared statement. The statement's snapshot predates its own
+inserts, so ``people`` holds each person once: created by it, or there before it. A person another request
+created concurrently and committed while this one waited on the unique key is in neither part; the rows naming
+that person are then written by a second statement once their row is read (what a race costs, as in
+:mod:`engine.ingest.people`).
 """
 
 from __future__ import annotations
@@ -59,14 +62,21 @@ class Created:
 
 
 def _kinds() -> dict[str, dict[str, str]]:
+    """Each table's column types as PostgreSQL spells them."""
     pg = postgresql.dialect()  # type: ignore[no-untyped-call]
     return {t.name: {c.name: c.type.compile(dialect=pg) for c in t.c} for t in (_PEOPLE, _HOSTS, _ENROLLMENTS, _AUDIT)}
 
 
-def _rows_of(table: sa.Table, prefix: str, varying: Sequence[str], kinds: dict[str, str]) -> tuple[str, str]:
-    """``(select list, unnest(...) AS r(...))`` of an insert whose ``varying`` columns come as arrays named
-    ``<prefix>_v_<column>`` and the others as one value each (``<prefix>_c_<column>``); ``person_id`` is the
-    joined person's id (alias ``p``)."""
+def _recordset(prefix: str, varying: Sequence[str], kinds: Mapping[str, str]) -> str:
+    """``json_to_recordset(:<prefix>_rows) AS <prefix>(column type, ...)``: the rows that differ, as one JSON
+    parameter (encoded in C by :mod:`json`, parsed by PostgreSQL), instead of an array parameter per column."""
+    columns = ", ".join(f"{name} {kinds[name]}" for name in varying)
+    return f"json_to_recordset(CAST(:{prefix}_rows AS JSON)) AS {prefix}({columns})"
+
+
+def _select_list(table: sa.Table, prefix: str, varying: Sequence[str], kinds: Mapping[str, str]) -> str:
+    """What an insert into ``table`` selects: the ``varying`` columns from the recordset ``prefix``, ``person_id``
+    from the joined person (alias ``p``), the others as one parameter each (``<prefix>_c_<column>``)."""
     values = []
     for c in table.c:
         if c.name == "person_id":
@@ -75,41 +85,34 @@ def _rows_of(table: sa.Table, prefix: str, varying: Sequence[str], kinds: dict[s
             values.append(f"{prefix}.{c.name}")
         else:
             values.append(f"CAST(:{prefix}_c_{c.name} AS {kinds[c.name]})")
-    arrays = ", ".join(
-        f"CAST(:{prefix}_v_{name} AS {kinds.get(name, 'VARCHAR')}[])" for name in varying
-    )
-    return ", ".join(values), f"unnest({arrays}) AS {prefix}({', '.join(varying)})"
+    return ", ".join(values)
 
 
 @lru_cache(maxsize=1)
 def _statement() -> sa.TextualSelect:
     """The statement of the module docstring, built once (only table and column names and types in its text)."""
     kinds = _kinds()
-    people = [c.name for c in _PEOPLE.c]
-    person_values = ", ".join(
-        f"pr.{c.name}" if c.name in _PEOPLE_VARYING else f"CAST(:pp_c_{c.name} AS {kinds['person'][c.name]})"
-        for c in _PEOPLE.c
-    )
-    person_arrays = ", ".join(
-        f"CAST(:pp_v_{name} AS {kinds['person'][name] if name != 'roles' else 'JSON'}[])" for name in _PEOPLE_VARYING
-    )
-    host_values, host_rows = _rows_of(_HOSTS, "hr", _HOSTS_VARYING, {**kinds["session_host"], "email": "VARCHAR"})
-    learner_values, learner_rows = _rows_of(
-        _ENROLLMENTS, "er", _LEARNERS_VARYING, {**kinds["enrollment"], "email": "VARCHAR"}
-    )
+    person_kinds = {**kinds["person"], "roles": "JSON"}
+    host_kinds = {**kinds["session_host"], "email": "VARCHAR"}
+    learner_kinds = {**kinds["enrollment"], "email": "VARCHAR"}
+    columns = ", ".join(c.name for c in _PEOPLE.c)
     audit_values = ", ".join(f"CAST(:au_{c.name} AS {kinds['audit_event'][c.name]})" for c in _AUDIT.c)
-    columns = ", ".join(people)
     # only the tables' own names and types in the text: every value is a parameter
     sql = (
-        f"WITH created AS (INSERT INTO person ({columns}) SELECT {person_values} FROM unnest({person_arrays}) "  # noqa: S608
-        f"AS pr({', '.join(_PEOPLE_VARYING)}) ORDER BY pr.email ON CONFLICT (tenant_id, email) DO NOTHING "
-        f"RETURNING {columns}), "
+        f"WITH created AS (INSERT INTO person ({columns}) "  # noqa: S608
+        f"SELECT {_select_list(_PEOPLE, 'pr', _PEOPLE_VARYING, person_kinds)} "
+        f"FROM {_recordset('pr', _PEOPLE_VARYING, person_kinds)} ORDER BY pr.email "
+        f"ON CONFLICT (tenant_id, email) DO NOTHING RETURNING {columns}), "
         f"people AS (SELECT {columns} FROM created UNION ALL SELECT {columns} FROM person "
-        f"WHERE tenant_id = CAST(:pp_c_tenant_id AS UUID) AND email = ANY(CAST(:pp_v_email AS VARCHAR[]))), "
-        f"hosts AS (INSERT INTO session_host ({', '.join(c.name for c in _HOSTS.c)}) SELECT {host_values} "
-        f"FROM {host_rows} JOIN people p ON p.email = hr.email RETURNING 1), "
-        f"learners AS (INSERT INTO enrollment ({', '.join(c.name for c in _ENROLLMENTS.c)}) SELECT {learner_values} "
-        f"FROM {learner_rows} JOIN people p ON p.email = er.email RETURNING 1), "
+        f"WHERE tenant_id = CAST(:pr_c_tenant_id AS UUID) AND email IN "
+        f"(SELECT pr.email FROM {_recordset('pr', ('email',), person_kinds)})), "
+        f"hosts AS (INSERT INTO session_host ({', '.join(c.name for c in _HOSTS.c)}) "
+        f"SELECT {_select_list(_HOSTS, 'hr', _HOSTS_VARYING, host_kinds)} "
+        f"FROM {_recordset('hr', _HOSTS_VARYING, host_kinds)} JOIN people p ON p.email = hr.email RETURNING 1), "
+        f"learners AS (INSERT INTO enrollment ({', '.join(c.name for c in _ENROLLMENTS.c)}) "
+        f"SELECT {_select_list(_ENROLLMENTS, 'er', _LEARNERS_VARYING, learner_kinds)} "
+        f"FROM {_recordset('er', _LEARNERS_VARYING, learner_kinds)} JOIN people p ON p.email = er.email "
+        "RETURNING 1), "
         f"audited AS (INSERT INTO audit_event ({', '.join(c.name for c in _AUDIT.c)}) VALUES ({audit_values}) "
         "RETURNING 1) "
         "SELECT id, email, roles, display_name FROM people"
@@ -124,6 +127,17 @@ def _statement() -> sa.TextualSelect:
 
 def _constants(prefix: str, row: Mapping[str, Any], varying: Sequence[str]) -> dict[str, Any]:
     return {f"{prefix}_c_{name}": value for name, value in row.items() if name not in varying and name != "person_id"}
+
+
+def _json_value(value: Any) -> str:
+    """How a recordset row's ids and times are written in its JSON (PostgreSQL reads them back by the column type)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows_json(rows: Sequence[Mapping[str, Any]], varying: Sequence[str]) -> str:
+    return json.dumps([{name: row[name] for name in varying} for row in rows], default=_json_value)
 
 
 def write_new_session(
@@ -144,15 +158,12 @@ def write_new_session(
         Enrollment, id=uuid.uuid4(), session_id=session_id, person_id=None, status="enrolled"
     )
     params: dict[str, Any] = {
-        **_constants("pp", people[0], _PEOPLE_VARYING),
-        "pp_v_id": [p["id"] for p in people],
-        "pp_v_email": [p["email"] for p in people],
-        "pp_v_display_name": [p["display_name"] for p in people],
-        "pp_v_roles": [json.dumps(p["roles"]) for p in people],
+        **_constants("pr", people[0], _PEOPLE_VARYING),
+        "pr_rows": _rows_json(people, _PEOPLE_VARYING),
         **_constants("hr", template_host, _HOSTS_VARYING),
-        **{f"hr_v_{name}": [h[name] for h in hosts] for name in _HOSTS_VARYING},
+        "hr_rows": _rows_json(hosts, _HOSTS_VARYING),
         **_constants("er", template_learner, _LEARNERS_VARYING),
-        **{f"er_v_{name}": [e[name] for e in learners] for name in _LEARNERS_VARYING},
+        "er_rows": _rows_json(learners, _LEARNERS_VARYING),
         **{f"au_{name}": value for name, value in audit_row.items()},
     }
     params["au_detail"] = json.dumps(params["au_detail"])
