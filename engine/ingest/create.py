@@ -10,7 +10,7 @@ The statement (data-modifying ``WITH`` queries, each run once and to completion)
 
     WITH created  AS (INSERT INTO person ... FROM json_to_recordset(...)
                       ON CONFLICT (tenant_id, email) DO NOTHING RETURNING ...),
-         people   AS (SELECT ... FROM created UNION ALL SELECT ... FROM person WHERE email IN (...)),
+         people   AS (SELECT ... FROM created UNION ALL SELECT ... FROM person WHERE email = ANY(...)),
          hosts    AS (INSERT INTO session_host ... FROM json_to_recordset(...) JOIN people ON email),
          learners AS (INSERT INTO enrollment ... FROM json_to_recordset(...) JOIN people ON email),
          audited  AS (INSERT INTO audit_event ...)
@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from engine.ingest.rows import insert_rows, new_row
+from engine.ingest.rows import insert_rows, new_row, rows_json
 from engine.store.models import AuditEvent, Enrollment, Person, SessionHost
 
 _PEOPLE: sa.Table = Person.__table__  # type: ignore[attr-defined]
@@ -104,8 +104,8 @@ def _statement() -> sa.TextualSelect:
         f"FROM {_recordset('pr', _PEOPLE_VARYING, person_kinds)} ORDER BY pr.email "
         f"ON CONFLICT (tenant_id, email) DO NOTHING RETURNING {columns}), "
         f"people AS (SELECT {columns} FROM created UNION ALL SELECT {columns} FROM person "
-        f"WHERE tenant_id = CAST(:pr_c_tenant_id AS UUID) AND email IN "
-        f"(SELECT pr.email FROM {_recordset('pr', ('email',), person_kinds)})), "
+        f"WHERE tenant_id = CAST(:pr_c_tenant_id AS UUID) AND email = ANY(ARRAY("  # the unique index, not a scan
+        f"SELECT pr.email FROM {_recordset('pr', ('email',), person_kinds)}))), "
         f"hosts AS (INSERT INTO session_host ({', '.join(c.name for c in _HOSTS.c)}) "
         f"SELECT {_select_list(_HOSTS, 'hr', _HOSTS_VARYING, host_kinds)} "
         f"FROM {_recordset('hr', _HOSTS_VARYING, host_kinds)} JOIN people p ON p.email = hr.email RETURNING 1), "
@@ -129,17 +129,6 @@ def _constants(prefix: str, row: Mapping[str, Any], varying: Sequence[str]) -> d
     return {f"{prefix}_c_{name}": value for name, value in row.items() if name not in varying and name != "person_id"}
 
 
-def _json_value(value: Any) -> str:
-    """How a recordset row's ids and times are written in its JSON (PostgreSQL reads them back by the column type)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _rows_json(rows: Sequence[Mapping[str, Any]], varying: Sequence[str]) -> str:
-    return json.dumps([{name: row[name] for name in varying} for row in rows], default=_json_value)
-
-
 def write_new_session(
     db: Session,
     *,
@@ -159,11 +148,11 @@ def write_new_session(
     )
     params: dict[str, Any] = {
         **_constants("pr", people[0], _PEOPLE_VARYING),
-        "pr_rows": _rows_json(people, _PEOPLE_VARYING),
+        "pr_rows": rows_json(people, _PEOPLE_VARYING),
         **_constants("hr", template_host, _HOSTS_VARYING),
-        "hr_rows": _rows_json(hosts, _HOSTS_VARYING),
+        "hr_rows": rows_json(hosts, _HOSTS_VARYING),
         **_constants("er", template_learner, _LEARNERS_VARYING),
-        "er_rows": _rows_json(learners, _LEARNERS_VARYING),
+        "er_rows": rows_json(learners, _LEARNERS_VARYING),
         **{f"au_{name}": value for name, value in audit_row.items()},
     }
     params["au_detail"] = json.dumps(params["au_detail"])

@@ -10,6 +10,9 @@ one statement, on the session's connection (Core: no ORM bookkeeping for rows no
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -44,6 +47,20 @@ def new_row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
         else:
             row[name] = default
     return row
+
+
+def _json_value(value: Any) -> str:
+    """How a recordset row's ids and times are written in its JSON (PostgreSQL reads them back by column type)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def rows_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """``rows``' ``columns`` as a JSON array of objects, for ``json_to_recordset`` (:mod:`engine.ingest.create`):
+    one parameter encoded in C by :mod:`json`, where an array parameter per column is dumped by psycopg element by
+    element in Python."""
+    return json.dumps([{name: row[name] for name in columns} for row in rows], default=_json_value)
 
 
 @lru_cache(maxsize=16)
