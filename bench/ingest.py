@@ -201,6 +201,13 @@ def one_put(port: int, request: bytes) -> tuple[int, float]:
     return statuses[0], elapsed
 
 
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def callgrind(pid: int, *command: str) -> None:
     """``callgrind_control`` on ``pid`` (returns once it took effect)."""
     subprocess.run(["callgrind_control", *command, str(pid)], check=True, capture_output=True, timeout=300)
@@ -232,7 +239,7 @@ def put_instructions(env: dict[str, str], port: int, warm_up: Sequence[bytes], m
         )
         try:
             deadline = time.monotonic() + 600
-            while "Application startup complete" not in log.read_text(errors="replace"):
+            while not _listening(port):  # uvicorn binds its socket after "Application startup complete"
                 if proc.poll() is not None:
                     raise RuntimeError(f"muster serve under valgrind exited: {log.read_text()[-2000:]}")
                 if time.monotonic() > deadline:
