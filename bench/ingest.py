@@ -102,12 +102,18 @@ def serve(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[l
             time.sleep(0.1)
         yield process_tree(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 20)
         out.close()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Terminate ``proc`` and wait for it; kill it when it is not gone within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def encode_put(path: str, body: object, key: str) -> bytes:
@@ -253,11 +259,6 @@ def put_instructions(env: dict[str, str], port: int, warm_up: Sequence[bytes], m
             drive(port, measure, 1, [proc.pid])
             callgrind(proc.pid, "-i", "off")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 120)
     overhead = callgrind_totals(out.with_name(out.name + ".1"))
     return (callgrind_totals(out) - overhead) / len(measure)

@@ -304,16 +304,11 @@ def upsert_session(
 
 def _write_created(db: Session, *, session: LiveSession, data: SessionCreate, actor: str) -> WriteResult:
     """What a session just created by :func:`_claim` brings along, on PostgreSQL in one statement
-    (:mod:`engine.ingest.create`): checked on the request alone first (a new session has nothing stored)."""
+    (:mod:`engine.ingest.create`): the cap checked on the request alone first (a new session has nothing stored;
+    a host listed as a learner is refused by :class:`~engine.api.schemas.SessionCreate` itself)."""
     hosts = [(email.lower(), role) for email, role in data.host_emails()]
     host_emails = {email for email, _ in hosts}
     items = list(data.enrollments or ())
-    for index, item in enumerate(items):
-        if item.email.lower() in host_emails and item.status != EnrollmentStatus.CANCELLED:
-            raise IngestError(
-                f"{item.email} is a host of session {session.external_id!r} and cannot also be enrolled",
-                loc=("body", "enrollments", index, "email"),
-            )
     enrolled = sum(1 for i in items if i.status == EnrollmentStatus.ENROLLED)
     waitlisted = sum(1 for i in items if i.status == EnrollmentStatus.WAITLISTED)
     enforce_cap(
