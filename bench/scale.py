@@ -163,8 +163,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     b.reset_counters()
     started = time.monotonic()
     report = sweep(b.engine, tasks.enqueue)
-    b.idle(timeout=bound_s(args.sessions, owners, args.quota, args.project_quota) * 4 + 300)
-    seconds = time.monotonic() - started
+    seconds = b.idle(timeout=bound_s(args.sessions, owners, args.quota, args.project_quota) * 4 + 300) - started
     c = b.counters()
     figure("initial_sync", seconds, c["total"], b.writes(c), f"; {report.enqueued} enqueued")
     print(f"initial_sync_rejected: {rejected(c)} (bound 0: 403/429 quota refusals)")
@@ -190,8 +189,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
         lambda sid: tasks.enqueue(sid, take_over_stale=True, background=True),
         sync_feeds=lambda: (lambda p: (p.calendars, p.pages, p.noted))(feed_run.sync_all(b.engine, feeds)),
     )
-    b.idle(timeout=args.drifted * 2 / (per_s * share) * 4 + 300)
-    seconds = time.monotonic() - started
+    seconds = b.idle(timeout=args.drifted * 2 / (per_s * share) * 4 + 300) - started
     c = b.counters()
     writes = b.writes(c)
     listing = feed_calls(c)
@@ -238,8 +236,7 @@ def run(b: Bench, args: argparse.Namespace) -> None:
         f"reads done meanwhile" + (f", {len(plan) - len(lat)} not seen" if len(lat) < len(plan) else "") + ")"
     )
     verify_bound = args.sessions / (per_s * share)
-    b.idle(timeout=verify_bound * 3 + 300)
-    seconds = time.monotonic() - started
+    seconds = b.idle(timeout=verify_bound * 3 + 300) - started
     c = b.counters()
     print(
         f"full_verification_s: {seconds:.1f} (quota bound {verify_bound:.1f} s: one read per session in the "

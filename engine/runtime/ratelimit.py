@@ -17,6 +17,9 @@ platform's alone.
 Algorithm: GCRA (generic cell rate algorithm) per bucket: one slot every ``60 / rate`` seconds with a
 small burst. In Redis (shared by every worker process; Redis' own clock) or in memory (embedded).
 Rates are set below the quota by the burst, so no sliding minute ever sees more than the quota.
+A deferred call's delay comes from a second cursor per bucket, one slot after the call deferred before it
+(:meth:`MemoryRateLimiter.defer`): a backlog refused at once (a drift pass's repairs, say) comes back one
+call per slot, not all at the same moment to be refused again.
 """
 
 from __future__ import annotations
@@ -72,6 +75,18 @@ for i, key in ipairs(KEYS) do
   redis.call('SET', key, tostring(tats[i] + interval), 'PX', math.ceil((tats[i] + interval - now + 1) * 1000))
 end
 return '0'
+"""
+
+#: Where a deferred call comes back (a cursor per bucket, one slot apart): ``max(now + wait, last + interval)``.
+#: KEYS: the bucket's deferral cursor; ARGV: the wait, the bucket's interval. Returns the delay in seconds.
+_DEFER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local at = now + tonumber(ARGV[1])
+local last = tonumber(redis.call('GET', KEYS[1]) or 0)
+if last + tonumber(ARGV[2]) > at then at = last + tonumber(ARGV[2]) end
+redis.call('SET', KEYS[1], tostring(at), 'PX', math.ceil((at - now + 1) * 1000))
+return tostring(at - now)
 """
 
 #: Longest wait slept inside a worker thread; longer waits are re-enqueued with a delay.
@@ -131,9 +146,17 @@ class MultiRateLimiter(RateLimiter, Protocol):
         ...
 
 
+class SpacingRateLimiter(RateLimiter, Protocol):
+    def defer(self, bucket: Bucket, wait: float) -> float:
+        """The delay after which a call refused a slot for ``wait`` seconds should come back: its own turn,
+        one slot after the calls deferred before it, so calls refused together do not return together."""
+        ...
+
+
 class MemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._tat: dict[str, float] = {}
+        self._deferred: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -161,11 +184,19 @@ class MemoryRateLimiter:
                 self._tat[b.key] = tat + b.interval
             return 0.0, None
 
+    def defer(self, bucket: Bucket, wait: float) -> float:
+        with self._lock:
+            now = self._clock()
+            at = max(now + wait, self._deferred.get(bucket.key, 0.0) + bucket.interval)
+            self._deferred[bucket.key] = at
+            return at - now
+
 
 class RedisRateLimiter:
     def __init__(self, client: Any, prefix: str = "muster:quota:") -> None:
         self._script = client.register_script(_GCRA)
         self._all = client.register_script(_GCRA_ALL)
+        self._defer = client.register_script(_DEFER)
         self._prefix = prefix
 
     def try_acquire(self, bucket: Bucket) -> float:
@@ -177,6 +208,10 @@ class RedisRateLimiter:
         raw = self._all(keys=[self._prefix + b.key for b in buckets], args=args)
         wait, _, index = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
         return (float(wait), buckets[int(index) - 1]) if index else (0.0, None)
+
+    def defer(self, bucket: Bucket, wait: float) -> float:
+        raw = self._defer(keys=[self._prefix + "deferred:" + bucket.key], args=[repr(wait), repr(bucket.interval)])
+        return float(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def build(redis_url: str | None, namespace: str = "muster") -> RateLimiter:
@@ -206,8 +241,7 @@ def acquire(
             if wait <= 0 or worst is None:
                 return
             if waited + wait > max_inline_wait_s:
-                metrics.record_quota_wait(worst.key, "deferred")
-                raise Throttled(f"quota for {worst.key} is used up for {wait:.1f}s", delay=wait, reason="throttled")
+                raise _deferred(limiter, worst, wait)
             metrics.record_quota_wait(worst.key, "slept")
             sleep(wait)
             waited += wait
@@ -217,13 +251,20 @@ def acquire(
             if wait <= 0:
                 break
             if waited + wait > max_inline_wait_s:
-                metrics.record_quota_wait(bucket.key, "deferred")
-                raise Throttled(
-                    f"quota for {bucket.key} is used up for {wait:.1f}s", delay=wait, reason="throttled"
-                )
+                raise _deferred(limiter, bucket, wait)
             metrics.record_quota_wait(bucket.key, "slept")
             sleep(wait)
             waited += wait
+
+
+def _deferred(limiter: RateLimiter, bucket: Bucket, wait: float) -> Throttled:
+    """The :class:`Throttled` for a call refused a slot for ``wait`` seconds, its delay spaced from the other
+    deferred calls' (:meth:`SpacingRateLimiter.defer`) when the limiter can: a backlog refused at once
+    then comes back one call per slot instead of all together, each return but one refused again."""
+    metrics.record_quota_wait(bucket.key, "deferred")
+    spacing = getattr(limiter, "defer", None)
+    delay = spacing(bucket, wait) if spacing is not None else wait
+    return Throttled(f"quota for {bucket.key} is used up for {wait:.1f}s", delay=delay, reason="throttled")
 
 
 class RateLimitedCalendar:

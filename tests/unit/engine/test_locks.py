@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -117,6 +118,31 @@ def test_acquire_sleeps_short_waits_and_throttles_long_ones() -> None:
     with pytest.raises(ratelimit.Throttled) as err:
         ratelimit.acquire(limiter, (bucket,), sleep=slept.append)
     assert err.value.delay is not None and err.value.delay > 50
+
+
+def test_calls_refused_together_are_told_to_come_back_one_slot_apart(backend: str | None) -> None:
+    """A backlog refused at once (a drift pass's repairs, say) is deferred in turns: each refused call's delay
+    is one slot after the previous one's, so they come back one per slot instead of all together."""
+    limiter = ratelimit.build(backend)
+    tag = time.monotonic_ns()
+    share = ratelimit.Bucket(f"test-background-{tag}", per_minute=300, burst=1)  # one slot per ~0.2 s
+    user = ratelimit.Bucket(f"test-user-{tag}", per_minute=600)
+    ratelimit.acquire(limiter, (share, user), max_inline_wait_s=0.0)  # the one slot there is now
+    delays: list[float] = []
+    for _ in range(6):
+        with pytest.raises(ratelimit.Throttled) as err:
+            ratelimit.acquire(limiter, (share, user), max_inline_wait_s=0.0)
+        assert err.value.delay is not None
+        delays.append(err.value.delay)
+    # the first comes back when the next slot frees up, each later one a slot after the one before
+    assert 0 < delays[0] <= share.interval + 0.01
+    steps = [later - earlier for earlier, later in itertools.pairwise(delays)]
+    assert all(share.interval - 0.02 <= step <= share.interval + 0.02 for step in steps), steps
+    # the turns are taken where the wait comes from, not from a bucket that had room
+    roomy = ratelimit.Bucket(f"test-roomy-{tag}", per_minute=600)
+    with pytest.raises(ratelimit.Throttled) as err:
+        ratelimit.acquire(limiter, (roomy, share), max_inline_wait_s=0.0)
+    assert err.value.delay is not None and err.value.delay > delays[-1]
 
 
 def test_a_lease_outlives_its_ttl_while_held_and_frees_the_key_on_exit(backend: str | None) -> None:
