@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
 from connectors.ports.calendar import Actor
@@ -49,18 +52,10 @@ def _refresh(engine: Engine) -> RefreshReport:
     now = utcnow()
     with unit_of_work(engine) as uow:
         db = uow.db
-        used = db.exec(
-            select(CalendarBinding)
-            .where(col(CalendarBinding.calendar_id).is_not(None), col(CalendarBinding.event_id).is_not(None))
-            .where(col(CalendarBinding.owner_email).is_not(None))
-            .where(CalendarBinding.sync_status != SyncStatus.REMOVED.value)
-            .order_by(col(CalendarBinding.updated_at))
-        ).all()
-        wanted: dict[str, tuple[str, str, uuid.UUID | None, uuid.UUID]] = {}
-        for b in used:
-            if b.calendar_id and b.owner_email:  # the latest binding of a calendar says who acts on it
-                wanted[b.calendar_id.lower()] = (b.owner_email.lower(), b.actor_kind or "vendor",
-                                                 b.actor_connection_id, b.tenant_id)
+        wanted: dict[str, tuple[str, str, uuid.UUID | None, uuid.UUID]] = {
+            cal: (owner.lower(), kind or "vendor", conn, tenant)
+            for cal, owner, kind, conn, tenant in db.connection().execute(_latest_per_calendar())
+        }
         rows = {r.calendar_id: r for r in db.exec(select(FeedCalendar)).all()}
         added = deactivated = 0
         for cal, (owner, kind, conn, tenant) in wanted.items():
@@ -85,6 +80,27 @@ def _refresh(engine: Engine) -> RefreshReport:
                 db.add(row)
                 deactivated += 1
     return RefreshReport(active=len(wanted), added=added, deactivated=deactivated)
+
+
+def _latest_per_calendar() -> Select[Any]:
+    """One row per calendar live bindings write to (its id lowercased), from the binding updated last: that one
+    says who acts on it. Ranked in the database, so a feed pass reads a row per calendar, not per session."""
+    b = CalendarBinding
+    cal = sa.func.lower(col(b.calendar_id))
+    ranked = (
+        sa.select(
+            cal.label("cal"), col(b.owner_email).label("owner"), col(b.actor_kind).label("kind"),
+            col(b.actor_connection_id).label("conn"), col(b.tenant_id).label("tenant"),
+            sa.func.row_number().over(partition_by=cal, order_by=(col(b.updated_at).desc(), col(b.id).desc()))
+            .label("rank"),
+        )
+        .where(col(b.calendar_id).is_not(None), col(b.calendar_id) != "", col(b.event_id).is_not(None))
+        .where(col(b.owner_email).is_not(None), col(b.owner_email) != "")
+        .where(col(b.sync_status) != SyncStatus.REMOVED.value)
+        .subquery()
+    )
+    r = ranked.c
+    return sa.select(r.cal, r.owner, r.kind, r.conn, r.tenant).where(r.rank == 1)
 
 
 def active_ids(engine: Engine) -> list[uuid.UUID]:
