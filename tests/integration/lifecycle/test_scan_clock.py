@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
 from sqlmodel import Session, select
 
 from engine.runtime import metrics
+from engine.runtime import worker as worker_module
 from engine.runtime.worker import start_embedded
 from engine.store.models import Person
 from tests.integration.lifecycle.conftest import Life
@@ -48,3 +50,28 @@ def test_suspended_organizer_is_noticed_by_the_scan_clock_not_the_sweep(life: Li
     names = {clock.name: clock for clock in worker.clocks}
     assert {"muster-sweep", "muster-directory-scan", "muster-retry-clock"} <= set(names)
     assert metrics.snapshot().get("sweep.last_at") == sweeps_before
+
+
+def test_the_first_drift_sweep_comes_one_full_interval_after_start_up(
+    life: Life, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other clocks make their first pass soon after start-up (``FIRST_SWEEP_DELAY_S``, shortened here);
+    the drift sweep waits its whole ``sweep_interval_s`` (what was committed meanwhile is in the outbox), so a
+    worker that starts does not sweep at once whatever its interval."""
+    monkeypatch.setattr(worker_module, "FIRST_SWEEP_DELAY_S", 0.2)
+    settings = replace(life.settings, sweep_interval_s=3, directory_scan_interval_s=3600)
+    metrics.set_value("sweep.last_at", 0)
+    started = time.monotonic()
+    worker = start_embedded(settings, engine=life.engine)
+    try:
+        time.sleep(1.5)  # the other clocks' first passes are due after 0.2 s
+        swept_early = metrics.snapshot().get("sweep.last_at")
+        deadline = time.monotonic() + 10
+        while not metrics.snapshot().get("sweep.last_at") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first_sweep_after = time.monotonic() - started
+    finally:
+        worker.stop()
+    assert not swept_early
+    assert metrics.snapshot().get("sweep.last_at")
+    assert 3 <= first_sweep_after < 8
