@@ -463,8 +463,8 @@ def run(b: Bench, args: argparse.Namespace) -> None:
     )
     print(
         f"calls_per_enrollment_change: {statistics.median(call_ratio):.3f} "
-        f"(bound {statistics.median(bound_ratio):.3f} for the patches; each reconcile also reads its event "
-        "once)"
+        f"(bound {statistics.median(bound_ratio):.3f} for the patches; a reconcile patches with If-Match on the "
+        "etag it last saw, reading its event only when that is refused 412)"
     )
 
     # ---------------------------------------------------------------- latency under sustained load
