@@ -792,6 +792,8 @@ def noop_instructions(b: Bench, env: dict[str, str], sids: list[str], n: int) ->
     (``bench/noop_instructions.py``), the emulator, PostgreSQL and Redis outside it."""
     import shutil
 
+    import ingest
+
     name = "instructions_per_noop_reconcile"
     if n <= 0:
         return f"{name}: not measured (--callgrind-reconciles 0)"
@@ -819,14 +821,8 @@ def noop_instructions(b: Bench, env: dict[str, str], sids: list[str], n: int) ->
     if done.returncode != 0:
         return f"{name}: not measured (the callgrind run failed: {(done.stderr or done.stdout)[-300:]!r})"
 
-    def totals(path: Path) -> int:
-        for line in path.read_text().splitlines():
-            if line.startswith("totals:"):
-                return int(line.split()[1])
-        raise ValueError(f"{path}: no totals line")
-
-    overhead = totals(out.with_name(out.name + ".1"))  # the empty window: switching on and off
-    per = (totals(out) - overhead) / len(measure)
+    overhead = ingest.callgrind_totals(out.with_name(out.name + ".1"))  # the empty window: switching on and off
+    per = (ingest.callgrind_totals(out) - overhead) / len(measure)
     return (f"{name}: {per / 1e6:.2f} M (valgrind --tool=callgrind, {len(measure)} reconciles as above in a "
             f"process of their own, its every thread, the emulator, PostgreSQL and Redis not counted; the same "
             f"whatever the machine's load; {time.monotonic() - started:.0f} s)")

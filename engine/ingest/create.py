@@ -169,11 +169,15 @@ def write_new_session(
         ):
             found[email] = (pid, list(roles or []), name)
         late = set(raced)
-        insert_rows(db, _HOSTS, [_linked(h, found) for h in hosts if h["email"] in late],
-                    ("id", "person_id", "role", "position"))
+        insert_rows(db, _HOSTS, [_linked(h, found) for h in hosts if h["email"] in late], _by_id(_HOSTS_VARYING))
         insert_rows(db, _ENROLLMENTS, [_linked(e, found) for e in learners if e["email"] in late],
-                    ("id", "person_id", "status", "created_at"))
+                    _by_id(_LEARNERS_VARYING))
     return Created(people=found)
+
+
+def _by_id(varying: Sequence[str]) -> tuple[str, ...]:
+    """``varying`` for rows linked by ``person_id`` (:func:`_linked`) instead of by ``email``."""
+    return tuple("person_id" if name == "email" else name for name in varying)
 
 
 def _linked(row: Mapping[str, Any], people: Mapping[str, tuple[uuid.UUID, list[str], str | None]]) -> dict[str, Any]:

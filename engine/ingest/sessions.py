@@ -20,21 +20,18 @@ What remains (a lock wait that deadlocks across sessions) is retried by :func:`e
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
-from engine.api.schemas import (
-    SessionCreate,
-)
+from engine.api.schemas import EnrollmentCreate, SessionCreate
 from engine.ingest.common import (
     Conflict,
     IngestError,
@@ -49,6 +46,7 @@ from engine.ingest.create import add_roles, write_new_session
 from engine.ingest.enrollments import enforce_cap, joined_at, upsert_enrollments
 from engine.ingest.people import ensure_people, ensure_roles
 from engine.ingest.rows import insert_rows, new_row
+from engine.store.loaded import as_loaded
 from engine.store.models import (
     AuditEvent,
     CalendarBinding,
@@ -187,13 +185,13 @@ def _attached(db: Session, row: RowMapping) -> LiveSession:
     the ORM had loaded it (attribute history empty: what the caller changes is flushed as an ``UPDATE``),
     without the ORM's per-row loading work; an instance ``db`` already holds is refreshed instead."""
     held = db.identity_map.get(identity_key(LiveSession, row["id"]))
-    session: LiveSession = held if held is not None else manager_of_class(LiveSession).new_instance()
-    for name, value in row.items():
-        set_committed_value(session, name, value)
     if held is None:
-        make_transient_to_detached(session)  # an identity, no history: loaded, as far as the ORM can tell
+        session = as_loaded(LiveSession, row)
         db.add(session)
-    return session
+        return session
+    for name, value in row.items():
+        set_committed_value(held, name, value)
+    return held
 
 
 def _claim(
@@ -273,16 +271,9 @@ def upsert_session(
         if applied.changed:
             changed = True
         if created:
-            enrolled = sum(1 for i in data.enrollments if i.status == EnrollmentStatus.ENROLLED)
-            waitlisted = sum(1 for i in data.enrollments if i.status == EnrollmentStatus.WAITLISTED)
+            enrolled, waitlisted = _counts(data.enrollments)
     if changed:
-        enforce_cap(
-            db,
-            session=session,
-            hosts=len(host_ids),
-            loc=("body", "enrollments" if data.enrollments is not None else "coHosts"),
-            enrolled=enrolled,
-        )
+        _enforce_cap(db, session=session, data=data, hosts=len(host_ids), enrolled=enrolled)
     if changed and not created:
         bump(session)
     if changed:
@@ -302,6 +293,20 @@ def upsert_session(
     return WriteResult(session=session, created=created, changed=changed, roster=roster)
 
 
+def _counts(items: Sequence[EnrollmentCreate]) -> tuple[int, int]:
+    """How many of a request's learners are enrolled and how many waitlisted."""
+    enrolled = sum(1 for i in items if i.status == EnrollmentStatus.ENROLLED)
+    waitlisted = sum(1 for i in items if i.status == EnrollmentStatus.WAITLISTED)
+    return enrolled, waitlisted
+
+
+def _enforce_cap(db: Session, *, session: LiveSession, data: SessionCreate, hosts: int, enrolled: int | None) -> None:
+    """The attendee cap for a session write, a refusal naming the request's learners (or its co-hosts when it
+    sends no learner list)."""
+    loc = ("body", "enrollments" if data.enrollments is not None else "coHosts")
+    enforce_cap(db, session=session, hosts=hosts, loc=loc, enrolled=enrolled)
+
+
 def _write_created(db: Session, *, session: LiveSession, data: SessionCreate, actor: str) -> WriteResult:
     """What a session just created by :func:`_claim` brings along, on PostgreSQL in one statement
     (:mod:`engine.ingest.create`): the cap checked on the request alone first (a new session has nothing stored;
@@ -309,15 +314,8 @@ def _write_created(db: Session, *, session: LiveSession, data: SessionCreate, ac
     hosts = [(email.lower(), role) for email, role in data.host_emails()]
     host_emails = {email for email, _ in hosts}
     items = list(data.enrollments or ())
-    enrolled = sum(1 for i in items if i.status == EnrollmentStatus.ENROLLED)
-    waitlisted = sum(1 for i in items if i.status == EnrollmentStatus.WAITLISTED)
-    enforce_cap(
-        db,
-        session=session,
-        hosts=len(host_emails),
-        loc=("body", "enrollments" if data.enrollments is not None else "coHosts"),
-        enrolled=enrolled,
-    )
+    enrolled, waitlisted = _counts(items)
+    _enforce_cap(db, session=session, data=data, hosts=len(host_emails), enrolled=enrolled)
     wanted: dict[str, list[str]] = {}
     for email in host_emails:
         wanted.setdefault(email, []).append(Role.ORGANIZER.value)

@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import func, literal, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from engine.domain.desired import EnrollmentFacts, HostFacts, SessionFacts, TenantFacts
+from engine.store.loaded import as_loaded
 from engine.store.models import (
     CalendarBinding,
     Enrollment,
@@ -66,15 +66,6 @@ _BINDING = CalendarBinding.__table__  # type: ignore[attr-defined]
 _SESSION_KEYS = tuple(c.key for c in _SESSION.c)
 _TENANT_KEYS = tuple(c.key for c in _TENANT.c)
 _BINDING_KEYS = tuple(c.key for c in _BINDING.c)
-
-
-def _detached(model: Any, values: dict[str, Any]) -> Any:
-    """An instance of ``model`` holding ``values`` (every column), detached, as a query would have loaded it
-    (built the way the ORM's loading builds one: no ``__init__``, the values as committed state)."""
-    instance = model._sa_class_manager.new_instance()
-    instance.__dict__.update(values)
-    make_transient_to_detached(instance)
-    return instance
 
 
 def _statements(dialect: str) -> Any:
@@ -151,7 +142,7 @@ def load(*, db: Session | Connection, session_id: uuid.UUID) -> Loaded | None:
     tenant_values = dict(zip(_TENANT_KEYS, head[s_end:t_end], strict=True))
     binding_values = dict(zip(_BINDING_KEYS, head[t_end:b_end], strict=True))
     status = head[b_end]
-    binding = None if binding_values["id"] is None else _detached(CalendarBinding, binding_values)
+    binding = None if binding_values["id"] is None else as_loaded(CalendarBinding, binding_values)
     people = head[b_end + 1] or []  # PostgreSQL's json_agg of no row is NULL
     host_rows = sorted((r for r in people if r[0] == "h"), key=lambda r: (r[1], r[3]))
     enrollment_rows = sorted((r for r in people if r[0] == "e"), key=lambda r: r[3])
